@@ -1,0 +1,210 @@
+//! Requests to the policy and the decisions it gives.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::compile::sets;
+use crate::hostname::Hostname;
+use crate::model::{GroupId, RuleId, WorkloadId};
+use crate::ports::Protocol;
+
+/// One side of a connection, identified by whatever is known about it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Its address.
+    pub ip: Option<IpAddr>,
+    /// Its hostname (SNI, Host header, DNS answer).
+    pub host: Option<Hostname>,
+    /// The workload it is known to be.
+    pub workload: Option<WorkloadId>,
+    /// The SPIFFE ID it presented.
+    pub spiffe: Option<String>,
+}
+
+impl Endpoint {
+    /// An endpoint known by address only.
+    pub fn ip(ip: IpAddr) -> Self {
+        Endpoint {
+            ip: Some(crate::raw::canonical_ip(ip)),
+            ..Endpoint::default()
+        }
+    }
+
+    /// An endpoint known by hostname only.
+    pub fn host(host: Hostname) -> Self {
+        Endpoint {
+            host: Some(host),
+            ..Endpoint::default()
+        }
+    }
+}
+
+/// A connection to decide on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Who opens it.
+    pub src: Endpoint,
+    /// Where it goes.
+    pub dst: Endpoint,
+    /// IP protocol.
+    pub protocol: Protocol,
+    /// Destination port (ignored for protocols without ports).
+    pub port: u16,
+}
+
+/// What the policy says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Verdict {
+    /// Allowed.
+    #[serde(rename = "allow")]
+    Allow,
+    /// Denied and stopped.
+    #[serde(rename = "deny")]
+    Deny,
+    /// Denied in audit mode: let through and recorded.
+    #[serde(rename = "would-deny")]
+    WouldDeny,
+}
+
+impl Verdict {
+    /// Whether the traffic passes.
+    pub fn passes(self) -> bool {
+        !matches!(self, Verdict::Deny)
+    }
+
+    /// `allow`, `deny` or `would-deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::WouldDeny => "would-deny",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the verdict is what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A matching deny rule (deny overrides allow).
+    DenyRule(RuleId),
+    /// A matching allow rule, and no deny matched.
+    AllowRule(RuleId),
+    /// No rule matched; the policy default applies.
+    Default,
+}
+
+/// A set of groups, borrowed from the compiled policy when it can be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSet<'p>(pub(crate) Cow<'p, [u64]>);
+
+impl GroupSet<'_> {
+    /// Whether `group` is in the set.
+    #[inline]
+    pub fn contains(&self, group: GroupId) -> bool {
+        sets::contains(&self.0, group.0)
+    }
+
+    /// The groups in the set, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = GroupId> + '_ {
+        sets::iter(&self.0)
+    }
+
+    /// The raw bits.
+    pub fn bits(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+/// The policy's answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision<'p> {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: Reason,
+    /// Every matching rule, in rule order.
+    pub rules: Vec<RuleId>,
+    /// Groups the source is in.
+    pub src_groups: GroupSet<'p>,
+    /// Groups the destination is in.
+    pub dst_groups: GroupSet<'p>,
+}
+
+impl Request {
+    /// Parse the protocol and port of a request: `tcp/443`, `udp/53`,
+    /// `icmp`.
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn parse_port(text: &str) -> Result<(Protocol, u16), String> {
+        let range = crate::ports::PortRange::parse(text).map_err(|(message, hint)| format!("{message} ({hint})"))?;
+        match range.protocol {
+            None => Err(format!("`{text}`: a request needs one protocol, such as `tcp/443`")),
+            Some(p) if !p.has_ports() => Ok((p, 0)),
+            Some(p) if range.first == range.last => Ok((p, range.first)),
+            Some(p) => Err(format!("`{text}`: a request needs one port, such as `{p}/443`")),
+        }
+    }
+}
+
+impl Endpoint {
+    /// Parse an endpoint as people write it on a command line or in a test:
+    /// an IP address; a SPIFFE ID; a workload name from the inventory (which
+    /// also brings its first address); or a hostname. Prefixes `ip:`,
+    /// `host:` and `workload:` remove any doubt.
+    ///
+    /// # Errors
+    /// A message saying why `text` is none of these.
+    pub fn parse(policy: &crate::model::Policy, text: &str) -> Result<Endpoint, String> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("ip:") {
+            let ip: IpAddr = rest
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| format!("`{rest}` is not an IP address"))?;
+            return Ok(Endpoint::ip(ip));
+        }
+        if let Some(rest) = text.strip_prefix("host:") {
+            return Hostname::parse(rest)
+                .map(Endpoint::host)
+                .map_err(|e| e.to_string());
+        }
+        if let Some(rest) = text.strip_prefix("workload:") {
+            return workload(policy, rest).ok_or_else(|| format!("no workload named `{rest}`"));
+        }
+        if text.starts_with("spiffe://") {
+            return Ok(Endpoint {
+                spiffe: Some(text.to_string()),
+                ..Endpoint::default()
+            });
+        }
+        if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            return Ok(Endpoint::ip(ip));
+        }
+        if let Some(e) = workload(policy, text) {
+            return Ok(e);
+        }
+        Hostname::parse(text).map(Endpoint::host).map_err(|e| {
+            format!("`{text}` is not an IP address, a workload in the inventory, or a hostname: {e}")
+        })
+    }
+}
+
+fn workload(policy: &crate::model::Policy, name: &str) -> Option<Endpoint> {
+    let id = policy.workload_id(name)?;
+    Some(Endpoint {
+        ip: policy.workload(id).and_then(|w| w.ips.first().copied()),
+        workload: Some(id),
+        ..Endpoint::default()
+    })
+}

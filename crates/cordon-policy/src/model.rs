@@ -1,0 +1,305 @@
+//! The validated, resolved policy that the rest of Cordon trusts.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use cordon_yaml::Pos;
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::hostname::FqdnPattern;
+use crate::ports::PortRange;
+use crate::raw::RawPolicy;
+use crate::units::{ByteSize, Window};
+
+/// What a rule does with the traffic it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let it pass.
+    Allow,
+    /// Stop it.
+    Deny,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+        })
+    }
+}
+
+/// Whether denies are enforced or only recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Denied traffic is stopped.
+    Enforce,
+    /// Everything passes; what would be denied is recorded as would-deny.
+    Audit,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        })
+    }
+}
+
+/// How much a third party matters to the business.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Criticality {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Criticality {
+    /// Parse `low`, `medium`, `high` or `critical`.
+    pub fn from_name(name: &str) -> Option<Criticality> {
+        match name {
+            "low" => Some(Criticality::Low),
+            "medium" => Some(Criticality::Medium),
+            "high" => Some(Criticality::High),
+            "critical" => Some(Criticality::Critical),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Criticality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Criticality::Low => "low",
+            Criticality::Medium => "medium",
+            Criticality::High => "high",
+            Criticality::Critical => "critical",
+        })
+    }
+}
+
+/// Third-party metadata on an external group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Vendor {
+    /// The vendor's name.
+    pub name: String,
+    /// Data categories shared with it (`email`, `name`, `ip-address`, ...).
+    pub data: Vec<String>,
+    /// How much it matters.
+    pub criticality: Option<Criticality>,
+    /// Who to call.
+    pub contact: Option<String>,
+    /// Contract reference.
+    pub contract: Option<String>,
+}
+
+/// Egress limit: bytes from clients to the destination per window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Limit {
+    /// Bytes sent per window.
+    #[serde(serialize_with = "serialize_display")]
+    pub bytes_out: ByteSize,
+    /// The window.
+    #[serde(serialize_with = "serialize_display")]
+    pub per: Window,
+}
+
+fn serialize_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Index of a group in [`Policy::groups`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub u32);
+
+/// Index of a rule in [`Policy::rules`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleId(pub u32);
+
+/// Index of a workload in [`Policy::workloads`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadId(pub u32);
+
+impl GroupId {
+    /// Built-in group `any`: everything.
+    pub const ANY: GroupId = GroupId(0);
+    /// Built-in group `internet`: public addresses and hostnames.
+    pub const INTERNET: GroupId = GroupId(1);
+    /// Built-in group `private`: RFC 1918, CGNAT and ULA addresses.
+    pub const PRIVATE: GroupId = GroupId(2);
+    /// How many built-in groups there are; user groups follow them.
+    pub const BUILTIN_COUNT: u32 = 3;
+
+    /// As an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl RuleId {
+    /// As an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl WorkloadId {
+    /// As an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A named thing with addresses and labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    /// Unique name.
+    pub name: String,
+    /// Addresses (IPv4-mapped IPv6 stored as IPv4).
+    pub ips: Vec<IpAddr>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// SPIFFE ID, if any.
+    pub spiffe: Option<String>,
+    /// Where it was defined: `file:line:col`.
+    pub origin: String,
+}
+
+/// A named selector of endpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Whether this is `any`, `internet` or `private`.
+    pub builtin: bool,
+    /// Workloads carrying all these labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Address ranges.
+    pub cidrs: Vec<IpNet>,
+    /// Hostname patterns.
+    pub fqdns: Vec<FqdnPattern>,
+    /// SPIFFE IDs.
+    pub spiffe: Vec<String>,
+    /// Nested groups (union).
+    pub members: Vec<GroupId>,
+    /// A third party outside the organisation.
+    pub external: bool,
+    /// Third-party metadata.
+    pub vendor: Option<Vendor>,
+    /// Where it was defined.
+    pub pos: Option<Pos>,
+}
+
+/// A rule: from groups, to groups, ports, action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Source groups (any of).
+    pub from: Vec<GroupId>,
+    /// Destination groups (any of).
+    pub to: Vec<GroupId>,
+    /// Protocols and ports (any of; empty means any).
+    pub ports: Vec<PortRange>,
+    /// allow or deny.
+    pub action: Action,
+    /// Egress limit.
+    pub limit: Option<Limit>,
+    /// Whether matches are logged.
+    pub log: bool,
+    /// Mode override.
+    pub mode: Option<Mode>,
+    /// Where it was defined.
+    pub pos: Option<Pos>,
+}
+
+impl Rule {
+    /// Whether the rule matches `(protocol, port)`.
+    #[inline]
+    pub fn matches_port(&self, protocol: crate::Protocol, port: u16) -> bool {
+        self.ports.is_empty() || self.ports.iter().any(|p| p.matches(protocol, port))
+    }
+}
+
+/// A validated policy: names resolved, inventory merged, no cycles.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.description`.
+    pub description: Option<String>,
+    /// Policy-wide mode.
+    pub mode: Mode,
+    /// Verdict when no rule matches.
+    pub default: Action,
+    /// Every workload, inline and from inventory files.
+    pub workloads: Vec<Workload>,
+    /// Built-in groups first (see [`GroupId`]), then user groups in file order.
+    pub groups: Vec<Group>,
+    /// Rules in file order.
+    pub rules: Vec<Rule>,
+    /// The file the policy came from.
+    pub file: String,
+    /// The document as written, for formatting.
+    pub raw: RawPolicy,
+}
+
+impl Policy {
+    /// The group called `name`.
+    pub fn group_id(&self, name: &str) -> Option<GroupId> {
+        self.groups
+            .iter()
+            .position(|g| g.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(GroupId)
+    }
+
+    /// The group with id `id`.
+    pub fn group(&self, id: GroupId) -> Option<&Group> {
+        self.groups.get(id.index())
+    }
+
+    /// A group's name, or `?` for an id from another policy.
+    pub fn group_name(&self, id: GroupId) -> &str {
+        self.group(id).map_or("?", |g| g.name.as_str())
+    }
+
+    /// The rule with id `id`.
+    pub fn rule(&self, id: RuleId) -> Option<&Rule> {
+        self.rules.get(id.index())
+    }
+
+    /// The workload called `name`.
+    pub fn workload_id(&self, name: &str) -> Option<WorkloadId> {
+        self.workloads
+            .iter()
+            .position(|w| w.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(WorkloadId)
+    }
+
+    /// The workload with id `id`.
+    pub fn workload(&self, id: WorkloadId) -> Option<&Workload> {
+        self.workloads.get(id.index())
+    }
+
+    /// The effective mode of a rule.
+    pub fn rule_mode(&self, rule: &Rule) -> Mode {
+        rule.mode.unwrap_or(self.mode)
+    }
+}

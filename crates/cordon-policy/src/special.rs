@@ -1,0 +1,72 @@
+//! The address ranges behind the built-in groups `internet` and `private`.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// Ranges that are not `internet`: private, loopback, link-local, CGNAT,
+/// multicast, documentation, benchmarking and reserved (RFC 6890 and the
+/// IANA special-purpose registries). IPv6 `internet` is limited to global
+/// unicast (2000::/3) less its special ranges.
+pub const NOT_INTERNET_V4: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+];
+
+/// Global unicast IPv6, the only IPv6 space that can be `internet`.
+pub const GLOBAL_UNICAST_V6: &str = "2000::/3";
+
+/// Special ranges inside 2000::/3 that are not `internet`.
+pub const NOT_INTERNET_V6_IN_GLOBAL: &[&str] = &[
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "3fff::/20",
+];
+
+/// Ranges in the built-in group `private`.
+pub const PRIVATE: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// Parse a constant list (the lists above are checked by tests).
+pub fn nets(list: &[&str]) -> Vec<IpNet> {
+    list.iter().filter_map(|s| s.parse().ok()).collect()
+}
+
+/// Whether `ip` is in the built-in group `internet`.
+pub fn is_internet(ip: IpAddr) -> bool {
+    let ip = crate::raw::canonical_ip(ip);
+    match ip {
+        IpAddr::V4(_) => !nets(NOT_INTERNET_V4).iter().any(|n| n.contains(&ip)),
+        IpAddr::V6(_) => {
+            GLOBAL_UNICAST_V6
+                .parse::<IpNet>()
+                .is_ok_and(|g| g.contains(&ip))
+                && !nets(NOT_INTERNET_V6_IN_GLOBAL).iter().any(|n| n.contains(&ip))
+        }
+    }
+}
+
+/// Whether `ip` is in the built-in group `private`.
+pub fn is_private(ip: IpAddr) -> bool {
+    let ip = crate::raw::canonical_ip(ip);
+    nets(PRIVATE).iter().any(|n| n.contains(&ip))
+}
