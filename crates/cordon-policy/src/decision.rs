@@ -146,12 +146,17 @@ impl Request {
     /// # Errors
     /// A message saying what is wrong.
     pub fn parse_port(text: &str) -> Result<(Protocol, u16), String> {
-        let range = crate::ports::PortRange::parse(text).map_err(|(message, hint)| format!("{message} ({hint})"))?;
+        let range = crate::ports::PortRange::parse(text)
+            .map_err(|(message, hint)| format!("{message} ({hint})"))?;
         match range.protocol {
-            None => Err(format!("`{text}`: a request needs one protocol, such as `tcp/443`")),
+            None => Err(format!(
+                "`{text}`: a request needs one protocol, such as `tcp/443`"
+            )),
             Some(p) if !p.has_ports() => Ok((p, 0)),
             Some(p) if range.first == range.last => Ok((p, range.first)),
-            Some(p) => Err(format!("`{text}`: a request needs one port, such as `{p}/443`")),
+            Some(p) => Err(format!(
+                "`{text}`: a request needs one port, such as `{p}/443`"
+            )),
         }
     }
 }
@@ -188,14 +193,20 @@ impl Endpoint {
                 ..Endpoint::default()
             });
         }
-        if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(Endpoint::ip(ip));
         }
         if let Some(e) = workload(policy, text) {
             return Ok(e);
         }
         Hostname::parse(text).map(Endpoint::host).map_err(|e| {
-            format!("`{text}` is not an IP address, a workload in the inventory, or a hostname: {e}")
+            format!(
+                "`{text}` is not an IP address, a workload in the inventory, or a hostname: {e}"
+            )
         })
     }
 }

@@ -83,7 +83,11 @@ fn endpoint(
 }
 
 /// Name every part of `decision`.
-pub fn explain(compiled: &CompiledPolicy, request: &Request, decision: &Decision<'_>) -> Explanation {
+pub fn explain(
+    compiled: &CompiledPolicy,
+    request: &Request,
+    decision: &Decision<'_>,
+) -> Explanation {
     let policy = compiled.policy();
     let matched: Vec<MatchedRule> = decision
         .rules
@@ -100,7 +104,9 @@ pub fn explain(compiled: &CompiledPolicy, request: &Request, decision: &Decision
     let (decided_by, reason) = match decision.reason {
         Reason::DenyRule(id) => {
             let allows = matched.iter().filter(|m| m.action == Action::Allow).count();
-            let audit = policy.rule(id).is_some_and(|r| policy.rule_mode(r) == Mode::Audit);
+            let audit = policy
+                .rule(id)
+                .is_some_and(|r| policy.rule_mode(r) == Mode::Audit);
             let mut text = format!("denied by rule `{}`", name(id));
             if audit {
                 text.push_str(" in audit mode: the traffic passes and is recorded as would-deny");

@@ -52,20 +52,18 @@ fn decode_cordon(root: &Node, diags: &mut Diagnostics) -> Vec<RawWorkload> {
         NodeKind::Map(_) => {
             let mut fields = root.fields(diags, "inventory");
             let workloads = fields.as_mut().and_then(|f| {
-                if let Some(kind) = f.get("kind") {
-                    if kind.as_str() != Some("Inventory") {
+                if let Some(kind) = f.get("kind")
+                    && kind.as_str() != Some("Inventory") {
                         diags.error_hint(
                             kind.pos,
                             "expected `kind: Inventory`",
                             "an inventory is a list of workloads, `kind: Inventory`, or AWS/Kubernetes JSON",
                         );
                     }
-                }
-                if let Some(v) = f.get("apiVersion") {
-                    if v.as_str() != Some("cordon/v1") {
+                if let Some(v) = f.get("apiVersion")
+                    && v.as_str() != Some("cordon/v1") {
                         diags.error_hint(v.pos, "unsupported apiVersion", "write `apiVersion: cordon/v1`");
                     }
-                }
                 f.require(diags, "workloads")
             });
             if let Some(f) = fields {
@@ -117,17 +115,21 @@ fn scalars<'n>(node: &'n Node, path: &[&str]) -> Vec<&'n Node> {
 
 fn push_ips(workload: &mut RawWorkload, nodes: Vec<&Node>, diags: &mut Diagnostics) {
     for n in nodes {
-        if let Some(addr) = ip(n, diags) {
-            if !workload.ips.iter().any(|i| i.value == addr.value) {
-                workload.ips.push(addr);
-            }
+        if let Some(addr) = ip(n, diags)
+            && !workload.ips.iter().any(|i| i.value == addr.value)
+        {
+            workload.ips.push(addr);
         }
     }
 }
 
 fn decode_aws(root: &Node, diags: &mut Diagnostics) -> Vec<RawWorkload> {
     let mut instances = Vec::new();
-    collect(root, &["Reservations", "*", "Instances", "*"], &mut instances);
+    collect(
+        root,
+        &["Reservations", "*", "Instances", "*"],
+        &mut instances,
+    );
     let mut out = Vec::new();
     for inst in instances {
         let id = inst.get("InstanceId").and_then(Node::as_str);
@@ -181,17 +183,45 @@ fn decode_aws(root: &Node, diags: &mut Diagnostics) -> Vec<RawWorkload> {
         push_ips(&mut workload, scalars(inst, &["PublicIpAddress"]), diags);
         push_ips(
             &mut workload,
-            scalars(inst, &["NetworkInterfaces", "*", "PrivateIpAddresses", "*", "PrivateIpAddress"]),
+            scalars(
+                inst,
+                &[
+                    "NetworkInterfaces",
+                    "*",
+                    "PrivateIpAddresses",
+                    "*",
+                    "PrivateIpAddress",
+                ],
+            ),
             diags,
         );
         push_ips(
             &mut workload,
-            scalars(inst, &["NetworkInterfaces", "*", "PrivateIpAddresses", "*", "Association", "PublicIp"]),
+            scalars(
+                inst,
+                &[
+                    "NetworkInterfaces",
+                    "*",
+                    "PrivateIpAddresses",
+                    "*",
+                    "Association",
+                    "PublicIp",
+                ],
+            ),
             diags,
         );
         push_ips(
             &mut workload,
-            scalars(inst, &["NetworkInterfaces", "*", "Ipv6Addresses", "*", "Ipv6Address"]),
+            scalars(
+                inst,
+                &[
+                    "NetworkInterfaces",
+                    "*",
+                    "Ipv6Addresses",
+                    "*",
+                    "Ipv6Address",
+                ],
+            ),
             diags,
         );
         out.push(workload);
@@ -236,9 +266,12 @@ fn decode_k8s(root: &Node, diags: &mut Diagnostics) -> Vec<RawWorkload> {
             spiffe: None,
         };
         push_ips(&mut workload, scalars(pod, &["status", "podIP"]), diags);
-        push_ips(&mut workload, scalars(pod, &["status", "podIPs", "*", "ip"]), diags);
+        push_ips(
+            &mut workload,
+            scalars(pod, &["status", "podIPs", "*", "ip"]),
+            diags,
+        );
         out.push(workload);
     }
     out
 }
-

@@ -45,9 +45,12 @@
 
 pub mod compile;
 pub mod decision;
+pub mod diff;
 pub mod explain;
+pub mod fmt;
 pub mod hostname;
 pub mod inventory;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod ports;
@@ -55,6 +58,7 @@ pub mod raw;
 pub mod reference;
 pub mod resolve;
 pub mod special;
+pub mod synthetic;
 pub mod units;
 
 pub use compile::CompiledPolicy;

@@ -47,9 +47,8 @@ pub struct LoadOptions {
 /// Read a file as UTF-8 within [`MAX_FILE_BYTES`], with a located error.
 pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let name: Arc<str> = path.display().to_string().into();
-    let file = std::fs::File::open(path).map_err(|e| {
-        Diagnostic::error(&name, None, format!("cannot read `{name}`: {e}"))
-    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Diagnostic::error(&name, None, format!("cannot read `{name}`: {e}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -149,8 +148,13 @@ pub fn parse_policy(file: &str, text: &str, options: &LoadOptions) -> Result<Pol
     }
     let policy = resolve(&raw, workloads, &mut diags);
     errors.extend(diags.into_vec());
-    if errors.iter().any(|d| d.severity == cordon_yaml::Severity::Error) {
-        return Err(PolicyError { diagnostics: errors });
+    if errors
+        .iter()
+        .any(|d| d.severity == cordon_yaml::Severity::Error)
+    {
+        return Err(PolicyError {
+            diagnostics: errors,
+        });
     }
     Ok(policy)
 }

@@ -115,7 +115,10 @@ pub struct Limit {
     pub per: Window,
 }
 
-fn serialize_display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_display<T: fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -301,5 +304,59 @@ impl Policy {
     /// The effective mode of a rule.
     pub fn rule_mode(&self, rule: &Rule) -> Mode {
         rule.mode.unwrap_or(self.mode)
+    }
+}
+
+/// Which groups contain which, through nested `groups:`, for reasoning
+/// about rules without traffic (lint and diff).
+#[derive(Clone, Debug)]
+pub struct Containment {
+    /// For each group, every group it contains (itself included).
+    inside: Vec<Vec<bool>>,
+}
+
+impl Containment {
+    /// Containment for `policy`'s groups.
+    pub fn new(policy: &Policy) -> Self {
+        let n = policy.groups.len();
+        let mut inside = vec![vec![false; n]; n];
+        for (outer, row) in inside.iter_mut().enumerate() {
+            let mut stack = vec![outer];
+            while let Some(g) = stack.pop() {
+                if row.get(g).copied().unwrap_or(true) {
+                    continue;
+                }
+                if let Some(cell) = row.get_mut(g) {
+                    *cell = true;
+                }
+                if let Some(group) = policy.groups.get(g) {
+                    stack.extend(group.members.iter().map(|m| m.index()));
+                }
+            }
+        }
+        Containment { inside }
+    }
+
+    /// Whether every member of `inner` is certainly a member of `outer`:
+    /// the same group, `outer` is `any`, or `inner` is nested in `outer`.
+    pub fn covers(&self, outer: GroupId, inner: GroupId) -> bool {
+        outer == GroupId::ANY
+            || self
+                .inside
+                .get(outer.index())
+                .and_then(|row| row.get(inner.index()))
+                .copied()
+                .unwrap_or(false)
+    }
+}
+
+impl Rule {
+    /// The rule's ports, with "no ports" spelled as [`PortRange::ANY`].
+    pub fn port_list(&self) -> Vec<PortRange> {
+        if self.ports.is_empty() {
+            vec![PortRange::ANY]
+        } else {
+            self.ports.clone()
+        }
     }
 }

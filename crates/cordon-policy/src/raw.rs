@@ -178,43 +178,43 @@ pub fn decode_policy(root: &Node, diags: &mut Diagnostics) -> RawPolicy {
     let Some(mut top) = root.fields(diags, "policy") else {
         return policy;
     };
-    if let Some(v) = top.require(diags, "apiVersion") {
-        if let Some(text) = v.text(diags, "apiVersion") {
-            if text != "cordon/v1" {
-                diags.error_hint(
-                    v.pos,
-                    format!("unsupported apiVersion `{text}`"),
-                    "write `apiVersion: cordon/v1`",
-                );
-            }
-            policy.api_version = Spanned::new(text.to_string(), v.pos);
+    if let Some(v) = top.require(diags, "apiVersion")
+        && let Some(text) = v.text(diags, "apiVersion")
+    {
+        if text != "cordon/v1" {
+            diags.error_hint(
+                v.pos,
+                format!("unsupported apiVersion `{text}`"),
+                "write `apiVersion: cordon/v1`",
+            );
         }
+        policy.api_version = Spanned::new(text.to_string(), v.pos);
     }
-    if let Some(v) = top.require(diags, "kind") {
-        if let Some(text) = v.text(diags, "kind") {
-            if text != "Policy" {
-                diags.error_hint(
-                    v.pos,
-                    format!("expected `kind: Policy`, found `{text}`"),
-                    "inventories are loaded with --inventory or spec.inventory_files",
-                );
-            }
-            policy.kind = Spanned::new(text.to_string(), v.pos);
+    if let Some(v) = top.require(diags, "kind")
+        && let Some(text) = v.text(diags, "kind")
+    {
+        if text != "Policy" {
+            diags.error_hint(
+                v.pos,
+                format!("expected `kind: Policy`, found `{text}`"),
+                "inventories are loaded with --inventory or spec.inventory_files",
+            );
         }
+        policy.kind = Spanned::new(text.to_string(), v.pos);
     }
-    if let Some(meta) = top.require(diags, "metadata") {
-        if let Some(mut fields) = meta.fields(diags, "metadata") {
-            if let Some(name) = fields.require(diags, "name") {
-                if let Some(text) = name.text(diags, "metadata.name") {
-                    policy.name = Spanned::new(text.to_string(), name.pos);
-                }
-            }
-            policy.description = fields
-                .get("description")
-                .and_then(|d| d.text(diags, "description"))
-                .map(str::to_string);
-            fields.finish(diags, METADATA_FIELDS);
+    if let Some(meta) = top.require(diags, "metadata")
+        && let Some(mut fields) = meta.fields(diags, "metadata")
+    {
+        if let Some(name) = fields.require(diags, "name")
+            && let Some(text) = name.text(diags, "metadata.name")
+        {
+            policy.name = Spanned::new(text.to_string(), name.pos);
         }
+        policy.description = fields
+            .get("description")
+            .and_then(|d| d.text(diags, "description"))
+            .map(str::to_string);
+        fields.finish(diags, METADATA_FIELDS);
     }
     if let Some(spec) = top.require(diags, "spec") {
         decode_spec(spec, diags, &mut policy);
@@ -228,7 +228,9 @@ fn decode_spec(spec: &Node, diags: &mut Diagnostics, policy: &mut RawPolicy) {
         return;
     };
     policy.mode = fields.get("mode").and_then(|n| decode_mode(n, diags));
-    policy.default = fields.get("default").and_then(|n| decode_action(n, diags, "default"));
+    policy.default = fields
+        .get("default")
+        .and_then(|n| decode_action(n, diags, "default"));
     if let Some(list) = fields.get("inventory") {
         for item in list.items(diags, "inventory").unwrap_or_default() {
             if let Some(w) = decode_workload(item, diags) {
@@ -298,7 +300,10 @@ pub(crate) fn strings(node: &Node, diags: &mut Diagnostics, what: &str) -> Vec<S
     node.items(diags, what)
         .unwrap_or_default()
         .iter()
-        .filter_map(|n| n.text(diags, what).map(|t| Spanned::new(t.to_string(), n.pos)))
+        .filter_map(|n| {
+            n.text(diags, what)
+                .map(|t| Spanned::new(t.to_string(), n.pos))
+        })
         .collect()
 }
 
@@ -341,9 +346,7 @@ pub(crate) fn ip(node: &Node, diags: &mut Diagnostics) -> Option<Spanned<IpAddr>
 /// IPv4-mapped IPv6 addresses are their IPv4 address everywhere in Cordon.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -363,7 +366,10 @@ pub(crate) fn decode_workload(node: &Node, diags: &mut Diagnostics) -> Option<Ra
             .collect(),
         None => Vec::new(),
     };
-    let labels = fields.get("labels").map(|n| labels(n, diags)).unwrap_or_default();
+    let labels = fields
+        .get("labels")
+        .map(|n| labels(n, diags))
+        .unwrap_or_default();
     let spiffe = fields.get("spiffe").and_then(|n| {
         let text = n.text(diags, "spiffe")?;
         check_spiffe(text, n.pos, diags).then(|| Spanned::new(text.to_string(), n.pos))
@@ -382,9 +388,9 @@ fn check_spiffe(text: &str, pos: Pos, diags: &mut Diagnostics) -> bool {
     let ok = text.strip_prefix("spiffe://").is_some_and(|rest| {
         let (domain, path) = rest.split_once('/').unwrap_or((rest, ""));
         !domain.is_empty()
-            && domain
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
+            && domain.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')
+            })
             && path
                 .split('/')
                 .all(|seg| !seg.is_empty() || path.is_empty())
@@ -435,10 +441,10 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
     }
     if let Some(list) = fields.get("cidrs") {
         for item in list.items(diags, "cidrs").unwrap_or_default() {
-            if let Some(text) = item.text(diags, "cidr") {
-                if let Some(net) = parse_cidr(text, item.pos, diags) {
-                    group.cidrs.push(Spanned::new(net, item.pos));
-                }
+            if let Some(text) = item.text(diags, "cidr")
+                && let Some(net) = parse_cidr(text, item.pos, diags)
+            {
+                group.cidrs.push(Spanned::new(net, item.pos));
             }
         }
     }
@@ -509,7 +515,12 @@ fn decode_vendor(node: &Node, diags: &mut Diagnostics) -> Option<Vendor> {
         .map(str::to_string);
     let data = fields
         .get("data")
-        .map(|n| strings(n, diags, "data").into_iter().map(|s| s.value).collect())
+        .map(|n| {
+            strings(n, diags, "data")
+                .into_iter()
+                .map(|s| s.value)
+                .collect()
+        })
         .unwrap_or_default();
     let criticality = fields.get("criticality").and_then(|n| {
         let text = n.text(diags, "criticality")?;
@@ -600,7 +611,11 @@ fn decode_limit(node: &Node, diags: &mut Diagnostics) -> Option<Limit> {
         match ByteSize::parse(text) {
             Ok(b) if b.0 > 0 => Some(b),
             Ok(_) => {
-                diags.error_hint(n.pos, "`bytes_out` is zero", "to block traffic write a deny rule");
+                diags.error_hint(
+                    n.pos,
+                    "`bytes_out` is zero",
+                    "to block traffic write a deny rule",
+                );
                 None
             }
             Err(e) => {

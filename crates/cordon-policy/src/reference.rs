@@ -41,9 +41,7 @@ pub fn evaluate(
         Verdict::Deny
     } else if audited_deny {
         Verdict::WouldDeny
-    } else if allow {
-        Verdict::Allow
-    } else if policy.default == Action::Allow {
+    } else if allow || policy.default == Action::Allow {
         Verdict::Allow
     } else if policy.mode == Mode::Audit {
         Verdict::WouldDeny
@@ -101,23 +99,22 @@ pub fn in_group(policy: &Policy, g: GroupId, e: &Endpoint) -> bool {
         _ => {}
     }
     let workloads = workloads_of(policy, e);
-    if let Some(labels) = &group.labels {
-        if workloads
+    if let Some(labels) = &group.labels
+        && workloads
             .iter()
             .any(|w| labels.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
-        {
-            return true;
-        }
+    {
+        return true;
     }
-    if let Some(ip) = e.ip {
-        if group.cidrs.iter().any(|n| net_contains(n, ip)) {
-            return true;
-        }
+    if let Some(ip) = e.ip
+        && group.cidrs.iter().any(|n| net_contains(n, ip))
+    {
+        return true;
     }
-    if let Some(host) = &e.host {
-        if group.fqdns.iter().any(|p| p.matches(host)) {
-            return true;
-        }
+    if let Some(host) = &e.host
+        && group.fqdns.iter().any(|p| p.matches(host))
+    {
+        return true;
     }
     let identities = e
         .spiffe

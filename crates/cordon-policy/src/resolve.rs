@@ -22,7 +22,10 @@ const BUILTINS: [(&str, &str); 3] = [
         "internet",
         "public addresses: everything outside private, loopback, link-local, CGNAT, multicast, documentation and reserved ranges; and hostnames",
     ),
-    ("private", "RFC 1918, CGNAT (100.64.0.0/10) and ULA (fc00::/7) addresses"),
+    (
+        "private",
+        "RFC 1918, CGNAT (100.64.0.0/10) and ULA (fc00::/7) addresses",
+    ),
 ];
 
 fn valid_name(name: &str) -> bool {
@@ -93,14 +96,20 @@ pub fn resolve(
         {
             diags.error_hint(
                 g.name.pos,
-                format!("group `{}` has no selector and matches nothing", g.name.value),
+                format!(
+                    "group `{}` has no selector and matches nothing",
+                    g.name.value
+                ),
                 "give it labels, cidrs, fqdns, spiffe or groups",
             );
         }
         if g.vendor.is_some() && !g.external {
             diags.error_hint(
                 g.name.pos,
-                format!("group `{}` has vendor metadata but is not external", g.name.value),
+                format!(
+                    "group `{}` has vendor metadata but is not external",
+                    g.name.value
+                ),
                 "add `external: true`",
             );
         }
@@ -163,7 +172,10 @@ pub fn resolve(
         if let Some(line) = rule_lines.insert(&r.name.value, r.name.pos.line) {
             diags.error_hint(
                 r.name.pos,
-                format!("duplicate rule name `{}` (first at line {line})", r.name.value),
+                format!(
+                    "duplicate rule name `{}` (first at line {line})",
+                    r.name.value
+                ),
                 "rule names must be unique; they name the rule in decisions and logs",
             );
         }
@@ -223,10 +235,14 @@ fn resolve_workloads(
     diags: &mut Diagnostics,
 ) -> Vec<Workload> {
     let policy_file = Arc::clone(diags.file());
-    let inline = raw.inventory.iter().cloned().map(|workload| SourcedWorkload {
-        file: Arc::clone(&policy_file),
-        workload,
-    });
+    let inline = raw
+        .inventory
+        .iter()
+        .cloned()
+        .map(|workload| SourcedWorkload {
+            file: Arc::clone(&policy_file),
+            workload,
+        });
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut out = Vec::new();
     for SourcedWorkload { file, workload } in inline.chain(inventory) {
@@ -246,7 +262,10 @@ fn resolve_workloads(
                 Diagnostic::error(
                     &file,
                     Some(workload.name.pos),
-                    format!("duplicate workload `{}` (first at {first})", workload.name.value),
+                    format!(
+                        "duplicate workload `{}` (first at {first})",
+                        workload.name.value
+                    ),
                 )
                 .with_hint("workload names must be unique across the policy and its inventories"),
             );

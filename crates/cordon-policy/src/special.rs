@@ -30,12 +30,8 @@ pub const NOT_INTERNET_V4: &[&str] = &[
 pub const GLOBAL_UNICAST_V6: &str = "2000::/3";
 
 /// Special ranges inside 2000::/3 that are not `internet`.
-pub const NOT_INTERNET_V6_IN_GLOBAL: &[&str] = &[
-    "2001::/23",
-    "2001:db8::/32",
-    "2002::/16",
-    "3fff::/20",
-];
+pub const NOT_INTERNET_V6_IN_GLOBAL: &[&str] =
+    &["2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20"];
 
 /// Ranges in the built-in group `private`.
 pub const PRIVATE: &[&str] = &[
@@ -60,7 +56,9 @@ pub fn is_internet(ip: IpAddr) -> bool {
             GLOBAL_UNICAST_V6
                 .parse::<IpNet>()
                 .is_ok_and(|g| g.contains(&ip))
-                && !nets(NOT_INTERNET_V6_IN_GLOBAL).iter().any(|n| n.contains(&ip))
+                && !nets(NOT_INTERNET_V6_IN_GLOBAL)
+                    .iter()
+                    .any(|n| n.contains(&ip))
         }
     }
 }

@@ -54,7 +54,7 @@ impl ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, multiplier) in BYTE_UNITS {
-            if self.0 != 0 && self.0 % multiplier == 0 && *name != "kB" {
+            if self.0 != 0 && self.0.is_multiple_of(*multiplier) && *name != "kB" {
                 return write!(f, "{}{name}", self.0 / multiplier);
             }
         }
@@ -98,7 +98,7 @@ impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0.as_secs();
         for (name, unit) in TIME_UNITS {
-            if secs != 0 && secs % unit == 0 {
+            if secs != 0 && secs.is_multiple_of(*unit) {
                 return write!(f, "{}{name}", secs / unit);
             }
         }

@@ -8,12 +8,17 @@
 //! `{from: ENDPOINT, to: ENDPOINT, port: tcp/443, expect: allow|deny|would-deny, rules: [names]}`.
 //! Endpoints are written as `cordon policy explain` takes them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cordon_policy::{
-    CompiledPolicy, Endpoint, LoadOptions, Request, load_policy, reference,
-};
+use cordon_policy::{CompiledPolicy, Endpoint, LoadOptions, Request, load_policy, reference};
 use cordon_yaml::{Diagnostics, parse};
 
 fn corpus_dir() -> PathBuf {
@@ -43,7 +48,12 @@ fn corpus() {
             .unwrap_or_else(|e| panic!("{}: {e}", policy_path.display()));
         let policy = Arc::new(policy);
         let compiled = CompiledPolicy::new(Arc::clone(&policy));
-        let cases = doc.root.get("cases").expect("cases").items(&mut diags, "cases").unwrap();
+        let cases = doc
+            .root
+            .get("cases")
+            .expect("cases")
+            .items(&mut diags, "cases")
+            .unwrap();
         for case in cases {
             total += 1;
             let at = format!("{name}:{}", case.pos);
@@ -53,9 +63,11 @@ fn corpus() {
                     .unwrap_or_else(|| panic!("{at}: missing `{key}`"))
                     .to_string()
             };
-            let src = Endpoint::parse(&policy, &get("from")).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let src =
+                Endpoint::parse(&policy, &get("from")).unwrap_or_else(|e| panic!("{at}: {e}"));
             let dst = Endpoint::parse(&policy, &get("to")).unwrap_or_else(|e| panic!("{at}: {e}"));
-            let (protocol, port) = Request::parse_port(&get("port")).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let (protocol, port) =
+                Request::parse_port(&get("port")).unwrap_or_else(|e| panic!("{at}: {e}"));
             let expect = get("expect");
             let rules: Vec<String> = match case.get("rules") {
                 Some(list) => list
@@ -66,7 +78,12 @@ fn corpus() {
                     .collect(),
                 None => Vec::new(),
             };
-            let request = Request { src: src.clone(), dst: dst.clone(), protocol, port };
+            let request = Request {
+                src: src.clone(),
+                dst: dst.clone(),
+                protocol,
+                port,
+            };
             let decision = compiled.evaluate(&request);
             let got_rules: Vec<String> = decision
                 .rules
@@ -88,7 +105,15 @@ fn corpus() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} corpus cases failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(total >= 150, "the corpus should hold at least 150 cases, has {total}");
+    assert!(
+        failures.is_empty(),
+        "{} of {total} corpus cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        total >= 150,
+        "the corpus should hold at least 150 cases, has {total}"
+    );
     eprintln!("{total} corpus cases passed");
 }

@@ -39,7 +39,10 @@ impl<'n> Fields<'n> {
     pub fn require(&mut self, diags: &mut Diagnostics, key: &str) -> Option<&'n Node> {
         let value = self.get(key);
         if value.is_none() {
-            diags.error(self.pos, format!("`{}` is missing field `{key}`", self.what));
+            diags.error(
+                self.pos,
+                format!("`{}` is missing field `{key}`", self.what),
+            );
         }
         value
     }
@@ -103,7 +106,10 @@ impl Node {
             NodeKind::Scalar { .. } => Some(std::slice::from_ref(self)),
             NodeKind::Null => Some(&[]),
             NodeKind::Map(_) => {
-                diags.error(self.pos, format!("`{what}` must be a list, found a mapping"));
+                diags.error(
+                    self.pos,
+                    format!("`{what}` must be a list, found a mapping"),
+                );
                 None
             }
         }

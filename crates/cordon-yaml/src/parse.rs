@@ -193,7 +193,9 @@ impl Builder {
                 let node = Node { pos, ..node };
                 self.complete(node, 0, size)
             }
-            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) if tag.is_some() => {
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
+                if tag.is_some() =>
+            {
                 let _ = anchor;
                 Err(self
                     .error(pos, "YAML tags are not supported")

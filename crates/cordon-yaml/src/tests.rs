@@ -41,7 +41,10 @@ fn syntax_errors_have_a_location() {
 fn deep_nesting_stops_at_the_limit() {
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
     let err = parse("deep.yaml", &deep).unwrap_err();
-    assert!(err.message.contains("nesting") || err.message.contains("recursion"), "{err}");
+    assert!(
+        err.message.contains("nesting") || err.message.contains("recursion"),
+        "{err}"
+    );
     let block = "- ".repeat(10_000) + "x\n";
     let err = parse("block.yaml", &block).unwrap_err();
     assert!(err.message.contains("nesting"), "{err}");
@@ -66,7 +69,10 @@ fn alias_bombs_hit_the_node_budget() {
 fn small_aliases_expand() {
     let doc = parse("a.yaml", "base: &l {app: web}\ncopy: *l\n").unwrap();
     assert_eq!(
-        doc.root.get("copy").and_then(|c| c.get("app")).and_then(|n| n.as_str()),
+        doc.root
+            .get("copy")
+            .and_then(|c| c.get("app"))
+            .and_then(|n| n.as_str()),
         Some("web")
     );
 }
@@ -111,7 +117,13 @@ fn wrong_shapes_are_reported_not_panicked_on() {
     let mut diags = Diagnostics::new("r.yaml");
     assert!(doc.root.get("a").unwrap().text(&mut diags, "a").is_none());
     assert!(doc.root.get("b").unwrap().items(&mut diags, "b").is_none());
-    assert!(doc.root.get("b").unwrap().boolean(&mut diags, "b").is_none());
+    assert!(
+        doc.root
+            .get("b")
+            .unwrap()
+            .boolean(&mut diags, "b")
+            .is_none()
+    );
     assert_eq!(diags.len(), 3);
 }
 

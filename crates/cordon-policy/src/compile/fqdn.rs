@@ -52,7 +52,11 @@ impl FqdnTrie {
             node = child as usize;
         }
         if let Some(n) = self.nodes.get_mut(node) {
-            let list = if wildcard { &mut n.wildcard } else { &mut n.exact };
+            let list = if wildcard {
+                &mut n.wildcard
+            } else {
+                &mut n.exact
+            };
             list.extend_from_slice(groups);
         }
     }
@@ -98,7 +102,11 @@ impl FqdnTrie {
             None => return 0,
         };
         for label in host.labels_from_top() {
-            match node.children.get(label).and_then(|c| self.nodes.get(*c as usize)) {
+            match node
+                .children
+                .get(label)
+                .and_then(|c| self.nodes.get(*c as usize))
+            {
                 Some(child) => node = child,
                 None => return node.below.get(variant).copied().unwrap_or(0),
             }

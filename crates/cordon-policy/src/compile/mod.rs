@@ -191,10 +191,10 @@ impl CompiledPolicy {
         for w in &policy.workloads {
             let mut bits = Vec::new();
             for (gi, g) in policy.groups.iter().enumerate() {
-                if let Some(labels) = &g.labels {
-                    if labels.iter().all(|(k, v)| w.labels.get(k) == Some(v)) {
-                        bits.extend(closure_of(GroupId(gi as u32)));
-                    }
+                if let Some(labels) = &g.labels
+                    && labels.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+                {
+                    bits.extend(closure_of(GroupId(gi as u32)));
                 }
             }
             if let Some(groups) = w.spiffe.as_deref().and_then(|s| spiffe_groups.get(s)) {
@@ -217,12 +217,20 @@ impl CompiledPolicy {
         // family's public space.
         let internet = closure_of(GroupId::INTERNET);
         let (i4, i6) = (v4.contribution(internet.clone()), v6.contribution(internet));
-        for (first, last) in complement(0, u128::from(u32::MAX), &special::nets(special::NOT_INTERNET_V4)) {
+        for (first, last) in complement(
+            0,
+            u128::from(u32::MAX),
+            &special::nets(special::NOT_INTERNET_V4),
+        ) {
             v4.add(first, last, i4);
         }
         if let Ok(global) = special::GLOBAL_UNICAST_V6.parse::<IpNet>() {
             let (_, g_first, g_last) = net_range(&global);
-            for (first, last) in complement(g_first, g_last, &special::nets(special::NOT_INTERNET_V6_IN_GLOBAL)) {
+            for (first, last) in complement(
+                g_first,
+                g_last,
+                &special::nets(special::NOT_INTERNET_V6_IN_GLOBAL),
+            ) {
                 v6.add(first, last, i6);
             }
         }
@@ -246,9 +254,7 @@ impl CompiledPolicy {
             let bits = workload_bits.get(wi).cloned().unwrap_or_default();
             let (c4, c6) = (v4.contribution(bits.clone()), v6.contribution(bits));
             for ip in &w.ips {
-                workload_by_ip
-                    .entry(*ip)
-                    .or_insert(WorkloadId(wi as u32));
+                workload_by_ip.entry(*ip).or_insert(WorkloadId(wi as u32));
                 let (is_v4, key) = ip_key(*ip);
                 if is_v4 {
                     v4.add(key, key, c4);
@@ -300,7 +306,8 @@ impl CompiledPolicy {
         let mut rules = Vec::with_capacity(policy.rules.len());
         let mut from_index = vec![Vec::new(); group_count];
         let mut to_index = vec![Vec::new(); group_count];
-        let mut port_ranges: Vec<Vec<(u16, u16, RuleId)>> = vec![Vec::new(); PROTOCOL_BUCKETS.len() + 1];
+        let mut port_ranges: Vec<Vec<(u16, u16, RuleId)>> =
+            vec![Vec::new(); PROTOCOL_BUCKETS.len() + 1];
         let mut all_ports = Vec::new();
         for (ri, r) in policy.rules.iter().enumerate() {
             let id = RuleId(ri as u32);
@@ -382,7 +389,9 @@ impl CompiledPolicy {
 
     /// The workload that owns `ip`, if the inventory names one.
     pub fn workload_at(&self, ip: IpAddr) -> Option<WorkloadId> {
-        self.workload_by_ip.get(&crate::raw::canonical_ip(ip)).copied()
+        self.workload_by_ip
+            .get(&crate::raw::canonical_ip(ip))
+            .copied()
     }
 
     /// The groups `endpoint` is in.
@@ -424,7 +433,13 @@ impl CompiledPolicy {
         let src = self.membership(&request.src);
         let dst = self.membership(&request.dst);
         let mut rules = Vec::new();
-        self.matching_rules(src.bits(), dst.bits(), request.protocol, request.port, &mut rules);
+        self.matching_rules(
+            src.bits(),
+            dst.bits(),
+            request.protocol,
+            request.port,
+            &mut rules,
+        );
         let mut deny_enforced = None;
         let mut deny_audited = None;
         let mut allow = None;
@@ -535,7 +550,13 @@ fn closures(policy: &Policy) -> Vec<Vec<u32>> {
         .collect()
 }
 
-fn add_net(net: &IpNet, c4: u32, c6: u32, v4: &mut AddressTableBuilder, v6: &mut AddressTableBuilder) {
+fn add_net(
+    net: &IpNet,
+    c4: u32,
+    c6: u32,
+    v4: &mut AddressTableBuilder,
+    v6: &mut AddressTableBuilder,
+) {
     let (is_v4, first, last) = net_range(net);
     if is_v4 {
         v4.add(first, last, c4);

@@ -1,0 +1,304 @@
+//! `cordon policy ...`
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cordon_policy::diff::diff;
+use cordon_policy::fmt::format_policy;
+use cordon_policy::lint::{LintLevel, lint};
+use cordon_policy::{
+    CompiledPolicy, Endpoint, LoadOptions, Policy, PolicyError, Request, explain, load_policy,
+};
+use serde_json::json;
+
+use crate::args::{
+    CheckArgs, DiffArgs, ExplainArgs, FailOn, FmtArgs, InventoryArgs, LintArgs, PolicyCommand,
+};
+use crate::{EXIT_CONFIG, EXIT_FINDINGS, EXIT_USAGE};
+
+pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Check(args) => check(&args),
+        PolicyCommand::Explain(args) => explain_cmd(&args),
+        PolicyCommand::Lint(args) => lint_cmd(&args),
+        PolicyCommand::Diff(args) => diff_cmd(&args),
+        PolicyCommand::Fmt(args) => fmt_cmd(&args),
+    }
+}
+
+fn options(inventory: &InventoryArgs) -> LoadOptions {
+    LoadOptions {
+        inventory: inventory.inventory.clone(),
+    }
+}
+
+/// Load a policy, printing every error on failure.
+fn load(path: &Path, inventory: &InventoryArgs) -> Result<Policy, ExitCode> {
+    load_policy(path, &options(inventory)).map_err(|e| {
+        print_errors(&e);
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn print_errors(e: &PolicyError) {
+    for d in &e.diagnostics {
+        eprintln!("{d}");
+    }
+    let n = e.diagnostics.len();
+    eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for file in &args.files {
+        match load_policy(file, &options(&args.inventory)) {
+            Ok(policy) => {
+                let user_groups = policy.groups.iter().filter(|g| !g.builtin).count();
+                if args.json {
+                    println!(
+                        "{}",
+                        json!({
+                            "file": file.display().to_string(),
+                            "valid": true,
+                            "errors": [],
+                            "groups": user_groups,
+                            "rules": policy.rules.len(),
+                            "workloads": policy.workloads.len(),
+                        })
+                    );
+                } else {
+                    println!(
+                        "{}: ok ({} groups, {} rules, {} workloads, mode {}, default {})",
+                        file.display(),
+                        user_groups,
+                        policy.rules.len(),
+                        policy.workloads.len(),
+                        policy.mode,
+                        policy.default
+                    );
+                }
+            }
+            Err(e) => {
+                failed = true;
+                if args.json {
+                    let errors: Vec<_> = e
+                        .diagnostics
+                        .iter()
+                        .map(|d| {
+                            json!({
+                                "file": d.file.to_string(),
+                                "line": d.pos.map(|p| p.line),
+                                "column": d.pos.map(|p| p.col),
+                                "message": d.message,
+                                "hint": d.hint,
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        json!({"file": file.display().to_string(), "valid": false, "errors": errors})
+                    );
+                } else {
+                    print_errors(&e);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(if failed { EXIT_CONFIG } else { 0 }))
+}
+
+fn explain_cmd(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    let policy = match load(&args.file, &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let compiled = CompiledPolicy::new(Arc::new(policy));
+    let policy = compiled.policy();
+    let parsed = (|| -> Result<Request, String> {
+        let src = Endpoint::parse(policy, &args.from).map_err(|e| format!("--from: {e}"))?;
+        let dst = Endpoint::parse(policy, &args.to).map_err(|e| format!("--to: {e}"))?;
+        let (protocol, port) =
+            Request::parse_port(&args.port).map_err(|e| format!("--port: {e}"))?;
+        Ok(Request {
+            src,
+            dst,
+            protocol,
+            port,
+        })
+    })();
+    let request = match parsed {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let decision = compiled.evaluate(&request);
+    let explanation = explain(&compiled, &request, &decision);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let side = |e: &cordon_policy::explain::ExplainedEndpoint| {
+        let mut who: Vec<String> = Vec::new();
+        who.extend(e.workload.clone());
+        who.extend(e.ip.clone());
+        who.extend(e.host.clone());
+        who.extend(e.spiffe.clone());
+        let mut text = format!("{}  groups: {}", who.join(" "), e.groups.join(", "));
+        if !e.vendors.is_empty() {
+            text.push_str(&format!("  vendor: {}", e.vendors.join(", ")));
+        }
+        text
+    };
+    println!("verdict: {}", explanation.verdict);
+    println!("reason:  {}", explanation.reason);
+    println!("from:    {}", side(&explanation.src));
+    println!(
+        "to:      {}  port: {}",
+        side(&explanation.dst),
+        explanation.port
+    );
+    if explanation.matched.is_empty() {
+        println!("rules:   (none match)");
+    }
+    for (i, m) in explanation.matched.iter().enumerate() {
+        println!(
+            "{}{} ({}, {}{})",
+            if i == 0 { "rules:   " } else { "         " },
+            m.name,
+            m.action,
+            m.mode,
+            m.at.as_ref()
+                .map(|a| format!(", at {}:{a}", policy.file))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lint_cmd(args: &LintArgs) -> anyhow::Result<ExitCode> {
+    let policy = match load(&args.file, &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let findings = lint(&policy);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+    } else {
+        for f in &findings {
+            let level = match f.level {
+                LintLevel::Warning => "warning",
+                LintLevel::Info => "info",
+            };
+            println!(
+                "{}: {level}[{}]: {}\n  hint: {}",
+                f.at.as_deref().unwrap_or(&policy.file),
+                f.code,
+                f.message,
+                f.hint
+            );
+        }
+        let warnings = findings
+            .iter()
+            .filter(|f| f.level == LintLevel::Warning)
+            .count();
+        println!(
+            "{}: {} warning{}, {} info",
+            args.file.display(),
+            warnings,
+            if warnings == 1 { "" } else { "s" },
+            findings.len() - warnings
+        );
+    }
+    let fail = match args.fail_on {
+        None => false,
+        Some(FailOn::Info) => !findings.is_empty(),
+        Some(FailOn::Warning) => findings.iter().any(|f| f.level == LintLevel::Warning),
+    };
+    Ok(ExitCode::from(if fail { EXIT_FINDINGS } else { 0 }))
+}
+
+fn diff_cmd(args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let old = match load(&args.old, &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let new = match load(&args.new, &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let d = diff(&old, &new);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else if d.is_empty() {
+        println!("no reachability changes");
+    } else {
+        for s in &d.settings {
+            println!("! {s}");
+        }
+        for r in &d.appears {
+            println!("+ {} → {} {} (rule {})", r.from, r.to, r.port, r.rule);
+        }
+        for r in &d.disappears {
+            println!("- {} → {} {} (rule {})", r.from, r.to, r.port, r.rule);
+        }
+        for g in &d.added_groups {
+            println!("+ group {g}");
+        }
+        for g in &d.removed_groups {
+            println!("- group {g}");
+        }
+        for g in &d.changed_groups {
+            println!("~ group {g}: selectors changed (its members' reachability changes with it)");
+        }
+    }
+    Ok(ExitCode::from(if args.exit_code && !d.is_empty() {
+        EXIT_FINDINGS
+    } else {
+        0
+    }))
+}
+
+fn fmt_cmd(args: &FmtArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read `{}`", args.file.display()))?;
+    let policy = match load(
+        &args.file,
+        &InventoryArgs {
+            inventory: Vec::new(),
+        },
+    ) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let formatted = format_policy(&policy.raw);
+    if args.check {
+        return Ok(ExitCode::from(if formatted == text {
+            0
+        } else {
+            EXIT_FINDINGS
+        }));
+    }
+    let has_comments = text
+        .lines()
+        .any(|l| l.trim_start().starts_with('#') || l.contains(" #"));
+    if has_comments {
+        eprintln!(
+            "note: `{}` has comments, which the canonical form does not keep",
+            args.file.display()
+        );
+    }
+    if args.write {
+        let tmp = args.file.with_extension("yaml.cordon-fmt");
+        std::fs::write(&tmp, &formatted)
+            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+        std::fs::rename(&tmp, &args.file)
+            .with_context(|| format!("cannot replace `{}`", args.file.display()))?;
+    } else {
+        print!("{formatted}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
