@@ -102,24 +102,25 @@ pub enum Reason {
     Default,
 }
 
-/// A set of groups, borrowed from the compiled policy when it can be.
+/// A set of groups (sorted ids), borrowed from the compiled policy when it
+/// can be.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupSet<'p>(pub(crate) Cow<'p, [u64]>);
+pub struct GroupSet<'p>(pub(crate) Cow<'p, [u32]>);
 
 impl GroupSet<'_> {
     /// Whether `group` is in the set.
     #[inline]
     pub fn contains(&self, group: GroupId) -> bool {
-        sets::contains(&self.0, group.0)
+        sets::list_contains(&self.0, group.0)
     }
 
     /// The groups in the set, in id order.
     pub fn iter(&self) -> impl Iterator<Item = GroupId> + '_ {
-        sets::iter(&self.0)
+        self.0.iter().map(|g| GroupId(*g))
     }
 
-    /// The raw bits.
-    pub fn bits(&self) -> &[u64] {
+    /// The group ids, sorted.
+    pub fn ids(&self) -> &[u32] {
         &self.0
     }
 }

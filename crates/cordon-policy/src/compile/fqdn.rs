@@ -7,7 +7,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::sets::{SetId, SetInterner};
+use super::sets::{SetId, SetInterner, remap_id};
 use crate::hostname::Hostname;
 
 #[derive(Debug, Default)]
@@ -112,6 +112,15 @@ impl FqdnTrie {
             }
         }
         node.at.get(variant).copied().unwrap_or(0)
+    }
+
+    /// Replace every set id by its id in the finished set table.
+    pub fn remap(&mut self, remap: &[SetId]) {
+        for node in &mut self.nodes {
+            for id in node.at.iter_mut().chain(node.below.iter_mut()) {
+                *id = remap_id(remap, *id);
+            }
+        }
     }
 
     /// How many nodes the trie holds.

@@ -2,12 +2,13 @@
 //!
 //! - addresses → group sets by a swept prefix table ([`ranges`]),
 //! - hostnames → group sets by a reversed-label trie ([`fqdn`]),
-//! - group membership as interned bitsets ([`sets`]),
+//! - group membership as interned sets ([`sets`]),
 //! - rules indexed by source group, destination group and port; a decision
-//!   scans only the candidates of the most selective index.
+//!   scans only the candidates of the most selective index ([`rules`]).
 
 pub mod fqdn;
 pub mod ranges;
+pub mod rules;
 pub mod sets;
 
 use std::borrow::Cow;
@@ -18,91 +19,12 @@ use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
 use crate::decision::{Decision, Endpoint, GroupSet, Reason, Request, Verdict};
-use crate::model::{Action, GroupId, Mode, Policy, RuleId, WorkloadId};
-use crate::ports::{PortRange, Protocol};
+use crate::model::{Action, GroupId, Mode, Policy, WorkloadId};
 use crate::special;
 use fqdn::FqdnTrie;
 use ranges::{AddressTable, AddressTableBuilder};
-use sets::{SetId, SetInterner, SetTable};
-
-/// A rule reduced to what matching needs.
-#[derive(Debug)]
-struct CompiledRule {
-    from: Box<[u32]>,
-    to: Box<[u32]>,
-    ports: Box<[PortRange]>,
-    deny: bool,
-    /// For deny rules: whether the effective mode is audit.
-    audit: bool,
-}
-
-impl CompiledRule {
-    #[inline]
-    fn matches(&self, src: &[u64], dst: &[u64], protocol: Protocol, port: u16) -> bool {
-        self.from.iter().any(|g| sets::contains(src, *g))
-            && self.to.iter().any(|g| sets::contains(dst, *g))
-            && (self.ports.is_empty() || self.ports.iter().any(|p| p.matches(protocol, port)))
-    }
-}
-
-/// Rules by port for one protocol: sorted class starts and the rules whose
-/// ranges cover each class.
-#[derive(Debug, Default)]
-struct PortIndex {
-    starts: Vec<u16>,
-    classes: Vec<Vec<RuleId>>,
-}
-
-impl PortIndex {
-    fn build(ranges: &[(u16, u16, RuleId)]) -> Self {
-        let mut points: Vec<u16> = vec![0];
-        for (first, last, _) in ranges {
-            points.push(*first);
-            if let Some(after) = last.checked_add(1) {
-                points.push(after);
-            }
-        }
-        points.sort_unstable();
-        points.dedup();
-        let mut classes: Vec<Vec<RuleId>> = vec![Vec::new(); points.len()];
-        for (first, last, rule) in ranges {
-            let from = points.partition_point(|p| p < first);
-            let to = points.partition_point(|p| p <= last);
-            for class in classes.iter_mut().take(to).skip(from) {
-                if class.last() != Some(rule) {
-                    class.push(*rule);
-                }
-            }
-        }
-        PortIndex {
-            starts: points,
-            classes,
-        }
-    }
-
-    #[inline]
-    fn lookup(&self, port: u16) -> &[RuleId] {
-        let i = self.starts.partition_point(|p| *p <= port);
-        i.checked_sub(1)
-            .and_then(|i| self.classes.get(i))
-            .map_or(&[], Vec::as_slice)
-    }
-}
-
-const PROTOCOL_BUCKETS: [Protocol; 5] = [
-    Protocol::TCP,
-    Protocol::UDP,
-    Protocol::SCTP,
-    Protocol::ICMP,
-    Protocol::ICMPV6,
-];
-
-fn bucket(protocol: Protocol) -> usize {
-    PROTOCOL_BUCKETS
-        .iter()
-        .position(|p| *p == protocol)
-        .unwrap_or(PROTOCOL_BUCKETS.len())
-}
+use rules::RuleTable;
+use sets::{SetId, SetInterner, SetTable, remap_id};
 
 /// Sizes of the compiled structures, for benchmarks and `--verbose` output.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -132,11 +54,7 @@ pub struct CompiledPolicy {
     workload_by_ip: FxHashMap<IpAddr, WorkloadId>,
     /// Membership of an endpoint known by nothing (just `any`).
     any_only: SetId,
-    rules: Vec<CompiledRule>,
-    from_index: Vec<Vec<RuleId>>,
-    to_index: Vec<Vec<RuleId>>,
-    port_index: Vec<PortIndex>,
-    all_ports: Vec<RuleId>,
+    rules: RuleTable,
     default_verdict: Verdict,
 }
 
@@ -263,8 +181,8 @@ impl CompiledPolicy {
                 }
             }
         }
-        let v4 = v4.build(&mut interner);
-        let v6 = v6.build(&mut interner);
+        let v4 = v4.build(&mut interner, 32);
+        let v6 = v6.build(&mut interner, 128);
 
         // Hostnames.
         let mut fqdn = FqdnTrie::new();
@@ -284,7 +202,7 @@ impl CompiledPolicy {
                 spiffe_sets.entry(id).or_default().extend(bits);
             }
         }
-        let spiffe = spiffe_sets
+        let spiffe: FxHashMap<String, SetId> = spiffe_sets
             .iter()
             .map(|(id, bits)| {
                 let mut bits = bits.clone();
@@ -292,7 +210,7 @@ impl CompiledPolicy {
                 ((*id).to_string(), interner.intern_groups(&bits))
             })
             .collect();
-        let workloads = workload_bits
+        let workloads: Vec<SetId> = workload_bits
             .iter()
             .map(|bits| {
                 let mut bits = bits.clone();
@@ -302,51 +220,21 @@ impl CompiledPolicy {
             .collect();
         let any_only = interner.intern_groups(&any);
 
-        // Rules and their indexes.
-        let mut rules = Vec::with_capacity(policy.rules.len());
-        let mut from_index = vec![Vec::new(); group_count];
-        let mut to_index = vec![Vec::new(); group_count];
-        let mut port_ranges: Vec<Vec<(u16, u16, RuleId)>> =
-            vec![Vec::new(); PROTOCOL_BUCKETS.len() + 1];
-        let mut all_ports = Vec::new();
-        for (ri, r) in policy.rules.iter().enumerate() {
-            let id = RuleId(ri as u32);
-            for g in &r.from {
-                if let Some(list) = from_index.get_mut(g.index()) {
-                    list.push(id);
-                }
-            }
-            for g in &r.to {
-                if let Some(list) = to_index.get_mut(g.index()) {
-                    list.push(id);
-                }
-            }
-            if r.ports.is_empty() || r.ports.iter().any(|p| p.protocol.is_none()) {
-                all_ports.push(id);
-            } else {
-                for p in &r.ports {
-                    if let Some(protocol) = p.protocol {
-                        let b = bucket(protocol);
-                        // Protocols outside the buckets share the last one,
-                        // whose ranges are checked again when matching.
-                        if let Some(list) = port_ranges.get_mut(b) {
-                            list.push((p.first, p.last, id));
-                        }
-                    }
-                }
-            }
-            rules.push(CompiledRule {
-                from: r.from.iter().map(|g| g.0).collect(),
-                to: r.to.iter().map(|g| g.0).collect(),
-                ports: r.ports.clone().into_boxed_slice(),
-                deny: r.action == Action::Deny,
-                audit: policy.rule_mode(r) == Mode::Audit,
-            });
-        }
-        let port_index = port_ranges
-            .iter()
-            .map(|ranges| PortIndex::build(ranges))
+        let rules = RuleTable::new(&policy, group_count);
+        let (sets, remap) = interner.finish(&rules.from_counts(), &rules.to_counts());
+        let (mut v4, mut v6) = (v4, v6);
+        v4.remap(&remap);
+        v6.remap(&remap);
+        fqdn.remap(&remap);
+        let spiffe = spiffe
+            .into_iter()
+            .map(|(k, id)| (k, remap_id(&remap, id)))
             .collect();
+        let workloads = workloads
+            .into_iter()
+            .map(|id| remap_id(&remap, id))
+            .collect();
+        let any_only = remap_id(&remap, any_only);
         let default_verdict = match (policy.default, policy.mode) {
             (Action::Allow, _) => Verdict::Allow,
             (Action::Deny, Mode::Enforce) => Verdict::Deny,
@@ -354,7 +242,7 @@ impl CompiledPolicy {
         };
         CompiledPolicy {
             policy,
-            sets: interner.finish(),
+            sets,
             v4,
             v6,
             fqdn,
@@ -363,10 +251,6 @@ impl CompiledPolicy {
             workload_by_ip,
             any_only,
             rules,
-            from_index,
-            to_index,
-            port_index,
-            all_ports,
             default_verdict,
         }
     }
@@ -383,7 +267,10 @@ impl CompiledPolicy {
             v4_intervals: self.v4.len(),
             v6_intervals: self.v6.len(),
             fqdn_nodes: self.fqdn.len(),
-            table_bytes: self.sets.heap_bytes() + self.v4.heap_bytes() + self.v6.heap_bytes(),
+            table_bytes: self.sets.heap_bytes()
+                + self.v4.heap_bytes()
+                + self.v6.heap_bytes()
+                + self.rules.heap_bytes(),
         }
     }
 
@@ -396,6 +283,13 @@ impl CompiledPolicy {
 
     /// The groups `endpoint` is in.
     pub fn membership(&self, endpoint: &Endpoint) -> GroupSet<'_> {
+        self.membership_with_costs(endpoint).0
+    }
+
+    /// The groups `endpoint` is in, and how many rules name them as source
+    /// and as destination.
+    #[inline]
+    fn membership_with_costs(&self, endpoint: &Endpoint) -> (GroupSet<'_>, u32, u32) {
         let mut parts: [Option<SetId>; 4] = [None; 4];
         if let Some(ip) = endpoint.ip {
             let (is_v4, key) = ip_key(ip);
@@ -412,30 +306,34 @@ impl CompiledPolicy {
             parts[3] = Some(self.spiffe.get(id).copied().unwrap_or(self.any_only));
         }
         let mut present = parts.iter().flatten();
-        let Some(first) = present.next() else {
-            return GroupSet(Cow::Borrowed(self.sets.get(self.any_only)));
-        };
+        let first = present.next().copied().unwrap_or(self.any_only);
         let mut rest = present.peekable();
         if rest.peek().is_none() {
-            return GroupSet(Cow::Borrowed(self.sets.get(*first)));
+            let meta = self.sets.meta(first);
+            return (
+                GroupSet(Cow::Borrowed(self.sets.members(first))),
+                meta.from_cost,
+                meta.to_cost,
+            );
         }
-        let mut bits = self.sets.get(*first).to_vec();
+        let mut ids = self.sets.members(first).to_vec();
         for id in rest {
-            for (word, other) in bits.iter_mut().zip(self.sets.get(*id)) {
-                *word |= other;
-            }
+            ids.extend_from_slice(self.sets.members(*id));
         }
-        GroupSet(Cow::Owned(bits))
+        ids.sort_unstable();
+        ids.dedup();
+        let (from_cost, to_cost) = (self.rules.cost(&ids, true), self.rules.cost(&ids, false));
+        (GroupSet(Cow::Owned(ids)), from_cost, to_cost)
     }
 
     /// Decide on `request`.
     pub fn evaluate(&self, request: &Request) -> Decision<'_> {
-        let src = self.membership(&request.src);
-        let dst = self.membership(&request.dst);
+        let (src, src_cost, _) = self.membership_with_costs(&request.src);
+        let (dst, _, dst_cost) = self.membership_with_costs(&request.dst);
         let mut rules = Vec::new();
-        self.matching_rules(
-            src.bits(),
-            dst.bits(),
+        self.rules.matching(
+            (src.ids(), src_cost),
+            (dst.ids(), dst_cost),
             request.protocol,
             request.port,
             &mut rules,
@@ -444,10 +342,7 @@ impl CompiledPolicy {
         let mut deny_audited = None;
         let mut allow = None;
         for id in &rules {
-            let Some(rule) = self.rules.get(id.index()) else {
-                continue;
-            };
-            let slot = match (rule.deny, rule.audit) {
+            let slot = match self.rules.effect(*id) {
                 (true, false) => &mut deny_enforced,
                 (true, true) => &mut deny_audited,
                 (false, _) => &mut allow,
@@ -469,53 +364,6 @@ impl CompiledPolicy {
             rules,
             src_groups: src,
             dst_groups: dst,
-        }
-    }
-
-    /// Append every rule matching the memberships and port to `out`, in rule
-    /// order, scanning only the smallest candidate list.
-    fn matching_rules(
-        &self,
-        src: &[u64],
-        dst: &[u64],
-        protocol: Protocol,
-        port: u16,
-        out: &mut Vec<RuleId>,
-    ) {
-        let cost = |index: &[Vec<RuleId>], bits: &[u64]| -> usize {
-            sets::iter(bits)
-                .map(|g| index.get(g.index()).map_or(0, Vec::len))
-                .sum()
-        };
-        let by_port = self
-            .port_index
-            .get(bucket(protocol))
-            .map_or(&[][..], |p| p.lookup(port));
-        let port_cost = by_port.len() + self.all_ports.len();
-        let src_cost = cost(&self.from_index, src);
-        let dst_cost = cost(&self.to_index, dst);
-        let check = |id: &RuleId| {
-            self.rules
-                .get(id.index())
-                .is_some_and(|r| r.matches(src, dst, protocol, port))
-        };
-        if port_cost <= src_cost && port_cost <= dst_cost {
-            out.extend(by_port.iter().chain(&self.all_ports).filter(|id| check(id)));
-        } else {
-            let (index, bits) = if src_cost <= dst_cost {
-                (&self.from_index, src)
-            } else {
-                (&self.to_index, dst)
-            };
-            for g in sets::iter(bits) {
-                if let Some(list) = index.get(g.index()) {
-                    out.extend(list.iter().filter(|id| check(id)));
-                }
-            }
-        }
-        if out.len() > 1 {
-            out.sort_unstable();
-            out.dedup();
         }
     }
 }
