@@ -177,6 +177,7 @@ pub fn format_policy(p: &RawPolicy) -> String {
     if let Some(d) = &p.description {
         let _ = writeln!(out, "  description: {}", scalar(d));
     }
+    let header = out.len();
     let _ = writeln!(out, "spec:");
     if let Some(m) = &p.mode {
         let _ = writeln!(out, "  mode: {}", m.value);
@@ -208,6 +209,11 @@ pub fn format_policy(p: &RawPolicy) -> String {
         for r in &p.rules {
             rule(&mut out, r);
         }
+    }
+    if out.len() == header + "spec:\n".len() {
+        // An empty spec must stay a mapping, not become null.
+        out.truncate(header);
+        out.push_str("spec: {}\n");
     }
     out
 }

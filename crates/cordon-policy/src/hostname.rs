@@ -18,7 +18,7 @@ pub enum HostnameError {
     #[error("`{0}` looks like an IP address in an unusual spelling")]
     NumericLike(String),
     /// IDNA processing failed.
-    #[error("`{0}` cannot be converted to punycode")]
+    #[error("`{0}` is not a valid internationalized name (IDNA/punycode)")]
     Idna(String),
     /// A character DNS names may not hold.
     #[error("`{name}` contains `{ch}`, which hostnames may not contain")]
@@ -58,7 +58,13 @@ impl Hostname {
         if bare.parse::<IpAddr>().is_ok() {
             return Err(HostnameError::IpLiteral(name.to_string()));
         }
-        let ascii = if trimmed.is_ascii() {
+        // Punycode labels are decoded and checked too: `xn--` must hold a
+        // valid encoding, or two spellings could name one host.
+        let needs_idna = !trimmed.is_ascii()
+            || trimmed.split('.').any(|l| {
+                l.len() >= 4 && l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+            });
+        let ascii = if !needs_idna {
             trimmed.to_ascii_lowercase()
         } else {
             idna::domain_to_ascii(trimmed).map_err(|_| HostnameError::Idna(name.to_string()))?

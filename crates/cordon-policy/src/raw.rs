@@ -424,6 +424,20 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
     let Some(mut fields) = node.fields(diags, &what) else {
         return group;
     };
+    let selectors = ["labels", "cidrs", "fqdns", "spiffe", "groups"];
+    if !selectors
+        .iter()
+        .any(|k| node.get(k).is_some_and(|v| !v.is_null()))
+    {
+        diags.error_hint(
+            group.name.pos,
+            format!(
+                "group `{}` has no selector and matches nothing",
+                group.name.value
+            ),
+            "give it labels, cidrs, fqdns, spiffe or groups",
+        );
+    }
     group.description = fields
         .get("description")
         .and_then(|d| d.text(diags, "description"))
@@ -564,12 +578,8 @@ fn decode_rule(node: &Node, diags: &mut Diagnostics) -> Option<RawRule> {
         .map(str::to_string);
     let from = fields
         .require(diags, "from")
-        .map(|n| strings(n, diags, "from"))
-        .unwrap_or_default();
-    let to = fields
-        .require(diags, "to")
-        .map(|n| strings(n, diags, "to"))
-        .unwrap_or_default();
+        .map(|n| strings(n, diags, "from"));
+    let to = fields.require(diags, "to").map(|n| strings(n, diags, "to"));
     let mut ports = Vec::new();
     if let Some(list) = fields.get("ports") {
         for item in list.items(diags, "ports").unwrap_or_default() {
@@ -594,8 +604,8 @@ fn decode_rule(node: &Node, diags: &mut Diagnostics) -> Option<RawRule> {
     Some(RawRule {
         name: name?,
         description,
-        from,
-        to,
+        from: from?,
+        to: to?,
         ports,
         action: action?,
         limit,

@@ -88,21 +88,6 @@ pub fn resolve(
         }
         let id = GroupId(u32::try_from(groups.len()).unwrap_or(u32::MAX));
         ids.insert(&g.name.value, id);
-        if g.labels.is_none()
-            && g.cidrs.is_empty()
-            && g.fqdns.is_empty()
-            && g.spiffe.is_empty()
-            && g.groups.is_empty()
-        {
-            diags.error_hint(
-                g.name.pos,
-                format!(
-                    "group `{}` has no selector and matches nothing",
-                    g.name.value
-                ),
-                "give it labels, cidrs, fqdns, spiffe or groups",
-            );
-        }
         if g.vendor.is_some() && !g.external {
             diags.error_hint(
                 g.name.pos,

@@ -129,7 +129,8 @@ fn wrong_shapes_are_reported_not_panicked_on() {
 
 #[test]
 fn suggestions_need_to_be_close() {
-    assert_eq!(closest("web-tier", ["web", "api"]), None);
+    assert_eq!(closest("web-tier", ["web", "api"]), Some("web"));
+    assert_eq!(closest("database", ["web", "api"]), None);
     assert_eq!(closest("usr-db", ["user-db", "api"]), Some("user-db"));
     assert_eq!(closest("WEB", ["web"]), Some("web"));
 }

@@ -1,0 +1,307 @@
+//! The `cordon` binary end to end: exit codes, text and JSON output.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test fails by panicking"
+)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cordon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+const EXAMPLE: &str = "../../examples/acme-prod.yaml";
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cordon-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_accepts_the_example_and_reports_every_error_with_exit_64() {
+    let ok = cordon(&["policy", "check", EXAMPLE]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).contains("ok (13 groups, 14 rules, 8 workloads"),
+        "{}",
+        stdout(&ok)
+    );
+
+    let bad = cordon(&[
+        "policy",
+        "check",
+        "../cordon-policy/tests/errors/unknown-groups.yaml",
+    ]);
+    assert_eq!(bad.status.code(), Some(64));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("unknown-groups.yaml:11:41: unknown group `usr-db`"),
+        "{err}"
+    );
+    assert!(err.contains("hint: did you mean `user-db`?"), "{err}");
+    assert!(err.contains("4 errors"), "{err}");
+
+    let json = cordon(&[
+        "policy",
+        "check",
+        "--json",
+        "../cordon-policy/tests/errors/cycle.yaml",
+        EXAMPLE,
+    ]);
+    assert_eq!(json.status.code(), Some(64));
+    let lines: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["valid"], false);
+    assert_eq!(lines[0]["errors"][0]["line"], 6);
+    assert_eq!(lines[1]["valid"], true);
+    assert_eq!(lines[1]["rules"], 14);
+}
+
+#[test]
+fn explain_json_has_verdict_rules_and_reason() {
+    let out = cordon(&[
+        "policy",
+        "explain",
+        EXAMPLE,
+        "--from",
+        "notifier-1",
+        "--to",
+        "user-db-1",
+        "--port",
+        "tcp/22",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["verdict"], "deny");
+    assert_eq!(v["rules"], serde_json::json!(["no-admin-from-app-tier"]));
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("denied by rule `no-admin-from-app-tier`")
+    );
+    assert_eq!(v["src"]["workload"], "notifier-1");
+    assert!(
+        v["src"]["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("app-tier"))
+    );
+
+    let allow = cordon(&[
+        "policy",
+        "explain",
+        EXAMPLE,
+        "--from",
+        "notifier-1",
+        "--to",
+        "smtp.mailer.example",
+        "--port",
+        "tcp/587",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&allow)).unwrap();
+    assert_eq!(v["verdict"], "allow");
+    assert_eq!(v["dst"]["vendors"], serde_json::json!(["Mailer Inc"]));
+
+    let text = cordon(&[
+        "policy",
+        "explain",
+        EXAMPLE,
+        "--from",
+        "api-1",
+        "--to",
+        "exfil.s3.amazonaws.com",
+        "--port",
+        "tcp/443",
+    ]);
+    assert!(
+        stdout(&text)
+            .starts_with("verdict: deny\nreason:  denied by rule `no-cloud-storage-from-app-tier`"),
+        "{}",
+        stdout(&text)
+    );
+}
+
+#[test]
+fn explain_reports_would_deny_in_audit_mode() {
+    let out = cordon(&[
+        "policy",
+        "explain",
+        "../cordon-policy/tests/corpus/audit.policy.yaml",
+        "--from",
+        "10.0.0.1",
+        "--to",
+        "10.0.1.1",
+        "--port",
+        "tcp/80",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["verdict"], "would-deny");
+    assert_eq!(v["rules"], serde_json::json!([]));
+}
+
+#[test]
+fn explain_refuses_bad_endpoints_and_ports_with_usage_exit() {
+    let out = cordon(&[
+        "policy", "explain", EXAMPLE, "--from", "0x7f.1", "--to", "web-1", "--port", "tcp/443",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--from"), "{}", stderr(&out));
+    let out = cordon(&[
+        "policy", "explain", EXAMPLE, "--from", "web-1", "--to", "api-1", "--port", "tcp/1-2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cordon(&["policy", "explain", EXAMPLE, "--from", "web-1"]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+#[test]
+fn lint_fails_on_warnings_when_asked() {
+    let plain = cordon(&["policy", "lint", EXAMPLE]);
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(
+        stdout(&plain).contains("warning[wide-allow]: rule `internet-to-web`"),
+        "{}",
+        stdout(&plain)
+    );
+    let strict = cordon(&["policy", "lint", EXAMPLE, "--fail-on", "warning"]);
+    assert_eq!(strict.status.code(), Some(1));
+    let json = cordon(&["policy", "lint", EXAMPLE, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(v[0]["code"], "wide-allow");
+    assert!(v[0]["at"].as_str().unwrap().contains("acme-prod.yaml:"));
+}
+
+#[test]
+fn fmt_prints_checks_and_rewrites() {
+    let dir = temp_dir("fmt");
+    let path = dir.join("p.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: cordon/v1\nkind: Policy\nmetadata: {name: p}   # a comment\nspec: {groups: {a: {cidrs: [10.0.0.0/8]}}, rules: [{name: r, from: [a], to: [a], action: allow}]}\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    assert_eq!(
+        cordon(&["policy", "fmt", "--check", p]).status.code(),
+        Some(1)
+    );
+    let printed = cordon(&["policy", "fmt", p]);
+    assert!(
+        stderr(&printed).contains("comments"),
+        "{}",
+        stderr(&printed)
+    );
+    assert!(
+        stdout(&printed).contains("  groups:\n    a:\n      cidrs: [10.0.0.0/8]\n"),
+        "{}",
+        stdout(&printed)
+    );
+    assert_eq!(
+        cordon(&["policy", "fmt", "--write", p]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        cordon(&["policy", "fmt", "--check", p]).status.code(),
+        Some(0)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), stdout(&printed));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn diff_lists_new_reachability() {
+    let dir = temp_dir("diff");
+    let old = dir.join("old.yaml");
+    let new = dir.join("new.yaml");
+    let base = "apiVersion: cordon/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  groups:\n    a: {cidrs: [10.0.1.0/24]}\n    b: {cidrs: [10.0.2.0/24]}\n  rules:\n    - {name: ab, from: [a], to: [b], ports: [tcp/443], action: allow}\n";
+    std::fs::write(&old, base).unwrap();
+    std::fs::write(
+        &new,
+        format!("{base}    - {{name: ba, from: [b], to: [a], ports: [tcp/22], action: allow}}\n"),
+    )
+    .unwrap();
+    let out = cordon(&[
+        "policy",
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--exit-code",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "+ b → a tcp/22 (rule ba)\n");
+    let same = cordon(&[
+        "policy",
+        "diff",
+        old.to_str().unwrap(),
+        old.to_str().unwrap(),
+        "--exit-code",
+    ]);
+    assert_eq!(same.status.code(), Some(0));
+    assert_eq!(stdout(&same), "no reachability changes\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn demo_walks_the_breach_and_names_its_folder() {
+    let dir = temp_dir("demo");
+    let out = cordon(&["demo", "--out", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("5 of 8 attack steps are stopped by the policy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exfil-7f3a.s3.amazonaws.com tcp/443: DENY"),
+        "{text}"
+    );
+    assert!(text.contains(&dir.display().to_string()));
+    assert!(dir.join("acme-prod.yaml").exists() && dir.join("acme-inventory.yaml").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for cmd in [
+        &["policy", "check"][..],
+        &["policy", "explain"],
+        &["policy", "lint"],
+        &["policy", "diff"],
+        &["policy", "fmt"],
+        &["demo"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = cordon(&args);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            stdout(&out).contains("EXAMPLES:"),
+            "{cmd:?}: {}",
+            stdout(&out)
+        );
+    }
+}
