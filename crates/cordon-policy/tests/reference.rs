@@ -308,6 +308,10 @@ proptest! {
             // generator gets wrong is a generator bug worth seeing.
             Err(e) => panic!("generated policy rejected: {e}\n{yaml}"),
         };
+        // The canonical format of any policy parses back to the same policy.
+        let formatted = cordon_policy::fmt::format_policy(&policy.raw);
+        let reparsed = parse_policy("prop.yaml", &formatted, &LoadOptions::default());
+        prop_assert!(reparsed.is_ok_and(|p| p.raw == policy.raw), "{}", formatted);
         let policy = Arc::new(policy);
         let compiled = CompiledPolicy::new(Arc::clone(&policy));
         for (src, dst, proto, port) in requests {
