@@ -123,6 +123,34 @@ fn push_ips(workload: &mut RawWorkload, nodes: Vec<&Node>, diags: &mut Diagnosti
     }
 }
 
+/// Where `describe-instances` puts an instance's addresses.
+const AWS_ADDRESS_PATHS: &[&[&str]] = &[
+    &["PrivateIpAddress"],
+    &["PublicIpAddress"],
+    &[
+        "NetworkInterfaces",
+        "*",
+        "PrivateIpAddresses",
+        "*",
+        "PrivateIpAddress",
+    ],
+    &[
+        "NetworkInterfaces",
+        "*",
+        "PrivateIpAddresses",
+        "*",
+        "Association",
+        "PublicIp",
+    ],
+    &[
+        "NetworkInterfaces",
+        "*",
+        "Ipv6Addresses",
+        "*",
+        "Ipv6Address",
+    ],
+];
+
 fn decode_aws(root: &Node, diags: &mut Diagnostics) -> Vec<RawWorkload> {
     let mut instances = Vec::new();
     collect(
@@ -179,51 +207,9 @@ fn decode_aws(root: &Node, diags: &mut Diagnostics) -> Vec<RawWorkload> {
             labels,
             spiffe: None,
         };
-        push_ips(&mut workload, scalars(inst, &["PrivateIpAddress"]), diags);
-        push_ips(&mut workload, scalars(inst, &["PublicIpAddress"]), diags);
-        push_ips(
-            &mut workload,
-            scalars(
-                inst,
-                &[
-                    "NetworkInterfaces",
-                    "*",
-                    "PrivateIpAddresses",
-                    "*",
-                    "PrivateIpAddress",
-                ],
-            ),
-            diags,
-        );
-        push_ips(
-            &mut workload,
-            scalars(
-                inst,
-                &[
-                    "NetworkInterfaces",
-                    "*",
-                    "PrivateIpAddresses",
-                    "*",
-                    "Association",
-                    "PublicIp",
-                ],
-            ),
-            diags,
-        );
-        push_ips(
-            &mut workload,
-            scalars(
-                inst,
-                &[
-                    "NetworkInterfaces",
-                    "*",
-                    "Ipv6Addresses",
-                    "*",
-                    "Ipv6Address",
-                ],
-            ),
-            diags,
-        );
+        for path in AWS_ADDRESS_PATHS {
+            push_ips(&mut workload, scalars(inst, path), diags);
+        }
         out.push(workload);
     }
     out

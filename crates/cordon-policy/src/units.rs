@@ -3,6 +3,15 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The leading whole number of `text` and the (trimmed) unit after it.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    Some((number.parse().ok()?, unit.trim()))
+}
+
 /// A byte count written with an optional unit: `1000`, `10KB`, `50MiB`, `2GiB`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
@@ -27,14 +36,8 @@ impl ByteSize {
     /// When the number is missing, the unit unknown, or the value overflows.
     pub fn parse(text: &str) -> Result<ByteSize, String> {
         let text = text.trim();
-        let digits_end = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits_end);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a byte size"))?;
-        let unit = unit.trim();
+        let (number, unit) =
+            number_and_unit(text).ok_or_else(|| format!("`{text}` is not a byte size"))?;
         let multiplier = if unit.is_empty() {
             1
         } else {
@@ -75,13 +78,8 @@ impl Window {
     /// When the number or unit is missing or unknown, or the value overflows.
     pub fn parse(text: &str) -> Result<Window, String> {
         let text = text.trim();
-        let digits_end = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits_end);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration"))?;
+        let (number, unit) =
+            number_and_unit(text).ok_or_else(|| format!("`{text}` is not a duration"))?;
         let seconds = TIME_UNITS
             .iter()
             .find(|(name, _)| *name == unit)
