@@ -1,0 +1,199 @@
+//! The one normalised connection record every source is turned into.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a flow record came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowSource {
+    /// AWS VPC Flow Logs.
+    Aws,
+    /// GCP VPC Flow Logs.
+    Gcp,
+    /// Azure NSG or VNet flow logs.
+    Azure,
+    /// Zeek conn.log.
+    Zeek,
+    /// NetFlow v5 or v9.
+    Netflow,
+    /// IPFIX.
+    Ipfix,
+    /// Cilium Hubble.
+    Hubble,
+    /// Cordon's egress gateway.
+    Gateway,
+    /// Cordon's host agent.
+    Agent,
+}
+
+impl FlowSource {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowSource::Aws => "aws",
+            FlowSource::Gcp => "gcp",
+            FlowSource::Azure => "azure",
+            FlowSource::Zeek => "zeek",
+            FlowSource::Netflow => "netflow",
+            FlowSource::Ipfix => "ipfix",
+            FlowSource::Hubble => "hubble",
+            FlowSource::Gateway => "gateway",
+            FlowSource::Agent => "agent",
+        }
+    }
+
+    /// Parse a lowercase name.
+    pub fn from_name(s: &str) -> Option<FlowSource> {
+        [
+            FlowSource::Aws,
+            FlowSource::Gcp,
+            FlowSource::Azure,
+            FlowSource::Zeek,
+            FlowSource::Netflow,
+            FlowSource::Ipfix,
+            FlowSource::Hubble,
+            FlowSource::Gateway,
+            FlowSource::Agent,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
+impl fmt::Display for FlowSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the reporting device did with the traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observed {
+    /// Let through.
+    Accepted,
+    /// Dropped or refused.
+    Rejected,
+}
+
+/// Which way the flow crossed the reporting point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Into the monitored resource.
+    Ingress,
+    /// Out of the monitored resource.
+    Egress,
+}
+
+/// One connection (or a time slice of one), normalised. Counts are from the
+/// source's point of view: `bytes_out` is what the source sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    /// Start, epoch milliseconds.
+    pub start_ms: i64,
+    /// End, epoch milliseconds.
+    pub end_ms: i64,
+    /// Source address (initiator when known).
+    pub src_ip: IpAddr,
+    /// Destination address.
+    pub dst_ip: IpAddr,
+    /// Source port (0 when none).
+    pub src_port: u16,
+    /// Destination port (0 when none; ICMP type for ICMP where known).
+    pub dst_port: u16,
+    /// IANA protocol number.
+    pub protocol: u8,
+    /// Bytes from source to destination.
+    pub bytes_out: u64,
+    /// Bytes from destination to source.
+    pub bytes_in: u64,
+    /// Packets from source to destination.
+    pub packets_out: u64,
+    /// Packets from destination to source.
+    pub packets_in: u64,
+    /// What the reporting device did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+    /// Direction relative to the reporting point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Which kind of record this came from.
+    pub source: FlowSource,
+    /// Hostname from SNI, Host or DNS, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Source-specific details worth keeping (`tcp_flags`, `interface`,
+    /// `traffic_path`, `pkt_src`, `reporter`, `rule`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attrs: Vec<(String, String)>,
+    /// Who the endpoints are and what the policy says, once enriched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<Enrichment>,
+}
+
+impl Flow {
+    /// A flow with the given endpoints and everything else zero or unknown.
+    pub fn new(source: FlowSource, src_ip: IpAddr, dst_ip: IpAddr, protocol: u8) -> Self {
+        Flow {
+            start_ms: 0,
+            end_ms: 0,
+            src_ip,
+            dst_ip,
+            src_port: 0,
+            dst_port: 0,
+            protocol,
+            bytes_out: 0,
+            bytes_in: 0,
+            packets_out: 0,
+            packets_in: 0,
+            observed: None,
+            direction: None,
+            source,
+            hostname: None,
+            attrs: Vec::new(),
+            enrichment: None,
+        }
+    }
+
+    /// Keep a source-specific attribute.
+    pub fn attr(&mut self, key: &str, value: impl Into<String>) {
+        self.attrs.push((key.to_string(), value.into()));
+    }
+
+    /// The value of attribute `key`.
+    pub fn get_attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What enrichment adds: identities, groups, vendor, policy verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Enrichment {
+    /// Source workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_workload: Option<String>,
+    /// Destination workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_workload: Option<String>,
+    /// Source groups (user groups; built-ins other than `internet`/`private` left out).
+    #[serde(default)]
+    pub src_groups: Vec<String>,
+    /// Destination groups.
+    #[serde(default)]
+    pub dst_groups: Vec<String>,
+    /// Vendor of the destination (or of the source for inbound vendor traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// `allow`, `deny` or `would-deny`.
+    pub verdict: String,
+    /// The deciding rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}

@@ -1,0 +1,204 @@
+//! Reading a whole input: detect the format, decode record by record within
+//! limits, orient each flow, and hand flows to a sink with their location.
+
+use std::io::Read;
+
+use crate::flow::Flow;
+use crate::orient::orient;
+use crate::read::{Line, LineReader, Location, Report, Skip, SkipReason, maybe_gunzip};
+use crate::sources::{Decoder, Format};
+
+/// Limits and choices for reading an input.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// The format, or `None` to detect it.
+    pub format: Option<Format>,
+    /// Longest line accepted, in bytes.
+    pub max_line: usize,
+    /// Largest whole-document input (Azure, GCP arrays), in bytes.
+    pub max_document: usize,
+    /// Records whose start offset is below this are read but not emitted
+    /// (resuming an interrupted ingest).
+    pub resume_from: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            max_line: 1024 * 1024,
+            max_document: 512 * 1024 * 1024,
+            resume_from: 0,
+        }
+    }
+}
+
+/// Why an input could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The format could not be recognised.
+    #[error("cannot tell the format of `{0}`; name it with --format ({1})")]
+    UnknownFormat(String, String),
+    /// Reading failed.
+    #[error("cannot read `{file}` at byte {offset}: {source}")]
+    Io {
+        /// The input.
+        file: String,
+        /// Decompressed byte offset reached.
+        offset: u64,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A whole-document input over the limit.
+    #[error("`{0}` is a single JSON document larger than {1} bytes")]
+    DocumentTooLarge(String, usize),
+    /// The sink refused the flows (a store error).
+    #[error("{0}")]
+    Sink(String),
+}
+
+/// What the sink is given: the record's location and its flows.
+pub type Sink<'a> = dyn FnMut(&Location, Vec<Flow>) -> Result<(), String> + 'a;
+
+/// Read `input` (gzip or plain) named `name`, sending every record's flows
+/// to `sink`. Malformed records are counted in the report, not fatal.
+///
+/// # Errors
+/// An unrecognised format, an unreadable input, or a sink failure; the
+/// flows already sent stay sent.
+pub fn read_flows(
+    name: &str,
+    input: Box<dyn Read>,
+    options: &ReadOptions,
+    sink: &mut Sink<'_>,
+) -> Result<Report, InputError> {
+    let io = |offset: u64| {
+        move |source| InputError::Io {
+            file: name.to_string(),
+            offset,
+            source,
+        }
+    };
+    let mut reader = maybe_gunzip(input).map_err(io(0))?;
+    let format = match options.format {
+        Some(f) => f,
+        None => {
+            let head = reader.fill_buf().map_err(io(0))?;
+            if head.is_empty() {
+                return Ok(Report::default());
+            }
+            Format::detect(head).ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                InputError::UnknownFormat(name.to_string(), names.join(", "))
+            })?
+        }
+    };
+    let mut report = Report::default();
+    match format.decoder() {
+        Decoder::Lines(mut decoder) => {
+            let mut lines = LineReader::new(reader, options.max_line);
+            let mut out = Vec::new();
+            loop {
+                let position = lines.position();
+                let next = lines.next_line().map_err(|e| io(position)(e))?;
+                let Some((line_no, offset, line)) = next else {
+                    break;
+                };
+                let result = match line {
+                    Line::TooLong(n) => Err(Skip::new(
+                        SkipReason::TooLong,
+                        format!("line of {n} bytes, the limit is {}", options.max_line),
+                    )),
+                    Line::Text(bytes) => match std::str::from_utf8(bytes) {
+                        Ok(text) => decoder.line(text, &mut out),
+                        Err(e) => Err(Skip::new(
+                            SkipReason::InvalidUtf8,
+                            format!("invalid UTF-8 at column {}", e.valid_up_to() + 1),
+                        )),
+                    },
+                };
+                let location = Location {
+                    file: name.to_string(),
+                    line: Some(line_no),
+                    offset,
+                    within: None,
+                };
+                match result {
+                    // Header and blank lines are bookkeeping, not records.
+                    Err(skip) if skip.reason == SkipReason::NotAFlow && out.is_empty() => {
+                        if skip.detail != "header line" && skip.detail != "empty line" {
+                            report.records += 1;
+                            report.skip(&location, skip);
+                        }
+                    }
+                    Err(skip) => {
+                        report.records += 1;
+                        out.clear();
+                        report.skip(&location, skip);
+                    }
+                    Ok(()) => {
+                        report.records += 1;
+                        let flows: Vec<Flow> = out.drain(..).map(orient).collect();
+                        report.flows += flows.len() as u64;
+                        if location.offset >= options.resume_from {
+                            sink(&location, flows).map_err(InputError::Sink)?;
+                        }
+                    }
+                }
+            }
+        }
+        Decoder::Document(mut decoder) => {
+            let mut text = String::new();
+            let limit = options.max_document as u64;
+            let read = reader.take(limit + 1).read_to_string(&mut text);
+            match read {
+                Ok(n) if n as u64 > limit => {
+                    return Err(InputError::DocumentTooLarge(
+                        name.to_string(),
+                        options.max_document,
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    let at = Location {
+                        file: name.to_string(),
+                        line: None,
+                        offset: 0,
+                        within: None,
+                    };
+                    report.records += 1;
+                    report.skip(
+                        &at,
+                        Skip::new(SkipReason::InvalidUtf8, "the document is not UTF-8"),
+                    );
+                    return Ok(report);
+                }
+                Err(e) => return Err(io(0)(e)),
+            }
+            let at = Location {
+                file: name.to_string(),
+                line: None,
+                offset: 0,
+                within: None,
+            };
+            let mut failed = None;
+            let resume = options.resume_from;
+            decoder.document(&text, &at, &mut report, &mut |loc, flows| {
+                if failed.is_some() {
+                    return;
+                }
+                let flows: Vec<Flow> = flows.into_iter().map(orient).collect();
+                // Documents resume by record: `offset` there counts records.
+                let _ = resume;
+                if let Err(e) = sink(loc, flows) {
+                    failed = Some(e);
+                }
+            });
+            if let Some(e) = failed {
+                return Err(InputError::Sink(e));
+            }
+            report.flows = report.records - report.skipped_total();
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,201 @@
+//! AWS VPC Flow Logs: the default version 2 format and custom field orders
+//! (versions 3 to 8) named by a header line, as S3 delivery writes them.
+
+use crate::flow::{Direction, Flow, FlowSource, Observed};
+use crate::read::{Skip, SkipReason};
+use crate::sources::{LineDecoder, clip, parse_ip, parse_num};
+
+/// The default (version 2) field order.
+pub const DEFAULT_FIELDS: [&str; 14] = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+];
+
+/// Fields kept as attributes when present.
+const KEPT: &[&str] = &[
+    "account-id",
+    "interface-id",
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "tcp-flags",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "region",
+    "az-id",
+    "sublocation-type",
+    "sublocation-id",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "traffic-path",
+    "ecs-cluster-name",
+    "ecs-service-name",
+    "ecs-task-id",
+    "reject-reason",
+];
+
+/// Decoder state: the field order in force.
+#[derive(Debug)]
+pub struct AwsDecoder {
+    fields: Vec<String>,
+    index: Index,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    srcaddr: Option<usize>,
+    dstaddr: Option<usize>,
+    srcport: Option<usize>,
+    dstport: Option<usize>,
+    protocol: Option<usize>,
+    packets: Option<usize>,
+    bytes: Option<usize>,
+    start: Option<usize>,
+    end: Option<usize>,
+    action: Option<usize>,
+    log_status: Option<usize>,
+    flow_direction: Option<usize>,
+}
+
+impl Default for AwsDecoder {
+    fn default() -> Self {
+        let mut d = AwsDecoder {
+            fields: Vec::new(),
+            index: Index::default(),
+        };
+        d.set_fields(DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
+        d
+    }
+}
+
+impl AwsDecoder {
+    fn set_fields(&mut self, fields: Vec<String>) {
+        let pos = |name: &str| fields.iter().position(|f| f == name);
+        self.index = Index {
+            srcaddr: pos("srcaddr"),
+            dstaddr: pos("dstaddr"),
+            srcport: pos("srcport"),
+            dstport: pos("dstport"),
+            protocol: pos("protocol"),
+            packets: pos("packets"),
+            bytes: pos("bytes"),
+            start: pos("start"),
+            end: pos("end"),
+            action: pos("action"),
+            log_status: pos("log-status"),
+            flow_direction: pos("flow-direction"),
+        };
+        self.fields = fields;
+    }
+}
+
+fn field<'a>(tokens: &[&'a str], i: Option<usize>) -> Option<&'a str> {
+    i.and_then(|i| tokens.get(i)).copied().filter(|v| *v != "-")
+}
+
+impl LineDecoder for AwsDecoder {
+    fn line(&mut self, line: &str, out: &mut Vec<Flow>) -> Result<(), Skip> {
+        let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
+        if tokens.is_empty() {
+            return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
+        }
+        if tokens.contains(&"srcaddr") || tokens.first() == Some(&"version") {
+            if let Some(unknown) = tokens.iter().find(|t| {
+                t.chars()
+                    .any(|c| !(c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()))
+            }) {
+                return Err(Skip::malformed(format!(
+                    "header names an invalid field `{}`",
+                    clip(unknown)
+                )));
+            }
+            self.set_fields(tokens.iter().map(|s| s.to_string()).collect());
+            return Err(Skip::new(SkipReason::NotAFlow, "header line"));
+        }
+        if tokens.len() != self.fields.len() {
+            return Err(Skip::malformed(format!(
+                "{} fields, the format has {}",
+                tokens.len(),
+                self.fields.len()
+            )));
+        }
+        let ix = &self.index;
+        match field(&tokens, ix.log_status) {
+            Some("NODATA") => {
+                return Err(Skip::new(
+                    SkipReason::NoData,
+                    "NODATA: no traffic in the window",
+                ));
+            }
+            Some("SKIPDATA") => {
+                return Err(Skip::new(
+                    SkipReason::SkipData,
+                    "SKIPDATA: records lost in the window",
+                ));
+            }
+            _ => {}
+        }
+        let need = |name: &str, i: Option<usize>| {
+            field(&tokens, i).ok_or_else(|| Skip::malformed(format!("`{name}` is missing")))
+        };
+        let src = parse_ip("srcaddr", need("srcaddr", ix.srcaddr)?)?;
+        let dst = parse_ip("dstaddr", need("dstaddr", ix.dstaddr)?)?;
+        let protocol: u8 = parse_num("protocol", need("protocol", ix.protocol)?)?;
+        let mut flow = Flow::new(FlowSource::Aws, src, dst, protocol);
+        if let Some(p) = field(&tokens, ix.srcport) {
+            flow.src_port = parse_num("srcport", p)?;
+        }
+        if let Some(p) = field(&tokens, ix.dstport) {
+            flow.dst_port = parse_num("dstport", p)?;
+        }
+        if let Some(p) = field(&tokens, ix.packets) {
+            flow.packets_out = parse_num("packets", p)?;
+        }
+        if let Some(b) = field(&tokens, ix.bytes) {
+            flow.bytes_out = parse_num("bytes", b)?;
+        }
+        if let Some(s) = field(&tokens, ix.start) {
+            flow.start_ms = parse_num::<i64>("start", s)?.saturating_mul(1000);
+        }
+        flow.end_ms = match field(&tokens, ix.end) {
+            Some(e) => parse_num::<i64>("end", e)?.saturating_mul(1000),
+            None => flow.start_ms,
+        };
+        flow.observed = match field(&tokens, ix.action) {
+            Some("ACCEPT") => Some(Observed::Accepted),
+            Some("REJECT") => Some(Observed::Rejected),
+            Some(other) => {
+                return Err(Skip::malformed(format!("unknown action `{}`", clip(other))));
+            }
+            None => None,
+        };
+        flow.direction = match field(&tokens, ix.flow_direction) {
+            Some("ingress") => Some(Direction::Ingress),
+            Some("egress") => Some(Direction::Egress),
+            _ => None,
+        };
+        for (name, value) in self.fields.iter().zip(&tokens) {
+            if *value != "-" && KEPT.contains(&name.as_str()) {
+                flow.attr(&name.replace('-', "_"), *value);
+            }
+        }
+        out.push(flow);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+//! Flow sources: one directory per format, each a decoder of the same shape.
+//!
+//! Line formats implement [`LineDecoder`] (one record per line, state such as
+//! a header carried between lines); whole-document formats implement
+//! [`DocumentDecoder`]. [`Format::detect`] recognises a format from the
+//! first bytes of an input.
+
+pub mod aws;
+pub mod azure;
+pub mod cordon;
+pub mod gcp;
+pub mod hubble;
+pub mod zeek;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::flow::Flow;
+use crate::read::{Location, Report, Skip};
+
+/// A decoder of one record per line.
+pub trait LineDecoder: Send {
+    /// Decode one line (without its newline) into zero or more flows.
+    ///
+    /// # Errors
+    /// A [`Skip`] saying why the line is not a flow.
+    fn line(&mut self, line: &str, out: &mut Vec<Flow>) -> Result<(), Skip>;
+}
+
+/// A decoder of a whole JSON document.
+pub trait DocumentDecoder: Send {
+    /// Decode `text`, sending each record's flows with the record's
+    /// location to `emit`, and counting skipped records in `report`.
+    fn document(
+        &mut self,
+        text: &str,
+        at: &Location,
+        report: &mut Report,
+        emit: &mut dyn FnMut(&Location, Vec<Flow>),
+    );
+}
+
+/// The input formats Cordon reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// AWS VPC Flow Logs, default or custom field order.
+    Aws,
+    /// GCP VPC Flow Logs from Cloud Logging, JSON lines.
+    Gcp,
+    /// GCP VPC Flow Logs as one document: a JSON array, or JSON objects
+    /// one after another in any layout.
+    GcpArray,
+    /// Azure NSG (v1, v2) or VNet (v4) flow logs.
+    Azure,
+    /// Zeek conn.log, TSV with headers.
+    ZeekTsv,
+    /// Zeek conn.log, JSON lines.
+    ZeekJson,
+    /// Cilium Hubble flow export, JSON lines.
+    Hubble,
+    /// Cordon's own flow records (gateway, agent, exports), JSON lines.
+    Cordon,
+}
+
+impl Format {
+    /// Every format, for `--help` and errors.
+    pub const ALL: [Format; 8] = [
+        Format::Aws,
+        Format::Gcp,
+        Format::GcpArray,
+        Format::Azure,
+        Format::ZeekTsv,
+        Format::ZeekJson,
+        Format::Hubble,
+        Format::Cordon,
+    ];
+
+    /// The name used on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Aws => "aws",
+            Format::Gcp => "gcp",
+            Format::GcpArray => "gcp-array",
+            Format::Azure => "azure",
+            Format::ZeekTsv => "zeek",
+            Format::ZeekJson => "zeek-json",
+            Format::Hubble => "hubble",
+            Format::Cordon => "cordon",
+        }
+    }
+
+    /// The format called `name`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Recognise the format from the first bytes of an input.
+    pub fn detect(head: &[u8]) -> Option<Format> {
+        let text = String::from_utf8_lossy(head);
+        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        if trimmed.starts_with("#separator") || trimmed.starts_with("#fields") {
+            return Some(Format::ZeekTsv);
+        }
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            let has = |s: &str| trimmed.contains(s);
+            return if has("\"flowTuples\"") {
+                Some(Format::Azure)
+            } else if has("\"jsonPayload\"") || (has("\"connection\"") && has("\"src_ip\"")) {
+                // One object per line is JSON lines; anything else (an
+                // array, pretty-printed objects) is read as a document.
+                let first = trimmed.lines().next().unwrap_or("").trim_end();
+                Some(if first.starts_with('{') && first.ends_with('}') {
+                    Format::Gcp
+                } else {
+                    Format::GcpArray
+                })
+            } else if has("\"id.orig_h\"") {
+                Some(Format::ZeekJson)
+            } else if has("\"start_ms\"") && has("\"src_ip\"") {
+                Some(Format::Cordon)
+            } else if has("\"flow\"") || has("\"verdict\"") && has("\"IP\"") {
+                Some(Format::Hubble)
+            } else {
+                None
+            };
+        }
+        let first = trimmed.lines().next().unwrap_or("");
+        let tokens: Vec<&str> = first.split_ascii_whitespace().collect();
+        if tokens.iter().any(|t| *t == "srcaddr" || *t == "dstaddr") {
+            return Some(Format::Aws);
+        }
+        if tokens.len() >= 14
+            && tokens
+                .first()
+                .is_some_and(|v| matches!(*v, "2" | "3" | "4" | "5" | "6" | "7" | "8"))
+        {
+            return Some(Format::Aws);
+        }
+        None
+    }
+
+    /// A fresh decoder for this format.
+    pub fn decoder(self) -> Decoder {
+        match self {
+            Format::Aws => Decoder::Lines(Box::new(aws::AwsDecoder::default())),
+            Format::Gcp => Decoder::Lines(Box::new(gcp::GcpDecoder)),
+            Format::GcpArray => Decoder::Document(Box::new(gcp::GcpDecoder)),
+            Format::Azure => Decoder::Document(Box::new(azure::AzureDecoder)),
+            Format::ZeekTsv => Decoder::Lines(Box::new(zeek::ZeekTsvDecoder::default())),
+            Format::ZeekJson => Decoder::Lines(Box::new(zeek::ZeekJsonDecoder)),
+            Format::Hubble => Decoder::Lines(Box::new(hubble::HubbleDecoder)),
+            Format::Cordon => Decoder::Lines(Box::new(cordon::CordonDecoder)),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A decoder of either shape.
+pub enum Decoder {
+    /// One record per line.
+    Lines(Box<dyn LineDecoder>),
+    /// One JSON document.
+    Document(Box<dyn DocumentDecoder>),
+}
+
+/// Parse an address field, naming the field in the error.
+pub(crate) fn parse_ip(field: &str, value: &str) -> Result<IpAddr, Skip> {
+    value
+        .trim()
+        .parse::<IpAddr>()
+        .map(cordon_policy::raw::canonical_ip)
+        .map_err(|_| Skip::malformed(format!("`{field}` is not an IP address: `{}`", clip(value))))
+}
+
+/// Parse a number field, naming the field in the error.
+pub(crate) fn parse_num<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Skip> {
+    value.trim().parse::<T>().map_err(|_| {
+        Skip::malformed(format!(
+            "`{field}` is not a valid number: `{}`",
+            clip(value)
+        ))
+    })
+}
+
+/// At most 64 characters of `s`, for error messages about outside input.
+pub(crate) fn clip(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(64).collect();
+        c.push('…');
+        c
+    }
+}
+
+/// The IANA number of a protocol name (`tcp`, `udp`, `icmp`, ...).
+pub(crate) fn protocol_number(name: &str) -> Option<u8> {
+    match name.to_ascii_lowercase().as_str() {
+        "icmp" => Some(1),
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmpv6" | "icmp6" | "ipv6-icmp" => Some(58),
+        "sctp" => Some(132),
+        "gre" => Some(47),
+        "esp" => Some(50),
+        other => other.parse().ok(),
+    }
+}

@@ -1,0 +1,249 @@
+//! Zeek `conn.log`, as TSV with `#fields`/`#types` headers and as JSON lines.
+//!
+//! Bytes are IP-level (`orig_ip_bytes`/`resp_ip_bytes`) when present, like
+//! cloud flow logs; otherwise the payload counts (`orig_bytes`/`resp_bytes`).
+//! `-` is unset and `(empty)` an empty set; columns after the known ones
+//! (labelled datasets add some) are ignored. Connections Zeek saw refused
+//! (`REJ`) are rejected flows.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::flow::{Flow, FlowSource, Observed};
+use crate::read::{Skip, SkipReason};
+use crate::sources::{LineDecoder, clip, parse_ip, parse_num, protocol_number};
+use crate::time::parse_rfc3339;
+
+/// The default `conn.log` columns, for files without a `#fields` line.
+const DEFAULT_FIELDS: &str = "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes resp_bytes conn_state local_orig local_resp missed_bytes history orig_pkts orig_ip_bytes resp_pkts resp_ip_bytes tunnel_parents";
+
+/// Field values of one record, by name.
+trait Record {
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+/// Seconds (possibly fractional) to milliseconds.
+fn seconds_ms(field: &str, v: &str) -> Result<i64, Skip> {
+    let s: f64 = parse_num(field, v)?;
+    if !s.is_finite() || !(0.0..=1e13).contains(&s) {
+        return Err(Skip::malformed(format!(
+            "`{field}` is out of range: `{}`",
+            clip(v)
+        )));
+    }
+    Ok((s * 1000.0).round() as i64)
+}
+
+fn build(r: &dyn Record) -> Result<Flow, Skip> {
+    let need = |name: &str| {
+        r.get(name)
+            .ok_or_else(|| Skip::malformed(format!("`{name}` is missing")))
+    };
+    let src = parse_ip("id.orig_h", need("id.orig_h")?)?;
+    let dst = parse_ip("id.resp_h", need("id.resp_h")?)?;
+    let proto_name = need("proto")?;
+    let protocol = protocol_number(proto_name)
+        .ok_or_else(|| Skip::malformed(format!("unknown proto `{}`", clip(proto_name))))?;
+    let mut flow = Flow::new(FlowSource::Zeek, src, dst, protocol);
+    let ts = need("ts")?;
+    flow.start_ms = match parse_rfc3339(ts) {
+        Some(ms) => ms,
+        None => seconds_ms("ts", ts)?,
+    };
+    flow.end_ms = flow.start_ms
+        + r.get("duration")
+            .map(|d| seconds_ms("duration", d))
+            .transpose()?
+            .unwrap_or(0);
+    let port = |name: &str| {
+        r.get(name)
+            .map(|p| parse_num::<u16>(name, p))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    flow.src_port = port("id.orig_p")?;
+    flow.dst_port = port("id.resp_p")?;
+    let num = |name: &str| r.get(name).map(|v| parse_num::<u64>(name, v)).transpose();
+    flow.bytes_out = match num("orig_ip_bytes")? {
+        Some(b) => b,
+        None => num("orig_bytes")?.unwrap_or(0),
+    };
+    flow.bytes_in = match num("resp_ip_bytes")? {
+        Some(b) => b,
+        None => num("resp_bytes")?.unwrap_or(0),
+    };
+    flow.packets_out = num("orig_pkts")?.unwrap_or(0);
+    flow.packets_in = num("resp_pkts")?.unwrap_or(0);
+    if let Some(state) = r.get("conn_state") {
+        flow.observed = Some(if state == "REJ" {
+            Observed::Rejected
+        } else {
+            Observed::Accepted
+        });
+        flow.attr("conn_state", state);
+    }
+    for key in ["uid", "service", "history"] {
+        if let Some(v) = r.get(key) {
+            flow.attr(key, v);
+        }
+    }
+    if let Some(p) = r.get("orig_bytes") {
+        flow.attr("orig_bytes", p);
+    }
+    if let Some(p) = r.get("resp_bytes") {
+        flow.attr("resp_bytes", p);
+    }
+    Ok(flow)
+}
+
+/// TSV decoder: the separator and the columns come from the headers.
+#[derive(Debug)]
+pub struct ZeekTsvDecoder {
+    separator: String,
+    fields: HashMap<String, usize>,
+    unset: String,
+    empty: String,
+}
+
+impl Default for ZeekTsvDecoder {
+    fn default() -> Self {
+        let mut d = ZeekTsvDecoder {
+            separator: "\t".into(),
+            fields: HashMap::new(),
+            unset: "-".into(),
+            empty: "(empty)".into(),
+        };
+        d.set_fields(DEFAULT_FIELDS.split(' '));
+        d
+    }
+}
+
+impl ZeekTsvDecoder {
+    fn set_fields<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        self.fields = names.enumerate().map(|(i, n)| (n.to_string(), i)).collect();
+    }
+}
+
+struct TsvRecord<'a> {
+    values: Vec<&'a str>,
+    decoder: &'a ZeekTsvDecoder,
+}
+
+impl Record for TsvRecord<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        let v = *self.values.get(*self.decoder.fields.get(name)?)?;
+        (v != self.decoder.unset && v != self.decoder.empty && !v.is_empty()).then_some(v)
+    }
+}
+
+/// Decode Zeek's `\x09`-style escapes in the `#separator` header.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\\x") {
+        out.push_str(rest.get(..i).unwrap_or(""));
+        let hex = rest.get(i + 2..i + 4).unwrap_or("");
+        match u8::from_str_radix(hex, 16) {
+            Ok(b) if hex.len() == 2 => {
+                out.push(char::from(b));
+                rest = rest.get(i + 4..).unwrap_or("");
+            }
+            _ => {
+                out.push_str("\\x");
+                rest = rest.get(i + 2..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl LineDecoder for ZeekTsvDecoder {
+    fn line(&mut self, line: &str, out: &mut Vec<Flow>) -> Result<(), Skip> {
+        if let Some(header) = line.strip_prefix('#') {
+            if let Some(sep) = header.strip_prefix("separator ") {
+                let sep = unescape(sep.trim());
+                if sep.is_empty() {
+                    return Err(Skip::malformed("empty #separator"));
+                }
+                self.separator = sep;
+            } else {
+                let mut parts = header.split(self.separator.as_str());
+                match parts.next() {
+                    Some("fields") => {
+                        let names: Vec<&str> = parts.collect();
+                        self.set_fields(names.into_iter());
+                    }
+                    Some("unset_field") => self.unset = parts.next().unwrap_or("-").to_string(),
+                    Some("empty_field") => {
+                        self.empty = parts.next().unwrap_or("(empty)").to_string()
+                    }
+                    _ => {}
+                }
+            }
+            return Err(Skip::new(SkipReason::NotAFlow, "header line"));
+        }
+        if line.trim().is_empty() {
+            return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
+        }
+        let values: Vec<&str> = line.split(self.separator.as_str()).collect();
+        if values.len() < self.fields.len().min(7) {
+            return Err(Skip::malformed(format!(
+                "{} columns, the header names {}",
+                values.len(),
+                self.fields.len()
+            )));
+        }
+        let record = TsvRecord {
+            values,
+            decoder: self,
+        };
+        out.push(build(&record)?);
+        Ok(())
+    }
+}
+
+/// JSON-lines decoder.
+#[derive(Debug, Default)]
+pub struct ZeekJsonDecoder;
+
+struct JsonRecord {
+    values: HashMap<String, String>,
+}
+
+impl Record for JsonRecord {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl LineDecoder for ZeekJsonDecoder {
+    fn line(&mut self, line: &str, out: &mut Vec<Flow>) -> Result<(), Skip> {
+        if line.trim().is_empty() {
+            return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
+        }
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| Skip::malformed(format!("invalid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(Skip::malformed("not a JSON object"));
+        };
+        let values = map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, s)),
+                Value::Number(n) => Some((k, n.to_string())),
+                Value::Bool(b) => Some((k, b.to_string())),
+                _ => None,
+            })
+            .collect();
+        out.push(build(&JsonRecord { values })?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+use super::{ZeekJsonDecoder, ZeekTsvDecoder};
+use crate::flow::Observed;
+use crate::read::SkipReason;
+use crate::sources::LineDecoder;
+
+/// A conn.log as Zeek writes it (fields from the Zeek documentation), with
+/// an extra trailing column as labelled datasets add.
+const TSV: &str = "#separator \\x09
+#set_separator\t,
+#empty_field\t(empty)
+#unset_field\t-
+#path\tconn
+#open\t2026-02-05-09-00-00
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tlabel
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\tstring
+1770282842.118403\tCHhAvVGS1DHFjwGM9\t10.0.4.10\t49152\t198.51.100.25\t587\ttcp\tsmtp\t2.503122\t1200\t340\tSF\tT\tF\t0\tShADadfF\t12\t1824\t10\t860\t(empty)\tbenign
+1770282843.5\tC4J4Th3PJpwUYZZ6gc\t10.0.4.10\t49153\t10.0.2.10\t22\ttcp\t-\t-\t-\t-\tREJ\tT\tT\t0\tSr\t1\t60\t1\t40\t(empty)\tmalicious
+1770282844\tCmES5u32sYpV7JYN\t10.0.0.2\t-\t10.0.0.3\t-\ticmp\t-\t0.001\t64\t64\tOTH\tT\tT\t0\t-\t1\t92\t1\t92\t(empty)\t-
+#close\t2026-02-05-10-00-00
+";
+
+#[test]
+fn tsv_with_headers_unset_fields_and_extra_columns() {
+    let mut d = ZeekTsvDecoder::default();
+    let mut flows = Vec::new();
+    let mut headers = 0;
+    for line in TSV.lines() {
+        match d.line(line, &mut flows) {
+            Ok(()) => {}
+            Err(s) if s.reason == SkipReason::NotAFlow => headers += 1,
+            Err(s) => panic!("{line}: {s:?}"),
+        }
+    }
+    assert_eq!((flows.len(), headers), (3, 9));
+    let smtp = &flows[0];
+    assert_eq!(smtp.start_ms, 1_770_282_842_118);
+    assert_eq!(smtp.end_ms, 1_770_282_844_621);
+    assert_eq!(
+        (smtp.bytes_out, smtp.bytes_in),
+        (1824, 860),
+        "IP-level bytes"
+    );
+    assert_eq!(smtp.get_attr("orig_bytes"), Some("1200"));
+    assert_eq!(smtp.get_attr("service"), Some("smtp"));
+    let rej = &flows[1];
+    assert_eq!(rej.observed, Some(Observed::Rejected));
+    assert_eq!(rej.end_ms, rej.start_ms, "unset duration");
+    assert_eq!(flows[2].protocol, 1);
+}
+
+#[test]
+fn tsv_relative_timestamps_from_lab_captures() {
+    let mut d = ZeekTsvDecoder::default();
+    let mut flows = Vec::new();
+    d.line("0.000123\tC1\t192.168.1.2\t1\t192.168.1.3\t80\ttcp\thttp\t0.5\t10\t20\tSF\t-\t-\t0\tSh\t1\t50\t1\t60\t(empty)", &mut flows).unwrap();
+    assert_eq!(flows[0].start_ms, 0);
+}
+
+#[test]
+fn tsv_bad_lines() {
+    let mut d = ZeekTsvDecoder::default();
+    let mut flows = Vec::new();
+    for bad in [
+        "x\tC1\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\t-\t-\t-\tSF",
+        "1.0\tC1\t10.0.0.999\t1\t10.0.0.2\t2\ttcp\t-\t-\t-\t-\tSF",
+        "1.0\tC1\t10.0.0.1\t1\t10.0.0.2\t2\tbogus\t-\t-\t-\t-\tSF",
+        "1.0\tC1",
+        "nan\tC1\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\t-\t-\t-\tSF",
+        "1e300\tC1\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\t-\t-\t-\tSF",
+    ] {
+        assert_eq!(
+            d.line(bad, &mut flows).unwrap_err().reason,
+            SkipReason::Malformed,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn json_lines() {
+    let mut d = ZeekJsonDecoder;
+    let mut flows = Vec::new();
+    d.line(r#"{"ts":1770282842.5,"uid":"C1","id.orig_h":"10.0.4.10","id.orig_p":49152,"id.resp_h":"52.95.1.2","id.resp_p":443,"proto":"tcp","service":"ssl","duration":1.25,"orig_bytes":5000,"resp_bytes":700,"conn_state":"SF","orig_pkts":9,"resp_pkts":7}"#, &mut flows).unwrap();
+    d.line(r#"{"ts":"2026-02-05T09:14:02.500Z","uid":"C2","id.orig_h":"10.0.4.10","id.orig_p":1,"id.resp_h":"10.0.2.10","id.resp_p":22,"proto":"tcp","conn_state":"REJ"}"#, &mut flows).unwrap();
+    assert_eq!(
+        flows[0].bytes_out, 5000,
+        "payload bytes when IP bytes are absent"
+    );
+    assert_eq!(flows[0].end_ms - flows[0].start_ms, 1250);
+    assert_eq!(flows[1].start_ms, 1_770_282_842_500);
+    assert!(d.line("[1,2]", &mut flows).is_err());
+    assert!(d.line(r#"{"ts":1}"#, &mut flows).is_err());
+}
