@@ -1,0 +1,177 @@
+use cordon_flow::{Enrichment, Flow, FlowSource};
+
+use crate::{FlowQuery, FlowStore, SqliteStore};
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cordon-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn flow(src: &str, dst: &str, port: u16, start: i64, groups: Option<(&str, &str, &str)>) -> Flow {
+    let mut f = Flow::new(
+        FlowSource::Aws,
+        src.parse().unwrap(),
+        dst.parse().unwrap(),
+        6,
+    );
+    f.dst_port = port;
+    f.start_ms = start;
+    f.end_ms = start + 1000;
+    f.bytes_out = 100;
+    f.bytes_in = 10;
+    f.attr("tcp_flags", "2");
+    if let Some((s, d, verdict)) = groups {
+        f.enrichment = Some(Enrichment {
+            src_groups: vec![s.to_string()],
+            dst_groups: vec![d.to_string(), "private".to_string()],
+            verdict: verdict.to_string(),
+            vendor: (d == "email-vendor").then(|| "Mailer Inc".to_string()),
+            ..Enrichment::default()
+        });
+    }
+    f
+}
+
+#[test]
+fn flows_round_trip_and_filter() {
+    let dir = temp("query");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let input = s.begin_input("k1", "one.log").unwrap();
+    let flows = vec![
+        flow(
+            "10.0.1.10",
+            "10.0.2.10",
+            5432,
+            60_000,
+            Some(("web", "user-db", "deny")),
+        ),
+        flow(
+            "10.0.4.10",
+            "198.51.100.9",
+            587,
+            120_000,
+            Some(("notifier", "email-vendor", "allow")),
+        ),
+        flow("fd00::1", "2600::1", 443, 180_000, None),
+    ];
+    s.append(input.id, &flows, 300).unwrap();
+    assert_eq!(s.count().unwrap(), 3);
+    let all = s.query(&FlowQuery::default()).unwrap();
+    assert_eq!(all, flows, "stored flows read back identical");
+    let q = |q: FlowQuery| s.query(&q).unwrap().len();
+    assert_eq!(
+        q(FlowQuery {
+            port: Some(5432),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert_eq!(
+        q(FlowQuery {
+            addr: Some("10.0.0.0/16".parse().unwrap()),
+            ..FlowQuery::default()
+        }),
+        2
+    );
+    assert_eq!(
+        q(FlowQuery {
+            dst: Some("198.51.100.0/24".parse().unwrap()),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert_eq!(
+        q(FlowQuery {
+            src: Some("fd00::/8".parse().unwrap()),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert_eq!(
+        q(FlowQuery {
+            group: Some("user-db".into()),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert_eq!(
+        q(FlowQuery {
+            group: Some("user".into()),
+            ..FlowQuery::default()
+        }),
+        0,
+        "whole names only"
+    );
+    assert_eq!(
+        q(FlowQuery {
+            verdict: Some("deny".into()),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert_eq!(
+        q(FlowQuery {
+            vendor: Some("Mailer Inc".into()),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert_eq!(
+        q(FlowQuery {
+            since_ms: Some(100_000),
+            until_ms: Some(150_000),
+            ..FlowQuery::default()
+        }),
+        1
+    );
+    assert!(
+        s.query(&FlowQuery {
+            group: Some("a%".into()),
+            ..FlowQuery::default()
+        })
+        .is_err()
+    );
+
+    let edges = s.topology(&FlowQuery::default()).unwrap();
+    assert_eq!(edges.len(), 3);
+    assert!(
+        edges
+            .iter()
+            .any(|e| e.src_group == "web" && e.dst_group == "user-db" && e.verdict == "deny")
+    );
+    assert!(
+        edges
+            .iter()
+            .any(|e| e.src_group == "private" && e.dst_group == "internet" && e.verdict == "-")
+    );
+
+    assert_eq!(s.prune(180_000).unwrap(), 2);
+    assert_eq!(s.count().unwrap(), 1);
+    assert_eq!(s.topology(&FlowQuery::default()).unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn inputs_remember_their_offset_across_reopen() {
+    let dir = temp("offset");
+    {
+        let mut s = SqliteStore::open(&dir).unwrap();
+        let input = s.begin_input("file:abc", "a.log").unwrap();
+        assert_eq!((input.committed_offset, input.done), (0, false));
+        s.append(input.id, &[flow("10.0.0.1", "10.0.0.2", 80, 0, None)], 1234)
+            .unwrap();
+    }
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let again = s.begin_input("file:abc", "a.log").unwrap();
+    assert_eq!(again.committed_offset, 1234);
+    s.finish_input(again.id).unwrap();
+    assert!(s.begin_input("file:abc", "a.log").unwrap().done);
+    assert_eq!(
+        s.begin_input("file:other", "b.log")
+            .unwrap()
+            .committed_offset,
+        0
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
