@@ -24,6 +24,21 @@ pub enum Command {
     /// Work with policies: check, explain, lint, diff, format.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Read flow logs into the flow store: AWS, GCP, Azure, Zeek, Hubble, Cordon.
+    #[command(
+        after_help = "Formats are detected; gzip is read transparently. Re-running an ingest stores
+nothing twice, and an interrupted one resumes where it stopped.
+
+EXAMPLES:
+  cordon ingest vpc-flow-logs/
+  cordon ingest --policy examples/acme-prod.yaml conn.log.gz
+  zcat flows.jsonl.gz | cordon ingest --format hubble -
+  cordon ingest --store /var/lib/cordon --json azure-nsg.json"
+    )]
+    Ingest(IngestArgs),
+    /// Look at stored flows: query, topology, audit.
+    #[command(subcommand)]
+    Flows(FlowsCommand),
     /// Walk through the example policy along the path of a third-party breach.
     #[command(after_help = "EXAMPLES:
   cordon demo
@@ -68,6 +83,17 @@ EXAMPLES:
   cordon policy diff old.yaml new.yaml
   cordon policy diff old.yaml new.yaml --json")]
     Diff(DiffArgs),
+    /// Propose least-privilege allow rules from the traffic seen.
+    #[command(
+        after_help = "Takes the groups (and inventory) of --policy, labels every stored flow with
+them, and writes a policy allowing exactly the group-to-group traffic seen,
+in audit mode, for review.
+
+EXAMPLES:
+  cordon policy recommend --from-flows --policy groups.yaml > proposed.yaml
+  cordon policy recommend --from-flows --policy groups.yaml --since 7d --store /var/lib/cordon"
+    )]
+    Recommend(RecommendArgs),
     /// Print a policy in canonical form (comments are not kept).
     #[command(after_help = "EXAMPLES:
   cordon policy fmt prod.yaml > prod.formatted.yaml
@@ -185,4 +211,197 @@ pub struct DemoArgs {
     /// folder in the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Where the flow store is.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Flow store folder [default: $CORDON_STORE, else ./cordon-data].
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The store folder in force.
+    pub fn path(&self) -> PathBuf {
+        self.store
+            .clone()
+            .or_else(|| std::env::var_os("CORDON_STORE").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("cordon-data"))
+    }
+}
+
+/// `cordon ingest`
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, folders (read recursively) or `-` for standard input.
+    #[arg(required = true, value_name = "FILE|DIR|-")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Policy for enrichment and verdicts.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Input format instead of detecting it: aws, gcp, gcp-array, azure, zeek, zeek-json, hubble, cordon.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cordon flows ...`
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Stored flows matching filters, as a table, JSON, CSV or OCSF.
+    #[command(after_help = "EXAMPLES:
+  cordon flows query --since 1h --verdict deny
+  cordon flows query --addr 10.0.2.0/24 --port 5432 --json
+  cordon flows query --vendor 'Mailer Inc' --output csv > mailer.csv
+  cordon flows query --group user-db --output ocsf")]
+    Query(QueryArgs),
+    /// Group-to-group edges with flows, bytes and verdicts.
+    #[command(after_help = "EXAMPLES:
+  cordon flows topology
+  cordon flows topology --since 24h --output dot | dot -Tsvg > topology.svg")]
+    Topology(TopologyArgs),
+    /// What would break if this policy were enforced: stored flows it denies.
+    #[command(after_help = "EXAMPLES:
+  cordon flows audit --policy examples/acme-prod.yaml
+  cordon flows audit --policy new.yaml --since 7d --json")]
+    Audit(AuditArgs),
+}
+
+/// Time range and address filters shared by flow commands.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// From: RFC 3339, epoch seconds, or a duration back from now (24h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until: RFC 3339, epoch seconds, or a duration back from now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+/// Output formats for `flows query`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum QueryOutput {
+    /// A table for people.
+    Table,
+    /// One JSON object per flow, per line.
+    Json,
+    /// CSV with a header row.
+    Csv,
+    /// One OCSF Network Activity (4001) event per line.
+    Ocsf,
+}
+
+/// `cordon flows query`
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Source or destination address or CIDR.
+    #[arg(long, value_name = "CIDR")]
+    pub addr: Option<String>,
+    /// Source address or CIDR.
+    #[arg(long, value_name = "CIDR")]
+    pub src: Option<String>,
+    /// Destination address or CIDR.
+    #[arg(long, value_name = "CIDR")]
+    pub dst: Option<String>,
+    /// Source or destination group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Destination port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Protocol name or number (tcp, udp, icmp, 47).
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Verdict: allow, deny or would-deny.
+    #[arg(long)]
+    pub verdict: Option<String>,
+    /// Vendor name.
+    #[arg(long)]
+    pub vendor: Option<String>,
+    /// At most this many flows.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = QueryOutput::Table)]
+    pub output: QueryOutput,
+    /// Same as `--output json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Output formats for `flows topology`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TopologyOutput {
+    /// A table for people.
+    Table,
+    /// A JSON array of edges.
+    Json,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// `cordon flows topology`
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TopologyOutput::Table)]
+    pub output: TopologyOutput,
+    /// Same as `--output json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cordon flows audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// The policy to try.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when the policy would deny any stored flow.
+    #[arg(long)]
+    pub fail_on_deny: bool,
+}
+
+/// `cordon policy recommend`
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// Recommend from stored flows (the only source for now).
+    #[arg(long, required = true)]
+    pub from_flows: bool,
+    /// Policy whose groups and inventory name the traffic.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Name of the proposed policy.
+    #[arg(long, default_value = "recommended")]
+    pub name: String,
 }

@@ -6,6 +6,7 @@
 
 mod args;
 mod demo;
+mod flows_cmd;
 mod policy_cmd;
 
 use std::process::ExitCode;
@@ -32,5 +33,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Policy(cmd) => policy_cmd::run(cmd),
         args::Command::Demo(cmd) => demo::run(&cmd),
+        args::Command::Ingest(cmd) => flows_cmd::ingest(&cmd),
+        args::Command::Flows(cmd) => flows_cmd::run(cmd),
     }
 }

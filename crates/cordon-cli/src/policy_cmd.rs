@@ -25,6 +25,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Lint(args) => lint_cmd(&args),
         PolicyCommand::Diff(args) => diff_cmd(&args),
         PolicyCommand::Fmt(args) => fmt_cmd(&args),
+        PolicyCommand::Recommend(args) => crate::flows_cmd::recommend(&args),
     }
 }
 
@@ -35,7 +36,7 @@ fn options(inventory: &InventoryArgs) -> LoadOptions {
 }
 
 /// Load a policy, printing every error on failure.
-fn load(path: &Path, inventory: &InventoryArgs) -> Result<Policy, ExitCode> {
+pub fn load(path: &Path, inventory: &InventoryArgs) -> Result<Policy, ExitCode> {
     load_policy(path, &options(inventory)).map_err(|e| {
         print_errors(&e);
         ExitCode::from(EXIT_CONFIG)

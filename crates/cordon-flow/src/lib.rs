@@ -29,6 +29,7 @@
 pub mod enrich;
 pub mod flow;
 pub mod input;
+pub mod ocsf;
 pub mod orient;
 pub mod read;
 pub mod sources;
