@@ -10,6 +10,7 @@ pub mod azure;
 pub mod cordon;
 pub mod gcp;
 pub mod hubble;
+pub mod netflow;
 pub mod zeek;
 
 use std::fmt;
