@@ -36,6 +36,17 @@ EXAMPLES:
   cordon ingest --store /var/lib/cordon --json azure-nsg.json"
     )]
     Ingest(IngestArgs),
+    /// Receive NetFlow v5/v9 and IPFIX over UDP into the flow store.
+    #[command(
+        after_help = "Runs until interrupted (Ctrl-C or SIGTERM), committing at least once a second,
+then prints totals. Listens on loopback unless told otherwise.
+
+EXAMPLES:
+  cordon collect
+  cordon collect --listen 0.0.0.0:4739 --policy examples/acme-prod.yaml
+  cordon collect --listen 127.0.0.1:2055 --store /var/lib/cordon --json"
+    )]
+    Collect(CollectArgs),
     /// Look at stored flows: query, topology, audit.
     #[command(subcommand)]
     Flows(FlowsCommand),
@@ -404,4 +415,25 @@ pub struct RecommendArgs {
     /// Name of the proposed policy.
     #[arg(long, default_value = "recommended")]
     pub name: String,
+}
+
+/// `cordon collect`
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// UDP address to listen on.
+    #[arg(long, default_value = "127.0.0.1:2055", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Policy for enrichment and verdicts.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Commit to the store at least this often, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub flush_ms: u64,
+    /// Print the final totals as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

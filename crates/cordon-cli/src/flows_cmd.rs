@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::args::{
-    AuditArgs, FlowsCommand, IngestArgs, QueryArgs, QueryOutput, RangeArgs, RecommendArgs,
-    TopologyArgs, TopologyOutput,
+    AuditArgs, CollectArgs, FlowsCommand, IngestArgs, QueryArgs, QueryOutput, RangeArgs,
+    RecommendArgs, TopologyArgs, TopologyOutput,
 };
 use crate::policy_cmd::load;
 use crate::{EXIT_CONFIG, EXIT_FINDINGS, EXIT_USAGE};
@@ -653,5 +653,65 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<ExitCode> {
     }
     print!("{text}");
     eprintln!("{} rules from {counted} flows", raw.rules.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        None => None,
+        Some(p) => match compile(p, &args.inventory) {
+            Ok(c) => Some(c),
+            Err(code) => return Ok(code),
+        },
+    };
+    let mut store = open_store(&args.store)?;
+    let socket = std::net::UdpSocket::bind(args.listen)
+        .with_context(|| format!("cannot listen on udp {}", args.listen))?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    eprintln!(
+        "collecting NetFlow/IPFIX on udp {} into {}",
+        socket.local_addr()?,
+        args.store.path().display()
+    );
+    let terminal = std::io::stderr().is_terminal();
+    let stats = cordon_store::collect::collect(
+        &socket,
+        &mut store,
+        policy,
+        &stop,
+        std::time::Duration::from_millis(args.flush_ms.max(10)),
+        &mut |s| {
+            if terminal {
+                eprint!(
+                    "\r\x1b[K{} packets, {} flows stored, {} templates, {} skipped",
+                    s.packets,
+                    s.stored,
+                    s.templates,
+                    s.report.skipped_total()
+                );
+            }
+        },
+    )?;
+    if terminal {
+        eprintln!();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        println!(
+            "{} packets, {} flows stored, {} templates, {} data sets dropped without template",
+            stats.packets, stats.stored, stats.templates, stats.dropped_without_template
+        );
+        for (reason, c) in &stats.report.skipped {
+            println!("  skipped {} {}:", c.count, reason.as_str());
+            for e in &c.examples {
+                println!("    {e}");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

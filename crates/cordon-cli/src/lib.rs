@@ -34,6 +34,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Policy(cmd) => policy_cmd::run(cmd),
         args::Command::Demo(cmd) => demo::run(&cmd),
         args::Command::Ingest(cmd) => flows_cmd::ingest(&cmd),
+        args::Command::Collect(cmd) => flows_cmd::collect(&cmd),
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
     }
 }

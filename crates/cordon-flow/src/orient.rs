@@ -4,9 +4,9 @@
 //! connection on its own, so half the records run from a server back to its
 //! client. Left as they are, the reply looks like a server opening
 //! connections to random high ports, which the policy denies and detectors
-//! misread. A record is a reply when its TCP flags show SYN+ACK without a
-//! bare SYN, or, failing flags, when it runs from a service port to a higher
-//! ephemeral port.
+//! misread. An AWS record is a reply when its TCP flags show SYN-ACK; any
+//! record without telling flags is a reply when it runs from a service port
+//! to a higher, ephemeral one.
 
 use crate::flow::{Flow, FlowSource};
 
@@ -31,16 +31,18 @@ pub fn is_reply(flow: &Flow) -> bool {
     if flow.protocol != 6 && flow.protocol != 17 && flow.protocol != 132 {
         return false;
     }
-    if let Some(flags) = flow
-        .get_attr("tcp_flags")
-        .and_then(|f| f.parse::<u16>().ok())
+    // AWS records only FIN, SYN, RST and SYN-ACK (18), so an ACK bit there
+    // means the SYN-ACK side. NetFlow and IPFIX OR every flag of the flow, so
+    // both halves show SYN and ACK and only the ports can tell.
+    if flow.source == FlowSource::Aws
+        && let Some(flags) = flow
+            .get_attr("tcp_flags")
+            .and_then(|f| f.parse::<u16>().ok())
     {
-        let syn = flags & 0x02 != 0;
-        let ack = flags & 0x10 != 0;
-        if syn && ack {
+        if flags & 0x12 == 0x12 {
             return true;
         }
-        if syn {
+        if flags & 0x02 != 0 {
             return false;
         }
     }
@@ -61,4 +63,77 @@ pub fn orient(mut flow: Flow) -> Flow {
         flow.attr("oriented", "reply");
     }
     flow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_reply, orient};
+    use crate::flow::{Flow, FlowSource};
+
+    fn flow(source: FlowSource, sport: u16, dport: u16, flags: Option<&str>) -> Flow {
+        let mut f = Flow::new(
+            source,
+            "10.0.3.10".parse().unwrap(),
+            "10.0.1.10".parse().unwrap(),
+            6,
+        );
+        f.src_port = sport;
+        f.dst_port = dport;
+        f.bytes_out = 380;
+        f.bytes_in = 0;
+        if let Some(fl) = flags {
+            f.attr("tcp_flags", fl);
+        }
+        f
+    }
+
+    #[test]
+    fn aws_flags_decide_when_present() {
+        assert!(
+            is_reply(&flow(FlowSource::Aws, 40000, 50000, Some("18"))),
+            "SYN-ACK is the server side"
+        );
+        assert!(
+            !is_reply(&flow(FlowSource::Aws, 8080, 40000, Some("2"))),
+            "a bare SYN opens"
+        );
+        assert!(
+            is_reply(&flow(FlowSource::Aws, 8080, 40000, Some("1"))),
+            "FIN only: ports decide"
+        );
+    }
+
+    #[test]
+    fn netflow_or_ed_flags_do_not_decide_ports_do() {
+        // Both halves of a NetFlow flow carry SYN and ACK.
+        assert!(!is_reply(&flow(
+            FlowSource::Netflow,
+            40000,
+            8080,
+            Some("27")
+        )));
+        assert!(is_reply(&flow(
+            FlowSource::Netflow,
+            8080,
+            40000,
+            Some("26")
+        )));
+        let o = orient(flow(FlowSource::Ipfix, 443, 51000, None));
+        assert_eq!(
+            (o.src_port, o.dst_port, o.bytes_out, o.bytes_in),
+            (51000, 443, 0, 380)
+        );
+        assert_eq!(o.src_ip.to_string(), "10.0.1.10");
+        assert_eq!(o.get_attr("oriented"), Some("reply"));
+    }
+
+    #[test]
+    fn sources_that_know_the_initiator_are_left_alone() {
+        assert!(!is_reply(&flow(FlowSource::Zeek, 443, 51000, None)));
+        assert!(!is_reply(&flow(FlowSource::Azure, 443, 51000, None)));
+        assert!(
+            !is_reply(&flow(FlowSource::Aws, 50000, 60000, None)),
+            "two ephemeral ports: leave it"
+        );
+    }
 }

@@ -114,19 +114,27 @@ impl NetflowDecoder {
     }
 
     /// Decode one UDP payload from `exporter`, received at `now_ms`.
-    pub fn packet(&mut self, exporter: SocketAddr, data: &[u8], now_ms: i64, out: &mut Vec<Flow>) -> PacketOutcome {
+    pub fn packet(
+        &mut self,
+        exporter: SocketAddr,
+        data: &[u8],
+        now_ms: i64,
+        out: &mut Vec<Flow>,
+    ) -> PacketOutcome {
         let mut outcome = PacketOutcome::default();
         let mut c = Cursor::new(data);
         let Some(version) = c.u16() else {
-            outcome.skipped.push(Skip::malformed("packet shorter than a version number"));
+            outcome
+                .skipped
+                .push(Skip::malformed("packet shorter than a version number"));
             return outcome;
         };
         match version {
             5 => packet::v5(data, out, &mut outcome),
             9 | 10 => self.templated(exporter, version, data, now_ms, out, &mut outcome),
-            other => outcome
-                .skipped
-                .push(Skip::malformed(format!("unsupported NetFlow version {other}"))),
+            other => outcome.skipped.push(Skip::malformed(format!(
+                "unsupported NetFlow version {other}"
+            ))),
         }
         outcome.expired += self.expire(now_ms);
         outcome
@@ -164,7 +172,10 @@ impl NetflowDecoder {
         if !self.domains.contains_key(&key) && self.domains.len() >= self.limits.max_domains {
             outcome.skipped.push(Skip::new(
                 SkipReason::Malformed,
-                format!("more than {} exporters; packet from {exporter} ignored", self.limits.max_domains),
+                format!(
+                    "more than {} exporters; packet from {exporter} ignored",
+                    self.limits.max_domains
+                ),
             ));
             return;
         }
@@ -197,7 +208,9 @@ impl NetflowDecoder {
                                     }
                                 }
                                 Some(t) => {
-                                    if domain.templates.len() >= limits.max_templates && !domain.templates.contains_key(&id) {
+                                    if domain.templates.len() >= limits.max_templates
+                                        && !domain.templates.contains_key(&id)
+                                    {
                                         outcome.skipped.push(Skip::malformed(format!(
                                             "more than {} templates from {exporter}",
                                             limits.max_templates
@@ -213,23 +226,42 @@ impl NetflowDecoder {
                     Err(skip) => outcome.skipped.push(skip),
                 }
                 // Replay held data whose template is now known.
-                let (ready, waiting): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut domain.pending)
-                    .into_iter()
-                    .partition(|p| domain.templates.contains_key(&p.template));
+                let (ready, waiting): (Vec<Pending>, Vec<Pending>) =
+                    std::mem::take(&mut domain.pending)
+                        .into_iter()
+                        .partition(|p| domain.templates.contains_key(&p.template));
                 domain.pending = waiting;
                 for p in ready {
                     if let Some(t) = domain.templates.get(&p.template).cloned() {
-                        packet::data(version, &t, &p.header, &p.data, &mut domain.sampling, out, outcome);
+                        packet::data(
+                            version,
+                            &t,
+                            &p.header,
+                            &p.data,
+                            &mut domain.sampling,
+                            out,
+                            outcome,
+                        );
                     }
                 }
             } else if set_id >= 256 {
                 match domain.templates.get(&set_id).cloned() {
-                    Some(t) => packet::data(version, &t, &header, body, &mut domain.sampling, out, outcome),
+                    Some(t) => packet::data(
+                        version,
+                        &t,
+                        &header,
+                        body,
+                        &mut domain.sampling,
+                        out,
+                        outcome,
+                    ),
                     None => {
                         if domain.pending.len() >= limits.max_pending {
                             outcome.skipped.push(Skip::new(
                                 SkipReason::MissingTemplate,
-                                format!("data for unknown template {set_id} and the hold queue is full"),
+                                format!(
+                                    "data for unknown template {set_id} and the hold queue is full"
+                                ),
                             ));
                         } else {
                             domain.pending.push(Pending {

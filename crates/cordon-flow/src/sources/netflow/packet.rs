@@ -38,7 +38,8 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 
@@ -73,7 +74,12 @@ pub fn header(version: u16, data: &[u8]) -> Result<Header, Skip> {
         let export_secs = c.u32().ok_or_else(short)?;
         let _sequence = c.u32().ok_or_else(short)?;
         let domain = c.u32().ok_or_else(short)?;
-        Ok(Header { export_secs, sys_uptime, domain, body: 20 })
+        Ok(Header {
+            export_secs,
+            sys_uptime,
+            domain,
+            body: 20,
+        })
     } else {
         let length = c.u16().ok_or_else(short)?;
         if usize::from(length) > data.len() || length < 16 {
@@ -85,7 +91,12 @@ pub fn header(version: u16, data: &[u8]) -> Result<Header, Skip> {
         let export_secs = c.u32().ok_or_else(short)?;
         let _sequence = c.u32().ok_or_else(short)?;
         let domain = c.u32().ok_or_else(short)?;
-        Ok(Header { export_secs, sys_uptime: 0, domain, body: 16 })
+        Ok(Header {
+            export_secs,
+            sys_uptime: 0,
+            domain,
+            body: 16,
+        })
     }
 }
 
@@ -93,7 +104,10 @@ pub fn header(version: u16, data: &[u8]) -> Result<Header, Skip> {
 /// lies ends the list with an error for the rest.
 pub fn sets(version: u16, data: &[u8], body: usize) -> Result<Vec<(u16, &[u8])>, Skip> {
     let end = if version == 10 {
-        usize::from(u16::from_be_bytes([data.get(2).copied().unwrap_or(0), data.get(3).copied().unwrap_or(0)]))
+        usize::from(u16::from_be_bytes([
+            data.get(2).copied().unwrap_or(0),
+            data.get(3).copied().unwrap_or(0),
+        ]))
     } else {
         data.len()
     };
@@ -103,10 +117,15 @@ pub fn sets(version: u16, data: &[u8], body: usize) -> Result<Vec<(u16, &[u8])>,
         let id = c.u16().unwrap_or(0);
         let len = usize::from(c.u16().unwrap_or(0));
         if len < 4 {
-            return Err(Skip::malformed(format!("set {id} has length {len}, less than its own header")));
+            return Err(Skip::malformed(format!(
+                "set {id} has length {len}, less than its own header"
+            )));
         }
         let Some(body) = c.take(len - 4) else {
-            return Err(Skip::malformed(format!("set {id} claims {len} bytes but {} remain", c.remaining() + 4)));
+            return Err(Skip::malformed(format!(
+                "set {id} claims {len} bytes but {} remain",
+                c.remaining() + 4
+            )));
         };
         out.push((id, body));
     }
@@ -121,13 +140,26 @@ fn spec(c: &mut Cursor<'_>, version: u16) -> Option<FieldSpec> {
     } else {
         (raw, None)
     };
-    let length = if version == 10 && length == 65535 { None } else { Some(length) };
-    Some(FieldSpec { id, length, enterprise })
+    let length = if version == 10 && length == 65535 {
+        None
+    } else {
+        Some(length)
+    };
+    Some(FieldSpec {
+        id,
+        length,
+        enterprise,
+    })
 }
 
 /// Templates in a template or options-template set: `(id, None)` is an
 /// IPFIX withdrawal.
-pub fn templates(version: u16, options: bool, body: &[u8], limits: &Limits) -> Result<Vec<(u16, Option<Template>)>, Skip> {
+pub fn templates(
+    version: u16,
+    options: bool,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Vec<(u16, Option<Template>)>, Skip> {
     let mut c = Cursor::new(body);
     let mut out = Vec::new();
     // Anything shorter than a template header is padding.
@@ -135,7 +167,10 @@ pub fn templates(version: u16, options: bool, body: &[u8], limits: &Limits) -> R
         let id = c.u16().unwrap_or(0);
         let (count, scope) = if version == 9 && options {
             let scope_len = usize::from(c.u16().unwrap_or(0));
-            let option_len = usize::from(c.u16().ok_or_else(|| Skip::malformed("truncated options template"))?);
+            let option_len = usize::from(
+                c.u16()
+                    .ok_or_else(|| Skip::malformed("truncated options template"))?,
+            );
             ((scope_len + option_len) / 4, scope_len / 4)
         } else {
             let count = usize::from(c.u16().unwrap_or(0));
@@ -143,7 +178,10 @@ pub fn templates(version: u16, options: bool, body: &[u8], limits: &Limits) -> R
                 if count == 0 {
                     0
                 } else {
-                    usize::from(c.u16().ok_or_else(|| Skip::malformed("truncated options template"))?)
+                    usize::from(
+                        c.u16()
+                            .ok_or_else(|| Skip::malformed("truncated options template"))?,
+                    )
                 }
             } else {
                 0
@@ -165,27 +203,46 @@ pub fn templates(version: u16, options: bool, body: &[u8], limits: &Limits) -> R
             return Err(Skip::malformed(format!("template id {id} is reserved")));
         }
         if count > limits.max_fields {
-            return Err(Skip::malformed(format!("template {id} has {count} fields, more than {}", limits.max_fields)));
+            return Err(Skip::malformed(format!(
+                "template {id} has {count} fields, more than {}",
+                limits.max_fields
+            )));
         }
         let mut fields = Vec::with_capacity(count);
         for _ in 0..count {
-            fields.push(spec(&mut c, version).ok_or_else(|| Skip::malformed(format!("template {id} is truncated")))?);
+            fields.push(
+                spec(&mut c, version)
+                    .ok_or_else(|| Skip::malformed(format!("template {id} is truncated")))?,
+            );
         }
         if fields.iter().all(|f| f.length == Some(0)) {
-            return Err(Skip::malformed(format!("template {id} describes zero-length records")));
+            return Err(Skip::malformed(format!(
+                "template {id} describes zero-length records"
+            )));
         }
-        out.push((id, Some(Template { fields, options, scope_fields: scope.min(count) })));
+        out.push((
+            id,
+            Some(Template {
+                fields,
+                options,
+                scope_fields: scope.min(count),
+            }),
+        ));
     }
     Ok(out)
 }
 
 fn ip(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))),
+        4 => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
         16 => {
             let mut o = [0u8; 16];
             o.copy_from_slice(bytes);
-            Some(cordon_policy::raw::canonical_ip(IpAddr::V6(Ipv6Addr::from(o))))
+            Some(cordon_policy::raw::canonical_ip(IpAddr::V6(
+                Ipv6Addr::from(o),
+            )))
         }
         _ => None,
     }
@@ -201,7 +258,11 @@ pub fn data(
     out: &mut Vec<Flow>,
     outcome: &mut PacketOutcome,
 ) {
-    let min_len: usize = template.fields.iter().map(|f| f.length.map_or(1, usize::from)).sum();
+    let min_len: usize = template
+        .fields
+        .iter()
+        .map(|f| f.length.map_or(1, usize::from))
+        .sum();
     let mut c = Cursor::new(body);
     while c.remaining() >= min_len.max(1) {
         let mut values: Vec<(FieldSpec, &[u8])> = Vec::with_capacity(template.fields.len());
@@ -217,17 +278,23 @@ pub fn data(
             match len.and_then(|l| c.take(l)) {
                 Some(v) => values.push((*f, v)),
                 None => {
-                    outcome.skipped.push(Skip::malformed("data record runs past the end of its set"));
+                    outcome
+                        .skipped
+                        .push(Skip::malformed("data record runs past the end of its set"));
                     return;
                 }
             }
         }
         if template.options {
             for (f, v) in values.iter().skip(template.scope_fields) {
-                if f.enterprise.is_none() && matches!(f.id, SAMPLING_INTERVAL | SAMPLER_RANDOM_INTERVAL | SAMPLING_PACKET_INTERVAL) {
-                    if let Some(n) = uint(v).filter(|n| *n > 0) {
-                        *sampling = Some(n);
-                    }
+                if f.enterprise.is_none()
+                    && matches!(
+                        f.id,
+                        SAMPLING_INTERVAL | SAMPLER_RANDOM_INTERVAL | SAMPLING_PACKET_INTERVAL
+                    )
+                    && let Some(n) = uint(v).filter(|n| *n > 0)
+                {
+                    *sampling = Some(n);
                 }
             }
             continue;
@@ -242,27 +309,67 @@ pub fn data(
     }
 }
 
-fn record(version: u16, h: &Header, values: &[(FieldSpec, &[u8])], sampling: u64) -> Result<Flow, Skip> {
-    let get = |id: u16| values.iter().find(|(f, _)| f.id == id && f.enterprise.is_none()).map(|(_, v)| *v);
+fn record(
+    version: u16,
+    h: &Header,
+    values: &[(FieldSpec, &[u8])],
+    sampling: u64,
+) -> Result<Flow, Skip> {
+    let get = |id: u16| {
+        values
+            .iter()
+            .find(|(f, _)| f.id == id && f.enterprise.is_none())
+            .map(|(_, v)| *v)
+    };
     let num = |id: u16| get(id).and_then(uint);
     let src = get(SRC_IPV4).or_else(|| get(SRC_IPV6)).and_then(ip);
     let dst = get(DST_IPV4).or_else(|| get(DST_IPV6)).and_then(ip);
     let (Some(src), Some(dst)) = (src, dst) else {
-        return Err(Skip::new(SkipReason::NotAFlow, "record without source and destination addresses"));
+        return Err(Skip::new(
+            SkipReason::NotAFlow,
+            "record without source and destination addresses",
+        ));
     };
-    let protocol = num(PROTOCOL).and_then(|p| u8::try_from(p).ok()).unwrap_or(0);
-    let source = if version == 10 { FlowSource::Ipfix } else { FlowSource::Netflow };
+    let protocol = num(PROTOCOL)
+        .and_then(|p| u8::try_from(p).ok())
+        .unwrap_or(0);
+    let source = if version == 10 {
+        FlowSource::Ipfix
+    } else {
+        FlowSource::Netflow
+    };
     let mut flow = Flow::new(source, src, dst, protocol);
-    flow.src_port = num(SRC_PORT).and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
-    flow.dst_port = num(DST_PORT).and_then(|p| u16::try_from(p).ok()).unwrap_or(0);
-    let bytes = num(OCTET_DELTA_COUNT).or_else(|| num(OCTET_TOTAL_COUNT)).or_else(|| num(POST_OCTET_DELTA_COUNT)).unwrap_or(0);
-    let packets = num(PACKET_DELTA_COUNT).or_else(|| num(PACKET_TOTAL_COUNT)).or_else(|| num(POST_PACKET_DELTA_COUNT)).unwrap_or(0);
+    flow.src_port = num(SRC_PORT)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(0);
+    flow.dst_port = num(DST_PORT)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(0);
+    let bytes = num(OCTET_DELTA_COUNT)
+        .or_else(|| num(OCTET_TOTAL_COUNT))
+        .or_else(|| num(POST_OCTET_DELTA_COUNT))
+        .unwrap_or(0);
+    let packets = num(PACKET_DELTA_COUNT)
+        .or_else(|| num(PACKET_TOTAL_COUNT))
+        .or_else(|| num(POST_PACKET_DELTA_COUNT))
+        .unwrap_or(0);
     flow.bytes_out = bytes.saturating_mul(sampling);
     flow.packets_out = packets.saturating_mul(sampling);
     // RFC 5103 reverse counters of a bidirectional IPFIX record.
-    let reverse = |id: u16| values.iter().find(|(f, _)| f.id == id && f.enterprise == Some(REVERSE_PEN)).and_then(|(_, v)| uint(v));
-    flow.bytes_in = reverse(OCTET_DELTA_COUNT).or_else(|| reverse(OCTET_TOTAL_COUNT)).unwrap_or(0).saturating_mul(sampling);
-    flow.packets_in = reverse(PACKET_DELTA_COUNT).or_else(|| reverse(PACKET_TOTAL_COUNT)).unwrap_or(0).saturating_mul(sampling);
+    let reverse = |id: u16| {
+        values
+            .iter()
+            .find(|(f, _)| f.id == id && f.enterprise == Some(REVERSE_PEN))
+            .and_then(|(_, v)| uint(v))
+    };
+    flow.bytes_in = reverse(OCTET_DELTA_COUNT)
+        .or_else(|| reverse(OCTET_TOTAL_COUNT))
+        .unwrap_or(0)
+        .saturating_mul(sampling);
+    flow.packets_in = reverse(PACKET_DELTA_COUNT)
+        .or_else(|| reverse(PACKET_TOTAL_COUNT))
+        .unwrap_or(0)
+        .saturating_mul(sampling);
     let export_ms = i64::from(h.export_secs) * 1000;
     let uptime = |id: u16| -> Option<i64> {
         let at = i64::try_from(num(id)?).ok()?;
@@ -273,10 +380,20 @@ fn record(version: u16, h: &Header, values: &[(FieldSpec, &[u8])], sampling: u64
             Some(init + at)
         }
     };
-    let secs = |id: u16| num(id).and_then(|s| i64::try_from(s).ok()).map(|s| s * 1000);
+    let secs = |id: u16| {
+        num(id)
+            .and_then(|s| i64::try_from(s).ok())
+            .map(|s| s * 1000)
+    };
     let millis = |id: u16| num(id).and_then(|s| i64::try_from(s).ok());
-    flow.start_ms = millis(FLOW_START_MILLISECONDS).or_else(|| secs(FLOW_START_SECONDS)).or_else(|| uptime(FIRST_SWITCHED)).unwrap_or(export_ms);
-    flow.end_ms = millis(FLOW_END_MILLISECONDS).or_else(|| secs(FLOW_END_SECONDS)).or_else(|| uptime(LAST_SWITCHED)).unwrap_or(flow.start_ms);
+    flow.start_ms = millis(FLOW_START_MILLISECONDS)
+        .or_else(|| secs(FLOW_START_SECONDS))
+        .or_else(|| uptime(FIRST_SWITCHED))
+        .unwrap_or(export_ms);
+    flow.end_ms = millis(FLOW_END_MILLISECONDS)
+        .or_else(|| secs(FLOW_END_SECONDS))
+        .or_else(|| uptime(LAST_SWITCHED))
+        .unwrap_or(flow.start_ms);
     if let Some(flags) = num(TCP_FLAGS) {
         flow.attr("tcp_flags", flags.to_string());
     }
@@ -285,7 +402,10 @@ fn record(version: u16, h: &Header, values: &[(FieldSpec, &[u8])], sampling: u64
         Some(1) => Some(Direction::Egress),
         _ => None,
     };
-    for (id, key) in [(INPUT_INTERFACE, "input_interface"), (OUTPUT_INTERFACE, "output_interface")] {
+    for (id, key) in [
+        (INPUT_INTERFACE, "input_interface"),
+        (OUTPUT_INTERFACE, "output_interface"),
+    ] {
         if let Some(v) = num(id) {
             flow.attr(key, v.to_string());
         }
@@ -311,11 +431,17 @@ pub fn v5(data: &[u8], out: &mut Vec<Flow>, outcome: &mut PacketOutcome) {
         Some((count, sys_uptime, secs, nsecs, sampling))
     })();
     let Some((count, sys_uptime, secs, nsecs, sampling)) = parsed else {
-        outcome.skipped.push(Skip::malformed("NetFlow v5 packet shorter than its header"));
+        outcome
+            .skipped
+            .push(Skip::malformed("NetFlow v5 packet shorter than its header"));
         return;
     };
     let interval = u64::from(sampling & 0x3fff);
-    let rate = if sampling >> 14 != 0 && interval > 1 { interval } else { 1 };
+    let rate = if sampling >> 14 != 0 && interval > 1 {
+        interval
+    } else {
+        1
+    };
     let export_ms = i64::from(secs) * 1000 + i64::from(nsecs) / 1_000_000;
     let fits = c.remaining() / 48;
     if usize::from(count) > fits || count > 30 {
@@ -336,8 +462,14 @@ pub fn v5(data: &[u8], out: &mut Vec<Flow>, outcome: &mut PacketOutcome) {
         flow.src_port = u16::from_be_bytes([r[32], r[33]]);
         flow.dst_port = u16::from_be_bytes([r[34], r[35]]);
         flow.attr("tcp_flags", r[37].to_string());
-        flow.attr("input_interface", u16::from_be_bytes([r[12], r[13]]).to_string());
-        flow.attr("output_interface", u16::from_be_bytes([r[14], r[15]]).to_string());
+        flow.attr(
+            "input_interface",
+            u16::from_be_bytes([r[12], r[13]]).to_string(),
+        );
+        flow.attr(
+            "output_interface",
+            u16::from_be_bytes([r[14], r[15]]).to_string(),
+        );
         if rate > 1 {
             flow.attr("sampling", rate.to_string());
         }

@@ -18,8 +18,11 @@ fn be32(v: u32) -> [u8; 4] {
     v.to_be_bytes()
 }
 
-/// A NetFlow v5 packet with `records` of (src, dst, sport, dport, proto, packets, bytes).
-pub fn v5(records: &[([u8; 4], [u8; 4], u16, u16, u8, u32, u32)], sampling: u16) -> Vec<u8> {
+/// (src, dst, sport, dport, proto, packets, bytes)
+type V5Record = ([u8; 4], [u8; 4], u16, u16, u8, u32, u32);
+
+/// A NetFlow v5 packet with `records`.
+pub fn v5(records: &[V5Record], sampling: u16) -> Vec<u8> {
     let mut p = Vec::new();
     p.extend(be16(5));
     p.extend(be16(records.len() as u16));
@@ -93,7 +96,18 @@ fn template(id: u16, fields: &[(u16, u16)]) -> Vec<u8> {
     t
 }
 
-const V4_FIELDS: &[(u16, u16)] = &[(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4), (22, 4), (21, 4), (6, 1)];
+const V4_FIELDS: &[(u16, u16)] = &[
+    (8, 4),
+    (12, 4),
+    (7, 2),
+    (11, 2),
+    (4, 1),
+    (2, 4),
+    (1, 4),
+    (22, 4),
+    (21, 4),
+    (6, 1),
+];
 
 fn v4_record(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, pkts: u32, bytes: u32) -> Vec<u8> {
     let mut r = Vec::new();
@@ -118,14 +132,27 @@ fn decode(d: &mut NetflowDecoder, p: &[u8], now: i64) -> (Vec<Flow>, super::Pack
 
 #[test]
 fn v5_records_with_sampling() {
-    let p = v5(&[([10, 0, 0, 1], [10, 0, 2, 10], 40000, 5432, 6, 10, 1500), ([10, 0, 0, 2], [8, 8, 8, 8], 5353, 53, 17, 1, 80)], 0x4000 | 10);
+    let p = v5(
+        &[
+            ([10, 0, 0, 1], [10, 0, 2, 10], 40000, 5432, 6, 10, 1500),
+            ([10, 0, 0, 2], [8, 8, 8, 8], 5353, 53, 17, 1, 80),
+        ],
+        0x4000 | 10,
+    );
     let mut d = NetflowDecoder::default();
     let (flows, o) = decode(&mut d, &p, 0);
     assert!(o.skipped.is_empty(), "{o:?}");
     assert_eq!(flows.len(), 2);
     let f = &flows[0];
-    assert_eq!((f.source, f.dst_port, f.protocol), (FlowSource::Netflow, 5432, 6));
-    assert_eq!((f.packets_out, f.bytes_out), (100, 15_000), "sampling 1 in 10");
+    assert_eq!(
+        (f.source, f.dst_port, f.protocol),
+        (FlowSource::Netflow, 5432, 6)
+    );
+    assert_eq!(
+        (f.packets_out, f.bytes_out),
+        (100, 15_000),
+        "sampling 1 in 10"
+    );
     assert_eq!(f.start_ms, 1_700_000_000_000 - 10_000);
     assert_eq!(f.end_ms, 1_700_000_000_000 - 1_000);
 }
@@ -146,7 +173,14 @@ fn v5_with_a_lying_count_decodes_what_fits() {
 fn v9_template_then_data_with_uptime_times() {
     let mut d = NetflowDecoder::default();
     let mut data = v4_record([10, 0, 1, 10], [10, 0, 3, 10], 40001, 8080, 5, 700);
-    data.extend(v4_record([10, 0, 1, 11], [10, 0, 3, 11], 40002, 8080, 6, 800));
+    data.extend(v4_record(
+        [10, 0, 1, 11],
+        [10, 0, 3, 11],
+        40002,
+        8080,
+        6,
+        800,
+    ));
     let p = v9(1, &[set(0, &template(256, V4_FIELDS)), set(256, &data)]);
     let (flows, o) = decode(&mut d, &p, 0);
     assert!(o.skipped.is_empty(), "{o:?}");
@@ -171,7 +205,15 @@ fn v9_options_sampling_multiplies_counts() {
     let mut od = Vec::new();
     od.extend(be32(0));
     od.extend(be32(100));
-    let p = v9(1, &[set(0, &template(256, V4_FIELDS)), set(1, &ot), set(257, &od), set(256, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 2, 100))]);
+    let p = v9(
+        1,
+        &[
+            set(0, &template(256, V4_FIELDS)),
+            set(1, &ot),
+            set(257, &od),
+            set(256, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 2, 100)),
+        ],
+    );
     let (flows, _) = decode(&mut d, &p, 0);
     assert_eq!((flows[0].packets_out, flows[0].bytes_out), (200, 10_000));
     assert_eq!(flows[0].get_attr("sampling"), Some("100"));
@@ -181,10 +223,31 @@ fn v9_options_sampling_multiplies_counts() {
 fn templates_are_per_exporter_and_domain() {
     let mut d = NetflowDecoder::default();
     decode(&mut d, &v9(1, &[set(0, &template(256, V4_FIELDS))]), 0);
-    let (flows, _) = decode(&mut d, &v9(2, &[set(256, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 1, 1))]), 0);
+    let (flows, _) = decode(
+        &mut d,
+        &v9(
+            2,
+            &[set(
+                256,
+                &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 1, 1),
+            )],
+        ),
+        0,
+    );
     assert!(flows.is_empty(), "domain 2 has no template 256");
     let mut out = Vec::new();
-    d.packet("192.0.2.2:9995".parse().unwrap(), &v9(1, &[set(256, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 1, 1))]), 0, &mut out);
+    d.packet(
+        "192.0.2.2:9995".parse().unwrap(),
+        &v9(
+            1,
+            &[set(
+                256,
+                &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 1, 1),
+            )],
+        ),
+        0,
+        &mut out,
+    );
     assert!(out.is_empty(), "another exporter has no template 256");
 }
 
@@ -192,7 +255,7 @@ fn templates_are_per_exporter_and_domain() {
 fn data_before_its_template_is_held_then_replayed_or_expired() {
     let mut d = NetflowDecoder::default();
     let data = set(300, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 443, 1, 60));
-    let (flows, o) = decode(&mut d, &ipfix(5, &[data.clone()]), 1_000);
+    let (flows, o) = decode(&mut d, &ipfix(5, std::slice::from_ref(&data)), 1_000);
     assert!(flows.is_empty() && o.skipped.is_empty());
     let mut tpl = Vec::new();
     tpl.extend(be16(2));
@@ -203,7 +266,10 @@ fn data_before_its_template_is_held_then_replayed_or_expired() {
 
     decode(&mut d, &ipfix(5, &[set(301, &[0u8; 24])]), 3_000);
     let (_, o) = decode(&mut d, &ipfix(5, &[]), 60_000);
-    assert_eq!(o.expired, 1, "held data whose template never came is dropped");
+    assert_eq!(
+        o.expired, 1,
+        "held data whose template never came is dropped"
+    );
 }
 
 #[test]
@@ -246,7 +312,13 @@ fn ipfix_withdrawal_variable_length_and_enterprise_fields() {
 #[test]
 fn lying_lengths_and_zero_length_fields_never_panic() {
     let mut d = NetflowDecoder::default();
-    let good = ipfix(1, &[set(2, &template(256, V4_FIELDS)), set(256, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 1, 1))]);
+    let good = ipfix(
+        1,
+        &[
+            set(2, &template(256, V4_FIELDS)),
+            set(256, &v4_record([10, 0, 0, 1], [10, 0, 0, 2], 1, 80, 1, 1)),
+        ],
+    );
     // IPFIX message length larger than the packet.
     let mut p = good.clone();
     p[2..4].copy_from_slice(&be16(9000));
@@ -263,7 +335,11 @@ fn lying_lengths_and_zero_length_fields_never_panic() {
     let (_, o) = decode(&mut d, &p, 0);
     assert!(!o.skipped.is_empty());
     // A template of zero-length fields.
-    let (_, o) = decode(&mut d, &ipfix(1, &[set(2, &template(257, &[(8, 0), (12, 0)]))]), 0);
+    let (_, o) = decode(
+        &mut d,
+        &ipfix(1, &[set(2, &template(257, &[(8, 0), (12, 0)]))]),
+        0,
+    );
     assert!(!o.skipped.is_empty());
     // Every truncation of a good packet, and random bytes.
     for cut in 0..good.len() {
@@ -289,7 +365,10 @@ fn lying_lengths_and_zero_length_fields_never_panic() {
 
 #[test]
 fn the_number_of_exporters_is_bounded() {
-    let mut d = NetflowDecoder::with_limits(super::Limits { max_domains: 3, ..super::Limits::default() });
+    let mut d = NetflowDecoder::with_limits(super::Limits {
+        max_domains: 3,
+        ..super::Limits::default()
+    });
     for domain in 0..10 {
         decode(&mut d, &v9(domain, &[set(0, &template(256, V4_FIELDS))]), 0);
     }
