@@ -485,8 +485,8 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         if e.verdict == "allow" {
             continue;
         }
-        let from = topology_label(Some(&e.src_groups), f.src_ip);
-        let to = topology_label(Some(&e.dst_groups), f.dst_ip);
+        let from = topology_label(Some(&e.src_groups), f.src_ip).to_string();
+        let to = topology_label(Some(&e.dst_groups), f.dst_ip).to_string();
         let port = if matches!(f.protocol, 6 | 17 | 132) {
             format!("{}/{}", Protocol(f.protocol).name(), f.dst_port)
         } else {

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use crate::flow::Flow;
-use crate::orient::orient;
+use crate::orient::orient_in_place;
 use crate::read::{Line, LineReader, Location, Report, Skip, SkipReason, maybe_gunzip};
 use crate::sources::{Decoder, Format};
 
@@ -57,8 +57,9 @@ pub enum InputError {
     Sink(String),
 }
 
-/// What the sink is given: the record's location and its flows.
-pub type Sink<'a> = dyn FnMut(&Location, Vec<Flow>) -> Result<(), String> + 'a;
+/// What the sink is given: the record's location and its flows, which it
+/// takes (drains) from the vector; the vector is reused for the next record.
+pub type Sink<'a> = dyn FnMut(&Location, &mut Vec<Flow>) -> Result<(), String> + 'a;
 
 /// Read `input` (gzip or plain) named `name`, sending every record's flows
 /// to `sink`. Malformed records are counted in the report, not fatal.
@@ -94,6 +95,7 @@ pub fn read_flows(
         }
     };
     let mut report = Report::default();
+    let file: std::sync::Arc<str> = name.into();
     match format.decoder() {
         Decoder::Lines(mut decoder) => {
             let mut lines = LineReader::new(reader, options.max_line);
@@ -118,7 +120,7 @@ pub fn read_flows(
                     },
                 };
                 let location = Location {
-                    file: name.to_string(),
+                    file: std::sync::Arc::clone(&file),
                     line: Some(line_no),
                     offset,
                     within: None,
@@ -138,11 +140,12 @@ pub fn read_flows(
                     }
                     Ok(()) => {
                         report.records += 1;
-                        let flows: Vec<Flow> = out.drain(..).map(orient).collect();
-                        report.flows += flows.len() as u64;
+                        out.iter_mut().for_each(orient_in_place);
+                        report.flows += out.len() as u64;
                         if location.offset >= options.resume_from {
-                            sink(&location, flows).map_err(InputError::Sink)?;
+                            sink(&location, &mut out).map_err(InputError::Sink)?;
                         }
+                        out.clear();
                     }
                 }
             }
@@ -161,7 +164,7 @@ pub fn read_flows(
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                     let at = Location {
-                        file: name.to_string(),
+                        file: std::sync::Arc::clone(&file),
                         line: None,
                         offset: 0,
                         within: None,
@@ -176,7 +179,7 @@ pub fn read_flows(
                 Err(e) => return Err(io(0)(e)),
             }
             let at = Location {
-                file: name.to_string(),
+                file: std::sync::Arc::clone(&file),
                 line: None,
                 offset: 0,
                 within: None,
@@ -187,10 +190,11 @@ pub fn read_flows(
                 if failed.is_some() {
                     return;
                 }
-                let flows: Vec<Flow> = flows.into_iter().map(orient).collect();
-                // Documents resume by record: `offset` there counts records.
+                let mut flows = flows;
+                flows.iter_mut().for_each(orient_in_place);
+                // Documents commit whole (see the ingest): nothing to resume.
                 let _ = resume;
-                if let Err(e) = sink(loc, flows) {
+                if let Err(e) = sink(loc, &mut flows) {
                     failed = Some(e);
                 }
             });

@@ -18,7 +18,7 @@
 //! let log = "2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n";
 //! let mut flows = Vec::new();
 //! let report = read_flows("vpc.log", Box::new(log.as_bytes()), &ReadOptions::default(), &mut |_, f| {
-//!     flows.extend(f);
+//!     flows.append(f);
 //!     Ok(())
 //! })
 //! .unwrap();

@@ -51,7 +51,13 @@ pub fn is_reply(flow: &Flow) -> bool {
 
 /// `flow` with source and destination swapped if it is a reply.
 pub fn orient(mut flow: Flow) -> Flow {
-    if is_reply(&flow) {
+    orient_in_place(&mut flow);
+    flow
+}
+
+/// Swap source and destination of `flow` if it is a reply.
+pub fn orient_in_place(flow: &mut Flow) {
+    if is_reply(flow) {
         std::mem::swap(&mut flow.src_ip, &mut flow.dst_ip);
         std::mem::swap(&mut flow.src_port, &mut flow.dst_port);
         std::mem::swap(&mut flow.bytes_out, &mut flow.bytes_in);
@@ -62,7 +68,6 @@ pub fn orient(mut flow: Flow) -> Flow {
         });
         flow.attr("oriented", "reply");
     }
-    flow
 }
 
 #[cfg(test)]

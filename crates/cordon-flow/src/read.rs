@@ -75,8 +75,8 @@ impl Skip {
 /// Where a record is: file and line, or file and byte offset, or packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
-    /// The input's name.
-    pub file: String,
+    /// The input's name (shared: every record of an input names it).
+    pub file: std::sync::Arc<str>,
     /// Line number (1-based), when the input has lines.
     pub line: Option<u64>,
     /// Byte offset of the record's start in the (decompressed) input.

@@ -81,7 +81,7 @@ pub fn collect(
                     stats.report.records += outcome.flows + outcome.skipped.len() as u64;
                     stats.report.flows += outcome.flows;
                     let at = Location {
-                        file: from.to_string(),
+                        file: from.to_string().into(),
                         line: None,
                         offset: stats.packets,
                         within: Some(format!("packet {}", stats.packets)),

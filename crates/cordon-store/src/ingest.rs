@@ -172,8 +172,8 @@ pub fn ingest_path(
     let mut store_error = None;
     let mut last_offset = state.committed_offset;
     let result = {
-        let mut sink = |at: &cordon_flow::Location, flows: Vec<Flow>| -> Result<(), String> {
-            for mut flow in flows {
+        let mut sink = |at: &cordon_flow::Location, flows: &mut Vec<Flow>| -> Result<(), String> {
+            for mut flow in flows.drain(..) {
                 if let Some(e) = &enricher {
                     e.enrich(&mut flow);
                 }

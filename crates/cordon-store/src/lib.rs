@@ -24,6 +24,7 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod block;
 pub mod collect;
 pub mod ingest;
 mod query;

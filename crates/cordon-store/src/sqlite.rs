@@ -1,13 +1,14 @@
 //! The embedded SQLite backend.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::path::Path;
 
-use cordon_flow::{Direction, Enrichment, Flow, FlowSource, Observed};
+use cordon_flow::Flow;
 use ipnet::IpNet;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use crate::block;
 use crate::query::{Edge, FlowQuery};
 use crate::{FlowStore, InputState, StoreError};
 
@@ -19,36 +20,20 @@ CREATE TABLE IF NOT EXISTS inputs(
     committed_offset INTEGER NOT NULL DEFAULT 0,
     done INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS flows(
+CREATE TABLE IF NOT EXISTS blocks(
     id INTEGER PRIMARY KEY,
     input_id INTEGER,
-    start_ms INTEGER NOT NULL,
-    end_ms INTEGER NOT NULL,
-    src_ip BLOB NOT NULL,
-    dst_ip BLOB NOT NULL,
-    src_port INTEGER NOT NULL,
-    dst_port INTEGER NOT NULL,
-    protocol INTEGER NOT NULL,
-    bytes_out INTEGER NOT NULL,
-    bytes_in INTEGER NOT NULL,
-    packets_out INTEGER NOT NULL,
-    packets_in INTEGER NOT NULL,
-    observed INTEGER,
-    direction INTEGER,
-    source TEXT NOT NULL,
-    hostname TEXT,
-    src_workload TEXT,
-    dst_workload TEXT,
-    src_groups TEXT,
-    dst_groups TEXT,
-    vendor TEXT,
-    verdict TEXT,
-    rule TEXT,
-    attrs TEXT
+    min_start INTEGER NOT NULL,
+    max_start INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS flows_start ON flows(start_ms);
-CREATE INDEX IF NOT EXISTS flows_src ON flows(src_ip);
-CREATE INDEX IF NOT EXISTS flows_dst ON flows(dst_ip);
+CREATE INDEX IF NOT EXISTS blocks_time ON blocks(max_start, min_start);
+CREATE TABLE IF NOT EXISTS block_prefixes(
+    prefix BLOB NOT NULL,
+    block_id INTEGER NOT NULL,
+    PRIMARY KEY(prefix, block_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollups(
     minute INTEGER NOT NULL,
     src_group TEXT NOT NULL,
@@ -65,15 +50,14 @@ CREATE TABLE IF NOT EXISTS rollups(
 
 /// A rollup row's key: minute, source group, destination group, port,
 /// protocol, verdict.
-type RollupKey = (i64, String, String, u16, u8, String);
+type RollupKey<'a> = (i64, &'a str, &'a str, u16, u8, &'a str);
 
 /// Flows in a SQLite database in one folder.
 pub struct SqliteStore {
     db: Connection,
 }
 
-/// Addresses are stored as 16 bytes (IPv4 mapped into IPv6), so a CIDR is a
-/// byte range and `BETWEEN` uses the index.
+/// Addresses as 16 bytes (IPv4 mapped into IPv6), so ranges compare as bytes.
 fn ip_bytes(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
@@ -81,51 +65,70 @@ fn ip_bytes(ip: IpAddr) -> [u8; 16] {
     }
 }
 
-fn ip_from(bytes: &[u8]) -> IpAddr {
-    let mut octets = [0u8; 16];
-    if bytes.len() == 16 {
-        octets.copy_from_slice(bytes);
+/// The indexed prefix of an address: its /24 for IPv4, its /64 for IPv6.
+fn prefix(ip: IpAddr) -> [u8; 16] {
+    let mut b = ip_bytes(ip);
+    let keep = if b.starts_with(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]) {
+        15
+    } else {
+        8
+    };
+    for byte in b.iter_mut().skip(keep) {
+        *byte = 0;
     }
-    let v6 = Ipv6Addr::from(octets);
-    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+    b
 }
 
-fn net_bytes(net: &IpNet) -> ([u8; 16], [u8; 16]) {
-    (ip_bytes(net.network()), ip_bytes(net.broadcast()))
+/// The range of indexed prefixes that can hold addresses of `net`.
+fn prefix_range(net: &IpNet) -> ([u8; 16], [u8; 16]) {
+    (prefix(net.network()), prefix(net.broadcast()))
 }
 
 /// The group a flow endpoint is drawn under in the topology: its first user
 /// group, else the built-in class of its address.
-pub fn topology_label(groups: Option<&Vec<String>>, ip: IpAddr) -> String {
+pub fn topology_label(groups: Option<&[String]>, ip: IpAddr) -> &str {
     if let Some(groups) = groups {
         if let Some(g) = groups.iter().find(|g| *g != "internet" && *g != "private") {
-            return g.clone();
+            return g;
         }
         if let Some(g) = groups.first() {
-            return g.clone();
+            return g;
         }
     }
     if cordon_policy::special::is_private(ip) {
-        "private".into()
+        "private"
     } else if cordon_policy::special::is_internet(ip) {
-        "internet".into()
+        "internet"
     } else {
-        "other".into()
+        "other"
     }
 }
 
-fn join(groups: &[String]) -> Option<String> {
-    (!groups.is_empty()).then(|| format!(",{},", groups.join(",")))
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn split(s: Option<String>) -> Vec<String> {
-    s.map(|s| {
-        s.split(',')
-            .filter(|g| !g.is_empty())
-            .map(str::to_string)
-            .collect()
-    })
-    .unwrap_or_default()
+/// Whether `f` passes every filter of `q` (the database only narrows the
+/// blocks; this decides).
+fn matches(q: &FlowQuery, f: &Flow) -> bool {
+    let e = f.enrichment.as_ref();
+    q.since_ms.is_none_or(|s| f.start_ms >= s)
+        && q.until_ms.is_none_or(|u| f.start_ms < u)
+        && q.addr
+            .is_none_or(|n| n.contains(&f.src_ip) || n.contains(&f.dst_ip))
+        && q.src.is_none_or(|n| n.contains(&f.src_ip))
+        && q.dst.is_none_or(|n| n.contains(&f.dst_ip))
+        && q.group
+            .as_ref()
+            .is_none_or(|g| e.is_some_and(|e| e.src_groups.contains(g) || e.dst_groups.contains(g)))
+        && q.port.is_none_or(|p| f.dst_port == p)
+        && q.protocol.is_none_or(|p| f.protocol == p)
+        && q.verdict
+            .as_ref()
+            .is_none_or(|v| e.is_some_and(|e| &e.verdict == v))
+        && q.vendor
+            .as_ref()
+            .is_none_or(|v| e.is_some_and(|e| e.vendor.as_ref() == Some(v)))
 }
 
 impl SqliteStore {
@@ -142,93 +145,72 @@ impl SqliteStore {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.pragma_update(None, "temp_store", "MEMORY")?;
+        db.pragma_update(None, "cache_size", -65_536)?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(SCHEMA)?;
         Ok(SqliteStore { db })
     }
 
-    fn where_clause(q: &FlowQuery) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
+    /// Store one block of flows and index its address prefixes.
+    fn insert_block(
+        tx: &rusqlite::Transaction<'_>,
+        input: Option<i64>,
+        flows: &[Flow],
+    ) -> Result<(), StoreError> {
+        let min = flows.iter().map(|f| f.start_ms).min().unwrap_or(0);
+        let max = flows.iter().map(|f| f.start_ms).max().unwrap_or(0);
+        let data = block::encode(flows);
+        tx.prepare_cached(
+            "INSERT INTO blocks(input_id, min_start, max_start, count, data) VALUES (?,?,?,?,?)",
+        )?
+        .execute(params![input, min, max, flows.len() as i64, data])?;
+        let id = tx.last_insert_rowid();
+        let prefixes: BTreeSet<[u8; 16]> = flows
+            .iter()
+            .flat_map(|f| [prefix(f.src_ip), prefix(f.dst_ip)])
+            .collect();
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO block_prefixes(prefix, block_id) VALUES (?, ?)",
+        )?;
+        for p in prefixes {
+            stmt.execute(params![&p[..], id])?;
+        }
+        Ok(())
+    }
+
+    /// The blocks that may hold flows matching `q`, oldest first.
+    fn candidate_blocks(&self, q: &FlowQuery) -> Result<Vec<(i64, i64)>, StoreError> {
         use rusqlite::types::Value as V;
-        let mut clauses = Vec::new();
+        let mut sql = String::from("SELECT id, min_start FROM blocks WHERE 1 = 1");
         let mut args: Vec<V> = Vec::new();
         if let Some(s) = q.since_ms {
-            clauses.push("start_ms >= ?".to_string());
+            sql.push_str(" AND max_start >= ?");
             args.push(V::Integer(s));
         }
         if let Some(u) = q.until_ms {
-            clauses.push("start_ms < ?".to_string());
+            sql.push_str(" AND min_start < ?");
             args.push(V::Integer(u));
         }
-        let range = |col: &str, net: &IpNet, clauses: &mut Vec<String>, args: &mut Vec<V>| {
-            let (lo, hi) = net_bytes(net);
-            clauses.push(format!("{col} BETWEEN ? AND ?"));
+        for net in [&q.src, &q.dst, &q.addr].into_iter().flatten() {
+            let (lo, hi) = prefix_range(net);
+            sql.push_str(
+                " AND id IN (SELECT block_id FROM block_prefixes WHERE prefix BETWEEN ? AND ?)",
+            );
             args.push(V::Blob(lo.to_vec()));
             args.push(V::Blob(hi.to_vec()));
-        };
-        if let Some(n) = &q.src {
-            range("src_ip", n, &mut clauses, &mut args);
         }
-        if let Some(n) = &q.dst {
-            range("dst_ip", n, &mut clauses, &mut args);
-        }
-        if let Some(n) = &q.addr {
-            let (lo, hi) = net_bytes(n);
-            clauses.push("(src_ip BETWEEN ? AND ? OR dst_ip BETWEEN ? AND ?)".to_string());
-            for _ in 0..2 {
-                args.push(V::Blob(lo.to_vec()));
-                args.push(V::Blob(hi.to_vec()));
-            }
-        }
-        if let Some(g) = &q.group {
-            if g.contains([',', '%', '_']) {
-                return Err(StoreError::Query(format!("invalid group name `{g}`")));
-            }
-            clauses.push("(src_groups LIKE ? OR dst_groups LIKE ?)".to_string());
-            let pattern = format!("%,{g},%");
-            args.push(V::Text(pattern.clone()));
-            args.push(V::Text(pattern));
-        }
-        if let Some(p) = q.port {
-            clauses.push("dst_port = ?".to_string());
-            args.push(V::Integer(i64::from(p)));
-        }
-        if let Some(p) = q.protocol {
-            clauses.push("protocol = ?".to_string());
-            args.push(V::Integer(i64::from(p)));
-        }
-        if let Some(v) = &q.verdict {
-            clauses.push("verdict = ?".to_string());
-            args.push(V::Text(v.clone()));
-        }
-        if let Some(v) = &q.vendor {
-            clauses.push("vendor = ?".to_string());
-            args.push(V::Text(v.clone()));
-        }
-        let sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        Ok((sql, args))
+        sql.push_str(" ORDER BY min_start, id");
+        let mut stmt = self.db.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
-}
 
-fn observed_code(o: Option<Observed>) -> Option<i64> {
-    o.map(|o| match o {
-        Observed::Accepted => 1,
-        Observed::Rejected => 2,
-    })
-}
-
-fn direction_code(d: Option<Direction>) -> Option<i64> {
-    d.map(|d| match d {
-        Direction::Ingress => 1,
-        Direction::Egress => 2,
-    })
-}
-
-fn as_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    fn block_data(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT data FROM blocks WHERE id = ?")?
+            .query_row(params![id], |r| r.get(0))?)
+    }
 }
 
 impl FlowStore for SqliteStore {
@@ -258,60 +240,26 @@ impl FlowStore for SqliteStore {
         committed_offset: u64,
     ) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
+        for chunk in flows.chunks(block::BLOCK) {
+            Self::insert_block(&tx, Some(input), chunk)?;
+        }
         let mut rollups: HashMap<RollupKey, (u64, u64, u64)> = HashMap::new();
+        for f in flows {
+            let e = f.enrichment.as_ref();
+            let key = (
+                f.start_ms.div_euclid(60_000) * 60_000,
+                topology_label(e.map(|e| e.src_groups.as_slice()), f.src_ip),
+                topology_label(e.map(|e| e.dst_groups.as_slice()), f.dst_ip),
+                f.dst_port,
+                f.protocol,
+                e.map_or("-", |e| e.verdict.as_str()),
+            );
+            let r = rollups.entry(key).or_default();
+            r.0 += 1;
+            r.1 += f.bytes_out;
+            r.2 += f.bytes_in;
+        }
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO flows(input_id, start_ms, end_ms, src_ip, dst_ip, src_port, dst_port, protocol,
-                    bytes_out, bytes_in, packets_out, packets_in, observed, direction, source, hostname,
-                    src_workload, dst_workload, src_groups, dst_groups, vendor, verdict, rule, attrs)
-                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            )?;
-            for f in flows {
-                let e = f.enrichment.as_ref();
-                let attrs = if f.attrs.is_empty() {
-                    None
-                } else {
-                    serde_json::to_string(&f.attrs).ok()
-                };
-                insert.execute(params![
-                    input,
-                    f.start_ms,
-                    f.end_ms,
-                    &ip_bytes(f.src_ip)[..],
-                    &ip_bytes(f.dst_ip)[..],
-                    f.src_port,
-                    f.dst_port,
-                    f.protocol,
-                    as_i64(f.bytes_out),
-                    as_i64(f.bytes_in),
-                    as_i64(f.packets_out),
-                    as_i64(f.packets_in),
-                    observed_code(f.observed),
-                    direction_code(f.direction),
-                    f.source.as_str(),
-                    f.hostname,
-                    e.and_then(|e| e.src_workload.as_deref()),
-                    e.and_then(|e| e.dst_workload.as_deref()),
-                    e.and_then(|e| join(&e.src_groups)),
-                    e.and_then(|e| join(&e.dst_groups)),
-                    e.and_then(|e| e.vendor.as_deref()),
-                    e.map(|e| e.verdict.as_str()),
-                    e.and_then(|e| e.rule.as_deref()),
-                    attrs,
-                ])?;
-                let key = (
-                    f.start_ms.div_euclid(60_000) * 60_000,
-                    topology_label(e.map(|e| &e.src_groups), f.src_ip),
-                    topology_label(e.map(|e| &e.dst_groups), f.dst_ip),
-                    f.dst_port,
-                    f.protocol,
-                    e.map_or_else(|| "-".to_string(), |e| e.verdict.clone()),
-                );
-                let r = rollups.entry(key).or_default();
-                r.0 += 1;
-                r.1 += f.bytes_out;
-                r.2 += f.bytes_in;
-            }
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO rollups(minute, src_group, dst_group, dst_port, protocol, verdict, flows, bytes_out, bytes_in)
                  VALUES (?,?,?,?,?,?,?,?,?)
@@ -331,11 +279,11 @@ impl FlowStore for SqliteStore {
                     as_i64(bi)
                 ])?;
             }
-            tx.execute(
-                "UPDATE inputs SET committed_offset = MAX(committed_offset, ?) WHERE id = ?",
-                params![as_i64(committed_offset), input],
-            )?;
         }
+        tx.execute(
+            "UPDATE inputs SET committed_offset = MAX(committed_offset, ?) WHERE id = ?",
+            params![as_i64(committed_offset), input],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -347,64 +295,32 @@ impl FlowStore for SqliteStore {
     }
 
     fn query(&self, q: &FlowQuery) -> Result<Vec<Flow>, StoreError> {
-        let (clause, args) = Self::where_clause(q)?;
-        let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-        let sql = format!(
-            "SELECT start_ms, end_ms, src_ip, dst_ip, src_port, dst_port, protocol, bytes_out, bytes_in,
-                packets_out, packets_in, observed, direction, source, hostname, src_workload, dst_workload,
-                src_groups, dst_groups, vendor, verdict, rule, attrs
-             FROM flows {clause} ORDER BY start_ms, id{limit}"
-        );
-        let mut stmt = self.db.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            let src: Vec<u8> = r.get(2)?;
-            let dst: Vec<u8> = r.get(3)?;
-            let source: String = r.get(13)?;
-            let mut f = Flow::new(
-                FlowSource::from_name(&source).unwrap_or(FlowSource::Agent),
-                ip_from(&src),
-                ip_from(&dst),
-                r.get(6)?,
-            );
-            f.start_ms = r.get(0)?;
-            f.end_ms = r.get(1)?;
-            f.src_port = r.get(4)?;
-            f.dst_port = r.get(5)?;
-            let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
-            f.bytes_out = n(7)?;
-            f.bytes_in = n(8)?;
-            f.packets_out = n(9)?;
-            f.packets_in = n(10)?;
-            f.observed = match r.get::<_, Option<i64>>(11)? {
-                Some(1) => Some(Observed::Accepted),
-                Some(2) => Some(Observed::Rejected),
-                _ => None,
-            };
-            f.direction = match r.get::<_, Option<i64>>(12)? {
-                Some(1) => Some(Direction::Ingress),
-                Some(2) => Some(Direction::Egress),
-                _ => None,
-            };
-            f.hostname = r.get(14)?;
-            let verdict: Option<String> = r.get(20)?;
-            if let Some(verdict) = verdict {
-                f.enrichment = Some(Enrichment {
-                    src_workload: r.get(15)?,
-                    dst_workload: r.get(16)?,
-                    src_groups: split(r.get(17)?),
-                    dst_groups: split(r.get(18)?),
-                    vendor: r.get(19)?,
-                    verdict,
-                    rule: r.get(21)?,
-                });
+        if let Some(g) = &q.group {
+            if g.contains(',') {
+                return Err(StoreError::Query(format!("invalid group name `{g}`")));
             }
-            let attrs: Option<String> = r.get(22)?;
-            f.attrs = attrs
-                .and_then(|a| serde_json::from_str(&a).ok())
-                .unwrap_or_default();
-            Ok(f)
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        }
+        let limit = q
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let mut out: Vec<Flow> = Vec::new();
+        for (id, min_start) in self.candidate_blocks(q)? {
+            // Blocks come oldest first: once `limit` flows are kept, a block
+            // starting after the newest kept one cannot contribute.
+            if out.len() >= limit {
+                out.sort_by_key(|f| f.start_ms);
+                out.truncate(limit);
+                if out.last().is_some_and(|f| min_start > f.start_ms) {
+                    break;
+                }
+            }
+            let data = self.block_data(id)?;
+            block::decode(&data, &mut |f| matches(q, f), &mut out)
+                .map_err(|e| StoreError::Query(e.to_string()))?;
+        }
+        out.sort_by_key(|f| f.start_ms);
+        out.truncate(limit);
+        Ok(out)
     }
 
     fn topology(&self, q: &FlowQuery) -> Result<Vec<Edge>, StoreError> {
@@ -448,19 +364,59 @@ impl FlowStore for SqliteStore {
 
     fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError> {
         let tx = self.db.transaction()?;
-        let n = tx.execute("DELETE FROM flows WHERE start_ms < ?", params![before_ms])?;
+        let mut deleted: i64 = tx.query_row(
+            "SELECT COALESCE(SUM(count), 0) FROM blocks WHERE max_start < ?",
+            params![before_ms],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "DELETE FROM block_prefixes WHERE block_id IN (SELECT id FROM blocks WHERE max_start < ?)",
+            params![before_ms],
+        )?;
+        tx.execute("DELETE FROM blocks WHERE max_start < ?", params![before_ms])?;
+        // Blocks that straddle the cut are rewritten without the old flows.
+        let straddling: Vec<(i64, Option<i64>, Vec<u8>)> = {
+            let mut stmt =
+                tx.prepare("SELECT id, input_id, data FROM blocks WHERE min_start < ?")?;
+            let rows = stmt.query_map(params![before_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for (id, input, data) in straddling {
+            let mut kept = Vec::new();
+            let mut dropped = 0i64;
+            block::decode(
+                &data,
+                &mut |f| {
+                    let keep = f.start_ms >= before_ms;
+                    dropped += i64::from(!keep);
+                    keep
+                },
+                &mut kept,
+            )
+            .map_err(|e| StoreError::Query(e.to_string()))?;
+            deleted += dropped;
+            tx.execute("DELETE FROM block_prefixes WHERE block_id = ?", params![id])?;
+            tx.execute("DELETE FROM blocks WHERE id = ?", params![id])?;
+            if !kept.is_empty() {
+                Self::insert_block(&tx, input, &kept)?;
+            }
+        }
         tx.execute(
             "DELETE FROM rollups WHERE minute < ?",
             params![before_ms.div_euclid(60_000) * 60_000],
         )?;
         tx.commit()?;
-        Ok(n as u64)
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     fn count(&self) -> Result<u64, StoreError> {
         let n: Option<i64> = self
             .db
-            .query_row("SELECT COUNT(*) FROM flows", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(SUM(count), 0) FROM blocks", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }

@@ -127,7 +127,7 @@ fn flows_round_trip_and_filter() {
     );
     assert!(
         s.query(&FlowQuery {
-            group: Some("a%".into()),
+            group: Some("a,b".into()),
             ..FlowQuery::default()
         })
         .is_err()

@@ -52,6 +52,8 @@ const KEPT: &[&str] = &[
 pub struct AwsDecoder {
     fields: Vec<String>,
     index: Index,
+    /// Fields kept as attributes: their position and attribute name.
+    kept: Vec<(usize, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +77,7 @@ impl Default for AwsDecoder {
         let mut d = AwsDecoder {
             fields: Vec::new(),
             index: Index::default(),
+            kept: Vec::new(),
         };
         d.set_fields(DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect());
         d
@@ -98,9 +101,18 @@ impl AwsDecoder {
             log_status: pos("log-status"),
             flow_direction: pos("flow-direction"),
         };
+        self.kept = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| KEPT.contains(&f.as_str()))
+            .map(|(i, f)| (i, f.replace('-', "_")))
+            .collect();
         self.fields = fields;
     }
 }
+
+/// The most fields a record may have (version 8 has 29).
+const MAX_FIELDS: usize = 64;
 
 fn field<'a>(tokens: &[&'a str], i: Option<usize>) -> Option<&'a str> {
     i.and_then(|i| tokens.get(i)).copied().filter(|v| *v != "-")
@@ -108,7 +120,17 @@ fn field<'a>(tokens: &[&'a str], i: Option<usize>) -> Option<&'a str> {
 
 impl LineDecoder for AwsDecoder {
     fn line(&mut self, line: &str, out: &mut Vec<Flow>) -> Result<(), Skip> {
-        let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
+        // No allocation per line: the fields go into a fixed array.
+        let mut slots = [""; MAX_FIELDS];
+        let mut n = 0;
+        for t in line.split_ascii_whitespace() {
+            match slots.get_mut(n) {
+                Some(slot) => *slot = t,
+                None => return Err(Skip::malformed(format!("more than {MAX_FIELDS} fields"))),
+            }
+            n += 1;
+        }
+        let tokens = slots.get(..n).unwrap_or(&[]);
         if tokens.is_empty() {
             return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
         }
@@ -133,7 +155,7 @@ impl LineDecoder for AwsDecoder {
             )));
         }
         let ix = &self.index;
-        match field(&tokens, ix.log_status) {
+        match field(tokens, ix.log_status) {
             Some("NODATA") => {
                 return Err(Skip::new(
                     SkipReason::NoData,
@@ -149,32 +171,32 @@ impl LineDecoder for AwsDecoder {
             _ => {}
         }
         let need = |name: &str, i: Option<usize>| {
-            field(&tokens, i).ok_or_else(|| Skip::malformed(format!("`{name}` is missing")))
+            field(tokens, i).ok_or_else(|| Skip::malformed(format!("`{name}` is missing")))
         };
         let src = parse_ip("srcaddr", need("srcaddr", ix.srcaddr)?)?;
         let dst = parse_ip("dstaddr", need("dstaddr", ix.dstaddr)?)?;
         let protocol: u8 = parse_num("protocol", need("protocol", ix.protocol)?)?;
         let mut flow = Flow::new(FlowSource::Aws, src, dst, protocol);
-        if let Some(p) = field(&tokens, ix.srcport) {
+        if let Some(p) = field(tokens, ix.srcport) {
             flow.src_port = parse_num("srcport", p)?;
         }
-        if let Some(p) = field(&tokens, ix.dstport) {
+        if let Some(p) = field(tokens, ix.dstport) {
             flow.dst_port = parse_num("dstport", p)?;
         }
-        if let Some(p) = field(&tokens, ix.packets) {
+        if let Some(p) = field(tokens, ix.packets) {
             flow.packets_out = parse_num("packets", p)?;
         }
-        if let Some(b) = field(&tokens, ix.bytes) {
+        if let Some(b) = field(tokens, ix.bytes) {
             flow.bytes_out = parse_num("bytes", b)?;
         }
-        if let Some(s) = field(&tokens, ix.start) {
+        if let Some(s) = field(tokens, ix.start) {
             flow.start_ms = parse_num::<i64>("start", s)?.saturating_mul(1000);
         }
-        flow.end_ms = match field(&tokens, ix.end) {
+        flow.end_ms = match field(tokens, ix.end) {
             Some(e) => parse_num::<i64>("end", e)?.saturating_mul(1000),
             None => flow.start_ms,
         };
-        flow.observed = match field(&tokens, ix.action) {
+        flow.observed = match field(tokens, ix.action) {
             Some("ACCEPT") => Some(Observed::Accepted),
             Some("REJECT") => Some(Observed::Rejected),
             Some(other) => {
@@ -182,14 +204,14 @@ impl LineDecoder for AwsDecoder {
             }
             None => None,
         };
-        flow.direction = match field(&tokens, ix.flow_direction) {
+        flow.direction = match field(tokens, ix.flow_direction) {
             Some("ingress") => Some(Direction::Ingress),
             Some("egress") => Some(Direction::Egress),
             _ => None,
         };
-        for (name, value) in self.fields.iter().zip(&tokens) {
-            if *value != "-" && KEPT.contains(&name.as_str()) {
-                flow.attr(&name.replace('-', "_"), *value);
+        for (i, name) in &self.kept {
+            if let Some(value) = tokens.get(*i).filter(|v| **v != "-") {
+                flow.attrs.push((name.clone(), (*value).to_string()));
             }
         }
         out.push(flow);
