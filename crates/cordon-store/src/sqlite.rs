@@ -295,10 +295,8 @@ impl FlowStore for SqliteStore {
     }
 
     fn query(&self, q: &FlowQuery) -> Result<Vec<Flow>, StoreError> {
-        if let Some(g) = &q.group {
-            if g.contains(',') {
-                return Err(StoreError::Query(format!("invalid group name `{g}`")));
-            }
+        if let Some(g) = q.group.as_ref().filter(|g| g.contains(',')) {
+            return Err(StoreError::Query(format!("invalid group name `{g}`")));
         }
         let limit = q
             .limit
