@@ -283,6 +283,22 @@ pub enum FlowsCommand {
   cordon flows audit --policy examples/acme-prod.yaml
   cordon flows audit --policy new.yaml --since 7d --json")]
     Audit(AuditArgs),
+    /// Delete stored flows older than a retention period.
+    #[command(after_help = "EXAMPLES:
+  cordon flows prune --older-than 30d
+  cordon flows prune --older-than 2026-01-01T00:00:00Z --store /var/lib/cordon")]
+    Prune(PruneArgs),
+}
+
+/// `cordon flows prune`
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Delete flows that started before this: a duration back from now
+    /// (30d, 12h), RFC 3339, or epoch seconds.
+    #[arg(long, value_name = "TIME")]
+    pub older_than: String,
 }
 
 /// Time range and address filters shared by flow commands.

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::args::{
-    AuditArgs, CollectArgs, FlowsCommand, IngestArgs, QueryArgs, QueryOutput, RangeArgs,
+    AuditArgs, CollectArgs, FlowsCommand, IngestArgs, PruneArgs, QueryArgs, QueryOutput, RangeArgs,
     RecommendArgs, TopologyArgs, TopologyOutput,
 };
 use crate::policy_cmd::load;
@@ -32,6 +32,7 @@ pub fn run(cmd: FlowsCommand) -> anyhow::Result<ExitCode> {
         FlowsCommand::Query(args) => query(&args),
         FlowsCommand::Topology(args) => topology(&args),
         FlowsCommand::Audit(args) => audit(&args),
+        FlowsCommand::Prune(args) => prune(&args),
     }
 }
 
@@ -713,5 +714,22 @@ pub fn collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(args: &PruneArgs) -> anyhow::Result<ExitCode> {
+    let Some(before) = parse_time_arg(&args.older_than, now_ms()) else {
+        return usage(format!(
+            "--older-than: `{}` is not a time (30d, 12h, RFC 3339 or epoch seconds)",
+            args.older_than
+        ));
+    };
+    let mut store = open_store(&args.store)?;
+    let deleted = store.prune(before)?;
+    println!(
+        "deleted {deleted} flows that started before {}; {} remain",
+        format_rfc3339(before),
+        store.count()?
+    );
     Ok(ExitCode::SUCCESS)
 }

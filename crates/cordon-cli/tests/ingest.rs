@@ -142,6 +142,17 @@ fn samples_ingest_once_and_query_back() {
             .any(|e| e["dst_group"] == "email-vendor"),
         "{topo}"
     );
+    // Retention: the two 2014 AWS flows go, the rest stay.
+    let pruned = cordon(&["flows", "prune", "--store", s, "--older-than", "1500000000"]);
+    assert_eq!(pruned.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&pruned.stdout);
+    assert!(text.starts_with("deleted 2 flows"), "{text}");
+    assert_eq!(
+        cordon(&["flows", "prune", "--store", s, "--older-than", "soon"])
+            .status
+            .code(),
+        Some(2)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
