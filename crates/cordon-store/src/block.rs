@@ -8,7 +8,7 @@
 //! insertions each. Blocks are decoded with every length checked, so a
 //! damaged database yields an error, not a panic.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use cordon_flow::{Direction, Enrichment, Flow, FlowSource, Observed};
@@ -108,7 +108,7 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
     let base = flows.iter().map(|f| f.start_ms).min().unwrap_or(0);
     let mut w = Writer {
         out: Vec::with_capacity(flows.len() * 48),
-        dict: HashMap::new(),
+        dict: HashMap::default(),
         strings: Vec::new(),
     };
     for (f, j) in flows.iter().zip(&joined) {

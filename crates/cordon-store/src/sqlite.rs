@@ -1,6 +1,8 @@
 //! The embedded SQLite backend.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -243,7 +245,7 @@ impl FlowStore for SqliteStore {
         for chunk in flows.chunks(block::BLOCK) {
             Self::insert_block(&tx, Some(input), chunk)?;
         }
-        let mut rollups: HashMap<RollupKey, (u64, u64, u64)> = HashMap::new();
+        let mut rollups: HashMap<RollupKey, (u64, u64, u64)> = HashMap::default();
         for f in flows {
             let e = f.enrichment.as_ref();
             let key = (

@@ -97,11 +97,36 @@ fn build(r: &dyn Record) -> Result<Flow, Skip> {
     Ok(flow)
 }
 
+/// The columns `build` reads, in a fixed order, so a TSV record finds each
+/// by position instead of by name.
+const USED: [&str; 18] = [
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "service",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "history",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "tunnel_parents",
+];
+
 /// TSV decoder: the separator and the columns come from the headers.
 #[derive(Debug)]
 pub struct ZeekTsvDecoder {
     separator: String,
-    fields: HashMap<String, usize>,
+    /// For each name in `USED`, its column.
+    columns: [Option<usize>; USED.len()],
+    width: usize,
     unset: String,
     empty: String,
 }
@@ -110,7 +135,8 @@ impl Default for ZeekTsvDecoder {
     fn default() -> Self {
         let mut d = ZeekTsvDecoder {
             separator: "\t".into(),
-            fields: HashMap::new(),
+            columns: [None; USED.len()],
+            width: 0,
             unset: "-".into(),
             empty: "(empty)".into(),
         };
@@ -121,7 +147,11 @@ impl Default for ZeekTsvDecoder {
 
 impl ZeekTsvDecoder {
     fn set_fields<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
-        self.fields = names.enumerate().map(|(i, n)| (n.to_string(), i)).collect();
+        let names: Vec<&str> = names.collect();
+        self.width = names.len();
+        for (slot, used) in self.columns.iter_mut().zip(USED) {
+            *slot = names.iter().position(|n| *n == used);
+        }
     }
 }
 
@@ -132,7 +162,9 @@ struct TsvRecord<'a> {
 
 impl Record for TsvRecord<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        let v = *self.values.get(*self.decoder.fields.get(name)?)?;
+        let used = USED.iter().position(|u| *u == name)?;
+        let column = (*self.decoder.columns.get(used)?)?;
+        let v = *self.values.get(column)?;
         (v != self.decoder.unset && v != self.decoder.empty && !v.is_empty()).then_some(v)
     }
 }
@@ -188,11 +220,11 @@ impl LineDecoder for ZeekTsvDecoder {
             return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
         }
         let values: Vec<&str> = line.split(self.separator.as_str()).collect();
-        if values.len() < self.fields.len().min(7) {
+        if values.len() < self.width.min(7) {
             return Err(Skip::malformed(format!(
                 "{} columns, the header names {}",
                 values.len(),
-                self.fields.len()
+                self.width
             )));
         }
         let record = TsvRecord {
