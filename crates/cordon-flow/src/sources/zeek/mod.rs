@@ -18,9 +18,9 @@ use crate::time::parse_rfc3339;
 /// The default `conn.log` columns, for files without a `#fields` line.
 const DEFAULT_FIELDS: &str = "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes resp_bytes conn_state local_orig local_resp missed_bytes history orig_pkts orig_ip_bytes resp_pkts resp_ip_bytes tunnel_parents";
 
-/// Field values of one record, by name.
+/// Field values of one record, by position in [`USED`].
 trait Record {
-    fn get(&self, name: &str) -> Option<&str>;
+    fn get(&self, field: usize) -> Option<&str>;
 }
 
 /// Seconds (possibly fractional) to milliseconds.
@@ -36,46 +36,51 @@ fn seconds_ms(field: &str, v: &str) -> Result<i64, Skip> {
 }
 
 fn build(r: &dyn Record) -> Result<Flow, Skip> {
-    let need = |name: &str| {
-        r.get(name)
-            .ok_or_else(|| Skip::malformed(format!("`{name}` is missing")))
+    let need = |field: usize| {
+        r.get(field).ok_or_else(|| {
+            Skip::malformed(format!("`{}` is missing", USED.get(field).unwrap_or(&"?")))
+        })
     };
-    let src = parse_ip("id.orig_h", need("id.orig_h")?)?;
-    let dst = parse_ip("id.resp_h", need("id.resp_h")?)?;
-    let proto_name = need("proto")?;
+    let src = parse_ip("id.orig_h", need(F_ID_ORIG_H)?)?;
+    let dst = parse_ip("id.resp_h", need(F_ID_RESP_H)?)?;
+    let proto_name = need(F_PROTO)?;
     let protocol = protocol_number(proto_name)
         .ok_or_else(|| Skip::malformed(format!("unknown proto `{}`", clip(proto_name))))?;
     let mut flow = Flow::new(FlowSource::Zeek, src, dst, protocol);
-    let ts = need("ts")?;
+    let ts = need(F_TS)?;
     flow.start_ms = match parse_rfc3339(ts) {
         Some(ms) => ms,
         None => seconds_ms("ts", ts)?,
     };
     flow.end_ms = flow.start_ms
-        + r.get("duration")
+        + r.get(F_DURATION)
             .map(|d| seconds_ms("duration", d))
             .transpose()?
             .unwrap_or(0);
-    let port = |name: &str| {
-        r.get(name)
-            .map(|p| parse_num::<u16>(name, p))
+    let port = |field: usize| {
+        r.get(field)
+            .map(|p| parse_num::<u16>(USED.get(field).unwrap_or(&"port"), p))
             .transpose()
             .map(Option::unwrap_or_default)
     };
-    flow.src_port = port("id.orig_p")?;
-    flow.dst_port = port("id.resp_p")?;
-    let num = |name: &str| r.get(name).map(|v| parse_num::<u64>(name, v)).transpose();
-    flow.bytes_out = match num("orig_ip_bytes")? {
-        Some(b) => b,
-        None => num("orig_bytes")?.unwrap_or(0),
+    flow.src_port = port(F_ID_ORIG_P)?;
+    flow.dst_port = port(F_ID_RESP_P)?;
+    let num = |field: usize| {
+        r.get(field)
+            .map(|v| parse_num::<u64>(USED.get(field).unwrap_or(&"count"), v))
+            .transpose()
     };
-    flow.bytes_in = match num("resp_ip_bytes")? {
+    flow.bytes_out = match num(F_ORIG_IP_BYTES)? {
         Some(b) => b,
-        None => num("resp_bytes")?.unwrap_or(0),
+        None => num(F_ORIG_BYTES)?.unwrap_or(0),
     };
-    flow.packets_out = num("orig_pkts")?.unwrap_or(0);
-    flow.packets_in = num("resp_pkts")?.unwrap_or(0);
-    if let Some(state) = r.get("conn_state") {
+    flow.bytes_in = match num(F_RESP_IP_BYTES)? {
+        Some(b) => b,
+        None => num(F_RESP_BYTES)?.unwrap_or(0),
+    };
+    flow.packets_out = num(F_ORIG_PKTS)?.unwrap_or(0);
+    flow.packets_in = num(F_RESP_PKTS)?.unwrap_or(0);
+    if let Some(state) = r.get(F_CONN_STATE) {
         flow.observed = Some(if state == "REJ" {
             Observed::Rejected
         } else {
@@ -83,15 +88,19 @@ fn build(r: &dyn Record) -> Result<Flow, Skip> {
         });
         flow.attr("conn_state", state);
     }
-    for key in ["uid", "service", "history"] {
-        if let Some(v) = r.get(key) {
+    for (field, key) in [
+        (F_UID, "uid"),
+        (F_SERVICE, "service"),
+        (F_HISTORY, "history"),
+    ] {
+        if let Some(v) = r.get(field) {
             flow.attr(key, v);
         }
     }
-    if let Some(p) = r.get("orig_bytes") {
+    if let Some(p) = r.get(F_ORIG_BYTES) {
         flow.attr("orig_bytes", p);
     }
-    if let Some(p) = r.get("resp_bytes") {
+    if let Some(p) = r.get(F_RESP_BYTES) {
         flow.attr("resp_bytes", p);
     }
     Ok(flow)
@@ -99,7 +108,7 @@ fn build(r: &dyn Record) -> Result<Flow, Skip> {
 
 /// The columns `build` reads, in a fixed order, so a TSV record finds each
 /// by position instead of by name.
-const USED: [&str; 18] = [
+const USED: [&str; 17] = [
     "ts",
     "uid",
     "id.orig_h",
@@ -117,8 +126,25 @@ const USED: [&str; 18] = [
     "orig_ip_bytes",
     "resp_pkts",
     "resp_ip_bytes",
-    "tunnel_parents",
 ];
+
+const F_TS: usize = 0;
+const F_UID: usize = 1;
+const F_ID_ORIG_H: usize = 2;
+const F_ID_ORIG_P: usize = 3;
+const F_ID_RESP_H: usize = 4;
+const F_ID_RESP_P: usize = 5;
+const F_PROTO: usize = 6;
+const F_SERVICE: usize = 7;
+const F_DURATION: usize = 8;
+const F_ORIG_BYTES: usize = 9;
+const F_RESP_BYTES: usize = 10;
+const F_CONN_STATE: usize = 11;
+const F_HISTORY: usize = 12;
+const F_ORIG_PKTS: usize = 13;
+const F_ORIG_IP_BYTES: usize = 14;
+const F_RESP_PKTS: usize = 15;
+const F_RESP_IP_BYTES: usize = 16;
 
 /// TSV decoder: the separator and the columns come from the headers.
 #[derive(Debug)]
@@ -161,9 +187,8 @@ struct TsvRecord<'a> {
 }
 
 impl Record for TsvRecord<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        let used = USED.iter().position(|u| *u == name)?;
-        let column = (*self.decoder.columns.get(used)?)?;
+    fn get(&self, field: usize) -> Option<&str> {
+        let column = (*self.decoder.columns.get(field)?)?;
         let v = *self.values.get(column)?;
         (v != self.decoder.unset && v != self.decoder.empty && !v.is_empty()).then_some(v)
     }
@@ -245,9 +270,9 @@ struct JsonRecord {
 }
 
 impl Record for JsonRecord {
-    fn get(&self, name: &str) -> Option<&str> {
+    fn get(&self, field: usize) -> Option<&str> {
         self.values
-            .get(name)
+            .get(*USED.get(field)?)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
