@@ -1,6 +1,6 @@
 //! Any bytes as an input of each line format (AWS, GCP lines, Zeek TSV and
 //! JSON, Hubble, Cordon) and with format detection: flows or counted skips,
-//! never a panic; every record is accounted for.
+//! never a panic; every record is accounted for. Also as a Zeek dns.log.
 #![no_main]
 
 use cordon_flow::Format;
@@ -8,6 +8,8 @@ use cordon_flow::input::{ReadOptions, read_flows};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let mut dns = cordon_flow::dns::DnsAnswers::default();
+    let _ = dns.read_zeek("fuzz", Box::new(std::io::Cursor::new(data.to_vec())));
     let formats = [
         None,
         Some(Format::Aws),

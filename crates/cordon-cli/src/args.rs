@@ -32,6 +32,7 @@ nothing twice, and an interrupted one resumes where it stopped.
 EXAMPLES:
   cordon ingest vpc-flow-logs/
   cordon ingest --policy examples/acme-prod.yaml conn.log.gz
+  cordon ingest --policy examples/acme-prod.yaml --dns dns.log conn.log
   zcat flows.jsonl.gz | cordon ingest --format hubble -
   cordon ingest --store /var/lib/cordon --json azure-nsg.json"
     )]
@@ -258,6 +259,10 @@ pub struct IngestArgs {
     /// Input format instead of detecting it: aws, gcp, gcp-array, azure, zeek, zeek-json, hubble, cordon.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Zeek dns.log (TSV or JSON) whose answers name flows that lack a
+    /// hostname, so FQDN groups match them. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub dns: Vec<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

@@ -139,8 +139,28 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         },
     };
+    let mut dns = cordon_flow::dns::DnsAnswers::default();
+    for file in &args.dns {
+        let input = std::fs::File::open(file)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        let report = dns
+            .read_zeek(&file.display().to_string(), Box::new(input))
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        eprintln!(
+            "{}: {} DNS answers from {} records ({} skipped)",
+            file.display(),
+            report.flows,
+            report.records,
+            report.skipped_total()
+        );
+    }
+    let dns = (!dns.is_empty()).then(|| Arc::new(dns));
     let mut store = open_store(&args.store)?;
-    let options = IngestOptions { format, policy };
+    let options = IngestOptions {
+        format,
+        policy,
+        dns,
+    };
     let mut files = Vec::new();
     for input in &args.inputs {
         if input.as_os_str() == "-" {

@@ -427,3 +427,48 @@ fn audit_and_recommend_from_stored_flows() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dns_answers_name_flows_so_fqdn_rules_apply() {
+    let dir = temp_dir("dns");
+    let dns = dir.join("dns.log");
+    std::fs::write(
+        &dns,
+        "#separator \\x09\n#set_separator\t,\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tanswers\tTTLs\n\
+         1700000000.0\tD1\t10.0.3.10\t53000\t10.0.0.2\t53\tudp\texfil-7f3a.s3.amazonaws.com\ts3-w.amazonaws.com,52.95.1.3\t30.0,5.0\n",
+    )
+    .unwrap();
+    let conn = dir.join("conn.log");
+    std::fs::write(
+        &conn,
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\n\
+         1700000010.0\tC1\t10.0.3.10\t41000\t52.95.1.3\t443\ttcp\tssl\t30.0\t50000000\t4000\tSF\n",
+    )
+    .unwrap();
+    for (with_dns, rule) in [
+        (false, serde_json::Value::Null),
+        (true, serde_json::json!("no-cloud-storage-from-app-tier")),
+    ] {
+        let store = dir.join(format!("store-{with_dns}"));
+        let s = store.to_str().unwrap();
+        let mut args = vec!["ingest", "--store", s, "--policy", POLICY];
+        if with_dns {
+            args.extend(["--dns", dns.to_str().unwrap()]);
+        }
+        args.push(conn.to_str().unwrap());
+        assert_eq!(cordon(&args).status.code(), Some(0));
+        let out = cordon(&["flows", "query", "--store", s, "--json"]);
+        let flow: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap())
+                .unwrap();
+        assert_eq!(flow["enrichment"]["verdict"], "deny");
+        assert_eq!(
+            flow["enrichment"]["rule"], rule,
+            "with dns: {with_dns}: {flow}"
+        );
+        if with_dns {
+            assert_eq!(flow["hostname"], "exfil-7f3a.s3.amazonaws.com");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -45,6 +45,20 @@ pub struct IngestOptions {
     pub format: Option<Format>,
     /// Policy for enrichment and verdicts.
     pub policy: Option<Arc<CompiledPolicy>>,
+    /// DNS answers that name flows without a hostname.
+    pub dns: Option<Arc<cordon_flow::dns::DnsAnswers>>,
+}
+
+/// Give `flow` the name its client resolved for the destination, when it
+/// has none and a DNS answer was seen.
+pub fn name_from_dns(dns: Option<&cordon_flow::dns::DnsAnswers>, flow: &mut Flow) {
+    if flow.hostname.is_some() {
+        return;
+    }
+    if let Some(name) = dns.and_then(|d| d.lookup(flow.src_ip, flow.dst_ip, flow.start_ms)) {
+        flow.hostname = Some(name.to_string());
+        flow.attr("hostname_from", "dns");
+    }
 }
 
 /// A key that identifies an input by where it is and how it begins, so a
@@ -174,6 +188,7 @@ pub fn ingest_path(
     let result = {
         let mut sink = |at: &cordon_flow::Location, flows: &mut Vec<Flow>| -> Result<(), String> {
             for mut flow in flows.drain(..) {
+                name_from_dns(options.dns.as_deref(), &mut flow);
                 if let Some(e) = &enricher {
                     e.enrich(&mut flow);
                 }
