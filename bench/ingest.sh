@@ -3,7 +3,8 @@
 #   - the limit: reading the file (cat > /dev/null)
 #   - a peer: DuckDB's read_csv of the same AWS file into a table
 #   - Cordon: parse + enrich + verdict + store (cordon ingest), with and
-#     without a policy, for AWS VPC Flow Logs and Zeek conn.log
+#     without a policy, for AWS VPC Flow Logs, Zeek conn.log and a file of
+#     IPFIX messages
 #   - the topology query for one hour over everything stored
 # Usage: bench/ingest.sh [RECORDS]   (default 10000000; needs python3, pip)
 # Prints a table of records/s and ratios. Data goes to $BENCH_DIR
@@ -20,6 +21,7 @@ python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
 
 aws="$dir/aws-$n.log"
 zeek="$dir/zeek-$n.log"
+ipfix="$dir/ipfix-$n.bin"
 if [ ! -s "$aws" ]; then
   echo "generating $n AWS VPC flow log records..." >&2
   awk -v n="$n" 'BEGIN { srand(7); for (i = 0; i < n; i++) {
@@ -39,6 +41,38 @@ if [ ! -s "$zeek" ]; then
         (rand() < 0.2) ? 443 : 5432, rand() * 5, int(rand() * 5000), int(rand() * 50000),
         5 + int(rand() * 20), 500 + int(rand() * 6000), 5 + int(rand() * 20), 500 + int(rand() * 60000) } }'
   } > "$zeek"
+fi
+
+if [ ! -s "$ipfix" ]; then
+  echo "generating $n IPFIX records (RFC 5655 file, 30 records a message)..." >&2
+  python3 - "$n" "$ipfix" <<'PY'
+import random, struct, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+random.seed(13)
+fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4), (152, 8), (153, 8), (6, 1)]
+tpl = struct.pack("!HH", 256, len(fields)) + b"".join(struct.pack("!HH", f, l) for f, l in fields)
+def message(body, seq):
+    return struct.pack("!HHIII", 10, 16 + len(body), 1700000000, seq, 1) + body
+def set_(sid, body):
+    return struct.pack("!HH", sid, 4 + len(body)) + body
+rec = struct.Struct("!4s4sHHBIIQQB")
+with open(path, "wb") as out:
+    out.write(message(set_(2, tpl), 0))
+    i = 0
+    seq = 1
+    while i < n:
+        k = min(30, n - i)
+        recs = bytearray()
+        for j in range(k):
+            s = random.randrange(4000)
+            start = 1700000000000 + (i + j) // 1000 * 1000
+            recs += rec.pack(bytes([10, 0, s // 250, s % 250 + 1]), bytes([10, 0, 2, random.randrange(1, 201)]),
+                             30000 + random.randrange(30000), 443 if random.random() < 0.2 else 5432, 6,
+                             1 + random.randrange(50), 60 + random.randrange(100000), start, start + 60000, 0x1b)
+        out.write(message(set_(256, bytes(recs)), seq))
+        seq += 1
+        i += k
+PY
 fi
 
 now() { date +%s.%N; }
@@ -63,6 +97,7 @@ print(con.execute('SELECT count(*) FROM flows').fetchall()[0][0])
 run "cordon ingest aws (no policy)" "$cordon" ingest --store "$dir/store-a" "$aws"
 run "cordon ingest aws --policy (enrich + verdict)" "$cordon" ingest --store "$dir/store-b" --policy examples/acme-prod.yaml "$aws"
 run "cordon ingest zeek --policy" "$cordon" ingest --store "$dir/store-c" --policy examples/acme-prod.yaml "$zeek"
+run "cordon ingest ipfix file --policy" "$cordon" ingest --store "$dir/store-d" --policy examples/acme-prod.yaml "$ipfix"
 run "cordon flows topology, one hour of $n flows" "$cordon" flows topology --store "$dir/store-b" --since 1700000000 --until 1700003600 --json
 rm -f "$dir/duck.db"
 

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         Some(Format::ZeekJson),
         Some(Format::Hubble),
         Some(Format::Cordon),
+        Some(Format::IpfixFile),
     ];
     for format in formats {
         let options = ReadOptions { format, max_line: 4096, ..ReadOptions::default() };

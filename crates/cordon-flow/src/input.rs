@@ -150,6 +150,85 @@ pub fn read_flows(
                 }
             }
         }
+        Decoder::Messages(mut decoder) => {
+            // Templates are per exporter; a file is one exporter.
+            let exporter = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            let mut offset = 0u64;
+            let mut n = 0u64;
+            let mut message = Vec::new();
+            let mut out = Vec::new();
+            loop {
+                let mut head = [0u8; 4];
+                match read_full(&mut reader, &mut head).map_err(io(offset))? {
+                    0 => break,
+                    4 => {}
+                    short => {
+                        report.records += 1;
+                        let at = Location {
+                            file: std::sync::Arc::clone(&file),
+                            line: None,
+                            offset,
+                            within: None,
+                        };
+                        report.skip(
+                            &at,
+                            Skip::malformed(format!(
+                                "file ends inside a message header ({short} bytes)"
+                            )),
+                        );
+                        break;
+                    }
+                }
+                n += 1;
+                let at = Location {
+                    file: std::sync::Arc::clone(&file),
+                    line: None,
+                    offset,
+                    within: Some(format!("message {n}")),
+                };
+                let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
+                if head[..2] != [0, 10] || length < 16 {
+                    report.records += 1;
+                    report.skip(
+                        &at,
+                        Skip::malformed(format!(
+                            "not an IPFIX message header (version {}, length {length})",
+                            u16::from_be_bytes([head[0], head[1]])
+                        )),
+                    );
+                    // Without a trustworthy length nothing after this aligns.
+                    break;
+                }
+                message.clear();
+                message.extend_from_slice(&head);
+                message.resize(length, 0);
+                let got = read_full(&mut reader, message.get_mut(4..).unwrap_or_default())
+                    .map_err(io(offset))?;
+                if got < length - 4 {
+                    report.records += 1;
+                    report.skip(
+                        &at,
+                        Skip::malformed(format!(
+                            "message claims {length} bytes, the file ends after {}",
+                            got + 4
+                        )),
+                    );
+                    break;
+                }
+                let outcome = decoder.packet(exporter, &message, 0, &mut out);
+                report.records += outcome.flows + outcome.skipped.len() as u64;
+                for skip in outcome.skipped {
+                    report.skip(&at, skip);
+                }
+                out.iter_mut().for_each(orient_in_place);
+                report.flows += out.len() as u64;
+                if offset >= options.resume_from && !out.is_empty() {
+                    sink(&at, &mut out).map_err(InputError::Sink)?;
+                }
+                out.clear();
+                offset += length as u64;
+            }
+        }
         Decoder::Document(mut decoder) => {
             let mut text = String::new();
             let limit = options.max_document as u64;
@@ -205,4 +284,18 @@ pub fn read_flows(
         }
     }
     Ok(report)
+}
+
+/// Read until `buf` is full or the input ends; how many bytes were read.
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }

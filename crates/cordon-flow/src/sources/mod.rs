@@ -61,11 +61,14 @@ pub enum Format {
     Hubble,
     /// Cordon's own flow records (gateway, agent, exports), JSON lines.
     Cordon,
+    /// A file of IPFIX messages one after another (RFC 5655), as IPFIX
+    /// collectors and `nfcapd`-style tools store them.
+    IpfixFile,
 }
 
 impl Format {
     /// Every format, for `--help` and errors.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 9] = [
         Format::Aws,
         Format::Gcp,
         Format::GcpArray,
@@ -74,6 +77,7 @@ impl Format {
         Format::ZeekJson,
         Format::Hubble,
         Format::Cordon,
+        Format::IpfixFile,
     ];
 
     /// The name used on command lines.
@@ -87,6 +91,7 @@ impl Format {
             Format::ZeekJson => "zeek-json",
             Format::Hubble => "hubble",
             Format::Cordon => "cordon",
+            Format::IpfixFile => "ipfix",
         }
     }
 
@@ -97,6 +102,11 @@ impl Format {
 
     /// Recognise the format from the first bytes of an input.
     pub fn detect(head: &[u8]) -> Option<Format> {
+        if let [0, 10, hi, lo, ..] = head
+            && u16::from_be_bytes([*hi, *lo]) >= 16
+        {
+            return Some(Format::IpfixFile);
+        }
         let text = String::from_utf8_lossy(head);
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();
         if trimmed.starts_with("#separator") || trimmed.starts_with("#fields") {
@@ -151,6 +161,7 @@ impl Format {
             Format::ZeekJson => Decoder::Lines(Box::new(zeek::ZeekJsonDecoder)),
             Format::Hubble => Decoder::Lines(Box::new(hubble::HubbleDecoder)),
             Format::Cordon => Decoder::Lines(Box::new(cordon::CordonDecoder)),
+            Format::IpfixFile => Decoder::Messages(Box::default()),
         }
     }
 }
@@ -167,6 +178,8 @@ pub enum Decoder {
     Lines(Box<dyn LineDecoder>),
     /// One JSON document.
     Document(Box<dyn DocumentDecoder>),
+    /// Length-prefixed IPFIX messages.
+    Messages(Box<netflow::NetflowDecoder>),
 }
 
 /// Parse an address field, naming the field in the error.

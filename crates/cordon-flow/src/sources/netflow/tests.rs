@@ -374,3 +374,70 @@ fn the_number_of_exporters_is_bounded() {
     }
     assert_eq!(d.template_count(), 3);
 }
+
+#[test]
+fn a_file_of_ipfix_messages_reads_through_the_input_driver() {
+    use crate::input::{ReadOptions, read_flows};
+    let template = ipfix(1, &[set(2, &template(256, V4_FIELDS))]);
+    let data = ipfix(
+        1,
+        &[set(
+            256,
+            &[
+                v4_record([10, 0, 0, 1], [10, 0, 0, 2], 40000, 443, 3, 300),
+                v4_record([10, 0, 0, 3], [10, 0, 0, 2], 40001, 443, 4, 400),
+            ]
+            .concat(),
+        )],
+    );
+    let file = [template.clone(), data.clone(), data.clone()].concat();
+    assert_eq!(crate::Format::detect(&file), Some(crate::Format::IpfixFile));
+    let mut flows = Vec::new();
+    let report = read_flows(
+        "x.ipfix",
+        Box::new(std::io::Cursor::new(file.clone())),
+        &ReadOptions::default(),
+        &mut |_, f| {
+            flows.append(f);
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!((report.flows, flows.len()), (4, 4));
+    assert_eq!(flows[1].bytes_out, 400);
+    // Resuming after the first data message skips its flows.
+    let resume = ReadOptions {
+        resume_from: (template.len() + data.len()) as u64,
+        ..ReadOptions::default()
+    };
+    let mut n = 0;
+    read_flows(
+        "x.ipfix",
+        Box::new(std::io::Cursor::new(file.clone())),
+        &resume,
+        &mut |_, f| {
+            n += f.len();
+            f.clear();
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(n, 2);
+    // A file cut inside a message: what came before is kept, the cut reported.
+    let cut = &file[..file.len() - 7];
+    let mut n = 0;
+    let report = read_flows(
+        "cut.ipfix",
+        Box::new(std::io::Cursor::new(cut.to_vec())),
+        &ReadOptions::default(),
+        &mut |_, f| {
+            n += f.len();
+            f.clear();
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(n, 2);
+    let bad = &report.skipped[&SkipReason::Malformed];
+    assert!(bad.examples[0].contains("cut.ipfix@"), "{:?}", bad.examples);
+}
