@@ -256,7 +256,7 @@ pub struct IngestArgs {
     pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub inventory: InventoryArgs,
-    /// Input format instead of detecting it: aws, gcp, gcp-array, azure, zeek, zeek-json, hubble, cordon.
+    /// Input format instead of detecting it: aws, gcp, gcp-array, azure, zeek, zeek-json, hubble, cordon, ipfix.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Zeek dns.log (TSV or JSON) whose answers name flows that lack a

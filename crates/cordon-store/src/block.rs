@@ -79,6 +79,16 @@ fn put_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
+/// Append `v` to `s` with any of `bad` replaced by `with` (almost never
+/// needed, so the common case is one copy).
+fn push_clean(s: &mut String, v: &str, bad: &[char], with: char) {
+    if v.contains(bad) {
+        s.extend(v.chars().map(|c| if bad.contains(&c) { with } else { c }));
+    } else {
+        s.push_str(v);
+    }
+}
+
 /// Encode `flows` (at most a few thousand) as one block.
 pub fn encode(flows: &[Flow]) -> Vec<u8> {
     // Joined strings live for the duration of the encoding.
@@ -90,17 +100,18 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
                 e.map(|e| e.src_groups.join(",")),
                 e.map(|e| e.dst_groups.join(",")),
                 (!f.attrs.is_empty()).then(|| {
-                    f.attrs
-                        .iter()
-                        .map(|(k, v)| {
-                            format!(
-                                "{}={}",
-                                k.replace(['=', '\u{1f}'], "_"),
-                                v.replace('\u{1f}', " ")
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\u{1f}")
+                    let mut s = String::with_capacity(
+                        f.attrs.iter().map(|(k, v)| k.len() + v.len() + 2).sum(),
+                    );
+                    for (i, (k, v)) in f.attrs.iter().enumerate() {
+                        if i > 0 {
+                            s.push('\u{1f}');
+                        }
+                        push_clean(&mut s, k, &['=', '\u{1f}'], '_');
+                        s.push('=');
+                        push_clean(&mut s, v, &['\u{1f}'], ' ');
+                    }
+                    s
                 }),
             ]
         })
