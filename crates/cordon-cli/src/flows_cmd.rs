@@ -482,8 +482,26 @@ struct AuditRow {
     example: String,
 }
 
+/// Stored flows in a time range, enriched again with `compiled`.
+fn reenriched(
+    store: &crate::args::StoreArgs,
+    (since_ms, until_ms): (Option<i64>, Option<i64>),
+    compiled: Arc<CompiledPolicy>,
+) -> anyhow::Result<Vec<cordon_flow::Flow>> {
+    let enricher = Enricher::new(compiled);
+    let mut flows = open_store(store)?.query(&FlowQuery {
+        since_ms,
+        until_ms,
+        ..FlowQuery::default()
+    })?;
+    for f in &mut flows {
+        enricher.enrich(f);
+    }
+    Ok(flows)
+}
+
 fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
-    let (since_ms, until_ms) = match range(&args.range) {
+    let range = match range(&args.range) {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
@@ -491,17 +509,10 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let enricher = Enricher::new(compiled);
-    let store = open_store(&args.store)?;
-    let flows = store.query(&FlowQuery {
-        since_ms,
-        until_ms,
-        ..FlowQuery::default()
-    })?;
+    let flows = reenriched(&args.store, range, compiled)?;
     let total = flows.len();
     let mut rows: BTreeMap<(String, String, String, String), AuditRow> = BTreeMap::new();
-    for mut f in flows {
-        enricher.enrich(&mut f);
+    for f in flows {
         let Some(e) = &f.enrichment else { continue };
         if e.verdict == "allow" {
             continue;
@@ -573,7 +584,7 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn recommend(args: &RecommendArgs) -> anyhow::Result<ExitCode> {
-    let (since_ms, until_ms) = match range(&args.range) {
+    let range = match range(&args.range) {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
@@ -582,22 +593,15 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let compiled = Arc::new(CompiledPolicy::new(Arc::new(policy.clone())));
-    let enricher = Enricher::new(compiled);
-    let store = open_store(&args.store)?;
-    let flows = store.query(&FlowQuery {
-        since_ms,
-        until_ms,
-        ..FlowQuery::default()
-    })?;
+    let flows = reenriched(&args.store, range, compiled)?;
     // (from, to) → protocol → ports seen.
     let mut edges: BTreeMap<(String, String), BTreeMap<u8, std::collections::BTreeSet<u16>>> =
         BTreeMap::new();
     let mut counted = 0u64;
-    for mut f in flows {
+    for f in flows {
         if f.observed == Some(cordon_flow::Observed::Rejected) {
             continue;
         }
-        enricher.enrich(&mut f);
         let Some(e) = &f.enrichment else { continue };
         let pick = |groups: &Vec<String>| -> Option<String> {
             groups

@@ -30,6 +30,19 @@ pub enum FlowSource {
 }
 
 impl FlowSource {
+    /// Every source, in a fixed order (stored encodings index into it).
+    pub const ALL: [FlowSource; 9] = [
+        FlowSource::Aws,
+        FlowSource::Gcp,
+        FlowSource::Azure,
+        FlowSource::Zeek,
+        FlowSource::Netflow,
+        FlowSource::Ipfix,
+        FlowSource::Hubble,
+        FlowSource::Gateway,
+        FlowSource::Agent,
+    ];
+
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,19 +60,7 @@ impl FlowSource {
 
     /// Parse a lowercase name.
     pub fn from_name(s: &str) -> Option<FlowSource> {
-        [
-            FlowSource::Aws,
-            FlowSource::Gcp,
-            FlowSource::Azure,
-            FlowSource::Zeek,
-            FlowSource::Netflow,
-            FlowSource::Ipfix,
-            FlowSource::Hubble,
-            FlowSource::Gateway,
-            FlowSource::Agent,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == s)
+        FlowSource::ALL.into_iter().find(|f| f.as_str() == s)
     }
 }
 

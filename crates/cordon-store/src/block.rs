@@ -18,17 +18,8 @@ pub const BLOCK: usize = 4096;
 
 const FORMAT_VERSION: u8 = 1;
 
-const SOURCES: [FlowSource; 9] = [
-    FlowSource::Aws,
-    FlowSource::Gcp,
-    FlowSource::Azure,
-    FlowSource::Zeek,
-    FlowSource::Netflow,
-    FlowSource::Ipfix,
-    FlowSource::Hubble,
-    FlowSource::Gateway,
-    FlowSource::Agent,
-];
+/// Sources by their stored number: append only, never reorder.
+const SOURCES: [FlowSource; 9] = FlowSource::ALL;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
