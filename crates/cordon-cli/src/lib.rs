@@ -7,6 +7,7 @@
 mod args;
 mod demo;
 mod flows_cmd;
+mod ingest_cmd;
 mod policy_cmd;
 
 use std::process::ExitCode;
@@ -33,8 +34,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Policy(cmd) => policy_cmd::run(cmd),
         args::Command::Demo(cmd) => demo::run(&cmd),
-        args::Command::Ingest(cmd) => flows_cmd::ingest(&cmd),
-        args::Command::Collect(cmd) => flows_cmd::collect(&cmd),
+        args::Command::Ingest(cmd) => ingest_cmd::ingest(&cmd),
+        args::Command::Collect(cmd) => ingest_cmd::collect(&cmd),
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
     }
 }

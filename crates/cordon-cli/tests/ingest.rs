@@ -472,3 +472,29 @@ fn dns_answers_name_flows_so_fqdn_rules_apply() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn standard_input_is_an_input_too() {
+    let dir = temp_dir("stdin");
+    let store = dir.join("store");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["ingest", "--store", store.to_str().unwrap(), "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..100 {
+        stdin.write_all(aws_line(i).as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let v = json(&out);
+    assert_eq!(
+        (v["records"].as_u64(), v["stored"].as_u64()),
+        (Some(100), Some(100)),
+        "{v}"
+    );
+    assert_eq!(v["files"][0]["format"], "aws");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

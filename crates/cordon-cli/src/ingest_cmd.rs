@@ -1,0 +1,243 @@
+//! `cordon ingest` and `cordon collect`: flows into the store.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use cordon_flow::Format;
+use cordon_store::ingest::{IngestOptions, expand, ingest_path};
+use serde_json::json;
+
+use crate::EXIT_CONFIG;
+use crate::args::{CollectArgs, IngestArgs};
+use crate::flows_cmd::{compile, open_store, usage};
+
+/// A one-line progress report on a terminal; silent when piped.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, file: &str, bytes: u64) {
+        if !self.enabled || self.last.elapsed().as_millis() < 200 {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        eprint!(
+            "\r\x1b[Kingesting {file}: {:.1} MB read, {:.1} MB/s",
+            bytes as f64 / 1e6,
+            bytes as f64 / 1e6 / secs
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn clear(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format.as_deref() {
+        None => None,
+        Some(name) => match Format::from_name(name) {
+            Some(f) => Some(f),
+            None => {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                return usage(format!(
+                    "--format: unknown format `{name}` (one of {})",
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let policy = match &args.policy {
+        None => None,
+        Some(p) => match compile(p, &args.inventory) {
+            Ok(c) => Some(c),
+            Err(code) => return Ok(code),
+        },
+    };
+    let mut dns = cordon_flow::dns::DnsAnswers::default();
+    for file in &args.dns {
+        let input = std::fs::File::open(file)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        let report = dns
+            .read_zeek(&file.display().to_string(), Box::new(input))
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        eprintln!(
+            "{}: {} DNS answers from {} records ({} skipped)",
+            file.display(),
+            report.flows,
+            report.records,
+            report.skipped_total()
+        );
+    }
+    let dns = (!dns.is_empty()).then(|| Arc::new(dns));
+    let mut store = open_store(&args.store)?;
+    let options = IngestOptions {
+        format,
+        policy,
+        dns,
+    };
+    let mut files = Vec::new();
+    for input in &args.inputs {
+        if input.as_os_str() == "-" {
+            files.push(input.clone());
+            continue;
+        }
+        match expand(input) {
+            Ok(found) => files.extend(found),
+            Err(e) => return usage(format!("cannot read `{}`: {e}", input.display())),
+        }
+    }
+    let started = Instant::now();
+    let mut progress = Progress::new();
+    let mut summaries = Vec::new();
+    for file in &files {
+        let name = file.display().to_string();
+        let summary = ingest_path(&mut store, file, &options, &mut |bytes| {
+            progress.update(&name, bytes)
+        })?;
+        summaries.push(summary);
+    }
+    progress.clear();
+    let records: u64 = summaries.iter().map(|s| s.report.records).sum();
+    let flows: u64 = summaries.iter().map(|s| s.report.flows).sum();
+    let stored: u64 = summaries.iter().map(|s| s.stored).sum();
+    let mut skipped: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &summaries {
+        for (reason, c) in &s.report.skipped {
+            *skipped.entry(reason.as_str()).or_default() += c.count;
+        }
+    }
+    let errors: Vec<&String> = summaries.iter().filter_map(|s| s.error.as_ref()).collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "store": args.store.path().display().to_string(),
+                "records": records,
+                "flows": flows,
+                "stored": stored,
+                "skipped": skipped,
+                "seconds": elapsed,
+                "files": summaries,
+            }))?
+        );
+    } else {
+        for s in &summaries {
+            let what = if s.already_ingested {
+                "already ingested, nothing to do".to_string()
+            } else {
+                let mut t = format!("{} records, {} flows stored", s.report.records, s.stored);
+                if let Some(offset) = s.resumed_from {
+                    t.push_str(&format!(" (resumed at byte {offset})"));
+                }
+                t
+            };
+            println!(
+                "{} [{}]: {what}",
+                s.file,
+                s.format.as_deref().unwrap_or("?")
+            );
+            for (reason, c) in &s.report.skipped {
+                println!("  skipped {} {}:", c.count, reason.as_str());
+                for e in &c.examples {
+                    println!("    {e}");
+                }
+            }
+            if let Some(e) = &s.error {
+                println!("  error: {e}");
+            }
+        }
+        println!(
+            "{} file{}: {records} records read, {stored} flows stored, {} skipped, in {elapsed:.2}s (store: {})",
+            summaries.len(),
+            if summaries.len() == 1 { "" } else { "s" },
+            skipped.values().sum::<u64>(),
+            args.store.path().display()
+        );
+    }
+    Ok(ExitCode::from(if errors.is_empty() {
+        0
+    } else {
+        EXIT_CONFIG
+    }))
+}
+
+pub fn collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        None => None,
+        Some(p) => match compile(p, &args.inventory) {
+            Ok(c) => Some(c),
+            Err(code) => return Ok(code),
+        },
+    };
+    let mut store = open_store(&args.store)?;
+    let socket = std::net::UdpSocket::bind(args.listen)
+        .with_context(|| format!("cannot listen on udp {}", args.listen))?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    eprintln!(
+        "collecting NetFlow/IPFIX on udp {} into {}",
+        socket.local_addr()?,
+        args.store.path().display()
+    );
+    let terminal = std::io::stderr().is_terminal();
+    let stats = cordon_store::collect::collect(
+        &socket,
+        &mut store,
+        policy,
+        &stop,
+        std::time::Duration::from_millis(args.flush_ms.max(10)),
+        &mut |s| {
+            if terminal {
+                eprint!(
+                    "\r\x1b[K{} packets, {} flows stored, {} templates, {} skipped",
+                    s.packets,
+                    s.stored,
+                    s.templates,
+                    s.report.skipped_total()
+                );
+            }
+        },
+    )?;
+    if terminal {
+        eprintln!();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        println!(
+            "{} packets, {} flows stored, {} templates, {} data sets dropped without template",
+            stats.packets, stats.stored, stats.templates, stats.dropped_without_template
+        );
+        for (reason, c) in &stats.report.skipped {
+            println!("  skipped {} {}:", c.count, reason.as_str());
+            for e in &c.examples {
+                println!("    {e}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
