@@ -8,16 +8,10 @@
     reason = "a test fails by panicking"
 )]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn cordon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
+use common::{cordon, temp_dir};
+use std::process::Output;
 
 const EXAMPLE: &str = "../../examples/acme-prod.yaml";
 
@@ -27,12 +21,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cordon-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

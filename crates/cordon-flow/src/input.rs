@@ -1,7 +1,7 @@
 //! Reading a whole input: detect the format, decode record by record within
 //! limits, orient each flow, and hand flows to a sink with their location.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use crate::flow::Flow;
 use crate::orient::orient_in_place;
@@ -61,6 +61,26 @@ pub enum InputError {
 /// takes (drains) from the vector; the vector is reused for the next record.
 pub type Sink<'a> = dyn FnMut(&Location, &mut Vec<Flow>) -> Result<(), String> + 'a;
 
+/// The format of the (decompressed) input `reader`, judged from its first
+/// bytes without consuming them; `None` for an empty input.
+///
+/// # Errors
+/// An unreadable input or an unrecognised format.
+pub fn detect_format(name: &str, reader: &mut dyn BufRead) -> Result<Option<Format>, InputError> {
+    let head = reader.fill_buf().map_err(|source| InputError::Io {
+        file: name.to_string(),
+        offset: 0,
+        source,
+    })?;
+    if head.is_empty() {
+        return Ok(None);
+    }
+    Format::detect(head).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        InputError::UnknownFormat(name.to_string(), names.join(", "))
+    })
+}
+
 /// Read `input` (gzip or plain) named `name`, sending every record's flows
 /// to `sink`. Malformed records are counted in the report, not fatal.
 ///
@@ -83,16 +103,10 @@ pub fn read_flows(
     let mut reader = maybe_gunzip(input).map_err(io(0))?;
     let format = match options.format {
         Some(f) => f,
-        None => {
-            let head = reader.fill_buf().map_err(io(0))?;
-            if head.is_empty() {
-                return Ok(Report::default());
-            }
-            Format::detect(head).ok_or_else(|| {
-                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                InputError::UnknownFormat(name.to_string(), names.join(", "))
-            })?
-        }
+        None => match detect_format(name, &mut reader)? {
+            Some(f) => f,
+            None => return Ok(Report::default()),
+        },
     };
     let mut report = Report::default();
     let file: std::sync::Arc<str> = name.into();

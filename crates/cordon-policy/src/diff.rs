@@ -76,11 +76,9 @@ fn atoms(policy: &Policy, containment: &Containment) -> Vec<Atom> {
         for from in &rule.from {
             for to in &rule.to {
                 for port in rule.port_list() {
-                    let denied = denies.iter().any(|d| {
-                        d.from.iter().any(|g| containment.covers(*g, *from))
-                            && d.to.iter().any(|g| containment.covers(*g, *to))
-                            && d.port_list().iter().any(|p| port.is_within(p))
-                    });
+                    let denied = denies
+                        .iter()
+                        .any(|d| containment.rule_covers(d, *from, *to, &port));
                     if !denied {
                         out.push(Atom {
                             from: *from,

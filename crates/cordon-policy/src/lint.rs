@@ -111,11 +111,8 @@ impl Linter<'_> {
         rule.from.iter().all(|f| {
             rule.to.iter().all(|t| {
                 rule.port_list().iter().all(|p| {
-                    by.iter().any(|d| {
-                        d.from.iter().any(|df| self.containment.covers(*df, *f))
-                            && d.to.iter().any(|dt| self.containment.covers(*dt, *t))
-                            && d.port_list().iter().any(|dp| p.is_within(dp))
-                    })
+                    by.iter()
+                        .any(|d| self.containment.rule_covers(d, *f, *t, p))
                 })
             })
         })

@@ -348,6 +348,14 @@ impl Containment {
                 .copied()
                 .unwrap_or(false)
     }
+
+    /// Whether `rule` certainly matches all traffic from `from` to `to` on
+    /// `port`: a group of each side contains them and a port range holds it.
+    pub fn rule_covers(&self, rule: &Rule, from: GroupId, to: GroupId, port: &PortRange) -> bool {
+        rule.from.iter().any(|g| self.covers(*g, from))
+            && rule.to.iter().any(|g| self.covers(*g, to))
+            && rule.port_list().iter().any(|p| port.is_within(p))
+    }
 }
 
 impl Rule {

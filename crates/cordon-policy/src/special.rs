@@ -47,18 +47,34 @@ pub fn nets(list: &[&str]) -> Vec<IpNet> {
     list.iter().filter_map(|s| s.parse().ok()).collect()
 }
 
+/// The lists above, parsed once: the checks below run per flow when the
+/// store labels flows without a policy.
+struct Parsed {
+    not_internet_v4: Vec<IpNet>,
+    global_v6: Option<IpNet>,
+    not_internet_v6: Vec<IpNet>,
+    private: Vec<IpNet>,
+}
+
+fn parsed() -> &'static Parsed {
+    static PARSED: std::sync::OnceLock<Parsed> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| Parsed {
+        not_internet_v4: nets(NOT_INTERNET_V4),
+        global_v6: GLOBAL_UNICAST_V6.parse().ok(),
+        not_internet_v6: nets(NOT_INTERNET_V6_IN_GLOBAL),
+        private: nets(PRIVATE),
+    })
+}
+
 /// Whether `ip` is in the built-in group `internet`.
 pub fn is_internet(ip: IpAddr) -> bool {
     let ip = crate::raw::canonical_ip(ip);
+    let p = parsed();
     match ip {
-        IpAddr::V4(_) => !nets(NOT_INTERNET_V4).iter().any(|n| n.contains(&ip)),
+        IpAddr::V4(_) => !p.not_internet_v4.iter().any(|n| n.contains(&ip)),
         IpAddr::V6(_) => {
-            GLOBAL_UNICAST_V6
-                .parse::<IpNet>()
-                .is_ok_and(|g| g.contains(&ip))
-                && !nets(NOT_INTERNET_V6_IN_GLOBAL)
-                    .iter()
-                    .any(|n| n.contains(&ip))
+            p.global_v6.is_some_and(|g| g.contains(&ip))
+                && !p.not_internet_v6.iter().any(|n| n.contains(&ip))
         }
     }
 }
@@ -66,5 +82,5 @@ pub fn is_internet(ip: IpAddr) -> bool {
 /// Whether `ip` is in the built-in group `private`.
 pub fn is_private(ip: IpAddr) -> bool {
     let ip = crate::raw::canonical_ip(ip);
-    nets(PRIVATE).iter().any(|n| n.contains(&ip))
+    parsed().private.iter().any(|n| n.contains(&ip))
 }

@@ -2,12 +2,12 @@
 //! how far each input got, so an interrupted ingest resumes where it
 //! stopped and a repeated one stores nothing twice.
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cordon_flow::enrich::Enricher;
-use cordon_flow::input::{InputError, ReadOptions, read_flows};
+use cordon_flow::input::{ReadOptions, detect_format, read_flows};
 use cordon_flow::read::maybe_gunzip;
 use cordon_flow::{Flow, Format, Report};
 use cordon_policy::CompiledPolicy;
@@ -146,19 +146,11 @@ pub fn ingest_path(
     };
     let format = match options.format {
         Some(f) => f,
-        None => match reader.fill_buf() {
-            Ok([]) => return Ok(summary),
-            Ok(head) => match Format::detect(head) {
-                Some(f) => f,
-                None => {
-                    let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                    summary.error =
-                        Some(InputError::UnknownFormat(name, names.join(", ")).to_string());
-                    return Ok(summary);
-                }
-            },
+        None => match detect_format(&name, &mut reader) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(summary),
             Err(e) => {
-                summary.error = Some(format!("cannot read `{name}`: {e}"));
+                summary.error = Some(e.to_string());
                 return Ok(summary);
             }
         },
