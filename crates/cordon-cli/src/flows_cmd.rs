@@ -157,13 +157,13 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
                     f.packets_out.to_string(),
                     f.packets_in.to_string(),
                     f.hostname.clone().unwrap_or_default(),
-                    e.src_workload.unwrap_or_default(),
-                    e.dst_workload.unwrap_or_default(),
+                    e.src_workload.as_deref().unwrap_or_default().to_string(),
+                    e.dst_workload.as_deref().unwrap_or_default().to_string(),
                     e.src_groups.join(";"),
                     e.dst_groups.join(";"),
-                    e.vendor.unwrap_or_default(),
-                    e.verdict,
-                    e.rule.unwrap_or_default(),
+                    e.vendor.as_deref().unwrap_or_default().to_string(),
+                    e.verdict.to_string(),
+                    e.rule.as_deref().unwrap_or_default().to_string(),
                 ];
                 let escaped: Vec<String> = fields.iter().map(|v| csv_field(v)).collect();
                 writeln!(out, "{}", escaped.join(","))?;
@@ -177,7 +177,7 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
             )?;
             for f in &flows {
                 let e = f.enrichment.as_ref();
-                let side = |ip: IpAddr, port: u16, who: Option<&String>| match who {
+                let side = |ip: IpAddr, port: u16, who: Option<&str>| match who {
                     Some(w) => format!("{w} ({ip}:{port})"),
                     None => format!("{ip}:{port}"),
                 };
@@ -189,20 +189,20 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
                     side(
                         f.src_ip,
                         f.src_port,
-                        e.and_then(|e| e.src_workload.as_ref())
+                        e.and_then(|e| e.src_workload.as_deref())
                     ),
                     side(
                         f.dst_ip,
                         f.dst_port,
-                        e.and_then(|e| e.dst_workload.as_ref())
-                            .or(f.hostname.as_ref())
+                        e.and_then(|e| e.dst_workload.as_deref())
+                            .or(f.hostname.as_deref())
                     ),
                     Protocol(f.protocol).name(),
                     f.bytes_out,
                     f.bytes_in,
                     e.map_or("-".to_string(), |e| match &e.rule {
                         Some(r) => format!("{} ({r})", e.verdict),
-                        None => e.verdict.clone(),
+                        None => e.verdict.to_string(),
                     })
                 )?;
             }
@@ -254,7 +254,7 @@ fn topology(args: &TopologyArgs) -> anyhow::Result<ExitCode> {
         TopologyOutput::Dot => {
             println!("digraph cordon {{\n  rankdir=LR;\n  node [shape=box, style=rounded];");
             for e in &edges {
-                let color = match e.verdict.as_str() {
+                let color = match &*e.verdict {
                     "deny" => "red",
                     "would-deny" => "orange",
                     "allow" => "darkgreen",
@@ -318,7 +318,7 @@ fn reenriched(
     (since_ms, until_ms): (Option<i64>, Option<i64>),
     compiled: Arc<CompiledPolicy>,
 ) -> anyhow::Result<Vec<cordon_flow::Flow>> {
-    let enricher = Enricher::new(compiled);
+    let mut enricher = Enricher::new(compiled);
     let mut flows = open_store(store)?.query(&FlowQuery {
         since_ms,
         until_ms,
@@ -344,7 +344,7 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let mut rows: BTreeMap<(String, String, String, String), AuditRow> = BTreeMap::new();
     for f in flows {
         let Some(e) = &f.enrichment else { continue };
-        if e.verdict == "allow" {
+        if &*e.verdict == "allow" {
             continue;
         }
         let from = topology_label(Some(&e.src_groups), f.src_ip).to_string();
@@ -355,13 +355,18 @@ fn audit(args: &AuditArgs) -> anyhow::Result<ExitCode> {
             Protocol(f.protocol).name()
         };
         let row = rows
-            .entry((from.clone(), to.clone(), port.clone(), e.verdict.clone()))
+            .entry((
+                from.clone(),
+                to.clone(),
+                port.clone(),
+                e.verdict.to_string(),
+            ))
             .or_insert_with(|| AuditRow {
                 from,
                 to,
                 port,
-                verdict: e.verdict.clone(),
-                rule: e.rule.clone(),
+                verdict: e.verdict.to_string(),
+                rule: e.rule.as_deref().map(str::to_string),
                 flows: 0,
                 bytes: 0,
                 first: format_rfc3339(f.start_ms),
@@ -433,12 +438,12 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let Some(e) = &f.enrichment else { continue };
-        let pick = |groups: &Vec<String>| -> Option<String> {
+        let pick = |groups: &[cordon_flow::Name]| -> Option<String> {
             groups
                 .iter()
-                .find(|g| *g != "internet" && *g != "private")
-                .or_else(|| groups.iter().find(|g| *g == "internet"))
-                .cloned()
+                .find(|g| !matches!(&***g, "internet" | "private"))
+                .or_else(|| groups.iter().find(|g| &***g == "internet"))
+                .map(|g| g.to_string())
         };
         let (Some(from), Some(to)) = (pick(&e.src_groups), pick(&e.dst_groups)) else {
             continue;

@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
         &LoadOptions::default(),
     )
     .unwrap();
-    let enricher = Enricher::new(Arc::new(CompiledPolicy::new(Arc::new(policy))));
+    let mut enricher = Enricher::new(Arc::new(CompiledPolicy::new(Arc::new(policy))));
     let mut flow = Flow::new(
         FlowSource::Aws,
         "10.0.3.10".parse().unwrap(),

@@ -129,11 +129,11 @@ pub struct Flow {
     pub hostname: Option<String>,
     /// Source-specific details worth keeping (`tcp_flags`, `interface`,
     /// `traffic_path`, `pkt_src`, `reporter`, `rule`, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attrs: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Attrs::is_empty")]
+    pub attrs: Attrs,
     /// Who the endpoints are and what the policy says, once enriched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrichment: Option<Enrichment>,
+    pub enrichment: Option<Box<Enrichment>>,
 }
 
 impl Flow {
@@ -155,46 +155,152 @@ impl Flow {
             direction: None,
             source,
             hostname: None,
-            attrs: Vec::new(),
+            attrs: Attrs::default(),
             enrichment: None,
         }
     }
 
     /// Keep a source-specific attribute.
-    pub fn attr(&mut self, key: &str, value: impl Into<String>) {
-        self.attrs.push((key.to_string(), value.into()));
+    pub fn attr(&mut self, key: &str, value: impl AsRef<str>) {
+        self.attrs.push(key, value.as_ref());
     }
 
     /// The value of attribute `key`.
     pub fn get_attr(&self, key: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.attrs.get(key)
     }
 }
+
+/// Separates one attribute from the next in [`Attrs`]' text.
+const ATTR_SEPARATOR: char = '\u{1f}';
+
+/// Source-specific attributes of a flow, in the order they were added.
+///
+/// Kept as one string of `key=value` pairs separated by U+001F, which is
+/// how the store encodes them too: a flow costs one allocation for all its
+/// attributes, and storing them is a copy. Keys cannot hold `=` or U+001F
+/// and values cannot hold U+001F; [`Attrs::push`] replaces them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attrs(String);
+
+impl Attrs {
+    /// Add `key` = `value`.
+    pub fn push(&mut self, key: &str, value: &str) {
+        let s = &mut self.0;
+        if !s.is_empty() {
+            s.push(ATTR_SEPARATOR);
+        }
+        push_clean(s, key, |b| b == b'=' || b == 0x1f, '_');
+        s.push('=');
+        push_clean(s, value, |b| b == 0x1f, ' ');
+    }
+
+    /// Make room for `additional` more bytes of text.
+    pub fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .split(ATTR_SEPARATOR)
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .split(ATTR_SEPARATOR)
+            .filter_map(|kv| kv.split_once('='))
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The encoded text (see the type's documentation).
+    pub fn as_encoded(&self) -> &str {
+        &self.0
+    }
+
+    /// Attributes from their encoded text; pieces without `=` are dropped.
+    pub fn from_encoded(text: &str) -> Attrs {
+        let mut a = Attrs::default();
+        for (k, v) in text
+            .split(ATTR_SEPARATOR)
+            .filter_map(|kv| kv.split_once('='))
+        {
+            a.push(k, v);
+        }
+        a
+    }
+}
+
+/// Append `v` to `s` with every byte that `bad` picks replaced by `with`
+/// (the bytes picked are ASCII, so the text stays valid UTF-8).
+fn push_clean(s: &mut String, v: &str, bad: impl Fn(u8) -> bool, with: char) {
+    if v.bytes().any(&bad) {
+        s.extend(v.chars().map(|c| {
+            if c.is_ascii() && bad(c as u8) {
+                with
+            } else {
+                c
+            }
+        }));
+    } else {
+        s.push_str(v);
+    }
+}
+
+impl Serialize for Attrs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Attrs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<(String, String)>::deserialize(deserializer)?;
+        let mut a = Attrs::default();
+        for (k, v) in &pairs {
+            a.push(k, v);
+        }
+        Ok(a)
+    }
+}
+
+/// A shared name (group, workload, vendor, rule, verdict): enrichment gives
+/// the same few names to millions of flows, so they are shared, not copied.
+pub type Name = std::sync::Arc<str>;
+
+/// A shared list of names (the groups of an endpoint).
+pub type Names = std::sync::Arc<[Name]>;
 
 /// What enrichment adds: identities, groups, vendor, policy verdict.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
     /// Source workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub src_workload: Option<String>,
+    pub src_workload: Option<Name>,
     /// Destination workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dst_workload: Option<String>,
+    pub dst_workload: Option<Name>,
     /// Source groups (user groups; built-ins other than `internet`/`private` left out).
     #[serde(default)]
-    pub src_groups: Vec<String>,
+    pub src_groups: Names,
     /// Destination groups.
     #[serde(default)]
-    pub dst_groups: Vec<String>,
+    pub dst_groups: Names,
     /// Vendor of the destination (or of the source for inbound vendor traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<String>,
+    pub vendor: Option<Name>,
     /// `allow`, `deny` or `would-deny`.
-    pub verdict: String,
+    pub verdict: Name,
     /// The deciding rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<Name>,
 }
+
+#[cfg(test)]
+mod tests;

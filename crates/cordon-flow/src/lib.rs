@@ -36,6 +36,6 @@ pub mod read;
 pub mod sources;
 pub mod time;
 
-pub use flow::{Direction, Enrichment, Flow, FlowSource, Observed};
+pub use flow::{Attrs, Direction, Enrichment, Flow, FlowSource, Name, Names, Observed};
 pub use read::{Location, Report, Skip, SkipReason};
 pub use sources::Format;

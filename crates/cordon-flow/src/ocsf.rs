@@ -23,7 +23,7 @@ pub fn network_activity(flow: &Flow) -> Value {
     let e = flow.enrichment.as_ref();
     // action_id: 1 Allowed, 2 Denied; from the policy verdict when known,
     // else from what the device observed.
-    let (action_id, action) = match (e.map(|e| e.verdict.as_str()), flow.observed) {
+    let (action_id, action) = match (e.map(|e| &*e.verdict), flow.observed) {
         (Some("deny"), _) => (2, "Denied"),
         (Some(_), _) => (1, "Allowed"),
         (None, Some(Observed::Rejected)) => (2, "Denied"),

@@ -177,6 +177,8 @@ pub enum Line<'a> {
 pub struct LineReader<R> {
     input: R,
     buf: Vec<u8>,
+    /// Bytes of the input lent out by the last call, consumed by the next.
+    pending: usize,
     max: usize,
     /// Line number of the line last returned.
     pub line: u64,
@@ -191,6 +193,7 @@ impl<R: BufRead> LineReader<R> {
         LineReader {
             input,
             buf: Vec::new(),
+            pending: 0,
             max,
             line: 0,
             offset: 0,
@@ -209,7 +212,29 @@ impl<R: BufRead> LineReader<R> {
     /// # Errors
     /// I/O errors from the input (including corrupt gzip).
     pub fn next_line(&mut self) -> std::io::Result<Option<(u64, u64, Line<'_>)>> {
+        self.input.consume(std::mem::take(&mut self.pending));
         self.buf.clear();
+        // The common case: the whole line is in the input's buffer, and is
+        // lent from there without a copy (consumed on the next call).
+        let whole = {
+            let chunk = self.input.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            memchr::memchr(b'\n', chunk).filter(|i| *i <= self.max)
+        };
+        if let Some(end) = whole {
+            self.pending = end + 1;
+            self.line += 1;
+            self.offset = self.next_offset;
+            self.next_offset += end as u64 + 1;
+            let chunk = self.input.fill_buf()?;
+            let mut line = chunk.get(..end).unwrap_or_default();
+            if let [rest @ .., b'\r'] = line {
+                line = rest;
+            }
+            return Ok(Some((self.line, self.offset, Line::Text(line))));
+        }
         let mut total: u64 = 0;
         let mut too_long = false;
         loop {
@@ -220,7 +245,7 @@ impl<R: BufRead> LineReader<R> {
                 }
                 break;
             }
-            let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };

@@ -11,7 +11,10 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cordon_flow::{Direction, Enrichment, Flow, FlowSource, Observed};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use cordon_flow::{Direction, Enrichment, Flow, FlowSource, Name, Names, Observed};
 
 /// Flows per block.
 pub const BLOCK: usize = 4096;
@@ -39,8 +42,12 @@ fn unzigzag(v: u64) -> i64 {
 
 struct Writer<'a> {
     out: Vec<u8>,
-    dict: HashMap<&'a str, u64>,
-    strings: Vec<&'a str>,
+    /// Each distinct string of the block with its index plus one.
+    dict: HashMap<Cow<'a, str>, u64>,
+    /// Reused to join a group list before looking it up.
+    scratch: String,
+    /// Dictionary index of each shared group list seen, by its address.
+    lists: HashMap<usize, u64>,
 }
 
 impl<'a> Writer<'a> {
@@ -50,9 +57,38 @@ impl<'a> Writer<'a> {
         if let Some(i) = self.dict.get(s) {
             return *i;
         }
-        self.strings.push(s);
-        let i = self.strings.len() as u64;
-        self.dict.insert(s, i);
+        let i = self.dict.len() as u64 + 1;
+        self.dict.insert(Cow::Borrowed(s), i);
+        i
+    }
+
+    /// Index of the comma-joined `names`, copied only when new. Lists are
+    /// shared between flows, so a list already seen is found by address.
+    fn list(&mut self, names: Option<&'a Names>) -> u64 {
+        let Some(names) = names else { return 0 };
+        let address = names.as_ptr() as usize;
+        if let Some(i) = self.lists.get(&address) {
+            return *i;
+        }
+        let i = self.joined(names);
+        // The flows outlive the writer, so the address stays theirs.
+        self.lists.insert(address, i);
+        i
+    }
+
+    fn joined(&mut self, names: &[Name]) -> u64 {
+        self.scratch.clear();
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                self.scratch.push(',');
+            }
+            self.scratch.push_str(n);
+        }
+        if let Some(i) = self.dict.get(self.scratch.as_str()) {
+            return *i;
+        }
+        let i = self.dict.len() as u64 + 1;
+        self.dict.insert(Cow::Owned(self.scratch.clone()), i);
         i
     }
 }
@@ -70,50 +106,16 @@ fn put_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// Append `v` to `s` with any of `bad` replaced by `with` (almost never
-/// needed, so the common case is one copy).
-fn push_clean(s: &mut String, v: &str, bad: &[char], with: char) {
-    if v.contains(bad) {
-        s.extend(v.chars().map(|c| if bad.contains(&c) { with } else { c }));
-    } else {
-        s.push_str(v);
-    }
-}
-
 /// Encode `flows` (at most a few thousand) as one block.
 pub fn encode(flows: &[Flow]) -> Vec<u8> {
-    // Joined strings live for the duration of the encoding.
-    let joined: Vec<[Option<String>; 3]> = flows
-        .iter()
-        .map(|f| {
-            let e = f.enrichment.as_ref();
-            [
-                e.map(|e| e.src_groups.join(",")),
-                e.map(|e| e.dst_groups.join(",")),
-                (!f.attrs.is_empty()).then(|| {
-                    let mut s = String::with_capacity(
-                        f.attrs.iter().map(|(k, v)| k.len() + v.len() + 2).sum(),
-                    );
-                    for (i, (k, v)) in f.attrs.iter().enumerate() {
-                        if i > 0 {
-                            s.push('\u{1f}');
-                        }
-                        push_clean(&mut s, k, &['=', '\u{1f}'], '_');
-                        s.push('=');
-                        push_clean(&mut s, v, &['\u{1f}'], ' ');
-                    }
-                    s
-                }),
-            ]
-        })
-        .collect();
     let base = flows.iter().map(|f| f.start_ms).min().unwrap_or(0);
     let mut w = Writer {
         out: Vec::with_capacity(flows.len() * 48),
         dict: HashMap::default(),
-        strings: Vec::new(),
+        scratch: String::new(),
+        lists: HashMap::default(),
     };
-    for (f, j) in flows.iter().zip(&joined) {
+    for f in flows {
         let e = f.enrichment.as_ref();
         put_varint(&mut w.out, zigzag(f.start_ms - base));
         put_varint(&mut w.out, zigzag(f.end_ms - f.start_ms));
@@ -141,27 +143,29 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
             w.string(f.hostname.as_deref()),
             w.string(e.and_then(|e| e.src_workload.as_deref())),
             w.string(e.and_then(|e| e.dst_workload.as_deref())),
-            w.string(j[0].as_deref()),
-            w.string(j[1].as_deref()),
+            w.list(e.map(|e| &e.src_groups)),
+            w.list(e.map(|e| &e.dst_groups)),
             w.string(e.and_then(|e| e.vendor.as_deref())),
-            w.string(e.map(|e| e.verdict.as_str())),
+            w.string(e.map(|e| &*e.verdict)),
             w.string(e.and_then(|e| e.rule.as_deref())),
-            w.string(j[2].as_deref()),
+            w.string(Some(f.attrs.as_encoded()).filter(|a| !a.is_empty())),
         ];
         for r in refs {
             put_varint(&mut w.out, r);
         }
     }
-    let mut block = Vec::with_capacity(w.out.len() + w.strings.len() * 16 + 32);
+    let mut strings: Vec<(&str, u64)> = w.dict.iter().map(|(s, i)| (&**s, *i)).collect();
+    strings.sort_unstable_by_key(|(_, i)| *i);
+    let mut block = Vec::with_capacity(w.out.len() + strings.len() * 16 + 32);
     block.push(FORMAT_VERSION);
     put_varint(&mut block, flows.len() as u64);
     put_varint(&mut block, zigzag(base));
-    put_varint(&mut block, w.strings.len() as u64);
-    for s in &w.strings {
+    put_varint(&mut block, strings.len() as u64);
+    for (s, _) in strings {
         put_varint(&mut block, s.len() as u64);
         block.extend(s.as_bytes());
     }
-    block.extend(w.out);
+    block.extend(&w.out);
     block
 }
 
@@ -272,6 +276,34 @@ pub fn decode(
             .map(Some)
             .ok_or_else(|| r.fail("bad string index"))
     };
+    // Names shared by the block's flows: decoded once each, on first use.
+    let names: Vec<OnceCell<Name>> = strings.iter().map(|_| OnceCell::new()).collect();
+    let lists: Vec<OnceCell<Names>> = strings.iter().map(|_| OnceCell::new()).collect();
+    let name = |i: u64, r: &Reader<'_>| -> Result<Option<Name>, BlockError> {
+        let Some(s) = string(i, r)? else {
+            return Ok(None);
+        };
+        let cell = names
+            .get(i as usize - 1)
+            .ok_or_else(|| r.fail("bad string index"))?;
+        Ok(Some(Name::clone(cell.get_or_init(|| Name::from(s)))))
+    };
+    let list = |i: u64, r: &Reader<'_>| -> Result<Names, BlockError> {
+        let Some(s) = string(i, r)? else {
+            return Ok(Names::default());
+        };
+        let cell = lists
+            .get(i as usize - 1)
+            .ok_or_else(|| r.fail("bad string index"))?;
+        Ok(cell
+            .get_or_init(|| {
+                s.split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(Name::from)
+                    .collect()
+            })
+            .clone())
+    };
     for _ in 0..count {
         let start = base + unzigzag(r.varint()?);
         let end = start + unzigzag(r.varint()?);
@@ -308,32 +340,19 @@ pub fn decode(
             *slot = r.varint()?;
         }
         f.hostname = string(refs[0], &r)?.map(str::to_string);
-        if let Some(verdict) = string(refs[6], &r)? {
-            let split = |s: Option<&str>| -> Vec<String> {
-                s.map(|s| {
-                    s.split(',')
-                        .filter(|g| !g.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-            };
-            f.enrichment = Some(Enrichment {
-                src_workload: string(refs[1], &r)?.map(str::to_string),
-                dst_workload: string(refs[2], &r)?.map(str::to_string),
-                src_groups: split(string(refs[3], &r)?),
-                dst_groups: split(string(refs[4], &r)?),
-                vendor: string(refs[5], &r)?.map(str::to_string),
-                verdict: verdict.to_string(),
-                rule: string(refs[7], &r)?.map(str::to_string),
-            });
+        if let Some(verdict) = name(refs[6], &r)? {
+            f.enrichment = Some(Box::new(Enrichment {
+                src_workload: name(refs[1], &r)?,
+                dst_workload: name(refs[2], &r)?,
+                src_groups: list(refs[3], &r)?,
+                dst_groups: list(refs[4], &r)?,
+                vendor: name(refs[5], &r)?,
+                verdict,
+                rule: name(refs[7], &r)?,
+            }));
         }
         if let Some(attrs) = string(refs[8], &r)? {
-            f.attrs = attrs
-                .split('\u{1f}')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            f.attrs = cordon_flow::Attrs::from_encoded(attrs);
         }
         if keep(&f) {
             out.push(f);

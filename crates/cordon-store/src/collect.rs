@@ -59,7 +59,7 @@ pub fn collect(
         .map_err(io)?;
     let name = format!("collector:{}", socket.local_addr().map_err(io)?);
     let input = store.begin_input(&format!("{name}:{}", cordon_flow::time::now_ms()), &name)?;
-    let enricher = policy.map(Enricher::new);
+    let mut enricher = policy.map(Enricher::new);
     let mut decoder = NetflowDecoder::default();
     let mut stats = CollectStats::default();
     let mut batch: Vec<Flow> = Vec::new();
@@ -100,7 +100,7 @@ pub fn collect(
                     }
                     for flow in flows {
                         let mut flow = orient(flow);
-                        if let Some(e) = &enricher {
+                        if let Some(e) = &mut enricher {
                             e.enrich(&mut flow);
                         }
                         batch.push(flow);

@@ -167,7 +167,7 @@ pub fn ingest_path(
     // Whole documents commit once, at the end: their records have no
     // offsets to resume from.
     let document = matches!(format, Format::Azure | Format::GcpArray);
-    let enricher = options.policy.clone().map(Enricher::new);
+    let mut enricher = options.policy.clone().map(Enricher::new);
     let read_options = ReadOptions {
         format: Some(format),
         resume_from: state.committed_offset,
@@ -181,7 +181,7 @@ pub fn ingest_path(
         let mut sink = |at: &cordon_flow::Location, flows: &mut Vec<Flow>| -> Result<(), String> {
             for mut flow in flows.drain(..) {
                 name_from_dns(options.dns.as_deref(), &mut flow);
-                if let Some(e) = &enricher {
+                if let Some(e) = &mut enricher {
                     e.enrich(&mut flow);
                 }
                 batch.push(flow);

@@ -1,7 +1,5 @@
 //! The embedded SQLite backend.
 
-use std::collections::BTreeSet;
-
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -88,9 +86,12 @@ fn prefix_range(net: &IpNet) -> ([u8; 16], [u8; 16]) {
 
 /// The group a flow endpoint is drawn under in the topology: its first user
 /// group, else the built-in class of its address.
-pub fn topology_label(groups: Option<&[String]>, ip: IpAddr) -> &str {
+pub fn topology_label(groups: Option<&[cordon_flow::Name]>, ip: IpAddr) -> &str {
     if let Some(groups) = groups {
-        if let Some(g) = groups.iter().find(|g| *g != "internet" && *g != "private") {
+        if let Some(g) = groups
+            .iter()
+            .find(|g| !matches!(&***g, "internet" | "private"))
+        {
             return g;
         }
         if let Some(g) = groups.first() {
@@ -120,17 +121,22 @@ fn matches(q: &FlowQuery, f: &Flow) -> bool {
             .is_none_or(|n| n.contains(&f.src_ip) || n.contains(&f.dst_ip))
         && q.src.is_none_or(|n| n.contains(&f.src_ip))
         && q.dst.is_none_or(|n| n.contains(&f.dst_ip))
-        && q.group
-            .as_ref()
-            .is_none_or(|g| e.is_some_and(|e| e.src_groups.contains(g) || e.dst_groups.contains(g)))
+        && q.group.as_ref().is_none_or(|g| {
+            e.is_some_and(|e| {
+                e.src_groups
+                    .iter()
+                    .chain(e.dst_groups.iter())
+                    .any(|x| **x == **g)
+            })
+        })
         && q.port.is_none_or(|p| f.dst_port == p)
         && q.protocol.is_none_or(|p| f.protocol == p)
         && q.verdict
             .as_ref()
-            .is_none_or(|v| e.is_some_and(|e| &e.verdict == v))
+            .is_none_or(|v| e.is_some_and(|e| *e.verdict == **v))
         && q.vendor
             .as_ref()
-            .is_none_or(|v| e.is_some_and(|e| e.vendor.as_ref() == Some(v)))
+            .is_none_or(|v| e.is_some_and(|e| e.vendor.as_deref() == Some(v.as_str())))
 }
 
 impl SqliteStore {
@@ -167,10 +173,14 @@ impl SqliteStore {
         )?
         .execute(params![input, min, max, flows.len() as i64, data])?;
         let id = tx.last_insert_rowid();
-        let prefixes: BTreeSet<[u8; 16]> = flows
+        // Few distinct prefixes among thousands of addresses: dedupe by
+        // hash, then sort the few for b-tree friendly inserts.
+        let distinct: rustc_hash::FxHashSet<[u8; 16]> = flows
             .iter()
             .flat_map(|f| [prefix(f.src_ip), prefix(f.dst_ip)])
             .collect();
+        let mut prefixes: Vec<[u8; 16]> = distinct.into_iter().collect();
+        prefixes.sort_unstable();
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO block_prefixes(prefix, block_id) VALUES (?, ?)",
         )?;
@@ -250,11 +260,11 @@ impl FlowStore for SqliteStore {
             let e = f.enrichment.as_ref();
             let key = (
                 f.start_ms.div_euclid(60_000) * 60_000,
-                topology_label(e.map(|e| e.src_groups.as_slice()), f.src_ip),
-                topology_label(e.map(|e| e.dst_groups.as_slice()), f.dst_ip),
+                topology_label(e.map(|e| &*e.src_groups), f.src_ip),
+                topology_label(e.map(|e| &*e.dst_groups), f.dst_ip),
                 f.dst_port,
                 f.protocol,
-                e.map_or("-", |e| e.verdict.as_str()),
+                e.map_or("-", |e| &*e.verdict),
             );
             let r = rollups.entry(key).or_default();
             r.0 += 1;

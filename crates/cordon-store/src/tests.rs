@@ -22,13 +22,13 @@ fn flow(src: &str, dst: &str, port: u16, start: i64, groups: Option<(&str, &str,
     f.bytes_in = 10;
     f.attr("tcp_flags", "2");
     if let Some((s, d, verdict)) = groups {
-        f.enrichment = Some(Enrichment {
-            src_groups: vec![s.to_string()],
-            dst_groups: vec![d.to_string(), "private".to_string()],
-            verdict: verdict.to_string(),
-            vendor: (d == "email-vendor").then(|| "Mailer Inc".to_string()),
+        f.enrichment = Some(Box::new(Enrichment {
+            src_groups: vec![s.into()].into(),
+            dst_groups: vec![d.into(), "private".into()].into(),
+            verdict: verdict.into(),
+            vendor: (d == "email-vendor").then(|| "Mailer Inc".into()),
             ..Enrichment::default()
-        });
+        }));
     }
     f
 }

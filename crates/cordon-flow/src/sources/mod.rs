@@ -182,10 +182,49 @@ pub enum Decoder {
     Messages(Box<netflow::NetflowDecoder>),
 }
 
+/// `value` without surrounding whitespace (most values have none).
+fn trimmed(value: &str) -> &str {
+    let b = value.as_bytes();
+    let padded = |c: Option<&u8>| c.is_some_and(u8::is_ascii_whitespace);
+    if padded(b.first()) || padded(b.last()) {
+        value.trim()
+    } else {
+        value
+    }
+}
+
+/// A dotted-quad IPv4 address written the one way the standard parser
+/// accepts (four decimal octets, no leading zeros), read without its
+/// generality; anything else is left to the standard parser.
+fn quick_ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|b| *b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut v: u16 = 0;
+        for d in part {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(d - b'0');
+        }
+        *octet = u8::try_from(v).ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then(|| std::net::Ipv4Addr::from(octets))
+}
+
 /// Parse an address field, naming the field in the error.
 pub(crate) fn parse_ip(field: &str, value: &str) -> Result<IpAddr, Skip> {
-    value
-        .trim()
+    if let Some(v4) = quick_ipv4(value.as_bytes()) {
+        return Ok(IpAddr::V4(v4));
+    }
+    trimmed(value)
         .parse::<IpAddr>()
         .map(cordon_policy::raw::canonical_ip)
         .map_err(|_| Skip::malformed(format!("`{field}` is not an IP address: `{}`", clip(value))))
@@ -193,7 +232,7 @@ pub(crate) fn parse_ip(field: &str, value: &str) -> Result<IpAddr, Skip> {
 
 /// Parse a number field, naming the field in the error.
 pub(crate) fn parse_num<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Skip> {
-    value.trim().parse::<T>().map_err(|_| {
+    trimmed(value).parse::<T>().map_err(|_| {
         Skip::malformed(format!(
             "`{field}` is not a valid number: `{}`",
             clip(value)
@@ -225,3 +264,6 @@ pub(crate) fn protocol_number(name: &str) -> Option<u8> {
         other => other.parse().ok(),
     }
 }
+
+#[cfg(test)]
+mod tests;

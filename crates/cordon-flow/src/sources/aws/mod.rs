@@ -134,7 +134,10 @@ impl LineDecoder for AwsDecoder {
         if tokens.is_empty() {
             return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
         }
-        if tokens.contains(&"srcaddr") || tokens.first() == Some(&"version") {
+        // A header names fields; a record holds addresses (with `.` or `:`)
+        // unless it is NODATA/SKIPDATA, so most lines skip the name check.
+        let maybe_header = memchr::memchr2(b'.', b':', line.as_bytes()).is_none();
+        if maybe_header && (tokens.contains(&"srcaddr") || tokens.first() == Some(&"version")) {
             if let Some(unknown) = tokens.iter().find(|t| {
                 t.chars()
                     .any(|c| !(c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()))
@@ -209,10 +212,15 @@ impl LineDecoder for AwsDecoder {
             Some("egress") => Some(Direction::Egress),
             _ => None,
         };
-        for (i, name) in &self.kept {
-            if let Some(value) = tokens.get(*i).filter(|v| **v != "-") {
-                flow.attrs.push((name.clone(), (*value).to_string()));
-            }
+        let kept = || {
+            self.kept
+                .iter()
+                .filter_map(|(i, name)| Some((name, tokens.get(*i).filter(|v| **v != "-")?)))
+        };
+        flow.attrs
+            .reserve(kept().map(|(k, v)| k.len() + v.len() + 2).sum());
+        for (name, value) in kept() {
+            flow.attrs.push(name, value);
         }
         out.push(flow);
         Ok(())
