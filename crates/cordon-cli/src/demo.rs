@@ -1,99 +1,129 @@
-//! `cordon demo`: the example policy, checked, linted and walked along the
-//! path of a third-party breach (the email-provider incident Cordon is built
-//! to stop), one decision per attack step.
+//! `cordon demo`: the email-provider breach replayed through the whole
+//! pipeline. A simulated week-end of Acme's traffic with the attack in it
+//! is written as flow logs, ingested with the example policy (parse →
+//! enrich → verdict → store → detect), and the kill chain the detectors
+//! found is told stage by stage: techniques, evidence, the controls it
+//! touches, and the rule that would have stopped each step if enforced.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
-use cordon_policy::lint::{LintLevel, lint};
-use cordon_policy::{CompiledPolicy, Endpoint, LoadOptions, Request, explain, load_policy};
+use cordon_detect::Finding;
+use cordon_detect::kb::Kb;
+use cordon_flow::time::format_rfc3339;
+use cordon_policy::{CompiledPolicy, LoadOptions, load_policy};
+use cordon_sim::Scenario;
+use cordon_sim::truth::Truth;
+use cordon_sim::write::OutFormat;
+use cordon_store::SqliteStore;
+use cordon_store::ingest::{IngestOptions, ingest_path_observed};
 
 use crate::EXIT_CONFIG;
-use crate::args::DemoArgs;
+use crate::args::{DemoArgs, DetectionArgs, FindingsOutput};
+use crate::detect_cmd::{engine, print, run_simulation, save};
+use crate::flows_cmd::usage;
 
 const POLICY: &str = include_str!("../../../examples/acme-prod.yaml");
 const INVENTORY: &str = include_str!("../../../examples/acme-inventory.yaml");
 
-/// One step of the attack: what the attacker tries, as a request.
-struct Step {
-    stage: &'static str,
-    technique: &'static str,
-    what: &'static str,
-    from: &'static str,
-    to: &'static str,
-    port: &'static str,
+/// Whether finding `f` is about step `s` of the ground truth: same source,
+/// and the same destination unless the step sweeps many.
+pub(crate) fn matches_step(f: &Finding, s: &cordon_sim::truth::Step) -> bool {
+    let src = f.src_entity.ip.is_some_and(|ip| s.src.contains(&ip));
+    let dst = s.dst.is_empty()
+        || f.dst_entity.ip.is_some_and(|ip| s.dst.contains(&ip))
+        || f.dst_entity
+            .hostname
+            .as_ref()
+            .is_some_and(|h| s.dst_names.contains(h))
+        || (f.dst_entity.ip.is_none() && f.dst_entity.hostname.is_none());
+    src && dst && f.first_ms <= s.end_ms + 3_600_000 && f.last_ms >= s.start_ms - 3_600_000
 }
 
-const STEPS: &[Step] = &[
-    Step {
-        stage: "initial access",
-        technique: "T1199 Trusted Relationship",
-        what: "the compromised email provider calls Acme's webhook endpoint",
-        from: "198.51.100.9",
-        to: "notifier-1",
-        port: "tcp/443",
-    },
-    Step {
-        stage: "initial access",
-        technique: "T1199 Trusted Relationship",
-        what: "the provider's network reaches for the user database directly",
-        from: "198.51.100.9",
-        to: "user-db-1",
-        port: "tcp/5432",
-    },
-    Step {
-        stage: "lateral movement",
-        technique: "T1021.004 SSH",
-        what: "from the notifier, SSH to the user database host",
-        from: "notifier-1",
-        to: "user-db-1",
-        port: "tcp/22",
-    },
-    Step {
-        stage: "lateral movement",
-        technique: "T1021.002 SMB/Windows Admin Shares",
-        what: "from the notifier, SMB to an API server",
-        from: "notifier-1",
-        to: "api-1",
-        port: "tcp/445",
-    },
-    Step {
-        stage: "collection",
-        technique: "T1213 Data from Information Repositories",
-        what: "the notifier reads user records, as its job requires",
-        from: "notifier-1",
-        to: "user-db-1",
-        port: "tcp/5432",
-    },
-    Step {
-        stage: "command and control",
-        technique: "T1071.001 Web Protocols",
-        what: "the notifier beacons to the attacker's server",
-        from: "notifier-1",
-        to: "c2.attacker.example",
-        port: "tcp/443",
-    },
-    Step {
-        stage: "exfiltration",
-        technique: "T1537 Transfer Data to Cloud Account",
-        what: "user data is uploaded to an attacker's storage bucket",
-        from: "notifier-1",
-        to: "exfil-7f3a.s3.amazonaws.com",
-        port: "tcp/443",
-    },
-    Step {
-        stage: "exfiltration",
-        technique: "T1567 Exfiltration Over Web Service",
-        what: "user data leaves through the email provider's own API",
-        from: "notifier-1",
-        to: "api.mailer.example",
-        port: "tcp/443",
-    },
-];
+fn short_flow(r: &cordon_detect::finding::FlowRef) -> String {
+    let proto = match r.protocol {
+        6 => "tcp",
+        17 => "udp",
+        _ => "ip",
+    };
+    let mut s = format!(
+        "{} {}:{} → {}:{} {proto}, {} out / {} in",
+        format_rfc3339(r.start_ms),
+        r.src_ip,
+        r.src_port,
+        r.dst_ip,
+        r.dst_port,
+        human(r.bytes_out),
+        human(r.bytes_in)
+    );
+    if let Some(v) = &r.verdict {
+        s.push_str(&format!(", policy: {v}"));
+    }
+    s
+}
+
+fn human(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn tell(f: &Finding, kb: &Kb) {
+    println!(
+        "  [{}] {} — {}",
+        f.severity.as_str(),
+        f.kind,
+        f.evidence.summary
+    );
+    println!(
+        "      {} → {}, {} … {}",
+        f.src,
+        f.dst,
+        format_rfc3339(f.first_ms),
+        format_rfc3339(f.last_ms)
+    );
+    let techniques: Vec<String> = f
+        .techniques
+        .iter()
+        .map(|t| match kb.techniques.get(t) {
+            Some(x) => format!("{t} {}", x.name),
+            None => t.clone(),
+        })
+        .collect();
+    println!("      ATT&CK: {}", techniques.join("; "));
+    for r in f.evidence.flows.iter().take(2) {
+        println!("      evidence: {}", short_flow(r));
+    }
+    let controls: Vec<&str> = f.controls.iter().map(|c| c.id.as_str()).collect();
+    println!("      controls: {}", controls.join(", "));
+    match &f.stopped_by {
+        Some(rule) => println!("      enforced, the policy would have stopped it: {rule}"),
+        None => println!(
+            "      the policy allows this path (a trusted or unlisted route): only detection sees it"
+        ),
+    }
+}
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let Some(format) = OutFormat::from_name(&args.format) else {
+        return usage(format!(
+            "--format: unknown format `{}` (aws, gcp, azure, zeek, ipfix)",
+            args.format
+        ));
+    };
     let dir: PathBuf = match &args.out {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("cordon-demo-{}", std::process::id())),
@@ -104,7 +134,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write `{}`", policy_path.display()))?;
     std::fs::write(dir.join("acme-inventory.yaml"), INVENTORY)
         .with_context(|| format!("cannot write into `{}`", dir.display()))?;
-
     let policy = match load_policy(&policy_path, &LoadOptions::default()) {
         Ok(p) => p,
         Err(e) => {
@@ -112,98 +141,189 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    println!("Cordon demo: the email-provider breach against Acme's zero-trust policy\n");
-    println!(
-        "policy `{}`: {} groups, {} rules, {} workloads, mode {}, default {} (valid)",
-        policy.name,
-        policy.groups.iter().filter(|g| !g.builtin).count(),
-        policy.rules.len(),
-        policy.workloads.len(),
-        policy.mode,
-        policy.default
-    );
-    let findings = lint(&policy);
-    let warnings = findings
-        .iter()
-        .filter(|f| f.level == LintLevel::Warning)
-        .count();
-    println!(
-        "lint: {warnings} warnings, {} info",
-        findings.len() - warnings
-    );
-    for f in findings.iter().filter(|f| f.level == LintLevel::Warning) {
-        println!("  [{}] {}", f.code, f.message);
-    }
-    println!();
-
-    let compiled = CompiledPolicy::new(Arc::new(policy));
-    let mut stopped = 0;
-    for (i, step) in STEPS.iter().enumerate() {
-        let policy = compiled.policy();
-        let request = Request {
-            src: Endpoint::parse(policy, step.from).map_err(anyhow::Error::msg)?,
-            dst: Endpoint::parse(policy, step.to).map_err(anyhow::Error::msg)?,
-            protocol: Request::parse_port(step.port)
-                .map_err(anyhow::Error::msg)?
-                .0,
-            port: Request::parse_port(step.port)
-                .map_err(anyhow::Error::msg)?
-                .1,
-        };
-        let decision = compiled.evaluate(&request);
-        let e = explain(&compiled, &request, &decision);
-        if !decision.verdict.passes() {
-            stopped += 1;
+    let quiet = args.json;
+    let say = |s: String| {
+        if !quiet {
+            println!("{s}");
         }
-        println!(
-            "{}. {} — {} ({})",
-            i + 1,
-            step.stage,
-            step.what,
-            step.technique
-        );
-        println!(
-            "   {} → {} {}: {}",
-            step.from,
-            step.to,
-            step.port,
-            e.verdict.to_uppercase()
-        );
-        println!("   {}", e.reason);
-        if let Some(rule) = e
-            .decided_by
-            .as_deref()
-            .and_then(|n| policy.rules.iter().find(|r| r.name == n))
-            && let Some(limit) = &rule.limit
-        {
+    };
+    say(
+        "Cordon demo: the email-provider breach, replayed through the whole pipeline\n".to_string(),
+    );
+
+    // 1. Simulate.
+    let started = Instant::now();
+    let flows_dir = dir.join("flows");
+    let (truth, files, records) = run_simulation(
+        Scenario::ThirdPartyCompromise,
+        format,
+        args.hours,
+        args.seed,
+        &flows_dir,
+    )?;
+    say(format!(
+        "1. simulate   {} h of Acme's traffic with the attack in it (seed {}): {records} {} records ({:.1}s)",
+        truth.hours,
+        truth.seed,
+        args.format,
+        started.elapsed().as_secs_f64()
+    ));
+
+    // 2. Ingest with the policy and detect on the stream.
+    let started = Instant::now();
+    let store_dir = dir.join("store");
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let mut store = SqliteStore::open(&store_dir)
+        .with_context(|| format!("cannot open the store at `{}`", store_dir.display()))?;
+    let groups = policy.groups.iter().filter(|g| !g.builtin).count();
+    let rules = policy.rules.len();
+    let compiled = Arc::new(CompiledPolicy::new(Arc::new(policy)));
+    let mut dns = cordon_flow::dns::DnsAnswers::default();
+    let dns_path = flows_dir.join("dns.log");
+    let input = std::fs::File::open(&dns_path)
+        .with_context(|| format!("cannot read `{}`", dns_path.display()))?;
+    dns.read_zeek(&dns_path.display().to_string(), Box::new(input))?;
+    let options = IngestOptions {
+        format: None,
+        policy: Some(Arc::clone(&compiled)),
+        dns: Some(Arc::new(dns)),
+    };
+    let mut engine = match engine(&DetectionArgs {
+        config: None,
+        intel: Vec::new(),
+    }) {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
+    let mut stored = 0;
+    for file in files.iter().filter(|f| !is_side_file(f)) {
+        let summary = ingest_path_observed(&mut store, file, &options, &mut |_| {}, &mut |flow| {
+            engine.observe(flow)
+        })?;
+        stored += summary.stored;
+    }
+    let examined = engine.flows();
+    let findings = save(&mut store, engine.finish())?;
+    let kb = Kb::embedded()?;
+    say(format!(
+        "2. ingest     parse → enrich (policy acme-prod: {groups} groups, {rules} rules) → verdict → store: {stored} flows ({:.1}s)",
+        started.elapsed().as_secs_f64()
+    ));
+    say(format!(
+        "3. detect     {} detectors over {examined} flows as they streamed in: {} findings\n",
+        engine.state().len(),
+        findings.len()
+    ));
+    write_findings(&dir, &findings, &kb)?;
+    if args.json {
+        print(&findings, FindingsOutput::Json, &kb)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // The kill chain, stage by stage.
+    let mut stages: BTreeMap<usize, Vec<&Finding>> = BTreeMap::new();
+    for f in &findings {
+        stages.entry(kb.stage_order(&f.stage)).or_default().push(f);
+    }
+    println!("The kill chain found");
+    for (order, list) in &stages {
+        let Some(stage) = kb.stages.get(*order) else {
+            continue;
+        };
+        let tactic = stage.tactic.as_deref().unwrap_or("");
+        println!("\n■ {} {tactic}", stage.name);
+        let (violations, detections): (Vec<&&Finding>, Vec<&&Finding>) =
+            list.iter().partition(|f| f.kind == "policy-violation");
+        for f in &detections {
+            tell(f, &kb);
+        }
+        for f in &violations {
             println!(
-                "   metered: at most {} per {} from `{}` to this vendor; more is refused",
-                limit.bytes_out,
-                limit.per,
-                rule.from
-                    .iter()
-                    .map(|g| policy.group_name(*g))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "  [{}] policy-violation — {}",
+                f.severity.as_str(),
+                f.evidence.summary
             );
         }
-        if !e.dst.vendors.is_empty() {
-            println!("   third party: {}", e.dst.vendors.join(", "));
-        }
-        println!();
     }
+    report_truth(&truth, &findings);
+    println!("\nEverything is in {}:", dir.display());
     println!(
-        "{stopped} of {} attack steps are stopped by the policy; the rest ride allowed, trusted paths,\n\
-         which is why Cordon also meters vendor egress and watches flows for what the policy cannot forbid.",
-        STEPS.len()
+        "  flows/      the simulated {} logs, dns.log and truth.json (the ground truth)",
+        args.format
+    );
+    println!("  store/      the flow store with flows, rollups and findings");
+    println!("  findings.jsonl, findings.ocsf.jsonl, findings.stix.json");
+    println!("\nNext:");
+    println!(
+        "  cordon detect --store {} --min-severity high",
+        store_dir.display()
     );
     println!(
-        "\nexample policy and inventory written to {}",
-        dir.display()
+        "  cordon flows topology --store {} --output dot",
+        store_dir.display()
     );
     println!(
-        "try: cordon policy explain {} --from web-1 --to user-db-1 --port tcp/5432",
+        "  cordon flows audit --store {} --policy {}",
+        store_dir.display(),
         policy_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files the simulation writes beside the flows.
+fn is_side_file(p: &Path) -> bool {
+    matches!(
+        p.file_name().and_then(|n| n.to_str()),
+        Some("dns.log" | "truth.json")
+    )
+}
+
+fn write_findings(dir: &Path, findings: &[Finding], kb: &Kb) -> anyhow::Result<()> {
+    let mut jsonl = String::new();
+    let mut ocsf = String::new();
+    for f in findings {
+        jsonl.push_str(&serde_json::to_string(f)?);
+        jsonl.push('\n');
+        ocsf.push_str(&cordon_detect::ocsf::detection_finding(f, kb).to_string());
+        ocsf.push('\n');
+    }
+    std::fs::write(dir.join("findings.jsonl"), jsonl)?;
+    std::fs::write(dir.join("findings.ocsf.jsonl"), ocsf)?;
+    let bundle = cordon_detect::stix::bundle(findings, kb, cordon_flow::time::now_ms());
+    std::fs::write(
+        dir.join("findings.stix.json"),
+        serde_json::to_string_pretty(&bundle)?,
+    )?;
+    Ok(())
+}
+
+fn report_truth(truth: &Truth, findings: &[Finding]) {
+    println!("\nAgainst the simulation's ground truth");
+    let mut found = 0;
+    for s in &truth.steps {
+        let hits: Vec<&str> = findings
+            .iter()
+            .filter(|f| {
+                s.kinds.contains(&f.kind) && f.kind != "policy-violation" && matches_step(f, s)
+            })
+            .map(|f| f.kind.as_str())
+            .collect();
+        let mut kinds = hits.clone();
+        kinds.sort_unstable();
+        kinds.dedup();
+        if !hits.is_empty() {
+            found += 1;
+        }
+        println!(
+            "  {:<18} {:<4} {}",
+            s.id,
+            if hits.is_empty() { "MISS" } else { "ok" },
+            if kinds.is_empty() {
+                s.description.clone()
+            } else {
+                kinds.join(", ")
+            }
+        );
+    }
+    println!("  {found} of {} attack steps detected", truth.steps.len());
 }

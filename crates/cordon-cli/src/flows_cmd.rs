@@ -44,7 +44,7 @@ pub fn open_store(args: &crate::args::StoreArgs) -> anyhow::Result<SqliteStore> 
         .with_context(|| format!("cannot open the flow store at `{}`", path.display()))
 }
 
-fn range(args: &RangeArgs) -> Result<(Option<i64>, Option<i64>), String> {
+pub(crate) fn range(args: &RangeArgs) -> Result<(Option<i64>, Option<i64>), String> {
     let now = now_ms();
     let parse = |flag: &str, v: &Option<String>| -> Result<Option<i64>, String> {
         v.as_deref()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cordon_flow::Format;
-use cordon_store::ingest::{IngestOptions, expand, ingest_path};
+use cordon_store::ingest::{IngestOptions, expand, ingest_path_observed};
 use serde_json::json;
 
 use crate::EXIT_CONFIG;
@@ -106,17 +106,37 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return usage(format!("cannot read `{}`: {e}", input.display())),
         }
     }
+    let mut engine = if args.detect {
+        match crate::detect_cmd::engine(&args.detection) {
+            Ok(e) => Some(e),
+            Err(code) => return Ok(code),
+        }
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut progress = Progress::new();
     let mut summaries = Vec::new();
     for file in &files {
         let name = file.display().to_string();
-        let summary = ingest_path(&mut store, file, &options, &mut |bytes| {
-            progress.update(&name, bytes)
-        })?;
+        let summary = ingest_path_observed(
+            &mut store,
+            file,
+            &options,
+            &mut |bytes| progress.update(&name, bytes),
+            &mut |flow| {
+                if let Some(e) = &mut engine {
+                    e.observe(flow);
+                }
+            },
+        )?;
         summaries.push(summary);
     }
     progress.clear();
+    let findings = match engine.as_mut() {
+        Some(e) => Some(crate::detect_cmd::save(&mut store, e.finish())?),
+        None => None,
+    };
     let records: u64 = summaries.iter().map(|s| s.report.records).sum();
     let flows: u64 = summaries.iter().map(|s| s.report.flows).sum();
     let stored: u64 = summaries.iter().map(|s| s.stored).sum();
@@ -139,6 +159,7 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 "skipped": skipped,
                 "seconds": elapsed,
                 "files": summaries,
+                "findings": findings,
             }))?
         );
     } else {
@@ -174,6 +195,27 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             skipped.values().sum::<u64>(),
             args.store.path().display()
         );
+        if let Some(findings) = &findings {
+            let mut by: BTreeMap<cordon_detect::Severity, usize> = BTreeMap::new();
+            for f in findings {
+                *by.entry(f.severity).or_default() += 1;
+            }
+            let counts: Vec<String> = by
+                .iter()
+                .rev()
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect();
+            println!(
+                "{} findings{} (see `cordon detect --store {}`)",
+                findings.len(),
+                if counts.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", counts.join(", "))
+                },
+                args.store.path().display()
+            );
+        }
     }
     Ok(ExitCode::from(if errors.is_empty() {
         0

@@ -6,6 +6,7 @@
 
 mod args;
 mod demo;
+mod detect_cmd;
 mod flows_cmd;
 mod ingest_cmd;
 mod policy_cmd;
@@ -37,5 +38,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Ingest(cmd) => ingest_cmd::ingest(&cmd),
         args::Command::Collect(cmd) => ingest_cmd::collect(&cmd),
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
+        args::Command::Detect(cmd) => detect_cmd::detect(&cmd),
+        args::Command::Simulate(cmd) => detect_cmd::simulate(&cmd),
     }
 }

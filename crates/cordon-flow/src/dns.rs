@@ -18,6 +18,9 @@ use crate::read::{Line, LineReader, Location, Report, Skip, SkipReason, maybe_gu
 use crate::sources::{clip, parse_ip};
 use crate::time::parse_rfc3339;
 
+/// How much later than a flow's recorded start its DNS answer may be.
+const START_SLACK_MS: i64 = 60_000;
+
 /// Shortest time an answer is trusted, in milliseconds.
 const MIN_TTL_MS: i64 = 60_000;
 
@@ -65,12 +68,14 @@ impl DnsAnswers {
     }
 
     /// The name `client` most recently resolved to `address` that was still
-    /// valid at `at_ms`.
+    /// valid at `at_ms`. An answer up to a minute after `at_ms` counts too:
+    /// flow logs such as AWS's give the start of their aggregation window,
+    /// not of the connection, so the lookup before it can come "later".
     pub fn lookup(&self, client: IpAddr, address: IpAddr, at_ms: i64) -> Option<&str> {
         self.pairs
             .get(&(client, address))?
             .iter()
-            .filter(|(from, until, _)| *from <= at_ms && at_ms <= *until)
+            .filter(|(from, until, _)| *from <= at_ms + START_SLACK_MS && at_ms <= *until)
             .max_by_key(|(from, _, _)| *from)
             .map(|(_, _, name)| &**name)
     }

@@ -110,6 +110,21 @@ pub fn ingest_path(
     options: &IngestOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<InputSummary, StoreError> {
+    ingest_path_observed(store, path, options, progress, &mut |_| {})
+}
+
+/// [`ingest_path`], showing every flow to `observe` once it is enriched
+/// (detectors watch the stream this way).
+///
+/// # Errors
+/// As [`ingest_path`].
+pub fn ingest_path_observed(
+    store: &mut dyn FlowStore,
+    path: &Path,
+    options: &IngestOptions,
+    progress: &mut dyn FnMut(u64),
+    observe: &mut dyn FnMut(&Flow),
+) -> Result<InputSummary, StoreError> {
     let name = path.display().to_string();
     let mut summary = InputSummary {
         file: name.clone(),
@@ -184,6 +199,7 @@ pub fn ingest_path(
                 if let Some(e) = &mut enricher {
                     e.enrich(&mut flow);
                 }
+                observe(&flow);
                 batch.push(flow);
             }
             last_offset = at.offset + 1;

@@ -120,4 +120,47 @@ pub trait FlowStore {
     /// # Errors
     /// Database errors.
     fn count(&self) -> Result<u64, StoreError>;
+
+    /// Every flow matching `query` in time order, one at a time, without
+    /// holding them all: `sink` returns false to stop. Returns how many
+    /// flows were passed.
+    ///
+    /// # Errors
+    /// Database errors or a damaged block.
+    fn scan(
+        &self,
+        query: &FlowQuery,
+        sink: &mut dyn FnMut(Flow) -> bool,
+    ) -> Result<u64, StoreError>;
+
+    /// Store findings, replacing earlier versions with the same id.
+    ///
+    /// # Errors
+    /// Database errors; none of them is stored then.
+    fn save_findings(&mut self, findings: &[StoredFinding]) -> Result<(), StoreError>;
+
+    /// Stored findings whose last evidence is at or after `since_ms`,
+    /// oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn findings(&self, since_ms: Option<i64>) -> Result<Vec<StoredFinding>, StoreError>;
+}
+
+/// A finding as the store keeps it: indexed columns and the whole finding
+/// as JSON (the store does not interpret it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFinding {
+    /// Stable finding id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Severity name.
+    pub severity: String,
+    /// First evidence, ms since the epoch.
+    pub first_ms: i64,
+    /// Last evidence.
+    pub last_ms: i64,
+    /// The finding as JSON.
+    pub body: String,
 }

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::block;
 use crate::query::{Edge, FlowQuery};
-use crate::{FlowStore, InputState, StoreError};
+use crate::{FlowStore, InputState, StoreError, StoredFinding};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inputs(
@@ -46,6 +46,15 @@ CREATE TABLE IF NOT EXISTS rollups(
     bytes_in INTEGER NOT NULL,
     PRIMARY KEY(minute, src_group, dst_group, dst_port, protocol, verdict)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS findings(
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS findings_time ON findings(last_ms);
 ";
 
 /// A rollup row's key: minute, source group, destination group, port,
@@ -331,6 +340,68 @@ impl FlowStore for SqliteStore {
         out.sort_by_key(|f| f.start_ms);
         out.truncate(limit);
         Ok(out)
+    }
+
+    fn scan(&self, q: &FlowQuery, sink: &mut dyn FnMut(Flow) -> bool) -> Result<u64, StoreError> {
+        if let Some(g) = q.group.as_ref().filter(|g| g.contains(',')) {
+            return Err(StoreError::Query(format!("invalid group name `{g}`")));
+        }
+        let blocks = self.candidate_blocks(q)?;
+        let mut pending: Vec<Flow> = Vec::new();
+        let mut passed = 0u64;
+        for (i, (id, _)) in blocks.iter().enumerate() {
+            let data = self.block_data(*id)?;
+            block::decode(&data, &mut |f| matches(q, f), &mut pending)
+                .map_err(|e| StoreError::Query(e.to_string()))?;
+            // Blocks come by their earliest flow: nothing later can start
+            // before the next block's earliest, so those are final.
+            let bound = blocks.get(i + 1).map_or(i64::MAX, |b| b.1);
+            pending.sort_by_key(|f| f.start_ms);
+            let cut = pending.partition_point(|f| f.start_ms < bound);
+            for f in pending.drain(..cut) {
+                passed += 1;
+                if !sink(f) {
+                    return Ok(passed);
+                }
+            }
+        }
+        Ok(passed)
+    }
+
+    fn save_findings(&mut self, findings: &[StoredFinding]) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO findings(id, kind, severity, first_ms, last_ms, body) VALUES (?,?,?,?,?,?)
+                 ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, severity = excluded.severity,
+                    first_ms = excluded.first_ms, last_ms = excluded.last_ms, body = excluded.body",
+            )?;
+            for f in findings {
+                stmt.execute(params![
+                    f.id, f.kind, f.severity, f.first_ms, f.last_ms, f.body
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn findings(&self, since_ms: Option<i64>) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut stmt = self.db.prepare(
+            "SELECT id, kind, severity, first_ms, last_ms, body FROM findings
+             WHERE last_ms >= ? ORDER BY first_ms, id",
+        )?;
+        let rows = stmt.query_map(params![since_ms.unwrap_or(i64::MIN)], |r| {
+            Ok(StoredFinding {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                severity: r.get(2)?,
+                first_ms: r.get(3)?,
+                last_ms: r.get(4)?,
+                body: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn topology(&self, q: &FlowQuery) -> Result<Vec<Edge>, StoreError> {

@@ -1,0 +1,202 @@
+//! Brute force: many failed attempts from one source on an authentication
+//! service (password guessing, T1110.001), or short failed sessions against
+//! many hosts on one such port (spraying, T1110.003). An attempt is a
+//! refused connection or a session that reached the service and ended
+//! within seconds having sent little (a failed login); probes that nobody
+//! answered are left to the scan detector.
+
+use std::net::IpAddr;
+
+use cordon_flow::Flow;
+use rustc_hash::FxHashSet;
+
+use super::{Detector, Samples, fact, failed, finding};
+use crate::bounded::{Aged, Bounded};
+use crate::config::BruteForce as Settings;
+use crate::finding::Finding;
+
+/// Authentication services by port.
+fn auth_service(port: u16) -> Option<&'static str> {
+    Some(match port {
+        22 => "SSH",
+        23 => "Telnet",
+        21 => "FTP",
+        3389 => "RDP",
+        25 | 465 | 587 => "SMTP submission",
+        110 | 995 => "POP3",
+        143 | 993 => "IMAP",
+        389 | 636 => "LDAP",
+        88 => "Kerberos",
+        445 => "SMB",
+        5985 | 5986 => "WinRM",
+        5900 => "VNC",
+        3306 => "MySQL",
+        5432 => "PostgreSQL",
+        1433 => "SQL Server",
+        1521 => "Oracle",
+        27017 => "MongoDB",
+        6379 => "Redis",
+        _ => return None,
+    })
+}
+
+struct Target {
+    window_start: i64,
+    last_ms: i64,
+    attempts: u32,
+    reported: bool,
+    samples: Samples,
+}
+
+impl Aged for Target {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+struct Spray {
+    window_start: i64,
+    last_ms: i64,
+    hosts: FxHashSet<IpAddr>,
+    reported: bool,
+}
+
+impl Aged for Spray {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// The brute-force detector.
+pub struct BruteForce {
+    cfg: Settings,
+    targets: Bounded<(IpAddr, IpAddr, u16), Target>,
+    sprays: Bounded<(IpAddr, u16), Spray>,
+}
+
+impl BruteForce {
+    /// A detector with `cfg`.
+    pub fn new(cfg: Settings) -> Self {
+        BruteForce {
+            targets: Bounded::new(cfg.common.max_state),
+            sprays: Bounded::new(cfg.common.max_state),
+            cfg,
+        }
+    }
+}
+
+impl Detector for BruteForce {
+    fn name(&self) -> &'static str {
+        "brute-force"
+    }
+
+    fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
+        let Some(service) = auth_service(flow.dst_port) else {
+            return;
+        };
+        if flow.protocol != 6 || self.cfg.common.allow.contains(flow.src_ip, None) {
+            return;
+        }
+        // A guess: a refused attempt, or a session that reached the service
+        // and ended quickly with little said (the login failed). Probes
+        // nobody answered are scans, not guesses.
+        let refused = flow.observed == Some(cordon_flow::Observed::Rejected)
+            || flow.get_attr("conn_state") == Some("REJ");
+        let short = !failed(flow)
+            && flow.end_ms - flow.start_ms <= 10_000
+            && flow.bytes_out <= 12_000
+            && flow.bytes_out >= 400;
+        if !(refused || short) {
+            return;
+        }
+        let window = self.cfg.window;
+        let t = flow.start_ms;
+        let target = self
+            .targets
+            .entry((flow.src_ip, flow.dst_ip, flow.dst_port), || Target {
+                window_start: t,
+                last_ms: t,
+                attempts: 0,
+                reported: false,
+                samples: Samples::default(),
+            });
+        if t >= target.window_start + window {
+            target.window_start = t;
+            target.attempts = 0;
+            target.reported = false;
+        }
+        target.last_ms = target.last_ms.max(t);
+        target.attempts += 1;
+        target.samples.add(flow);
+        if !target.reported && u64::from(target.attempts) >= self.cfg.min_attempts {
+            target.reported = true;
+            let mut f = finding(
+                "brute-force",
+                &format!("{}>{}:{}", flow.src_ip, flow.dst_ip, flow.dst_port),
+                flow,
+                65.0 + 10.0
+                    * (f64::from(target.attempts) / self.cfg.min_attempts.max(1) as f64)
+                        .log2()
+                        .clamp(0.0, 2.0),
+                format!(
+                    "{} failed {service} attempts from {} to {} within {} min",
+                    target.attempts,
+                    flow.src_ip,
+                    flow.dst_ip,
+                    window / 60_000
+                ),
+            );
+            f.first_ms = target.window_start;
+            f.techniques = vec!["T1110.001".into()];
+            fact(&mut f, "failed_attempts", target.attempts);
+            fact(&mut f, "service", service);
+            target.samples.clone().into_evidence(&mut f);
+            out.push(f);
+        }
+        let spray = self.sprays.entry((flow.src_ip, flow.dst_port), || Spray {
+            window_start: t,
+            last_ms: t,
+            hosts: FxHashSet::default(),
+            reported: false,
+        });
+        if t >= spray.window_start + window {
+            spray.window_start = t;
+            spray.hosts.clear();
+            spray.reported = false;
+        }
+        spray.last_ms = spray.last_ms.max(t);
+        // Spraying is sessions that reached many hosts, not refusals.
+        if short && spray.hosts.len() < 1024 {
+            spray.hosts.insert(flow.dst_ip);
+        }
+        if !spray.reported && spray.hosts.len() as u64 >= self.cfg.min_spray_hosts {
+            spray.reported = true;
+            let mut f = finding(
+                "brute-force",
+                &format!("{}>*:{}", flow.src_ip, flow.dst_port),
+                flow,
+                65.0,
+                format!(
+                    "failed {service} connections from {} to {} hosts within {} min",
+                    flow.src_ip,
+                    spray.hosts.len(),
+                    window / 60_000
+                ),
+            );
+            f.dst = format!("{} hosts", spray.hosts.len());
+            f.dst_entity = Default::default();
+            f.techniques = vec!["T1110.003".into()];
+            fact(&mut f, "hosts", spray.hosts.len());
+            fact(&mut f, "service", service);
+            out.push(f);
+        }
+    }
+
+    fn state(&self) -> usize {
+        self.targets.len() + self.sprays.len()
+    }
+
+    fn evicted(&self) -> u64 {
+        self.targets.evicted() + self.sprays.evicted()
+    }
+}

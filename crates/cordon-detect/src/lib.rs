@@ -1,0 +1,178 @@
+//! Cordon's threat detection.
+//!
+//! Detectors read flows one at a time, in time order, and keep only bounded
+//! state (see [`bounded`]): the same engine runs while flows are ingested
+//! and over stored history. Each finding carries its evidence and is mapped
+//! through the knowledge base ([`kb`]) to ATT&CK techniques, a kill-chain
+//! stage and compliance controls.
+//!
+//! ```
+//! use cordon_detect::{Engine, config::Config, kb::Kb};
+//! use cordon_flow::{Flow, FlowSource};
+//!
+//! let mut engine = Engine::new(Config::default(), Kb::embedded().unwrap(), None);
+//! // An internal host tries SSH on 40 neighbours within a minute.
+//! for i in 0..40u8 {
+//!     let mut f = Flow::new(FlowSource::Zeek, "10.0.4.10".parse().unwrap(),
+//!                           [10, 0, 1, i].into(), 6);
+//!     f.start_ms = 1_700_000_000_000 + i64::from(i) * 1000;
+//!     f.end_ms = f.start_ms;
+//!     f.dst_port = 22;
+//!     engine.observe(&f);
+//! }
+//! let findings = engine.finish();
+//! assert_eq!(findings[0].kind, "service-discovery");
+//! assert_eq!(findings[0].techniques, ["T1046"]);
+//! ```
+
+pub mod bounded;
+pub mod config;
+pub mod detectors;
+pub mod finding;
+pub mod intel;
+pub mod kb;
+pub mod ocsf;
+pub mod stats;
+pub mod stix;
+
+use std::sync::Arc;
+
+use cordon_flow::Flow;
+use rustc_hash::FxHashMap;
+
+pub use finding::{Finding, Severity};
+
+use crate::config::Config;
+use crate::detectors::Detector;
+use crate::intel::Intel;
+use crate::kb::Kb;
+
+/// How often (in flow time) detectors look at their closed windows.
+const TICK_MS: i64 = 60_000;
+
+/// Most distinct findings held; past this, the lowest scores are dropped.
+const MAX_FINDINGS: usize = 100_000;
+
+/// Runs every enabled detector over a stream of flows.
+pub struct Engine {
+    detectors: Vec<Box<dyn Detector>>,
+    kb: Arc<Kb>,
+    findings: FxHashMap<String, Finding>,
+    next_tick: Option<i64>,
+    flows: u64,
+    pending: Vec<Finding>,
+}
+
+impl Engine {
+    /// An engine with `config`'s detectors, mapping through `kb`, matching
+    /// `intel` when given.
+    pub fn new(config: Config, kb: Kb, intel: Option<Intel>) -> Engine {
+        Engine {
+            detectors: detectors::all(&config, intel),
+            kb: Arc::new(kb),
+            findings: FxHashMap::default(),
+            next_tick: None,
+            flows: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The knowledge base in use.
+    pub fn kb(&self) -> &Kb {
+        &self.kb
+    }
+
+    /// Look at one flow. Flows should come in (roughly) time order.
+    pub fn observe(&mut self, flow: &Flow) {
+        self.flows += 1;
+        // Reply records (one-way logs report each direction) and Azure's
+        // flow-begin markers repeat a connection already counted.
+        if flow.attrs.get("oriented") == Some("reply") || flow.attrs.get("flow_state") == Some("B")
+        {
+            return;
+        }
+        let now = flow.start_ms;
+        match self.next_tick {
+            None => self.next_tick = Some(now + TICK_MS),
+            Some(t) if now >= t => {
+                for d in &mut self.detectors {
+                    d.tick(now, &mut self.pending);
+                }
+                self.next_tick = Some(now + TICK_MS);
+            }
+            Some(_) => {}
+        }
+        for d in &mut self.detectors {
+            d.observe(flow, &mut self.pending);
+        }
+        if !self.pending.is_empty() {
+            self.absorb();
+        }
+    }
+
+    fn absorb(&mut self) {
+        for mut f in self.pending.drain(..) {
+            self.kb.apply(&mut f);
+            match self.findings.get_mut(&f.id) {
+                Some(old) => old.merge(f),
+                None => {
+                    if self.findings.len() >= MAX_FINDINGS {
+                        let weakest = self
+                            .findings
+                            .values()
+                            .min_by(|a, b| a.score.total_cmp(&b.score))
+                            .map(|w| w.id.clone());
+                        if let Some(id) = weakest {
+                            self.findings.remove(&id);
+                        }
+                    }
+                    self.findings.insert(f.id.clone(), f);
+                }
+            }
+        }
+    }
+
+    /// Findings so far, without closing any window.
+    pub fn snapshot(&self) -> Vec<Finding> {
+        let mut v: Vec<Finding> = self.findings.values().cloned().collect();
+        self.sort(&mut v);
+        v
+    }
+
+    fn sort(&self, v: &mut [Finding]) {
+        v.sort_by(|a, b| {
+            a.first_ms
+                .cmp(&b.first_ms)
+                .then(
+                    self.kb
+                        .stage_order(&a.stage)
+                        .cmp(&self.kb.stage_order(&b.stage)),
+                )
+                .then(a.id.cmp(&b.id))
+        });
+    }
+
+    /// Close every window and return all findings, oldest first.
+    pub fn finish(&mut self) -> Vec<Finding> {
+        for d in &mut self.detectors {
+            d.finish(&mut self.pending);
+        }
+        self.absorb();
+        let mut v: Vec<Finding> = self.findings.drain().map(|(_, f)| f).collect();
+        self.sort(&mut v);
+        v
+    }
+
+    /// Flows observed.
+    pub fn flows(&self) -> u64 {
+        self.flows
+    }
+
+    /// Keys held by each detector (pairs, hosts...), to show memory is bounded.
+    pub fn state(&self) -> Vec<(&'static str, usize, u64)> {
+        self.detectors
+            .iter()
+            .map(|d| (d.name(), d.state(), d.evicted()))
+            .collect()
+    }
+}
