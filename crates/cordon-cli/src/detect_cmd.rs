@@ -266,18 +266,16 @@ pub(crate) fn run_simulation(
     let writer_cell = std::cell::RefCell::new(&mut writer);
     let truth = sim.run(
         &mut |c| {
-            if error.is_none() {
-                if let Err(e) = writer_cell.borrow_mut().conn(c) {
+            if error.is_none()
+                && let Err(e) = writer_cell.borrow_mut().conn(c) {
                     error = Some(e);
                 }
-            }
         },
         &mut |d| {
-            if dns_error.is_none() {
-                if let Err(e) = writer_cell.borrow_mut().dns(d) {
+            if dns_error.is_none()
+                && let Err(e) = writer_cell.borrow_mut().dns(d) {
                     dns_error = Some(e);
                 }
-            }
         },
     );
     if let Some(e) = error.or(dns_error) {

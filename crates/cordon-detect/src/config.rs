@@ -68,6 +68,7 @@ pub enum Param<'a> {
 
 /// Settings of every detector.
 #[derive(Clone, Debug)]
+#[derive(Default)]
 pub struct Config {
     /// Beaconing.
     pub beaconing: Beaconing,
@@ -208,21 +209,6 @@ settings!(
     Violations {}
 );
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            beaconing: Beaconing::default(),
-            long_connections: LongConnections::default(),
-            exfiltration: Exfiltration::default(),
-            vendors: Vendors::default(),
-            lateral: Lateral::default(),
-            scan: Scan::default(),
-            brute_force: BruteForce::default(),
-            intel: Common::default(),
-            violations: Violations::default(),
-        }
-    }
-}
 
 /// Detector names as written in the config file.
 pub const DETECTORS: [&str; 9] = [
@@ -247,18 +233,16 @@ impl Config {
         let mut diags = Diagnostics::new(file);
         let mut config = Config::default();
         if let Some(mut top) = doc.root.fields(&mut diags, "detection config") {
-            if let Some(v) = top.require(&mut diags, "apiVersion") {
-                if v.as_str() != Some("cordon/v1") {
+            if let Some(v) = top.require(&mut diags, "apiVersion")
+                && v.as_str() != Some("cordon/v1") {
                     diags.error(v.pos, "`apiVersion` must be `cordon/v1`");
                 }
-            }
-            if let Some(v) = top.require(&mut diags, "kind") {
-                if v.as_str() != Some("DetectionConfig") {
+            if let Some(v) = top.require(&mut diags, "kind")
+                && v.as_str() != Some("DetectionConfig") {
                     diags.error(v.pos, "`kind` must be `DetectionConfig`");
                 }
-            }
-            if let Some(d) = top.get("detectors") {
-                if let Some(mut detectors) = d.fields(&mut diags, "detectors") {
+            if let Some(d) = top.get("detectors")
+                && let Some(mut detectors) = d.fields(&mut diags, "detectors") {
                     for name in DETECTORS {
                         if let Some(node) = detectors.get(name) {
                             config.decode_one(name, node, &mut diags);
@@ -266,7 +250,6 @@ impl Config {
                     }
                     detectors.finish(&mut diags, &DETECTORS);
                 }
-            }
             top.finish(&mut diags, &["apiVersion", "kind", "detectors"]);
         }
         if diags.has_errors() {
@@ -302,13 +285,12 @@ fn decode_settings(
     let Some(mut fields) = node.fields(diags, name) else {
         return;
     };
-    if let Some(v) = fields.get("enabled") {
-        if let Some(b) = v.boolean(diags, "enabled") {
+    if let Some(v) = fields.get("enabled")
+        && let Some(b) = v.boolean(diags, "enabled") {
             common.enabled = b;
         }
-    }
-    if let Some(v) = fields.get("max_state") {
-        if let Some(n) = v.text(diags, "max_state") {
+    if let Some(v) = fields.get("max_state")
+        && let Some(n) = v.text(diags, "max_state") {
             match n.parse::<usize>() {
                 Ok(n) if n >= 16 => common.max_state = n,
                 _ => diags.error(
@@ -317,9 +299,8 @@ fn decode_settings(
                 ),
             }
         }
-    }
-    if let Some(v) = fields.get("allow") {
-        if let Some(items) = v.items(diags, "allow") {
+    if let Some(v) = fields.get("allow")
+        && let Some(items) = v.items(diags, "allow") {
             for item in items {
                 let Some(text) = item.text(diags, "allowlist entry") else {
                     continue;
@@ -336,7 +317,6 @@ fn decode_settings(
                 }
             }
         }
-    }
     let mut known = vec!["enabled", "allow", "max_state"];
     for (key, param) in params {
         known.push(key);

@@ -224,18 +224,16 @@ impl Kb {
                     return bad(format!("technique {} names unknown tactic {tactic}", t.id));
                 }
             }
-            if let Some((parent, _)) = t.id.split_once('.') {
-                if !self.techniques.contains_key(parent) {
+            if let Some((parent, _)) = t.id.split_once('.')
+                && !self.techniques.contains_key(parent) {
                     return bad(format!("sub-technique {} has no parent {parent}", t.id));
                 }
-            }
         }
         for s in &self.stages {
-            if let Some(t) = &s.tactic {
-                if !self.tactics.contains_key(t) {
+            if let Some(t) = &s.tactic
+                && !self.tactics.contains_key(t) {
                     return bad(format!("stage {} names unknown tactic {t}", s.id));
                 }
-            }
         }
         for k in self.kinds.values() {
             if k.techniques.is_empty() || k.controls.is_empty() {

@@ -61,6 +61,7 @@ pub struct Engine {
     next_tick: Option<i64>,
     flows: u64,
     pending: Vec<Finding>,
+    dropped: u64,
 }
 
 impl Engine {
@@ -74,6 +75,7 @@ impl Engine {
             next_tick: None,
             flows: 0,
             pending: Vec::new(),
+            dropped: 0,
         }
     }
 
@@ -111,25 +113,38 @@ impl Engine {
     }
 
     fn absorb(&mut self) {
-        for mut f in self.pending.drain(..) {
+        let pending = std::mem::take(&mut self.pending);
+        for mut f in pending {
             self.kb.apply(&mut f);
             match self.findings.get_mut(&f.id) {
                 Some(old) => old.merge(f),
                 None => {
                     if self.findings.len() >= MAX_FINDINGS {
-                        let weakest = self
-                            .findings
-                            .values()
-                            .min_by(|a, b| a.score.total_cmp(&b.score))
-                            .map(|w| w.id.clone());
-                        if let Some(id) = weakest {
-                            self.findings.remove(&id);
-                        }
+                        self.drop_weakest();
                     }
                     self.findings.insert(f.id.clone(), f);
                 }
             }
         }
+    }
+
+    /// Make room by dropping the lowest-scoring tenth of the findings (in
+    /// one sweep, so a flood of findings costs linear time).
+    fn drop_weakest(&mut self) {
+        let mut scores: Vec<f64> = self.findings.values().map(|f| f.score).collect();
+        let cut = scores.len() / 10;
+        let (_, threshold, _) = scores.select_nth_unstable_by(cut, f64::total_cmp);
+        let threshold = *threshold;
+        let mut excess = self.findings.len() - MAX_FINDINGS * 9 / 10;
+        self.findings.retain(|_, f| {
+            if excess > 0 && f.score <= threshold {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.dropped += 1;
     }
 
     /// Findings so far, without closing any window.
@@ -168,6 +183,11 @@ impl Engine {
         self.flows
     }
 
+    /// How many times findings were dropped to stay under the cap.
+    pub fn dropped_findings(&self) -> u64 {
+        self.dropped
+    }
+
     /// Keys held by each detector (pairs, hosts...), to show memory is bounded.
     pub fn state(&self) -> Vec<(&'static str, usize, u64)> {
         self.detectors
@@ -176,3 +196,6 @@ impl Engine {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

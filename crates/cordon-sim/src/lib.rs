@@ -85,6 +85,32 @@ pub struct Conn {
     pub step: Option<usize>,
 }
 
+impl Conn {
+    /// The connection as one two-way flow record (as Zeek would log it).
+    pub fn flow(&self) -> cordon_flow::Flow {
+        let mut f = cordon_flow::Flow::new(cordon_flow::FlowSource::Zeek, self.src, self.dst, self.protocol);
+        f.start_ms = self.start_ms;
+        f.end_ms = self.start_ms + self.duration_ms;
+        f.src_port = self.src_port;
+        f.dst_port = self.dst_port;
+        let answered = self.outcome == Outcome::Established;
+        f.bytes_out = if answered { self.bytes_out } else { 0 };
+        f.bytes_in = if answered { self.bytes_in } else { 0 };
+        f.packets_out = self.packets_out;
+        f.packets_in = if answered { self.packets_in } else { u64::from(self.outcome == Outcome::Rejected) };
+        f.observed = Some(cordon_flow::Observed::Accepted);
+        f.attr(
+            "conn_state",
+            match self.outcome {
+                Outcome::Established => "SF",
+                Outcome::Rejected => "REJ",
+                Outcome::Unanswered => "S0",
+            },
+        );
+        f
+    }
+}
+
 /// One DNS answer the resolver gave.
 #[derive(Clone, Debug)]
 pub struct DnsAnswer {

@@ -409,12 +409,11 @@ impl FlowWriter {
     }
 
     fn close_azure(&mut self) -> std::io::Result<()> {
-        if self.format == OutFormat::Azure {
-            if let Some(mut w) = self.out.take() {
+        if self.format == OutFormat::Azure
+            && let Some(mut w) = self.out.take() {
                 w.write_all(b"]}]}]}}]}\n")?;
                 w.flush()?;
             }
-        }
         Ok(())
     }
 

@@ -115,7 +115,7 @@ impl Detector for Scans {
             src.targets.len() < MAX_TARGETS && src.targets.insert((flow.dst_ip, flow.dst_port));
         let n = src.targets.len() as u64;
         let min = self.cfg.min_hosts.min(self.cfg.min_ports);
-        if src.reported || !new || n < min || n % 4 != 0 {
+        if src.reported || !new || n < min || !n.is_multiple_of(4) {
             return;
         }
         let ((hosts, port), (ports, host)) = breadth(&src.targets);
