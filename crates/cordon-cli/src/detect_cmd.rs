@@ -267,15 +267,17 @@ pub(crate) fn run_simulation(
     let truth = sim.run(
         &mut |c| {
             if error.is_none()
-                && let Err(e) = writer_cell.borrow_mut().conn(c) {
-                    error = Some(e);
-                }
+                && let Err(e) = writer_cell.borrow_mut().conn(c)
+            {
+                error = Some(e);
+            }
         },
         &mut |d| {
             if dns_error.is_none()
-                && let Err(e) = writer_cell.borrow_mut().dns(d) {
-                    dns_error = Some(e);
-                }
+                && let Err(e) = writer_cell.borrow_mut().dns(d)
+            {
+                dns_error = Some(e);
+            }
         },
     );
     if let Some(e) = error.or(dns_error) {

@@ -28,7 +28,13 @@ fn stderr(o: &std::process::Output) -> String {
 
 fn run(args: &[&str]) -> std::process::Output {
     let out = cordon(args);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     out
 }
 
@@ -36,8 +42,18 @@ fn run(args: &[&str]) -> std::process::Output {
 fn simulate(dir: &Path, scenario: &str, format: &str, hours: &str, seed: &str) -> Vec<String> {
     let flows = dir.join("flows");
     let out = run(&[
-        "simulate", "--scenario", scenario, "--format", format, "--hours", hours, "--seed", seed,
-        "--out", flows.to_str().unwrap(), "--json",
+        "simulate",
+        "--scenario",
+        scenario,
+        "--format",
+        format,
+        "--hours",
+        hours,
+        "--seed",
+        seed,
+        "--out",
+        flows.to_str().unwrap(),
+        "--json",
     ]);
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     summary["files"]
@@ -79,10 +95,17 @@ fn ingest(dir: &Path, files: &[String], policy: bool) -> Value {
 
 /// Whether some finding of one of `kinds` names the step's source.
 fn found(findings: &[Value], step: &Value, kinds: &[&str]) -> bool {
-    let srcs: Vec<&str> = step["src"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let srcs: Vec<&str> = step["src"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
     findings.iter().any(|f| {
         kinds.contains(&f["kind"].as_str().unwrap())
-            && f["src_entity"]["ip"].as_str().is_some_and(|ip| srcs.contains(&ip))
+            && f["src_entity"]["ip"]
+                .as_str()
+                .is_some_and(|ip| srcs.contains(&ip))
     })
 }
 
@@ -92,13 +115,29 @@ fn every_simulated_format_is_read_cleanly_and_the_attack_is_found() {
         let dir = temp_dir(&format!("sim-{format}"));
         let files = simulate(&dir, "third-party-compromise", format, "12", "3");
         let summary = ingest(&dir, &files, true);
-        assert!(summary["flows"].as_u64().unwrap() > 20_000, "{format}: {summary}");
-        assert_eq!(summary["skipped"], serde_json::json!({}), "{format}: {summary}");
+        assert!(
+            summary["flows"].as_u64().unwrap() > 20_000,
+            "{format}: {summary}"
+        );
+        assert_eq!(
+            summary["skipped"],
+            serde_json::json!({}),
+            "{format}: {summary}"
+        );
         let findings = summary["findings"].as_array().unwrap();
         for step in truth(&dir)["steps"].as_array().unwrap() {
-            let kinds: Vec<&str> = step["kinds"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+            let kinds: Vec<&str> = step["kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap())
+                .collect();
             // The main detector for the step, not only the policy.
-            assert!(found(findings, step, &kinds[..1]), "{format}: {} not found in {findings:#?}", step["id"]);
+            assert!(
+                found(findings, step, &kinds[..1]),
+                "{format}: {} not found in {findings:#?}",
+                step["id"]
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -113,15 +152,35 @@ fn findings_come_out_as_json_ocsf_and_stix_the_stix2_library_accepts() {
     let store = store.to_str().unwrap();
     // Batch detection over the stored history agrees with the stream.
     let lines = stdout(&run(&["detect", "--store", store, "--json"]));
-    let findings: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let findings: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(findings.len() >= 5, "{lines}");
     for f in &findings {
-        for key in ["kind", "severity", "src", "dst", "techniques", "controls", "evidence", "stage"] {
+        for key in [
+            "kind",
+            "severity",
+            "src",
+            "dst",
+            "techniques",
+            "controls",
+            "evidence",
+            "stage",
+        ] {
             assert!(f.get(key).is_some(), "{key} missing: {f}");
         }
         assert!(!f["techniques"].as_array().unwrap().is_empty());
     }
-    let ocsf = stdout(&run(&["detect", "--store", store, "--output", "ocsf", "--min-severity", "high"]));
+    let ocsf = stdout(&run(&[
+        "detect",
+        "--store",
+        store,
+        "--output",
+        "ocsf",
+        "--min-severity",
+        "high",
+    ]));
     for l in ocsf.lines() {
         let e: Value = serde_json::from_str(l).unwrap();
         assert_eq!(e["class_uid"], 2004);
@@ -170,7 +229,13 @@ fn benign_traffic_raises_next_to_nothing() {
         findings.len()
     );
     let store = dir.join("store");
-    let out = cordon(&["detect", "--store", store.to_str().unwrap(), "--fail-on", "medium"]);
+    let out = cordon(&[
+        "detect",
+        "--store",
+        store.to_str().unwrap(),
+        "--fail-on",
+        "medium",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -183,10 +248,23 @@ fn a_bare_capture_without_policy_or_inventory_still_shows_the_attack() {
     let findings = summary["findings"].as_array().unwrap();
     let steps = truth(&dir)["steps"].as_array().unwrap().clone();
     let step = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap();
-    assert!(found(findings, step("discovery"), &["service-discovery"]), "{findings:#?}");
-    assert!(found(findings, step("lateral-movement"), &["lateral-movement"]), "{findings:#?}");
+    assert!(
+        found(findings, step("discovery"), &["service-discovery"]),
+        "{findings:#?}"
+    );
+    assert!(
+        found(findings, step("lateral-movement"), &["lateral-movement"]),
+        "{findings:#?}"
+    );
     assert!(found(findings, step("c2"), &["beaconing"]), "{findings:#?}");
-    assert!(found(findings, step("exfiltration"), &["cloud-exfiltration", "exfiltration"]), "{findings:#?}");
+    assert!(
+        found(
+            findings,
+            step("exfiltration"),
+            &["cloud-exfiltration", "exfiltration"]
+        ),
+        "{findings:#?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -194,7 +272,10 @@ fn a_bare_capture_without_policy_or_inventory_still_shows_the_attack() {
 fn intel_feeds_and_detector_settings_are_used_and_checked() {
     let dir = temp_dir("intel");
     let files = simulate(&dir, "command-and-control", "aws", "6", "4");
-    let c2 = truth(&dir)["steps"][0]["dst"][0].as_str().unwrap().to_string();
+    let c2 = truth(&dir)["steps"][0]["dst"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     std::fs::write(dir.join("iocs.txt"), format!("# C2\n{c2}\n")).unwrap();
     let mut args = vec!["ingest", "--store"];
     let store = dir.join("store");
@@ -211,17 +292,44 @@ fn intel_feeds_and_detector_settings_are_used_and_checked() {
         .filter(|f| f["kind"] == "threat-intel")
         .collect();
     assert_eq!(hits.len(), 1, "{summary}");
-    assert!(hits[0]["evidence"]["summary"].as_str().unwrap().contains("iocs.txt:2"));
+    assert!(
+        hits[0]["evidence"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("iocs.txt:2")
+    );
     // A setting with a typo is refused with its place.
     let config = dir.join("detection.yaml");
-    std::fs::write(&config, "apiVersion: cordon/v1\nkind: DetectionConfig\ndetectors:\n  beaconing: {treshold: 0.9}\n").unwrap();
-    let out = cordon(&["detect", "--store", &store, "--detect-config", config.to_str().unwrap()]);
+    std::fs::write(
+        &config,
+        "apiVersion: cordon/v1\nkind: DetectionConfig\ndetectors:\n  beaconing: {treshold: 0.9}\n",
+    )
+    .unwrap();
+    let out = cordon(&[
+        "detect",
+        "--store",
+        &store,
+        "--detect-config",
+        config.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(64));
-    assert!(stderr(&out).contains("detection.yaml:4:15"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("did you mean `threshold`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("detection.yaml:4:15"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("did you mean `threshold`"),
+        "{}",
+        stderr(&out)
+    );
     // So is an unknown scenario or format.
     let out = cordon(&["simulate", "--scenario", "heist", "--out", "/nonexistent"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("third-party-compromise"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("third-party-compromise"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

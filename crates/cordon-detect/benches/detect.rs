@@ -12,16 +12,17 @@
 
 use std::hint::black_box;
 
+use cordon_detect::Engine;
 use cordon_detect::config::Config;
 use cordon_detect::kb::Kb;
-use cordon_detect::Engine;
 use cordon_flow::Flow;
 use cordon_sim::{Scenario, Simulation};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn flows() -> Vec<Flow> {
     let mut flows = Vec::new();
-    Simulation::new(Scenario::ThirdPartyCompromise, 24, 1).run(&mut |c| flows.push(c.flow()), &mut |_| {});
+    Simulation::new(Scenario::ThirdPartyCompromise, 24, 1)
+        .run(&mut |c| flows.push(c.flow()), &mut |_| {});
     flows
 }
 

@@ -67,8 +67,7 @@ pub enum Param<'a> {
 }
 
 /// Settings of every detector.
-#[derive(Clone, Debug)]
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Config {
     /// Beaconing.
     pub beaconing: Beaconing,
@@ -173,7 +172,7 @@ settings!(
     /// Lateral movement over admin protocols.
     Lateral {
         /// Without a policy: time learning which admin pairs are normal.
-        learn: i64 = HOUR, Duration;
+        learn: i64 = 6 * HOUR, Duration;
         /// Least bytes each way (each way the record shows) for a
         /// session: a scan's handshake and banner stay below it.
         min_bytes: u64 = 1000, Bytes;
@@ -209,7 +208,6 @@ settings!(
     Violations {}
 );
 
-
 /// Detector names as written in the config file.
 pub const DETECTORS: [&str; 9] = [
     "beaconing",
@@ -234,22 +232,25 @@ impl Config {
         let mut config = Config::default();
         if let Some(mut top) = doc.root.fields(&mut diags, "detection config") {
             if let Some(v) = top.require(&mut diags, "apiVersion")
-                && v.as_str() != Some("cordon/v1") {
-                    diags.error(v.pos, "`apiVersion` must be `cordon/v1`");
-                }
+                && v.as_str() != Some("cordon/v1")
+            {
+                diags.error(v.pos, "`apiVersion` must be `cordon/v1`");
+            }
             if let Some(v) = top.require(&mut diags, "kind")
-                && v.as_str() != Some("DetectionConfig") {
-                    diags.error(v.pos, "`kind` must be `DetectionConfig`");
-                }
+                && v.as_str() != Some("DetectionConfig")
+            {
+                diags.error(v.pos, "`kind` must be `DetectionConfig`");
+            }
             if let Some(d) = top.get("detectors")
-                && let Some(mut detectors) = d.fields(&mut diags, "detectors") {
-                    for name in DETECTORS {
-                        if let Some(node) = detectors.get(name) {
-                            config.decode_one(name, node, &mut diags);
-                        }
+                && let Some(mut detectors) = d.fields(&mut diags, "detectors")
+            {
+                for name in DETECTORS {
+                    if let Some(node) = detectors.get(name) {
+                        config.decode_one(name, node, &mut diags);
                     }
-                    detectors.finish(&mut diags, &DETECTORS);
                 }
+                detectors.finish(&mut diags, &DETECTORS);
+            }
             top.finish(&mut diags, &["apiVersion", "kind", "detectors"]);
         }
         if diags.has_errors() {
@@ -286,37 +287,40 @@ fn decode_settings(
         return;
     };
     if let Some(v) = fields.get("enabled")
-        && let Some(b) = v.boolean(diags, "enabled") {
-            common.enabled = b;
-        }
+        && let Some(b) = v.boolean(diags, "enabled")
+    {
+        common.enabled = b;
+    }
     if let Some(v) = fields.get("max_state")
-        && let Some(n) = v.text(diags, "max_state") {
-            match n.parse::<usize>() {
-                Ok(n) if n >= 16 => common.max_state = n,
-                _ => diags.error(
-                    v.pos,
-                    format!("`max_state` must be a whole number of at least 16, not `{n}`"),
-                ),
-            }
+        && let Some(n) = v.text(diags, "max_state")
+    {
+        match n.parse::<usize>() {
+            Ok(n) if n >= 16 => common.max_state = n,
+            _ => diags.error(
+                v.pos,
+                format!("`max_state` must be a whole number of at least 16, not `{n}`"),
+            ),
         }
+    }
     if let Some(v) = fields.get("allow")
-        && let Some(items) = v.items(diags, "allow") {
-            for item in items {
-                let Some(text) = item.text(diags, "allowlist entry") else {
-                    continue;
-                };
-                if let Ok(net) = text.parse::<IpNet>() {
-                    common.allow.nets.push(net);
-                } else if let Ok(ip) = text.parse::<IpAddr>() {
-                    common.allow.nets.push(IpNet::from(ip));
-                } else {
-                    match FqdnPattern::parse(text) {
-                        Ok(p) => common.allow.names.push(p),
-                        Err((message, hint)) => diags.error_hint(item.pos, message, hint),
-                    }
+        && let Some(items) = v.items(diags, "allow")
+    {
+        for item in items {
+            let Some(text) = item.text(diags, "allowlist entry") else {
+                continue;
+            };
+            if let Ok(net) = text.parse::<IpNet>() {
+                common.allow.nets.push(net);
+            } else if let Ok(ip) = text.parse::<IpAddr>() {
+                common.allow.nets.push(IpNet::from(ip));
+            } else {
+                match FqdnPattern::parse(text) {
+                    Ok(p) => common.allow.names.push(p),
+                    Err((message, hint)) => diags.error_hint(item.pos, message, hint),
                 }
             }
         }
+    }
     let mut known = vec!["enabled", "allow", "max_state"];
     for (key, param) in params {
         known.push(key);

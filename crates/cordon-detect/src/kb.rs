@@ -225,15 +225,17 @@ impl Kb {
                 }
             }
             if let Some((parent, _)) = t.id.split_once('.')
-                && !self.techniques.contains_key(parent) {
-                    return bad(format!("sub-technique {} has no parent {parent}", t.id));
-                }
+                && !self.techniques.contains_key(parent)
+            {
+                return bad(format!("sub-technique {} has no parent {parent}", t.id));
+            }
         }
         for s in &self.stages {
             if let Some(t) = &s.tactic
-                && !self.tactics.contains_key(t) {
-                    return bad(format!("stage {} names unknown tactic {t}", s.id));
-                }
+                && !self.tactics.contains_key(t)
+            {
+                return bad(format!("stage {} names unknown tactic {t}", s.id));
+            }
         }
         for k in self.kinds.values() {
             if k.techniques.is_empty() || k.controls.is_empty() {

@@ -9,7 +9,10 @@ fn the_knowledge_base_loads_and_every_reference_resolves() {
     let kb = Kb::embedded().unwrap();
     assert_eq!(kb.attack_version, "17.1");
     for (kind, info) in &kb.kinds {
-        assert!(!info.techniques.is_empty() && !info.controls.is_empty(), "{kind}");
+        assert!(
+            !info.techniques.is_empty() && !info.controls.is_empty(),
+            "{kind}"
+        );
         assert!(kb.stages.iter().any(|s| s.id == info.stage), "{kind}");
         for c in &info.controls {
             assert!(kb.controls.contains_key(&c.id), "{kind}: {}", c.id);
@@ -26,7 +29,18 @@ fn the_knowledge_base_loads_and_every_reference_resolves() {
             assert!(kb.techniques.contains_key(t), "{t}");
         }
     }
-    for t in ["T1572", "T1573", "T1048", "T1030", "T1567.002", "T1537", "T1110.001", "T1110.003", "T1046", "T1199"] {
+    for t in [
+        "T1572",
+        "T1573",
+        "T1048",
+        "T1030",
+        "T1567.002",
+        "T1537",
+        "T1110.001",
+        "T1110.003",
+        "T1046",
+        "T1199",
+    ] {
         assert!(kb.techniques.contains_key(t), "{t}");
     }
     // The frameworks the incident maps to are all there.
@@ -69,13 +83,31 @@ fn detector_settings_are_read_with_defaults_for_the_rest() {
     .unwrap();
     assert_eq!(c.beaconing.min_connections, 40);
     assert_eq!(c.beaconing.threshold, 0.9);
-    assert!(c.beaconing.common.allow.contains("10.9.3.4".parse().unwrap(), None));
-    assert!(c.beaconing.common.allow.contains("1.1.1.1".parse().unwrap(), Some("ingest.metrics.example")));
-    assert!(!c.beaconing.common.allow.contains("1.1.1.1".parse().unwrap(), Some("metrics.example")));
+    assert!(
+        c.beaconing
+            .common
+            .allow
+            .contains("10.9.3.4".parse().unwrap(), None)
+    );
+    assert!(
+        c.beaconing
+            .common
+            .allow
+            .contains("1.1.1.1".parse().unwrap(), Some("ingest.metrics.example"))
+    );
+    assert!(
+        !c.beaconing
+            .common
+            .allow
+            .contains("1.1.1.1".parse().unwrap(), Some("metrics.example"))
+    );
     assert_eq!(c.exfiltration.min_bytes, 1 << 30);
     assert_eq!(c.scan.window, 300_000);
     assert!(!c.scan.common.enabled);
-    assert_eq!(c.brute_force.min_attempts, Config::default().brute_force.min_attempts);
+    assert_eq!(
+        c.brute_force.min_attempts,
+        Config::default().brute_force.min_attempts
+    );
 }
 
 #[test]
@@ -92,5 +124,8 @@ fn bad_detector_settings_say_what_and_where() {
     assert!(err.contains("did you mean `mad_factor`"), "{err}");
     assert!(err.contains("detection.yaml:6:"), "{err}");
     let err = Config::parse("d.yaml", "apiVersion: cordon/v2\nkind: Policy\n").unwrap_err();
-    assert!(err.contains("d.yaml:1:") && err.contains("d.yaml:2:"), "{err}");
+    assert!(
+        err.contains("d.yaml:1:") && err.contains("d.yaml:2:"),
+        "{err}"
+    );
 }

@@ -21,6 +21,11 @@ use crate::time::parse_rfc3339;
 /// How much later than a flow's recorded start its DNS answer may be.
 const START_SLACK_MS: i64 = 60_000;
 
+/// How long after an answer's TTL a flow may still be named by it: some
+/// logs stamp a connection with its end (Azure's flow-end tuples), and a
+/// connection opened within the TTL may end minutes later.
+const END_SLACK_MS: i64 = 600_000;
+
 /// Shortest time an answer is trusted, in milliseconds.
 const MIN_TTL_MS: i64 = 60_000;
 
@@ -70,12 +75,15 @@ impl DnsAnswers {
     /// The name `client` most recently resolved to `address` that was still
     /// valid at `at_ms`. An answer up to a minute after `at_ms` counts too:
     /// flow logs such as AWS's give the start of their aggregation window,
-    /// not of the connection, so the lookup before it can come "later".
+    /// not of the connection, so the lookup before it can come "later";
+    /// and up to ten minutes past its TTL, for logs stamped at the end.
     pub fn lookup(&self, client: IpAddr, address: IpAddr, at_ms: i64) -> Option<&str> {
         self.pairs
             .get(&(client, address))?
             .iter()
-            .filter(|(from, until, _)| *from <= at_ms + START_SLACK_MS && at_ms <= *until)
+            .filter(|(from, until, _)| {
+                *from <= at_ms + START_SLACK_MS && at_ms <= *until + END_SLACK_MS
+            })
             .max_by_key(|(from, _, _)| *from)
             .map(|(_, _, name)| &**name)
     }

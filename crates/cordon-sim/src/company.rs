@@ -219,8 +219,9 @@ impl Company {
         );
         let parts = w.rng.range(4, 12);
         let host = "acme-backups.s3.eu-west-1.amazonaws.com";
-        for p in 0..parts {
-            let at = start + 960_000 + p as i64 * w.rng.range(20_000, 90_000) as i64;
+        let mut at = start + 960_000;
+        for _ in 0..parts {
+            at += w.rng.range(20_000, 90_000) as i64;
             let ip = w.resolve(BACKUP, host, &BUCKET, at);
             let size = self.backup_bytes / parts + w.rng.range(0, 1_000_000);
             w.tcp(

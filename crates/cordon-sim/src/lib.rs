@@ -88,7 +88,12 @@ pub struct Conn {
 impl Conn {
     /// The connection as one two-way flow record (as Zeek would log it).
     pub fn flow(&self) -> cordon_flow::Flow {
-        let mut f = cordon_flow::Flow::new(cordon_flow::FlowSource::Zeek, self.src, self.dst, self.protocol);
+        let mut f = cordon_flow::Flow::new(
+            cordon_flow::FlowSource::Zeek,
+            self.src,
+            self.dst,
+            self.protocol,
+        );
         f.start_ms = self.start_ms;
         f.end_ms = self.start_ms + self.duration_ms;
         f.src_port = self.src_port;
@@ -97,7 +102,11 @@ impl Conn {
         f.bytes_out = if answered { self.bytes_out } else { 0 };
         f.bytes_in = if answered { self.bytes_in } else { 0 };
         f.packets_out = self.packets_out;
-        f.packets_in = if answered { self.packets_in } else { u64::from(self.outcome == Outcome::Rejected) };
+        f.packets_in = if answered {
+            self.packets_in
+        } else {
+            u64::from(self.outcome == Outcome::Rejected)
+        };
         f.observed = Some(cordon_flow::Observed::Accepted);
         f.attr(
             "conn_state",
@@ -230,7 +239,7 @@ pub(crate) struct World<'a> {
     pub dns_out: &'a mut dyn FnMut(&DnsAnswer),
     /// (client, name) → cache expiry, so names are resolved as a real
     /// client would: again only after the TTL.
-    pub cache: HashMap<(IpAddr, String), i64>,
+    pub cache: HashMap<(IpAddr, String), (i64, i64)>,
     pub hour: Vec<Conn>,
     pub dns_hour: Vec<DnsAnswer>,
     pub clients: Vec<IpAddr>,
@@ -252,14 +261,18 @@ impl World<'_> {
     pub fn resolve(&mut self, client: IpAddr, name: &str, addrs: &[IpAddr], t: i64) -> IpAddr {
         let fallback = hosts::v4(192, 0, 2, 1);
         let key = (client, name.to_string());
-        let fresh = self.cache.get(&key).is_some_and(|exp| *exp > t);
+        let fresh = self
+            .cache
+            .get(&key)
+            .is_some_and(|(asked, exp)| *asked <= t && t < *exp);
         let chosen = *self.rng.pick(addrs).unwrap_or(&fallback);
         if fresh {
             return chosen;
         }
         let ttl = *self.rng.pick(&[60u32, 120, 300, 300, 600]).unwrap_or(&300);
-        self.cache.insert(key, t + i64::from(ttl) * 1000);
         let q = t - self.rng.range(5, 60) as i64;
+        // The client keeps the answer for its TTL from when it came.
+        self.cache.insert(key, (q, q + i64::from(ttl) * 1000));
         let port = self.port();
         self.dns_hour.push(DnsAnswer {
             ts_ms: q,
@@ -367,6 +380,24 @@ impl World<'_> {
     }
 }
 
+/// Whether `ip` is a public unicast address (not private, loopback,
+/// link-local, CGNAT, documentation, benchmarking, multicast or reserved).
+fn public(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || ip.is_broadcast()
+        || o[0] == 0
+        || o[0] >= 240
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+        || (o[0] == 198 && (18..20).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 192 && o[1] == 88 && o[2] == 99))
+}
+
 /// How busy the company is at `hour_of_day` (0..24, UTC = local here):
 /// quiet at night, a peak mid-afternoon.
 pub(crate) fn diurnal(hour_of_day: f64) -> f64 {
@@ -405,19 +436,7 @@ impl Simulation {
             .map(|_| {
                 loop {
                     let ip = Ipv4Addr::from(world.rng.u64() as u32);
-                    let o = ip.octets();
-                    if !(o[0] == 10
-                        || o[0] == 127
-                        || o[0] == 0
-                        || o[0] >= 224
-                        || (o[0] == 192 && o[1] == 168)
-                        || (o[0] == 172 && (16..32).contains(&o[1]))
-                        || (o[0] == 100 && (64..128).contains(&o[1]))
-                        || (o[0] == 169 && o[1] == 254)
-                        || (o[0] == 198 && o[1] == 51)
-                        || (o[0] == 203 && o[1] == 0)
-                        || (o[0] == 192 && o[1] == 0))
-                    {
+                    if public(ip) {
                         break IpAddr::V4(ip);
                     }
                 }
@@ -443,7 +462,7 @@ impl Simulation {
             }
             // Forget expired cache entries now and then.
             if h % 6 == 5 {
-                world.cache.retain(|_, exp| *exp > hour_start);
+                world.cache.retain(|_, (_, exp)| *exp > hour_start);
             }
         }
         Truth {

@@ -410,10 +410,11 @@ impl FlowWriter {
 
     fn close_azure(&mut self) -> std::io::Result<()> {
         if self.format == OutFormat::Azure
-            && let Some(mut w) = self.out.take() {
-                w.write_all(b"]}]}]}}]}\n")?;
-                w.flush()?;
-            }
+            && let Some(mut w) = self.out.take()
+        {
+            w.write_all(b"]}]}]}}]}\n")?;
+            w.flush()?;
+        }
         Ok(())
     }
 

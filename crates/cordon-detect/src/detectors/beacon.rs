@@ -131,7 +131,7 @@ impl Beacons {
                 "beaconing",
                 &format!("{src}>{dst}:{port}"),
                 sample,
-                60.0 + 40.0 * s.min(1.0).powi(2) - if dst_internal(sample) { 15.0 } else { 0.0 },
+                60.0 + 40.0 * s.min(1.0).powi(2),
                 format!(
                     "{} connections from {src} to {dst}:{port} about every {:.0} s (score {s:.2})",
                     pair.times.len(),
@@ -164,7 +164,11 @@ impl Detector for Beacons {
     }
 
     fn observe(&mut self, flow: &Flow, _out: &mut Vec<Finding>) {
+        // Command and control calls out: internal sources, external
+        // destinations (internal periodic traffic, pools and resolvers,
+        // is how services work).
         if !super::src_internal(flow)
+            || dst_internal(flow)
             || super::allowed_by_rule(flow)
             || self
                 .cfg

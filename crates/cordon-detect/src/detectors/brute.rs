@@ -102,10 +102,12 @@ impl Detector for BruteForce {
         // nobody answered are scans, not guesses.
         let refused = flow.observed == Some(cordon_flow::Observed::Rejected)
             || flow.get_attr("conn_state") == Some("REJ");
+        // A failed login says little both ways; a query that returns
+        // rows, a mail accepted or a page served says more.
         let short = !failed(flow)
             && flow.end_ms - flow.start_ms <= 10_000
-            && flow.bytes_out <= 12_000
-            && flow.bytes_out >= 400;
+            && (400..=12_000).contains(&flow.bytes_out)
+            && (!super::two_way(flow) || flow.bytes_in <= 12_000);
         if !(refused || short) {
             return;
         }

@@ -5,8 +5,8 @@
 //! last two days are the baseline: a destination's hour is reported when it
 //! is at least `min_bytes`, more than `median + mad_factor × MAD` of the
 //! baseline, and more than four times anything the pair carried in an
-//! earlier hour (routine transfers, such as nightly backups to the same
-//! place, are not news). Upload-heavy ratios, a first-seen destination and
+//! earlier hour, or than the source sent anywhere in an earlier hour
+//! (routine transfers, such as nightly backups, are not news). Upload-heavy ratios, a first-seen destination and
 //! chunking into similar-sized transfers raise the score; a destination
 //! that is cloud object storage and not a declared vendor makes it a
 //! `cloud-exfiltration` (T1567.002, T1537).
@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use cordon_flow::{Flow, FlowSource};
+use cordon_flow::Flow;
 use cordon_policy::{FqdnPattern, Hostname};
 
 use super::{Detector, Samples, bytes, dst_internal, dst_key, fact, finding, src_internal, vendor};
@@ -118,6 +118,19 @@ fn judge(
     if b < cfg.min_bytes || pair.max_prev.saturating_mul(4) >= b {
         return;
     }
+    // A source that already sent this much in an hour elsewhere (a backup
+    // server whose bucket answers from many addresses) is doing its job.
+    let busiest = sources.get_mut(src).map_or(0, |s| {
+        s.hours
+            .iter()
+            .filter(|(h, _)| *h < pair.hour)
+            .map(|(_, b)| *b)
+            .max()
+            .unwrap_or(0)
+    });
+    if busiest.saturating_mul(4) >= b {
+        return;
+    }
     let baseline: Vec<f64> = sources
         .get_mut(src)
         .map(|s| {
@@ -166,7 +179,9 @@ fn judge(
     };
     let mut f = finding(
         kind,
-        &format!("{src}>{dst}"),
+        // One finding per source and hour: a bucket answering from several
+        // addresses is one transfer, not several.
+        &format!("{src}@{}", pair.hour),
         sample,
         score,
         format!(
@@ -260,10 +275,7 @@ impl Detector for Exfiltration {
             }
         }
         let key = (flow.src_ip, dst_key(flow));
-        let bidirectional = matches!(
-            flow.source,
-            FlowSource::Zeek | FlowSource::Gateway | FlowSource::Agent | FlowSource::Hubble
-        );
+        let bidirectional = super::two_way(flow);
         let pair = self.pairs.entry(key.clone(), || Pair {
             hour,
             out: 0,

@@ -118,6 +118,19 @@ pub(crate) fn vendor(f: &Flow) -> Option<&str> {
     f.enrichment.as_ref().and_then(|e| e.vendor.as_deref())
 }
 
+/// Whether the source records both directions of a connection in one
+/// record (so `bytes_in` = 0 means nothing came back).
+pub(crate) fn two_way(f: &Flow) -> bool {
+    matches!(
+        f.source,
+        FlowSource::Zeek
+            | FlowSource::Gateway
+            | FlowSource::Agent
+            | FlowSource::Hubble
+            | FlowSource::Azure
+    )
+}
+
 /// Whether the connection failed: rejected, refused, or never answered.
 pub(crate) fn failed(f: &Flow) -> bool {
     if f.observed == Some(Observed::Rejected) {
@@ -134,9 +147,11 @@ pub(crate) fn failed(f: &Flow) -> bool {
     }
     match f.source {
         // Both directions in one record: no answer means no connection.
-        FlowSource::Zeek | FlowSource::Gateway | FlowSource::Agent | FlowSource::Hubble => {
-            f.bytes_in == 0 && f.packets_in == 0
-        }
+        FlowSource::Zeek
+        | FlowSource::Gateway
+        | FlowSource::Agent
+        | FlowSource::Hubble
+        | FlowSource::Azure => f.bytes_in == 0 && f.packets_in == 0,
         // One direction per record: a SYN or two and nothing more.
         _ => f.packets_out <= 2 && f.bytes_out <= 180,
     }

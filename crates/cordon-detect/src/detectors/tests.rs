@@ -68,7 +68,10 @@ fn kinds(findings: &[Finding]) -> Vec<&str> {
 struct Lcg(u64);
 impl Lcg {
     fn f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -81,12 +84,22 @@ fn a_jittery_beacon_with_missed_beats_is_found() {
     while (t as i64) < T0 + 3 * HOUR {
         if r.f64() > 0.05 {
             let size = 600.0 * (0.9 + 0.2 * r.f64());
-            flows.push(flow("10.0.4.10", "45.137.21.9", 443, t as i64, size as u64, 900));
+            flows.push(flow(
+                "10.0.4.10",
+                "45.137.21.9",
+                443,
+                t as i64,
+                size as u64,
+                900,
+            ));
         }
         t += 60_000.0 * (0.85 + 0.3 * r.f64());
     }
     let found = run(flows);
-    let beacon = found.iter().find(|f| f.kind == "beaconing").expect("a beacon");
+    let beacon = found
+        .iter()
+        .find(|f| f.kind == "beaconing")
+        .expect("a beacon");
     assert_eq!(beacon.techniques, ["T1071.001", "T1573"]);
     assert_eq!(beacon.tactics, ["TA0011"]);
     assert_eq!(beacon.stage, "command-and-control");
@@ -103,7 +116,14 @@ fn random_connections_are_not_a_beacon() {
     while (t as i64) < T0 + 6 * HOUR {
         // Exponential gaps (a person browsing), sizes over decades.
         let size = (300.0 * (r.f64() * 8.0).exp()) as u64;
-        flows.push(flow("10.0.1.10", "93.184.216.34", 443, t as i64, size, 20_000));
+        flows.push(flow(
+            "10.0.1.10",
+            "93.184.216.34",
+            443,
+            t as i64,
+            size,
+            20_000,
+        ));
         t += -120_000.0 * (1.0 - r.f64()).ln();
     }
     assert!(!kinds(&run(flows)).contains(&"beaconing"));
@@ -114,7 +134,14 @@ fn a_beacon_behind_rotating_addresses_is_one_pair_by_name() {
     let addrs = ["104.16.1.1", "104.16.2.2", "104.16.3.3", "104.16.4.4"];
     let flows: Vec<Flow> = (0..120)
         .map(|i| {
-            let mut f = flow("10.0.4.10", addrs[i % 4], 443, T0 + i as i64 * 60_000, 700, 400);
+            let mut f = flow(
+                "10.0.4.10",
+                addrs[i % 4],
+                443,
+                T0 + i as i64 * 60_000,
+                700,
+                400,
+            );
             f.hostname = Some("cdn.example-c2.net".to_string());
             f
         })
@@ -152,7 +179,10 @@ fn a_long_connection_cut_into_flow_log_records_is_joined() {
         })
         .collect();
     let found = run(flows);
-    let long = found.iter().find(|f| f.kind == "long-connection").expect("found");
+    let long = found
+        .iter()
+        .find(|f| f.kind == "long-connection")
+        .expect("found");
     assert!(long.techniques.contains(&"T1572".to_string()));
     assert!(long.evidence.facts["duration_s"].as_i64().unwrap() >= 3600);
 }
@@ -163,24 +193,51 @@ fn a_transfer_far_above_the_baseline_is_exfiltration() {
     for h in 0..24 {
         for k in 0..10 {
             let t = T0 + h * HOUR + k * 5 * MIN;
-            flows.push(flow("10.0.4.10", "198.51.100.25", 587, t, 40_000 + (k as u64) * 1000, 500));
+            flows.push(flow(
+                "10.0.4.10",
+                "198.51.100.25",
+                587,
+                t,
+                40_000 + (k as u64) * 1000,
+                500,
+            ));
         }
     }
     // Then 600 MB to a never-seen bucket in four chunks.
     for k in 0..4 {
-        let mut f = flow("10.0.4.10", "52.216.8.9", 443, T0 + 25 * HOUR + k * 10 * MIN, 150_000_000, 20_000);
+        let mut f = flow(
+            "10.0.4.10",
+            "52.216.8.9",
+            443,
+            T0 + 25 * HOUR + k * 10 * MIN,
+            150_000_000,
+            20_000,
+        );
         f.hostname = Some("loot-7.s3.us-east-1.amazonaws.com".to_string());
         flows.push(f);
     }
     let found = run(flows);
-    let exfil = found.iter().find(|f| f.kind == "cloud-exfiltration").expect("found");
+    let exfil = found
+        .iter()
+        .find(|f| f.kind == "cloud-exfiltration")
+        .expect("found");
     assert!(exfil.techniques.contains(&"T1567.002".to_string()));
     assert!(exfil.techniques.contains(&"T1537".to_string()));
-    assert!(exfil.techniques.contains(&"T1030".to_string()), "equal chunks: {exfil:?}");
+    assert!(
+        exfil.techniques.contains(&"T1030".to_string()),
+        "equal chunks: {exfil:?}"
+    );
     assert_eq!(exfil.evidence.facts["first_seen_destination"], true);
     assert!(exfil.controls.iter().any(|c| c.id == "CISA-ZTMM-2.0:Data"));
     // The same volume to a plain address is still exfiltration.
-    let found = run(vec![flow("10.0.4.10", "203.0.113.50", 443, T0, 300_000_000, 1000)]);
+    let found = run(vec![flow(
+        "10.0.4.10",
+        "203.0.113.50",
+        443,
+        T0,
+        300_000_000,
+        1000,
+    )]);
     assert_eq!(kinds(&found), ["exfiltration"]);
 }
 
@@ -193,17 +250,34 @@ fn a_routine_nightly_backup_is_not_news_after_the_first_night() {
             flows.push(flow("10.0.5.10", "52.218.32.10", 443, t, 200_000_000, 4000));
         }
         for h in 0..24 {
-            flows.push(flow("10.0.5.10", "151.101.2.132", 80, T0 + night * 24 * HOUR + h * HOUR, 1500, 50_000));
+            flows.push(flow(
+                "10.0.5.10",
+                "151.101.2.132",
+                80,
+                T0 + night * 24 * HOUR + h * HOUR,
+                1500,
+                50_000,
+            ));
         }
     }
     let found = run(flows);
-    let exfil: Vec<&Finding> = found.iter().filter(|f| f.kind.ends_with("exfiltration")).collect();
+    let exfil: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind.ends_with("exfiltration"))
+        .collect();
     assert!(exfil.len() <= 1, "{exfil:#?}");
     assert!(exfil.iter().all(|f| f.last_ms < T0 + 24 * HOUR));
     // Sanctioned by a rule: nothing at all.
     let flows: Vec<Flow> = (0..5)
         .map(|p| {
-            let f = flow("10.0.5.10", "52.218.32.10", 443, T0 + p * MIN, 200_000_000, 4000);
+            let f = flow(
+                "10.0.5.10",
+                "52.218.32.10",
+                443,
+                T0 + p * MIN,
+                200_000_000,
+                4000,
+            );
             enriched(f, "allow", Some("backup-upload"), None)
         })
         .collect();
@@ -215,9 +289,21 @@ fn a_vendor_reaching_somewhere_new_is_drift() {
     let mut flows = Vec::new();
     for m in 0..(8 * 60) {
         let f = flow("198.51.100.61", "10.0.4.10", 443, T0 + m * MIN, 3000, 300);
-        flows.push(enriched(f, "allow", Some("mailer-webhooks"), Some("Mailer Inc")));
+        flows.push(enriched(
+            f,
+            "allow",
+            Some("mailer-webhooks"),
+            Some("Mailer Inc"),
+        ));
     }
-    let f = flow("198.51.100.77", "10.0.4.10", 22, T0 + 7 * HOUR, 30_000, 80_000);
+    let f = flow(
+        "198.51.100.77",
+        "10.0.4.10",
+        22,
+        T0 + 7 * HOUR,
+        30_000,
+        80_000,
+    );
     flows.push(enriched(f, "deny", None, Some("Mailer Inc")));
     let found = run(flows);
     let drift: Vec<&Finding> = found.iter().filter(|f| f.kind == "vendor-drift").collect();
@@ -233,23 +319,49 @@ fn a_vendor_reaching_somewhere_new_is_drift() {
 fn lateral_movement_follows_the_policy_or_the_history() {
     // With a policy: a denied SSH session is lateral movement, an allowed
     // one is not.
-    let denied = enriched(flow("10.0.4.10", "10.0.2.10", 22, T0, 20_000, 300_000), "deny", Some("no-admin-from-app-tier"), None);
-    let allowed = enriched(flow("10.0.9.10", "10.0.2.10", 22, T0, 20_000, 300_000), "allow", Some("bastion-ssh"), None);
+    let denied = enriched(
+        flow("10.0.4.10", "10.0.2.10", 22, T0, 20_000, 300_000),
+        "deny",
+        Some("no-admin-from-app-tier"),
+        None,
+    );
+    let allowed = enriched(
+        flow("10.0.9.10", "10.0.2.10", 22, T0, 20_000, 300_000),
+        "allow",
+        Some("bastion-ssh"),
+        None,
+    );
     let found = run(vec![denied, allowed]);
-    let lateral: Vec<&Finding> = found.iter().filter(|f| f.kind == "lateral-movement").collect();
+    let lateral: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == "lateral-movement")
+        .collect();
     assert_eq!(lateral.len(), 1);
     assert_eq!(lateral[0].techniques, ["T1021.004"]);
-    assert_eq!(lateral[0].stopped_by.as_deref(), Some("no-admin-from-app-tier"));
+    assert_eq!(
+        lateral[0].stopped_by.as_deref(),
+        Some("no-admin-from-app-tier")
+    );
     // Without one: pairs seen while learning are normal; a new one later
     // is not; a scan's handshake is not a session.
     let mut flows = vec![
         flow("10.0.9.10", "10.0.2.10", 22, T0, 20_000, 300_000),
-        flow("10.0.9.10", "10.0.2.10", 22, T0 + 2 * HOUR, 20_000, 300_000),
-        flow("10.0.4.10", "10.0.1.10", 3389, T0 + 2 * HOUR, 50_000, 900_000),
-        flow("10.0.4.10", "10.0.1.11", 22, T0 + 2 * HOUR, 80, 300),
+        flow("10.0.9.10", "10.0.2.10", 22, T0 + 7 * HOUR, 20_000, 300_000),
+        flow(
+            "10.0.4.10",
+            "10.0.1.10",
+            3389,
+            T0 + 7 * HOUR,
+            50_000,
+            900_000,
+        ),
+        flow("10.0.4.10", "10.0.1.11", 22, T0 + 7 * HOUR, 80, 300),
     ];
     let found = run_with(Config::default(), None, &mut flows);
-    let lateral: Vec<&Finding> = found.iter().filter(|f| f.kind == "lateral-movement").collect();
+    let lateral: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == "lateral-movement")
+        .collect();
     assert_eq!(lateral.len(), 1, "{found:#?}");
     assert_eq!(lateral[0].techniques, ["T1021.001"]);
     assert_eq!(lateral[0].dst_entity.ip, Some(ip("10.0.1.10")));
@@ -259,20 +371,49 @@ fn lateral_movement_follows_the_policy_or_the_history() {
 fn horizontal_and_vertical_scans_are_discovery() {
     let mut flows = Vec::new();
     for h in 1..=30u8 {
-        flows.push(flow("10.0.4.10", &format!("10.0.1.{h}"), 445, T0 + i64::from(h) * 1000, 120, 0));
+        flows.push(flow(
+            "10.0.4.10",
+            &format!("10.0.1.{h}"),
+            445,
+            T0 + i64::from(h) * 1000,
+            120,
+            0,
+        ));
     }
-    for p in [21u16, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 3306, 3389, 5432, 5900, 8080] {
+    for p in [
+        21u16, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 3306, 3389, 5432, 5900, 8080,
+    ] {
         flows.push(flow("10.0.7.7", "10.0.2.10", p, T0 + i64::from(p), 120, 0));
     }
     let found = run(flows);
-    let scans: Vec<&Finding> = found.iter().filter(|f| f.kind == "service-discovery").collect();
+    let scans: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == "service-discovery")
+        .collect();
     assert_eq!(scans.len(), 2, "{found:#?}");
     assert!(scans.iter().all(|f| f.techniques == ["T1046"]));
-    assert!(scans.iter().any(|f| f.src == "10.0.4.10" && f.port == Some(445)));
-    assert!(scans.iter().any(|f| f.src == "10.0.7.7" && f.dst == "10.0.2.10"));
+    assert!(
+        scans
+            .iter()
+            .any(|f| f.src == "10.0.4.10" && f.port == Some(445))
+    );
+    assert!(
+        scans
+            .iter()
+            .any(|f| f.src == "10.0.7.7" && f.dst == "10.0.2.10")
+    );
     // A busy client reaching many servers that answer is not a scan.
     let flows: Vec<Flow> = (0..60u8)
-        .map(|i| flow("10.0.1.10", &format!("151.101.{i}.1"), 443, T0 + i64::from(i) * 500, 900, 40_000))
+        .map(|i| {
+            flow(
+                "10.0.1.10",
+                &format!("151.101.{i}.1"),
+                443,
+                T0 + i64::from(i) * 500,
+                900,
+                40_000,
+            )
+        })
         .collect();
     assert!(!kinds(&run(flows)).contains(&"service-discovery"));
 }
@@ -281,21 +422,56 @@ fn horizontal_and_vertical_scans_are_discovery() {
 fn password_guessing_and_spraying_are_brute_force_but_a_sweep_is_not() {
     // Forty short failed SSH logins to one host.
     let guesses: Vec<Flow> = (0..40)
-        .map(|i| flow("185.220.101.4", "10.0.1.10", 22, T0 + i * 5_000, 2_500, 3_200))
+        .map(|i| {
+            flow(
+                "185.220.101.4",
+                "10.0.1.10",
+                22,
+                T0 + i * 5_000,
+                2_500,
+                3_200,
+            )
+        })
         .collect();
     let found = run(guesses);
-    let brute = found.iter().find(|f| f.kind == "brute-force").expect("found");
+    let brute = found
+        .iter()
+        .find(|f| f.kind == "brute-force")
+        .expect("found");
     assert_eq!(brute.techniques, ["T1110.001"]);
     assert_eq!(brute.stage, "credential-access");
     // One failed login on each of a dozen hosts.
     let spray: Vec<Flow> = (1..=12u8)
-        .map(|h| flow("10.0.4.10", &format!("10.0.3.{h}"), 22, T0 + i64::from(h) * 3000, 2_000, 3_000))
+        .map(|h| {
+            flow(
+                "10.0.4.10",
+                &format!("10.0.3.{h}"),
+                22,
+                T0 + i64::from(h) * 3000,
+                2_000,
+                3_000,
+            )
+        })
         .collect();
     let found = run(spray);
-    assert!(found.iter().any(|f| f.kind == "brute-force" && f.techniques == ["T1110.003"]), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.kind == "brute-force" && f.techniques == ["T1110.003"]),
+        "{found:#?}"
+    );
     // Unanswered probes are a scan, not guessing.
     let sweep: Vec<Flow> = (1..=40u8)
-        .map(|h| flow("10.0.4.10", &format!("10.0.6.{h}"), 22, T0 + i64::from(h) * 100, 120, 0))
+        .map(|h| {
+            flow(
+                "10.0.4.10",
+                &format!("10.0.6.{h}"),
+                22,
+                T0 + i64::from(h) * 100,
+                120,
+                0,
+            )
+        })
         .collect();
     assert!(!kinds(&run(sweep)).contains(&"brute-force"));
 }
@@ -328,8 +504,13 @@ fn indicators_match_from_plain_lists_and_stix_bundles() {
     let found = run_with(Config::default(), Some(intel), &mut flows);
     let hits: Vec<&Finding> = found.iter().filter(|f| f.kind == "threat-intel").collect();
     assert_eq!(hits.len(), 3, "{found:#?}");
-    assert!(hits.iter().any(|f| f.evidence.summary.contains("indicator--a")));
-    assert!(parse_pattern("[ipv4-addr:value = '1.2.3.4' AND ipv4-addr:value = '5.6.7.8']").is_err());
+    assert!(
+        hits.iter()
+            .any(|f| f.evidence.summary.contains("indicator--a"))
+    );
+    assert!(
+        parse_pattern("[ipv4-addr:value = '1.2.3.4' AND ipv4-addr:value = '5.6.7.8']").is_err()
+    );
     assert_eq!(
         parse_pattern("[ipv4-addr:value ISSUBSET '10.0.0.0/8']").unwrap(),
         ["10.0.0.0/8"]
@@ -340,7 +521,19 @@ fn indicators_match_from_plain_lists_and_stix_bundles() {
 fn denied_flows_to_one_group_are_one_violation() {
     let flows: Vec<Flow> = (1..=50u8)
         .map(|h| {
-            let mut f = enriched(flow("10.0.4.10", &format!("10.0.2.{h}"), 5432, T0 + i64::from(h), 120, 0), "would-deny", None, None);
+            let mut f = enriched(
+                flow(
+                    "10.0.4.10",
+                    &format!("10.0.2.{h}"),
+                    5432,
+                    T0 + i64::from(h),
+                    120,
+                    0,
+                ),
+                "would-deny",
+                None,
+                None,
+            );
             if let Some(e) = f.enrichment.as_mut() {
                 e.dst_groups = vec!["user-db".into(), "private".into()].into();
             }
@@ -348,11 +541,17 @@ fn denied_flows_to_one_group_are_one_violation() {
         })
         .collect();
     let found = run(flows);
-    let v: Vec<&Finding> = found.iter().filter(|f| f.kind == "policy-violation").collect();
+    let v: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == "policy-violation")
+        .collect();
     assert_eq!(v.len(), 1, "{found:#?}");
     assert_eq!(v[0].dst, "user-db");
     assert_eq!(v[0].stage, "lateral-movement");
-    assert_eq!(v[0].evidence.facts["flows"], 32, "updated as the count doubles");
+    assert_eq!(
+        v[0].evidence.facts["flows"], 32,
+        "updated as the count doubles"
+    );
 }
 
 #[test]
