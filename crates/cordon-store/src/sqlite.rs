@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS block_prefixes(
     block_id INTEGER NOT NULL,
     PRIMARY KEY(prefix, block_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS block_nets(
+    net BLOB NOT NULL,
+    block_id INTEGER NOT NULL,
+    PRIMARY KEY(net, block_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollups(
     minute INTEGER NOT NULL,
     src_group TEXT NOT NULL,
@@ -91,6 +96,34 @@ fn prefix(ip: IpAddr) -> [u8; 16] {
 /// The range of indexed prefixes that can hold addresses of `net`.
 fn prefix_range(net: &IpNet) -> ([u8; 16], [u8; 16]) {
     (prefix(net.network()), prefix(net.broadcast()))
+}
+
+/// Most fine prefixes (/24, /64) indexed for one block. A block with more
+/// (flows from all over the internet) is indexed by coarser networks
+/// instead, so the index grows with blocks, not with distinct addresses.
+const MAX_FINE_PREFIXES: usize = 512;
+
+/// Coarse levels, as prefix lengths of the 128-bit (IPv4-mapped) address:
+/// IPv4 /16 and /8, IPv6 /48 and /32.
+const COARSE_LEVELS: [(u8, u8); 2] = [(112, 48), (104, 32)];
+
+/// The coarse index key of `ip` at `level` (a level byte, then the masked
+/// address), so keys of one level sort together.
+fn net_key(ip: IpAddr, (v4_bits, v6_bits): (u8, u8)) -> [u8; 17] {
+    let b = ip_bytes(ip);
+    let bits = if matches!(ip, IpAddr::V4(_)) {
+        v4_bits
+    } else {
+        v6_bits
+    };
+    let mut key = [0u8; 17];
+    key[0] = v4_bits;
+    for (i, byte) in b.iter().enumerate() {
+        let keep = (u32::from(bits)).saturating_sub(8 * i as u32).min(8);
+        let mask = if keep == 0 { 0 } else { 0xffu8 << (8 - keep) };
+        key[i + 1] = byte & mask;
+    }
+    key
 }
 
 /// The group a flow endpoint is drawn under in the topology: its first user
@@ -188,6 +221,26 @@ impl SqliteStore {
             .iter()
             .flat_map(|f| [prefix(f.src_ip), prefix(f.dst_ip)])
             .collect();
+        if distinct.len() > MAX_FINE_PREFIXES {
+            let mut nets: Vec<[u8; 17]> = Vec::new();
+            for level in COARSE_LEVELS {
+                let coarse: rustc_hash::FxHashSet<[u8; 17]> = flows
+                    .iter()
+                    .flat_map(|f| [net_key(f.src_ip, level), net_key(f.dst_ip, level)])
+                    .collect();
+                nets = coarse.into_iter().collect();
+                if nets.len() <= MAX_FINE_PREFIXES {
+                    break;
+                }
+            }
+            nets.sort_unstable();
+            let mut stmt =
+                tx.prepare_cached("INSERT OR IGNORE INTO block_nets(net, block_id) VALUES (?, ?)")?;
+            for n in nets {
+                stmt.execute(params![&n[..], id])?;
+            }
+            return Ok(());
+        }
         let mut prefixes: Vec<[u8; 16]> = distinct.into_iter().collect();
         prefixes.sort_unstable();
         let mut stmt = tx.prepare_cached(
@@ -215,10 +268,18 @@ impl SqliteStore {
         for net in [&q.src, &q.dst, &q.addr].into_iter().flatten() {
             let (lo, hi) = prefix_range(net);
             sql.push_str(
-                " AND id IN (SELECT block_id FROM block_prefixes WHERE prefix BETWEEN ? AND ?)",
+                " AND (id IN (SELECT block_id FROM block_prefixes WHERE prefix BETWEEN ? AND ?)",
             );
             args.push(V::Blob(lo.to_vec()));
             args.push(V::Blob(hi.to_vec()));
+            for level in COARSE_LEVELS {
+                sql.push_str(
+                    " OR id IN (SELECT block_id FROM block_nets WHERE net BETWEEN ? AND ?)",
+                );
+                args.push(V::Blob(net_key(net.network(), level).to_vec()));
+                args.push(V::Blob(net_key(net.broadcast(), level).to_vec()));
+            }
+            sql.push(')');
         }
         sql.push_str(" ORDER BY min_start, id");
         let mut stmt = self.db.prepare(&sql)?;
@@ -450,10 +511,12 @@ impl FlowStore for SqliteStore {
             params![before_ms],
             |r| r.get(0),
         )?;
-        tx.execute(
-            "DELETE FROM block_prefixes WHERE block_id IN (SELECT id FROM blocks WHERE max_start < ?)",
-            params![before_ms],
-        )?;
+        for table in ["block_prefixes", "block_nets"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE block_id IN (SELECT id FROM blocks WHERE max_start < ?)"),
+                params![before_ms],
+            )?;
+        }
         tx.execute("DELETE FROM blocks WHERE max_start < ?", params![before_ms])?;
         // Blocks that straddle the cut are rewritten without the old flows.
         let straddling: Vec<(i64, Option<i64>, Vec<u8>)> = {
@@ -479,6 +542,7 @@ impl FlowStore for SqliteStore {
             .map_err(|e| StoreError::Query(e.to_string()))?;
             deleted += dropped;
             tx.execute("DELETE FROM block_prefixes WHERE block_id = ?", params![id])?;
+            tx.execute("DELETE FROM block_nets WHERE block_id = ?", params![id])?;
             tx.execute("DELETE FROM blocks WHERE id = ?", params![id])?;
             if !kept.is_empty() {
                 Self::insert_block(&tx, input, &kept)?;

@@ -175,3 +175,45 @@ fn inputs_remember_their_offset_across_reopen() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn blocks_of_flows_from_everywhere_are_indexed_coarsely_and_still_found() {
+    let dir = temp("coarse");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let input = s.begin_input("k", "everywhere.log").unwrap();
+    // Two thousand clients from all over the internet, one IPv6 among them.
+    let mut flows: Vec<Flow> = (0..2000u32)
+        .map(|i| {
+            let src = format!("{}.{}.{}.9", 1 + i % 200, i / 200 * 7 % 256, i % 251);
+            flow(&src, "10.0.1.10", 443, 1_000 + i64::from(i), None)
+        })
+        .collect();
+    flows.push(flow("2001:db8:77::5", "10.0.1.10", 443, 5_000, None));
+    s.append(input.id, &flows, 100).unwrap();
+    let count = |s: &SqliteStore, q: FlowQuery| s.query(&q).unwrap().len();
+    let by = |net: &str| FlowQuery {
+        addr: Some(net.parse().unwrap()),
+        ..FlowQuery::default()
+    };
+    assert_eq!(count(&s, by("10.0.1.10/32")), 2001);
+    assert_eq!(
+        count(&s, by("1.0.0.0/8")),
+        flows
+            .iter()
+            .filter(|f| f.src_ip.to_string().starts_with("1."))
+            .count()
+    );
+    assert_eq!(
+        count(&s, by("3.7.3.9/32")),
+        flows
+            .iter()
+            .filter(|f| f.src_ip.to_string() == "3.7.3.9")
+            .count()
+    );
+    assert_eq!(count(&s, by("2001:db8:77::/48")), 1);
+    assert_eq!(count(&s, by("192.168.0.0/16")), 0);
+    // Pruning removes the coarse entries with the block.
+    assert_eq!(s.prune(10_000).unwrap(), 2001);
+    assert_eq!(count(&s, by("10.0.1.10/32")), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
