@@ -307,12 +307,30 @@ mod tests {
             d.lookup(c, a, 1_700_000_030_000),
             Some("exfil-7f3a.s3.amazonaws.com")
         );
+        // Valid for the minimum TTL (60 s), plus ten minutes for records
+        // stamped at a connection's end.
         assert_eq!(
             d.lookup(c, a, 1_700_000_090_000),
-            None,
-            "past the minimum TTL"
+            Some("exfil-7f3a.s3.amazonaws.com"),
+            "an end-stamped record of a connection opened in time"
         );
-        assert_eq!(d.lookup(c, a, 1_699_999_999_000), None, "before the answer");
+        assert_eq!(
+            d.lookup(c, a, 1_700_000_661_000),
+            None,
+            "past the TTL and the end slack"
+        );
+        // Up to a minute early (flow-log windows start before the
+        // connection), not more.
+        assert_eq!(
+            d.lookup(c, a, 1_699_999_970_000),
+            Some("exfil-7f3a.s3.amazonaws.com"),
+            "in the aggregation window before the answer"
+        );
+        assert_eq!(
+            d.lookup(c, a, 1_699_999_939_000),
+            None,
+            "well before the answer"
+        );
         let b = "52.95.1.2".parse().unwrap();
         assert_eq!(
             d.lookup(c, b, 1_700_000_150_000),
