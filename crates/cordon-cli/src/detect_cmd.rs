@@ -24,6 +24,24 @@ use crate::args::{DetectArgs, DetectionArgs, FindingsOutput, SimulateArgs};
 use crate::flows_cmd::{compile, open_store, range, usage};
 use crate::{EXIT_CONFIG, EXIT_FINDINGS};
 
+/// Largest threat-intel feed read (feeds are held in memory while parsed).
+const MAX_FEED_BYTES: u64 = 256 << 20;
+
+/// The text of `path`, refusing files over `max` bytes before reading them.
+fn read_limited(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB; split the feed",
+            max >> 20
+        )));
+    }
+    Ok(text)
+}
+
 /// An engine with the detector settings and intel feeds of `args`; an
 /// exit code when they are invalid (after saying why).
 pub(crate) fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
@@ -51,7 +69,7 @@ pub(crate) fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
     } else {
         let mut intel = Intel::default();
         for path in &args.intel {
-            let loaded = std::fs::read_to_string(path)
+            let loaded = read_limited(path, MAX_FEED_BYTES)
                 .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
                 .and_then(|text| {
                     intel

@@ -174,6 +174,7 @@ impl Engine {
         }
         self.absorb();
         let mut v: Vec<Finding> = self.findings.drain().map(|(_, f)| f).collect();
+        link_exfiltration_to_c2(&mut v, &self.kb);
         self.sort(&mut v);
         v
     }
@@ -194,6 +195,40 @@ impl Engine {
             .iter()
             .map(|d| (d.name(), d.state(), d.evicted()))
             .collect()
+    }
+}
+
+/// Exfiltration to a destination that is also a beacon's is exfiltration
+/// over the C2 channel (T1041).
+fn link_exfiltration_to_c2(findings: &mut [Finding], kb: &Kb) {
+    let beacons: Vec<(
+        Option<std::net::IpAddr>,
+        Option<std::net::IpAddr>,
+        Option<String>,
+    )> = findings
+        .iter()
+        .filter(|f| f.kind == "beaconing")
+        .map(|f| {
+            (
+                f.src_entity.ip,
+                f.dst_entity.ip,
+                f.dst_entity.hostname.clone(),
+            )
+        })
+        .collect();
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.kind.ends_with("exfiltration"))
+    {
+        let over_c2 = beacons.iter().any(|(src, dst, host)| {
+            *src == f.src_entity.ip
+                && ((dst.is_some() && *dst == f.dst_entity.ip)
+                    || (host.is_some() && *host == f.dst_entity.hostname))
+        });
+        if over_c2 && !f.techniques.iter().any(|t| t == "T1041") {
+            f.techniques.push("T1041".to_string());
+            kb.apply(f);
+        }
     }
 }
 

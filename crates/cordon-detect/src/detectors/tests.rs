@@ -601,3 +601,69 @@ fn regularity_scores_symmetric_tight_series_high() {
     assert!(spread < 0.3, "{spread}");
     assert_eq!(stats::bowley(&[1.0, 2.0, 3.0, 4.0, 5.0]), 0.0);
 }
+
+#[test]
+fn exfiltration_to_a_beacon_destination_is_over_the_c2_channel() {
+    let mut flows: Vec<Flow> = (0..90)
+        .map(|i| flow("10.0.4.10", "45.137.21.9", 443, T0 + i * 60_000, 600, 900))
+        .collect();
+    flows.push(flow(
+        "10.0.4.10",
+        "45.137.21.9",
+        443,
+        T0 + 95 * MIN,
+        400_000_000,
+        2_000,
+    ));
+    let found = run(flows);
+    let exfil = found
+        .iter()
+        .find(|f| f.kind == "exfiltration")
+        .expect("found");
+    assert!(exfil.techniques.contains(&"T1041".to_string()), "{exfil:?}");
+    assert!(found.iter().any(|f| f.kind == "beaconing"));
+}
+
+#[test]
+fn a_vendor_active_at_a_new_hour_is_drift_once_a_day_was_learned() {
+    let mut config = Config::default();
+    config.vendors.learn = 24 * HOUR;
+    // Webhooks during office hours for two days, then one at 05:00.
+    let mut flows = Vec::new();
+    for day in 0..2 {
+        for h in 9..18 {
+            let f = flow(
+                "198.51.100.61",
+                "10.0.4.10",
+                443,
+                T0 + day * 24 * HOUR + h * HOUR,
+                3000,
+                300,
+            );
+            flows.push(enriched(
+                f,
+                "allow",
+                Some("mailer-webhooks"),
+                Some("Mailer Inc"),
+            ));
+        }
+    }
+    let f = flow(
+        "198.51.100.61",
+        "10.0.4.10",
+        443,
+        T0 + 50 * HOUR + 3 * HOUR,
+        3000,
+        300,
+    );
+    flows.push(enriched(
+        f,
+        "allow",
+        Some("mailer-webhooks"),
+        Some("Mailer Inc"),
+    ));
+    let found = run_with(config, None, &mut flows);
+    let drift: Vec<&Finding> = found.iter().filter(|f| f.kind == "vendor-drift").collect();
+    assert_eq!(drift.len(), 1, "{found:#?}");
+    assert_eq!(drift[0].evidence.facts["hour_of_day_utc"], 5);
+}

@@ -2,10 +2,11 @@
 //!
 //! Drift: for each declared vendor (a policy group with vendor metadata),
 //! the first `learn` of its traffic is the baseline — which internal
-//! endpoints it talks to, on which ports, in which direction, and how many
-//! bytes an hour. Afterwards, a new (endpoint, port, direction) or an hour
-//! above `median + mad_factor × MAD` (and at least `min_bytes`) is
-//! reported. This is how a compromised provider riding its trusted path
+//! endpoints it talks to, on which ports, in which direction, how many
+//! bytes an hour, and (when `learn` is a day or more) at which hours of the
+//! day. Afterwards, a new (endpoint, port, direction), an hour above
+//! `median + mad_factor × MAD` (and at least `min_bytes`), or activity at a
+//! new hour of the day is reported. This is how a compromised provider riding its trusted path
 //! (T1199) shows up: same vendor, new places.
 //!
 //! Shadow third parties: an external destination that is not a declared
@@ -31,6 +32,8 @@ const MAX_LEARNED: usize = 4096;
 struct Vendor {
     first_ms: i64,
     last_ms: i64,
+    /// Hours of the day (UTC) with traffic while learning.
+    hours_of_day: [bool; 24],
     learned: FxHashSet<(String, u16, bool)>,
     hours: VecDeque<(i64, u64)>,
     reported_volume_hour: i64,
@@ -98,6 +101,7 @@ impl Vendors {
         let v = self.vendors.entry(name.to_string(), || Vendor {
             first_ms: flow.start_ms,
             last_ms: flow.start_ms,
+            hours_of_day: [false; 24],
             learned: FxHashSet::default(),
             hours: VecDeque::new(),
             reported_volume_hour: i64::MIN,
@@ -114,11 +118,34 @@ impl Vendors {
             }
         }
         let combo = (inside.clone(), port, inbound);
+        let hour_of_day = flow.start_ms.rem_euclid(86_400_000) / HOUR;
         if flow.start_ms < v.first_ms + learn {
             if v.learned.len() < MAX_LEARNED {
                 v.learned.insert(combo);
             }
+            if let Some(h) = v.hours_of_day.get_mut(hour_of_day as usize) {
+                *h = true;
+            }
             return;
+        }
+        // Hours are only judged after a whole day of learning.
+        if learn >= 24 * HOUR && v.hours_of_day.get(hour_of_day as usize) == Some(&false) {
+            if let Some(h) = v.hours_of_day.get_mut(hour_of_day as usize) {
+                *h = true;
+            }
+            let mut f = finding(
+                "vendor-drift",
+                &format!("{name}|hour|{hour_of_day}"),
+                flow,
+                60.0,
+                format!(
+                    "{name} active at {hour_of_day:02}:00 UTC, an hour it was never active in its {} h baseline",
+                    learn / HOUR
+                ),
+            );
+            fact(&mut f, "vendor", name);
+            fact(&mut f, "hour_of_day_utc", hour_of_day);
+            out.push(f);
         }
         if !v.learned.contains(&combo) {
             let direction = if inbound { "from" } else { "to" };
