@@ -221,6 +221,48 @@ EXAMPLES:
   cordon policy fmt --check prod.yaml
   cordon policy fmt --write prod.yaml")]
     Fmt(FmtArgs),
+    /// Write the policy as Kubernetes NetworkPolicy or CiliumNetworkPolicy objects.
+    #[command(
+        after_help = "The YAML goes to standard output (or --out); every rule or setting that the
+target cannot express is listed on standard error with the reason.
+
+EXAMPLES:
+  cordon policy export --format cilium examples/acme-prod.yaml | kubectl apply -f -
+  cordon policy export --format k8s examples/acme-prod.yaml --namespace shop --out netpol.yaml
+  cordon policy export --format k8s examples/acme-prod.yaml --json | jq .unexpressible"
+    )]
+    Export(ExportArgs),
+}
+
+/// `cordon policy export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Policy file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Target: k8s (networking.k8s.io/v1 NetworkPolicy, allow only) or cilium (cilium.io/v2 CiliumNetworkPolicy).
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Namespace of the objects.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Write the YAML here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print objects and the unexpressible list as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Kubernetes NetworkPolicy.
+    K8s,
+    /// Cilium CiliumNetworkPolicy.
+    Cilium,
 }
 
 /// Inventory files beyond what the policy names.

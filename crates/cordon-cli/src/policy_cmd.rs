@@ -25,6 +25,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Lint(args) => lint_cmd(&args),
         PolicyCommand::Diff(args) => diff_cmd(&args),
         PolicyCommand::Fmt(args) => fmt_cmd(&args),
+        PolicyCommand::Export(args) => export_cmd(&args),
         PolicyCommand::Recommend(args) => crate::flows_cmd::recommend(&args),
     }
 }
@@ -300,6 +301,55 @@ fn fmt_cmd(args: &FmtArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot replace `{}`", args.file.display()))?;
     } else {
         print!("{formatted}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cordon policy export`
+fn export_cmd(args: &crate::args::ExportArgs) -> anyhow::Result<ExitCode> {
+    let policy = match load(&args.file, &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let export = match args.format {
+        crate::args::ExportFormat::K8s => {
+            cordon_policy::export::k8s::export(&policy, &args.namespace)
+        }
+        crate::args::ExportFormat::Cilium => {
+            cordon_policy::export::cilium::export(&policy, &args.namespace)
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "objects": export.objects,
+                "unexpressible": export.unexpressible,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let yaml = export.to_yaml();
+    match &args.out {
+        Some(path) => std::fs::write(path, yaml)
+            .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?,
+        None => print!("{yaml}"),
+    }
+    eprintln!(
+        "{} objects; {} things the target cannot express:",
+        export.objects.len(),
+        export.unexpressible.len()
+    );
+    for u in &export.unexpressible {
+        eprintln!(
+            "  {}{}: {}",
+            u.rule
+                .as_deref()
+                .map(|r| format!("rule `{r}`: "))
+                .unwrap_or_default(),
+            u.what,
+            u.why
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -299,6 +299,7 @@ fn every_command_has_help_with_examples() {
         &["policy", "lint"],
         &["policy", "diff"],
         &["policy", "fmt"],
+        &["policy", "export"],
         &["demo"],
         &["detect"],
         &["simulate"],
@@ -313,4 +314,56 @@ fn every_command_has_help_with_examples() {
             stdout(&out)
         );
     }
+}
+
+#[test]
+fn export_writes_objects_and_lists_what_it_cannot_express() {
+    let dir = temp_dir("export");
+    let out_file = dir.join("netpol.yaml");
+    let out = cordon(&[
+        "policy",
+        "export",
+        "--format",
+        "k8s",
+        "../../examples/acme-prod.yaml",
+        "--namespace",
+        "shop",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let yaml = std::fs::read_to_string(&out_file).unwrap();
+    assert!(yaml.contains("kind: NetworkPolicy") && yaml.contains("namespace: shop"));
+    assert!(
+        stderr(&out).contains("rule `no-admin-from-app-tier`: deny rule"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cordon(&[
+        "policy",
+        "export",
+        "--format",
+        "cilium",
+        "../../examples/acme-prod.yaml",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["kind"] == "CiliumNetworkPolicy")
+    );
+    assert!(!v["unexpressible"].as_array().unwrap().is_empty());
+    let out = cordon(&[
+        "policy",
+        "export",
+        "--format",
+        "istio",
+        "../../examples/acme-prod.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -47,6 +47,7 @@ pub mod compile;
 pub mod decision;
 pub mod diff;
 pub mod explain;
+pub mod export;
 pub mod fmt;
 pub mod hostname;
 pub mod inventory;

@@ -1,0 +1,160 @@
+//! The policy as objects a Kubernetes cluster enforces: `networking.k8s.io/v1`
+//! NetworkPolicy ([`k8s`]) and `cilium.io/v2` CiliumNetworkPolicy
+//! ([`cilium`]), with the list of everything that could not be expressed
+//! and why. Label groups become pod selectors, CIDR groups `ipBlock` /
+//! `toCIDRSet`, FQDN groups Cilium `toFQDNs`; built-ins map to entities or
+//! address blocks.
+
+pub mod cilium;
+pub mod k8s;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::hostname::FqdnPattern;
+use crate::model::{GroupId, Policy};
+
+/// Something of the policy that an export leaves out, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unexpressible {
+    /// The rule concerned (none for policy-wide settings).
+    pub rule: Option<String>,
+    /// What is left out.
+    pub what: String,
+    /// Why the target cannot express it.
+    pub why: String,
+}
+
+/// The objects of one export and what they leave out.
+#[derive(Clone, Debug)]
+pub struct Export {
+    /// Kubernetes objects, in order.
+    pub objects: Vec<Value>,
+    /// What could not be expressed.
+    pub unexpressible: Vec<Unexpressible>,
+}
+
+impl Export {
+    /// The objects as a YAML stream.
+    pub fn to_yaml(&self) -> String {
+        yaml::documents(&self.objects)
+    }
+}
+
+/// What a group selects, flattened through nested groups.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Selectors {
+    pub labels: Vec<BTreeMap<String, String>>,
+    pub cidrs: Vec<IpNet>,
+    pub fqdns: Vec<FqdnPattern>,
+    pub spiffe: Vec<String>,
+    pub any: bool,
+    pub internet: bool,
+    pub private: bool,
+}
+
+/// The selectors of `group`, through its members.
+pub(crate) fn selectors(policy: &Policy, group: GroupId) -> Selectors {
+    let mut out = Selectors::default();
+    let mut stack = vec![group];
+    let mut seen = Vec::new();
+    while let Some(id) = stack.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        match id {
+            GroupId::ANY => out.any = true,
+            GroupId::INTERNET => out.internet = true,
+            GroupId::PRIVATE => out.private = true,
+            _ => {}
+        }
+        let Some(g) = policy.group(id) else { continue };
+        if g.builtin {
+            continue;
+        }
+        if let Some(l) = &g.labels
+            && !out.labels.contains(l)
+        {
+            out.labels.push(l.clone());
+        }
+        out.cidrs.extend(g.cidrs.iter().copied());
+        out.fqdns.extend(g.fqdns.iter().cloned());
+        out.spiffe.extend(g.spiffe.iter().cloned());
+        stack.extend(g.members.iter().rev().copied());
+    }
+    out
+}
+
+/// Private address space, as the built-in `private` group defines it.
+pub(crate) const PRIVATE: [&str; 5] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// A name Kubernetes accepts (DNS-1123 subdomain, at most 253 characters).
+pub(crate) fn object_name(parts: &[&str]) -> String {
+    let raw = parts.join("-").to_ascii_lowercase();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(253);
+    name.trim_matches(|c: char| c == '-' || c == '.')
+        .to_string()
+}
+
+/// A label selector for `labels`.
+pub(crate) fn match_labels(labels: &BTreeMap<String, String>) -> Value {
+    serde_json::json!({ "matchLabels": labels })
+}
+
+/// Rule-level settings neither target has: limits, logging, audit mode.
+pub(crate) fn rule_settings(policy: &Policy, out: &mut Vec<Unexpressible>) {
+    for r in &policy.rules {
+        if let Some(limit) = &r.limit {
+            out.push(Unexpressible {
+                rule: Some(r.name.clone()),
+                what: format!("limit {} per {}", limit.bytes_out, limit.per),
+                why: "network policies have no byte quotas; the Cordon gateway meters them".into(),
+            });
+        }
+        if r.log {
+            out.push(Unexpressible {
+                rule: Some(r.name.clone()),
+                what: "log: true".into(),
+                why: "logging is configured in the CNI (e.g. Hubble), not in the policy".into(),
+            });
+        }
+        if r.mode == Some(crate::model::Mode::Audit) {
+            out.push(Unexpressible {
+                rule: Some(r.name.clone()),
+                what: "mode: audit".into(),
+                why: "exported rules always enforce; leave audit rules out of the cluster until enforced".into(),
+            });
+        }
+    }
+    if policy.mode == crate::model::Mode::Audit {
+        out.push(Unexpressible {
+            rule: None,
+            what: "policy mode: audit".into(),
+            why: "exported objects enforce; use the CNI's audit mode (Cilium: policy-audit-mode) to observe first".into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
