@@ -51,6 +51,28 @@ EXAMPLES:
     /// Look at stored flows: query, topology, audit.
     #[command(subcommand)]
     Flows(FlowsCommand),
+    /// Enforce the policy on this host (or network namespace) with nftables.
+    #[command(
+        after_help = "Compiles the rules that apply to this host's addresses into one nftables table
+(inet cordon) and loads it in one transaction; keeps watching the policy file
+and reloads on change or SIGHUP, keeping the last good ruleset when a new one
+fails. Stopping the agent leaves the ruleset in force; --cleanup removes it.
+Needs root (CAP_NET_ADMIN) and nft.
+
+EXAMPLES:
+  cordon agent --policy examples/acme-prod.yaml --workload user-db-1
+  cordon agent --policy policy.yaml --self-ip 10.0.2.10 --audit --once
+  cordon agent --policy policy.yaml --workload web-1 --print
+  cordon agent --cleanup"
+    )]
+    Agent(AgentArgs),
+    /// Build or remove the network-namespace lab (root).
+    #[command(after_help = "EXAMPLES:
+  cordon lab up
+  ip netns exec cordon-user-db-1 cordon agent --policy examples/acme-prod.yaml --workload user-db-1 --once
+  cordon lab status
+  cordon lab down")]
+    Lab(LabArgs),
     /// Find attacks in stored flows: beaconing, exfiltration, lateral movement, scans...
     #[command(
         after_help = "Findings are stored (re-running updates them), mapped to MITRE ATT&CK and to
@@ -90,6 +112,53 @@ EXAMPLES:
   cordon demo --format zeek --json"
     )]
     Demo(DemoArgs),
+}
+
+/// `cordon agent`
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Policy file.
+    #[arg(long, value_name = "FILE", required_unless_present = "cleanup")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Enforce for this inventory workload's addresses. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub workload: Vec<String>,
+    /// Enforce for this address. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    pub self_ip: Vec<std::net::IpAddr>,
+    /// Log would-deny and let everything pass.
+    #[arg(long)]
+    pub audit: bool,
+    /// Apply once and exit (no watching).
+    #[arg(long)]
+    pub once: bool,
+    /// Print the nftables script and exit; touch nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Remove the agent's table and exit.
+    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print"])]
+    pub cleanup: bool,
+}
+
+/// `cordon lab`
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// up, down or status.
+    #[arg(value_enum)]
+    pub action: LabAction,
+}
+
+/// What to do with the lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabAction {
+    /// Build it (removing any leftover first).
+    Up,
+    /// Remove everything it created.
+    Down,
+    /// Which namespaces exist.
+    Status,
 }
 
 /// `cordon detect`

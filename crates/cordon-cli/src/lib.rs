@@ -4,6 +4,7 @@
 //! Exit codes (DESIGN §5): 0 ok; 1 findings when asked to fail on them; 2
 //! usage errors; 64 invalid configuration or policy; 70 internal errors.
 
+mod agent_cmd;
 mod args;
 mod demo;
 mod detect_cmd;
@@ -39,6 +40,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Collect(cmd) => ingest_cmd::collect(&cmd),
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
         args::Command::Detect(cmd) => detect_cmd::detect(&cmd),
+        args::Command::Agent(cmd) => agent_cmd::agent(&cmd),
+        args::Command::Lab(cmd) => agent_cmd::lab(&cmd),
         args::Command::Simulate(cmd) => detect_cmd::simulate(&cmd),
     }
 }

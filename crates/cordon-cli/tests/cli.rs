@@ -303,6 +303,8 @@ fn every_command_has_help_with_examples() {
         &["demo"],
         &["detect"],
         &["simulate"],
+        &["agent"],
+        &["lab"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");

@@ -1,0 +1,342 @@
+//! The nftables script for one host.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use cordon_policy::model::{Action, GroupId, Mode, Policy, Rule};
+use cordon_policy::ports::{PortRange, Protocol};
+use cordon_policy::{CompiledPolicy, Endpoint};
+use ipnet::IpNet;
+
+/// The table the agent owns.
+pub const TABLE: &str = "cordon";
+
+/// The comment that marks the table as the agent's.
+pub const OWNER: &str = "managed by cordon agent";
+
+/// A compiled ruleset and what it could not enforce.
+#[derive(Clone, Debug)]
+pub struct Ruleset {
+    /// The nftables script (replaces the table atomically).
+    pub script: String,
+    /// Rules that apply to this host.
+    pub rules: usize,
+    /// What is not enforced, and why.
+    pub warnings: Vec<String>,
+}
+
+/// Why no ruleset could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesetError {
+    /// No address to enforce for.
+    #[error("no addresses for this host: name a workload of the inventory or give --self-ip")]
+    NoAddresses,
+    /// A workload name not in the inventory.
+    #[error("no workload named `{0}` in the policy's inventory")]
+    UnknownWorkload(String),
+}
+
+/// Addresses of `group` (workloads in it and its CIDRs, through members),
+/// or `None` for `any`.
+fn addresses(
+    policy: &Policy,
+    compiled: &CompiledPolicy,
+    group: GroupId,
+) -> Option<BTreeSet<IpNet>> {
+    if group == GroupId::ANY {
+        return None;
+    }
+    let mut out = BTreeSet::new();
+    for w in &policy.workloads {
+        for ip in &w.ips {
+            if compiled.membership(&Endpoint::ip(*ip)).contains(group) {
+                out.insert(IpNet::from(*ip));
+            }
+        }
+    }
+    let mut stack = vec![group];
+    let mut seen = Vec::new();
+    while let Some(id) = stack.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        if let Some(g) = policy.group(id) {
+            out.extend(g.cidrs.iter().map(IpNet::trunc));
+            stack.extend(g.members.iter().copied());
+        }
+    }
+    Some(out)
+}
+
+/// Whether `group` names hostnames anywhere in it.
+fn has_hostnames(policy: &Policy, group: GroupId) -> bool {
+    let mut stack = vec![group];
+    let mut seen = Vec::new();
+    while let Some(id) = stack.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        if let Some(g) = policy.group(id) {
+            if !g.fqdns.is_empty() {
+                return true;
+            }
+            stack.extend(g.members.iter().copied());
+        }
+    }
+    false
+}
+
+/// The nft match for the ports of a rule: one entry per protocol.
+fn port_matches(ports: &[PortRange]) -> Vec<String> {
+    if ports.is_empty() || ports.iter().any(|p| p.protocol.is_none()) {
+        return vec![String::new()];
+    }
+    let mut out = Vec::new();
+    for proto in [Protocol::TCP, Protocol::UDP, Protocol::SCTP] {
+        let list: Vec<&PortRange> = ports.iter().filter(|p| p.protocol == Some(proto)).collect();
+        if list.is_empty() {
+            continue;
+        }
+        let name = proto.name();
+        if list.iter().any(|p| p.is_all_ports()) {
+            out.push(format!("meta l4proto {name} "));
+            continue;
+        }
+        let items: Vec<String> = list
+            .iter()
+            .map(|p| {
+                if p.first == p.last {
+                    p.first.to_string()
+                } else {
+                    format!("{}-{}", p.first, p.last)
+                }
+            })
+            .collect();
+        out.push(format!("{name} dport {{ {} }} ", items.join(", ")));
+    }
+    for p in ports {
+        match p.protocol {
+            Some(Protocol::ICMP) => out.push("meta l4proto icmp ".into()),
+            Some(Protocol::ICMPV6) => out.push("meta l4proto ipv6-icmp ".into()),
+            Some(Protocol(n)) if !Protocol(n).has_ports() => out.push(format!("meta l4proto {n} ")),
+            _ => {}
+        }
+    }
+    out.dedup();
+    out
+}
+
+fn set_name(group: GroupId, v6: bool) -> String {
+    format!("g{}_{}", group.0, if v6 { "v6" } else { "v4" })
+}
+
+/// A comment-safe rule name for log prefixes.
+fn label(rule: &Rule) -> String {
+    rule.name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect()
+}
+
+/// Compile `compiled`'s policy for a host with `self_ips`. `audit` makes
+/// every deny a logged accept.
+///
+/// # Errors
+/// No addresses to enforce for.
+pub fn ruleset(
+    compiled: &CompiledPolicy,
+    self_ips: &[IpAddr],
+    audit: bool,
+) -> Result<Ruleset, RulesetError> {
+    if self_ips.is_empty() {
+        return Err(RulesetError::NoAddresses);
+    }
+    let policy = compiled.policy();
+    let mine: BTreeSet<GroupId> = self_ips
+        .iter()
+        .flat_map(|ip| {
+            compiled
+                .membership(&Endpoint::ip(*ip))
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let audit_policy = audit || policy.mode == Mode::Audit;
+    let mut warnings = Vec::new();
+    let mut sets: BTreeSet<GroupId> = BTreeSet::new();
+    let mut specials = BTreeSet::new();
+    let mut input = Vec::new();
+    let mut output = Vec::new();
+    let mut count = 0;
+    // Denies first, then allows: deny overrides allow whatever the order.
+    for action in [Action::Deny, Action::Allow] {
+        for rule in policy.rules.iter().filter(|r| r.action == action) {
+            let enforce = match rule.mode {
+                Some(Mode::Enforce) => !audit,
+                Some(Mode::Audit) => false,
+                None => !audit_policy,
+            };
+            let verdict = match (action, enforce) {
+                (Action::Allow, _) => "counter accept".to_string(),
+                (Action::Deny, true) => {
+                    format!("counter log prefix \"cordon deny {}: \" drop", label(rule))
+                }
+                (Action::Deny, false) => {
+                    format!(
+                        "counter log prefix \"cordon would-deny {}: \" accept",
+                        label(rule)
+                    )
+                }
+            };
+            for (chain, own, peers, dir) in [
+                (&mut input, &rule.to, &rule.from, "saddr"),
+                (&mut output, &rule.from, &rule.to, "daddr"),
+            ] {
+                if !own.iter().any(|g| mine.contains(g)) {
+                    continue;
+                }
+                count += 1;
+                for peer in peers {
+                    if has_hostnames(policy, *peer) {
+                        warnings.push(format!(
+                            "rule `{}`: hostnames of group `{}` are not enforced by the agent (addresses only)",
+                            rule.name,
+                            policy.group_name(*peer)
+                        ));
+                    }
+                    let addr: Vec<String> = match *peer {
+                        GroupId::ANY => vec![String::new()],
+                        GroupId::INTERNET => {
+                            specials.insert("internet");
+                            vec![
+                                format!("ip {dir} != @not_internet_v4 "),
+                                format!("ip6 {dir} 2000::/3 ip6 {dir} != @not_internet_v6 "),
+                            ]
+                        }
+                        GroupId::PRIVATE => {
+                            specials.insert("private");
+                            vec![
+                                format!("ip {dir} @private_v4 "),
+                                format!("ip6 {dir} fc00::/7 "),
+                            ]
+                        }
+                        g => {
+                            sets.insert(g);
+                            vec![
+                                format!("ip {dir} @{} ", set_name(g, false)),
+                                format!("ip6 {dir} @{} ", set_name(g, true)),
+                            ]
+                        }
+                    };
+                    for a in &addr {
+                        for p in port_matches(&rule.ports) {
+                            chain.push(format!("{a}{p}{verdict} comment \"{}\"", label(rule)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    warnings.sort();
+    warnings.dedup();
+    let default = match (policy.default, audit_policy) {
+        (Action::Allow, _) => "counter accept comment \"default allow\"".to_string(),
+        (Action::Deny, false) => "counter log prefix \"cordon deny default: \" drop comment \"default deny\"".to_string(),
+        (Action::Deny, true) => {
+            "counter log prefix \"cordon would-deny default: \" accept comment \"default deny (audit)\"".to_string()
+        }
+    };
+    let mut s = String::new();
+    // Create-then-delete makes the replacement one transaction whether or
+    // not the table exists yet.
+    let _ = writeln!(
+        s,
+        "table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{"
+    );
+    let _ = writeln!(
+        s,
+        "  comment \"{OWNER}; policy {}\"",
+        label_text(&policy.name)
+    );
+    for g in &sets {
+        let addrs = addresses(policy, compiled, *g).unwrap_or_default();
+        for v6 in [false, true] {
+            let elems: Vec<String> = addrs
+                .iter()
+                .filter(|n| matches!(n, IpNet::V6(_)) == v6)
+                .map(IpNet::to_string)
+                .collect();
+            let _ = writeln!(
+                s,
+                "  set {} {{ type {}; flags interval; comment \"group {}\"; {}}}",
+                set_name(*g, v6),
+                if v6 { "ipv6_addr" } else { "ipv4_addr" },
+                label_text(policy.group_name(*g)),
+                if elems.is_empty() {
+                    String::new()
+                } else {
+                    format!("elements = {{ {} }}; ", elems.join(", "))
+                }
+            );
+        }
+    }
+    if specials.contains("internet") {
+        let _ = writeln!(
+            s,
+            "  set not_internet_v4 {{ type ipv4_addr; flags interval; elements = {{ {} }}; }}",
+            cordon_policy::special::NOT_INTERNET_V4.join(", ")
+        );
+        let _ = writeln!(
+            s,
+            "  set not_internet_v6 {{ type ipv6_addr; flags interval; elements = {{ {} }}; }}",
+            cordon_policy::special::NOT_INTERNET_V6_IN_GLOBAL.join(", ")
+        );
+    }
+    if specials.contains("private") {
+        let v4: Vec<&str> = cordon_policy::special::PRIVATE
+            .iter()
+            .copied()
+            .filter(|p| !p.contains(':'))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  set private_v4 {{ type ipv4_addr; flags interval; elements = {{ {} }}; }}",
+            v4.join(", ")
+        );
+    }
+    for (name, hook, lo, rules) in [
+        ("input", "input", "iif", &input),
+        ("output", "output", "oif", &output),
+    ] {
+        let _ = writeln!(
+            s,
+            "  chain {name} {{\n    type filter hook {hook} priority filter; policy accept;"
+        );
+        let _ = writeln!(s, "    ct state established,related counter accept");
+        let _ = writeln!(s, "    {lo} \"lo\" accept");
+        for r in rules.iter() {
+            let _ = writeln!(s, "    {r}");
+        }
+        let _ = writeln!(s, "    {default}\n  }}");
+    }
+    s.push_str("}\n");
+    Ok(Ruleset {
+        script: s,
+        rules: count,
+        warnings,
+    })
+}
+
+fn label_text(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\n'))
+        .take(60)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

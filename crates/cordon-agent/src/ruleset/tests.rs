@@ -1,0 +1,64 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use cordon_policy::{CompiledPolicy, LoadOptions, load_policy};
+
+use super::ruleset;
+
+fn example() -> CompiledPolicy {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme-prod.yaml");
+    CompiledPolicy::new(Arc::new(
+        load_policy(&path, &LoadOptions::default()).unwrap(),
+    ))
+}
+
+#[test]
+fn the_database_host_gets_its_rules_denies_first_and_the_default_last() {
+    let r = ruleset(&example(), &["10.0.2.10".parse().unwrap()], false).unwrap();
+    let s = &r.script;
+    assert!(
+        s.starts_with("table inet cordon\ndelete table inet cordon\ntable inet cordon {"),
+        "{s}"
+    );
+    let deny = s
+        .find("cordon deny no-admin-from-app-tier")
+        .expect("the admin guard");
+    let allow = s
+        .find("tcp dport { 5432 } counter accept")
+        .expect("the database allow");
+    let default = s.find("cordon deny default").expect("the default");
+    assert!(deny < allow && allow < default, "{s}");
+    assert!(s.contains("ct state established,related counter accept"));
+    assert!(
+        s.contains("10.0.3.10"),
+        "api's address in its group's set: {s}"
+    );
+    // Only the cloud-storage deny names hostnames.
+    assert!(
+        r.warnings.iter().all(|w| w.contains("cloud-storage")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn audit_mode_logs_and_accepts_instead_of_dropping() {
+    let r = ruleset(&example(), &["10.0.2.10".parse().unwrap()], true).unwrap();
+    assert!(!r.script.contains(" drop"), "{}", r.script);
+    assert!(r.script.contains("cordon would-deny default"));
+}
+
+#[test]
+fn hostnames_are_reported_as_not_enforced() {
+    let r = ruleset(&example(), &["10.0.4.10".parse().unwrap()], false).unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w.contains("email-vendor")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        r.script.contains("198.51.100.0/24"),
+        "the vendor's CIDR is enforced"
+    );
+    assert!(ruleset(&example(), &[], false).is_err());
+}
