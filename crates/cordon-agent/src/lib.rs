@@ -10,12 +10,19 @@
 //! and never touches tables it does not own. [`lab`] builds a small
 //! topology of namespaces on a bridge to prove it with real packets.
 //!
-//! Hostnames (FQDN groups) are not enforced by the agent yet: a group that
-//! selects only hostnames becomes an empty set, and [`Ruleset::warnings`]
-//! says so. The egress gateway is where names are decided.
+//! Hostnames (FQDN groups): exact names are resolved when the ruleset is
+//! compiled (from a hosts file, or the system resolver) and their addresses
+//! become set elements; the agent recompiles every minute to follow
+//! changes. The system resolver gives no TTLs, so a name whose addresses
+//! change faster than that, or that answers differently to different
+//! clients (CDNs), is not enforced exactly; wildcard patterns cannot be
+//! resolved at all and are reported as not enforced. The egress gateway,
+//! which sees the names themselves, is where names are decided exactly.
 
 pub mod lab;
 pub mod nft;
 pub mod ruleset;
 
-pub use ruleset::{Ruleset, RulesetError, ruleset};
+pub use ruleset::{Ruleset, RulesetError, ruleset, ruleset_resolving};
+
+pub mod hosts;

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::net::IpAddr;
 
+use cordon_policy::FqdnPattern;
 use cordon_policy::model::{Action, GroupId, Mode, Policy, Rule};
 use cordon_policy::ports::{PortRange, Protocol};
 use cordon_policy::{CompiledPolicy, Endpoint};
@@ -37,12 +38,13 @@ pub enum RulesetError {
     UnknownWorkload(String),
 }
 
-/// Addresses of `group` (workloads in it and its CIDRs, through members),
-/// or `None` for `any`.
+/// Addresses of `group`: workloads in it, its CIDRs and the addresses its
+/// exact hostnames resolve to, through members; `None` for `any`.
 fn addresses(
     policy: &Policy,
     compiled: &CompiledPolicy,
     group: GroupId,
+    resolve: &dyn Fn(&str) -> Vec<IpAddr>,
 ) -> Option<BTreeSet<IpNet>> {
     if group == GroupId::ANY {
         return None;
@@ -64,14 +66,18 @@ fn addresses(
         seen.push(id);
         if let Some(g) = policy.group(id) {
             out.extend(g.cidrs.iter().map(IpNet::trunc));
+            for f in g.fqdns.iter().filter(|f| !f.wildcard) {
+                out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
+            }
             stack.extend(g.members.iter().copied());
         }
     }
     Some(out)
 }
 
-/// Whether `group` names hostnames anywhere in it.
-fn has_hostnames(policy: &Policy, group: GroupId) -> bool {
+/// The hostname patterns of `group`, through members.
+fn hostnames(policy: &Policy, group: GroupId) -> Vec<FqdnPattern> {
+    let mut out = Vec::new();
     let mut stack = vec![group];
     let mut seen = Vec::new();
     while let Some(id) = stack.pop() {
@@ -80,13 +86,11 @@ fn has_hostnames(policy: &Policy, group: GroupId) -> bool {
         }
         seen.push(id);
         if let Some(g) = policy.group(id) {
-            if !g.fqdns.is_empty() {
-                return true;
-            }
+            out.extend(g.fqdns.iter().cloned());
             stack.extend(g.members.iter().copied());
         }
     }
-    false
+    out
 }
 
 /// The nft match for the ports of a rule: one entry per protocol.
@@ -142,8 +146,8 @@ fn label(rule: &Rule) -> String {
         .collect()
 }
 
-/// Compile `compiled`'s policy for a host with `self_ips`. `audit` makes
-/// every deny a logged accept.
+/// Compile `compiled`'s policy for a host with `self_ips`, without
+/// resolving hostnames. `audit` makes every deny a logged accept.
 ///
 /// # Errors
 /// No addresses to enforce for.
@@ -151,6 +155,22 @@ pub fn ruleset(
     compiled: &CompiledPolicy,
     self_ips: &[IpAddr],
     audit: bool,
+) -> Result<Ruleset, RulesetError> {
+    ruleset_resolving(compiled, self_ips, audit, &|_| Vec::new())
+}
+
+/// [`ruleset`], with exact hostnames of FQDN groups turned into set
+/// elements by `resolve` (the addresses they have now: the caller
+/// recompiles to follow changes). Wildcard patterns cannot be resolved and
+/// are reported as not enforced.
+///
+/// # Errors
+/// No addresses to enforce for.
+pub fn ruleset_resolving(
+    compiled: &CompiledPolicy,
+    self_ips: &[IpAddr],
+    audit: bool,
+    resolve: &dyn Fn(&str) -> Vec<IpAddr>,
 ) -> Result<Ruleset, RulesetError> {
     if self_ips.is_empty() {
         return Err(RulesetError::NoAddresses);
@@ -201,12 +221,20 @@ pub fn ruleset(
                 }
                 count += 1;
                 for peer in peers {
-                    if has_hostnames(policy, *peer) {
-                        warnings.push(format!(
-                            "rule `{}`: hostnames of group `{}` are not enforced by the agent (addresses only)",
-                            rule.name,
-                            policy.group_name(*peer)
-                        ));
+                    for f in hostnames(policy, *peer) {
+                        if f.wildcard {
+                            warnings.push(format!(
+                                "rule `{}`: `{f}` in group `{}` is not enforced (a wildcard cannot be resolved to addresses)",
+                                rule.name,
+                                policy.group_name(*peer)
+                            ));
+                        } else if resolve(f.name.as_str()).is_empty() {
+                            warnings.push(format!(
+                                "rule `{}`: `{f}` in group `{}` did not resolve; it matches nothing until it does",
+                                rule.name,
+                                policy.group_name(*peer)
+                            ));
+                        }
                     }
                     let addr: Vec<String> = match *peer {
                         GroupId::ANY => vec![String::new()],
@@ -263,7 +291,7 @@ pub fn ruleset(
         label_text(&policy.name)
     );
     for g in &sets {
-        let addrs = addresses(policy, compiled, *g).unwrap_or_default();
+        let addrs = addresses(policy, compiled, *g, resolve).unwrap_or_default();
         for v6 in [false, true] {
             let elems: Vec<String> = addrs
                 .iter()

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use cordon_agent::{lab as lab_mod, nft, ruleset};
+use cordon_agent::hosts::Hosts;
+use cordon_agent::{lab as lab_mod, nft, ruleset_resolving};
 use cordon_policy::CompiledPolicy;
 
 use crate::args::{AgentArgs, LabAction, LabArgs};
@@ -29,7 +30,19 @@ fn compile(args: &AgentArgs, path: &Path) -> Result<cordon_agent::Ruleset, Strin
         ips.extend(w.ips.iter().copied());
     }
     let compiled = CompiledPolicy::new(Arc::new(policy));
-    ruleset(&compiled, &ips, args.audit).map_err(|e| e.to_string())
+    let hosts = match &args.hosts {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+            Some(Hosts::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?)
+        }
+    };
+    let resolve = |name: &str| match &hosts {
+        Some(h) => h.lookup(name),
+        None => cordon_agent::hosts::system(name),
+    };
+    ruleset_resolving(&compiled, &ips, args.audit, &resolve).map_err(|e| e.to_string())
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -97,18 +110,28 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .context("cannot install signal handlers")?;
     let mut seen = modified(path);
+    let mut applied = first.script;
+    let mut resolved_at = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));
         let now = modified(path);
-        if now == seen && !reload.swap(false, Ordering::Relaxed) {
+        // Names are resolved again every minute; the ruleset is replaced
+        // only when that changes it.
+        let refresh = resolved_at.elapsed() >= Duration::from_secs(60);
+        if now == seen && !refresh && !reload.swap(false, Ordering::Relaxed) {
             continue;
         }
         seen = now;
-        match compile(args, path)
-            .map_err(|e| e.to_string())
-            .and_then(|r| nft::apply(&r.script).map(|_| r).map_err(|e| e.to_string()))
-        {
-            Ok(r) => println!("reloaded: {} rules", r.rules),
+        resolved_at = std::time::Instant::now();
+        match compile(args, path) {
+            Ok(r) if r.script == applied => {}
+            Ok(r) => match nft::apply(&r.script) {
+                Ok(_) => {
+                    println!("reloaded: {} rules", r.rules);
+                    applied = r.script;
+                }
+                Err(e) => eprintln!("error: {e}; keeping the last good ruleset"),
+            },
             Err(e) => eprintln!("error: {e}; keeping the last good ruleset"),
         }
     }

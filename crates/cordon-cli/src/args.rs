@@ -131,6 +131,10 @@ pub struct AgentArgs {
     /// Log would-deny and let everything pass.
     #[arg(long)]
     pub audit: bool,
+    /// Resolve FQDN groups' names from this hosts(5) file instead of the
+    /// system resolver.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
     /// Apply once and exit (no watching).
     #[arg(long)]
     pub once: bool,
@@ -138,7 +142,7 @@ pub struct AgentArgs {
     #[arg(long)]
     pub print: bool,
     /// Remove the agent's table and exit.
-    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print"])]
+    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print", "hosts"])]
     pub cleanup: bool,
 }
 

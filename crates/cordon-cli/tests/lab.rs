@@ -110,6 +110,16 @@ fn table(host: &str) -> String {
 
 struct Lab;
 
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = cordon(&["lab", "down"]);
@@ -126,7 +136,7 @@ fn the_agent_enforces_the_policy_on_real_connections() {
         String::from_utf8_lossy(&up.stderr)
     );
     let _lab = Lab;
-    let mut server = serve("user-db-1", &[22, 5432]);
+    let _server = Killed(serve("user-db-1", &[22, 5432]));
     let dir = temp_dir("lab");
     let policy = dir.join("policy.yaml");
     std::fs::copy("../../examples/acme-prod.yaml", &policy).unwrap();
@@ -136,6 +146,10 @@ fn the_agent_enforces_the_policy_on_real_connections() {
     )
     .unwrap();
     let policy_arg = policy.to_str().unwrap();
+    // Names resolve from a file: the lab has no DNS (and tests no network).
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "192.0.2.80 storage.googleapis.com\n").unwrap();
+    let hosts_arg = hosts.to_str().unwrap();
 
     // Before the agent, everything connects.
     assert!(connects("attacker", "10.0.2.10", 5432));
@@ -148,6 +162,8 @@ fn the_agent_enforces_the_policy_on_real_connections() {
             policy_arg,
             "--workload",
             "user-db-1",
+            "--hosts",
+            hosts_arg,
             "--once",
         ],
     );
@@ -164,21 +180,36 @@ fn the_agent_enforces_the_policy_on_real_connections() {
     );
     assert!(!connects("web-1", "10.0.2.10", 5432), "default deny");
     assert!(!connects("attacker", "10.0.2.10", 5432), "default deny");
-    assert!(table("user-db-1").contains("cordon deny no-admin-from-app-tier"));
+    let t = table("user-db-1");
+    assert!(t.contains("cordon deny no-admin-from-app-tier"), "{t}");
+    assert!(
+        t.contains("192.0.2.80"),
+        "the cloud-storage name resolved into its set: {t}"
+    );
 
     // A running agent reloads when the policy file changes.
-    let mut agent = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            "cordon-user-db-1",
-            env!("CARGO_BIN_EXE_cordon"),
-        ])
-        .args(["agent", "--policy", policy_arg, "--workload", "user-db-1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = Killed(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "cordon-user-db-1",
+                env!("CARGO_BIN_EXE_cordon"),
+            ])
+            .args([
+                "agent",
+                "--policy",
+                policy_arg,
+                "--workload",
+                "user-db-1",
+                "--hosts",
+                hosts_arg,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     std::thread::sleep(Duration::from_millis(800));
     let text = std::fs::read_to_string(&policy).unwrap();
     std::fs::write(
@@ -204,8 +235,8 @@ fn the_agent_enforces_the_policy_on_real_connections() {
         "still the audit ruleset"
     );
     // Stopping the agent leaves the ruleset (fail closed).
-    agent.kill().unwrap();
-    agent.wait().unwrap();
+    agent.0.kill().unwrap();
+    agent.0.wait().unwrap();
     assert!(table("user-db-1").contains("managed by cordon agent"));
 
     // --once with an invalid policy changes nothing and says so.
@@ -217,6 +248,8 @@ fn the_agent_enforces_the_policy_on_real_connections() {
             policy_arg,
             "--self-ip",
             "10.0.2.10",
+            "--hosts",
+            hosts_arg,
             "--once",
         ],
     );
@@ -229,8 +262,6 @@ fn the_agent_enforces_the_policy_on_real_connections() {
     assert!(table("user-db-1").is_empty());
     assert!(connects("attacker", "10.0.2.10", 5432));
 
-    server.kill().unwrap();
-    server.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     drop(_lab);
     let status = String::from_utf8_lossy(&cordon(&["lab", "status"]).stdout).into_owned();

@@ -62,3 +62,29 @@ fn hostnames_are_reported_as_not_enforced() {
     );
     assert!(ruleset(&example(), &[], false).is_err());
 }
+
+#[test]
+fn exact_hostnames_resolve_into_sets_and_wildcards_are_reported() {
+    let hosts = crate::hosts::Hosts::parse(
+        "# test resolver\n151.101.2.132 deb.debian.org\n151.101.130.132 security.debian.org.  # trailing dot\n",
+    )
+    .unwrap();
+    let r = super::ruleset_resolving(&example(), &["10.0.3.10".parse().unwrap()], false, &|n| {
+        hosts.lookup(n)
+    })
+    .unwrap();
+    assert!(r.script.contains("151.101.2.132/32"), "{}", r.script);
+    assert!(r.script.contains("151.101.130.132/32"), "{}", r.script);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("*.ubuntu.com") && w.contains("wildcard")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(
+        crate::hosts::Hosts::parse("not-an-address host\n")
+            .unwrap_err()
+            .contains("line 1")
+    );
+}
