@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cordon_detect::Finding;
+use cordon_detect::finding::human_bytes;
 use cordon_detect::kb::Kb;
 use cordon_flow::time::format_rfc3339;
 use cordon_policy::{CompiledPolicy, LoadOptions, load_policy};
@@ -57,28 +58,13 @@ fn short_flow(r: &cordon_detect::finding::FlowRef) -> String {
         r.src_port,
         r.dst_ip,
         r.dst_port,
-        human(r.bytes_out),
-        human(r.bytes_in)
+        human_bytes(r.bytes_out),
+        human_bytes(r.bytes_in)
     );
     if let Some(v) = &r.verdict {
         s.push_str(&format!(", policy: {v}"));
     }
     s
-}
-
-fn human(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 fn tell(f: &Finding, kb: &Kb) {

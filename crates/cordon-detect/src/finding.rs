@@ -261,3 +261,19 @@ impl Finding {
 
 /// Sample flows kept per finding.
 pub const MAX_EVIDENCE_FLOWS: usize = 10;
+
+/// A size for people: `512 B`, `1.5 KiB`, `199.0 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

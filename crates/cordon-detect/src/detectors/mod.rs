@@ -306,21 +306,7 @@ pub(crate) fn c2_technique(protocol: u8, port: u16) -> (&'static str, bool) {
     }
 }
 
-/// A readable size.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub(crate) use crate::finding::human_bytes as bytes;
 
 /// The destination as a key: hostname when known, else the address.
 pub(crate) fn dst_key(f: &Flow) -> String {

@@ -11,7 +11,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    Export, PRIVATE, Selectors, Unexpressible, match_labels, object_name, rule_settings, selectors,
+    Export, PRIVATE, Selectors, Unexpressible, close_rule, match_labels, metadata, object_name,
+    rule_settings, selectors,
 };
 use crate::model::{Action, Policy, Rule};
 use crate::ports::Protocol;
@@ -223,35 +224,24 @@ pub fn export(policy: &Policy, namespace: &str) -> Export {
                     objects.push(json!({
                         "apiVersion": "cilium.io/v2",
                         "kind": "CiliumNetworkPolicy",
-                        "metadata": {
-                            "name": object_name(&["cordon", &rule.name, side, &i.to_string(), &j.to_string()]),
-                            "namespace": namespace,
-                            "labels": {"app.kubernetes.io/managed-by": "cordon", "cordon.dev/policy": object_name(&[&policy.name])},
-                        },
+                        "metadata": metadata(
+                            object_name(&["cordon", &rule.name, side, &i.to_string(), &j.to_string()]),
+                            namespace,
+                            policy,
+                        ),
                         "spec": spec,
                     }));
                     emitted = true;
                 }
             }
         }
-        notes.dedup();
-        let partial = !notes.is_empty();
-        out.extend(notes);
-        if !emitted && partial {
-            out.push(Unexpressible {
-                rule: Some(rule.name.clone()),
-                what: "the whole rule".into(),
-                why: "nothing of it is left once the parts above are taken out".into(),
-            });
-        } else if !emitted {
-            out.push(Unexpressible {
-                rule: Some(rule.name.clone()),
-                what: "the whole rule".into(),
-                why:
-                    "neither side selects endpoints by labels, so there is nothing to attach it to"
-                        .into(),
-            });
-        }
+        close_rule(
+            &mut out,
+            notes,
+            emitted,
+            rule,
+            "neither side selects endpoints by labels, so there is nothing to attach it to",
+        );
     }
     rule_settings(policy, &mut out);
     Export {

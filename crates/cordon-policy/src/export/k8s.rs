@@ -10,7 +10,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    Export, PRIVATE, Selectors, Unexpressible, match_labels, object_name, rule_settings, selectors,
+    Export, PRIVATE, Selectors, Unexpressible, close_rule, match_labels, metadata, object_name,
+    rule_settings, selectors,
 };
 use crate::model::{Action, Policy, Rule};
 use crate::ports::{PortRange, Protocol};
@@ -106,13 +107,7 @@ fn ports(rule: &Rule, out: &mut Vec<Unexpressible>) -> Option<Vec<Value>> {
 pub fn export(policy: &Policy, namespace: &str) -> Export {
     let mut objects = Vec::new();
     let mut out = Vec::new();
-    let meta = |name: String| {
-        json!({
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "cordon", "cordon.dev/policy": object_name(&[&policy.name])},
-        })
-    };
+    let meta = |name: String| metadata(name, namespace, policy);
     if policy.default == Action::Deny {
         objects.push(json!({
             "apiVersion": "networking.k8s.io/v1",
@@ -187,22 +182,13 @@ pub fn export(policy: &Policy, namespace: &str) -> Export {
                 emitted = true;
             }
         }
-        notes.dedup();
-        let partial = !notes.is_empty();
-        out.extend(notes);
-        if !emitted && partial {
-            out.push(Unexpressible {
-                rule: Some(rule.name.clone()),
-                what: "the whole rule".into(),
-                why: "nothing of it is left once the parts above are taken out".into(),
-            });
-        } else if !emitted {
-            out.push(Unexpressible {
-                rule: Some(rule.name.clone()),
-                what: "the whole rule".into(),
-                why: "neither side selects pods by labels, so there is nothing to attach a NetworkPolicy to".into(),
-            });
-        }
+        close_rule(
+            &mut out,
+            notes,
+            emitted,
+            rule,
+            "neither side selects pods by labels, so there is nothing to attach a NetworkPolicy to",
+        );
     }
     rule_settings(policy, &mut out);
     Export {

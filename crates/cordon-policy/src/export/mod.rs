@@ -117,6 +117,41 @@ pub(crate) fn object_name(parts: &[&str]) -> String {
         .to_string()
 }
 
+/// Object metadata: name, namespace, and labels saying Cordon made it.
+pub(crate) fn metadata(name: String, namespace: &str, policy: &Policy) -> Value {
+    serde_json::json!({
+        "name": name,
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/managed-by": "cordon", "cordon.dev/policy": object_name(&[&policy.name])},
+    })
+}
+
+/// Record what of `rule` was left out: the parts in `notes`, and the whole
+/// rule when nothing was emitted (`nothing_to_attach` says why when no part
+/// was left out either).
+pub(crate) fn close_rule(
+    out: &mut Vec<Unexpressible>,
+    mut notes: Vec<Unexpressible>,
+    emitted: bool,
+    rule: &crate::model::Rule,
+    nothing_to_attach: &str,
+) {
+    notes.dedup();
+    let partial = !notes.is_empty();
+    out.extend(notes);
+    if !emitted {
+        out.push(Unexpressible {
+            rule: Some(rule.name.clone()),
+            what: "the whole rule".into(),
+            why: if partial {
+                "nothing of it is left once the parts above are taken out".into()
+            } else {
+                nothing_to_attach.into()
+            },
+        });
+    }
+}
+
 /// A label selector for `labels`.
 pub(crate) fn match_labels(labels: &BTreeMap<String, String>) -> Value {
     serde_json::json!({ "matchLabels": labels })
