@@ -57,19 +57,14 @@ fn addresses(
             }
         }
     }
-    let mut stack = vec![group];
-    let mut seen = Vec::new();
-    while let Some(id) = stack.pop() {
-        if seen.contains(&id) {
-            continue;
-        }
-        seen.push(id);
-        if let Some(g) = policy.group(id) {
-            out.extend(g.cidrs.iter().map(IpNet::trunc));
-            for f in g.fqdns.iter().filter(|f| !f.wildcard) {
-                out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
-            }
-            stack.extend(g.members.iter().copied());
+    for g in policy
+        .group_closure(group)
+        .into_iter()
+        .filter_map(|id| policy.group(id))
+    {
+        out.extend(g.cidrs.iter().map(IpNet::trunc));
+        for f in g.fqdns.iter().filter(|f| !f.wildcard) {
+            out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
         }
     }
     Some(out)
@@ -77,20 +72,12 @@ fn addresses(
 
 /// The hostname patterns of `group`, through members.
 fn hostnames(policy: &Policy, group: GroupId) -> Vec<FqdnPattern> {
-    let mut out = Vec::new();
-    let mut stack = vec![group];
-    let mut seen = Vec::new();
-    while let Some(id) = stack.pop() {
-        if seen.contains(&id) {
-            continue;
-        }
-        seen.push(id);
-        if let Some(g) = policy.group(id) {
-            out.extend(g.fqdns.iter().cloned());
-            stack.extend(g.members.iter().copied());
-        }
-    }
-    out
+    policy
+        .group_closure(group)
+        .into_iter()
+        .filter_map(|id| policy.group(id))
+        .flat_map(|g| g.fqdns.iter().cloned())
+        .collect()
 }
 
 /// The nft match for the ports of a rule: one entry per protocol.

@@ -277,6 +277,24 @@ impl Policy {
         self.groups.get(id.index())
     }
 
+    /// `id` and every group nested in it, each once, in definition order
+    /// (depth first). Resolution refused cycles, but the walk would end
+    /// on one anyway.
+    pub fn group_closure(&self, id: GroupId) -> Vec<GroupId> {
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        while let Some(g) = stack.pop() {
+            if out.contains(&g) {
+                continue;
+            }
+            out.push(g);
+            if let Some(group) = self.group(g) {
+                stack.extend(group.members.iter().rev().copied());
+            }
+        }
+        out
+    }
+
     /// A group's name, or `?` for an id from another policy.
     pub fn group_name(&self, id: GroupId) -> &str {
         self.group(id).map_or("?", |g| g.name.as_str())

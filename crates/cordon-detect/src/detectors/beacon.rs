@@ -15,7 +15,7 @@
 
 use cordon_flow::Flow;
 
-use super::{Detector, Samples, c2_technique, dst_internal, dst_key, fact, finding};
+use super::{Detector, Samples, c2_technique, dst_key, fact, finding};
 use crate::bounded::{Aged, Bounded};
 use crate::config::Beaconing;
 use crate::finding::Finding;
@@ -167,15 +167,7 @@ impl Detector for Beacons {
         // Command and control calls out: internal sources, external
         // destinations (internal periodic traffic, pools and resolvers,
         // is how services work).
-        if !super::src_internal(flow)
-            || dst_internal(flow)
-            || super::allowed_by_rule(flow)
-            || self
-                .cfg
-                .common
-                .allow
-                .contains(flow.dst_ip, flow.hostname.as_deref())
-        {
+        if !super::unsanctioned_outbound(flow, &self.cfg.common.allow) {
             return;
         }
         let max = self.cfg.max_samples.max(8) as usize;

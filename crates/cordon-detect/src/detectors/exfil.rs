@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use cordon_flow::Flow;
 use cordon_policy::{FqdnPattern, Hostname};
 
-use super::{Detector, Samples, bytes, dst_internal, dst_key, fact, finding, src_internal, vendor};
+use super::{Detector, Samples, bytes, dst_key, fact, finding, vendor};
 use crate::bounded::{Aged, Bounded};
 use crate::config::Exfiltration as Settings;
 use crate::finding::Finding;
@@ -248,15 +248,7 @@ impl Detector for Exfiltration {
     }
 
     fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
-        if !src_internal(flow)
-            || dst_internal(flow)
-            || super::allowed_by_rule(flow)
-            || self
-                .cfg
-                .common
-                .allow
-                .contains(flow.dst_ip, flow.hostname.as_deref())
-        {
+        if !super::unsanctioned_outbound(flow, &self.cfg.common.allow) {
             return;
         }
         let hour = flow.start_ms.div_euclid(HOUR);

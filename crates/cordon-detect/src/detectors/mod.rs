@@ -106,6 +106,16 @@ pub(crate) fn dst_internal(f: &Flow) -> bool {
         || internal(f.dst_ip)
 }
 
+/// Whether `f` leaves the organisation without a rule sanctioning it and
+/// without the detector's allowlist naming its destination: what the
+/// outbound detectors (beaconing, exfiltration) look at.
+pub(crate) fn unsanctioned_outbound(f: &Flow, allow: &crate::config::Allowlist) -> bool {
+    src_internal(f)
+        && !dst_internal(f)
+        && !allowed_by_rule(f)
+        && !allow.contains(f.dst_ip, f.hostname.as_deref())
+}
+
 /// Whether the policy allows `f` by an explicit rule (sanctioned traffic).
 pub(crate) fn allowed_by_rule(f: &Flow) -> bool {
     f.enrichment

@@ -60,13 +60,7 @@ pub(crate) struct Selectors {
 /// The selectors of `group`, through its members.
 pub(crate) fn selectors(policy: &Policy, group: GroupId) -> Selectors {
     let mut out = Selectors::default();
-    let mut stack = vec![group];
-    let mut seen = Vec::new();
-    while let Some(id) = stack.pop() {
-        if seen.contains(&id) {
-            continue;
-        }
-        seen.push(id);
+    for id in policy.group_closure(group) {
         match id {
             GroupId::ANY => out.any = true,
             GroupId::INTERNET => out.internet = true,
@@ -85,19 +79,12 @@ pub(crate) fn selectors(policy: &Policy, group: GroupId) -> Selectors {
         out.cidrs.extend(g.cidrs.iter().copied());
         out.fqdns.extend(g.fqdns.iter().cloned());
         out.spiffe.extend(g.spiffe.iter().cloned());
-        stack.extend(g.members.iter().rev().copied());
     }
     out
 }
 
 /// Private address space, as the built-in `private` group defines it.
-pub(crate) const PRIVATE: [&str; 5] = [
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "fc00::/7",
-];
+pub(crate) use crate::special::PRIVATE;
 
 /// A name Kubernetes accepts (DNS-1123 subdomain, at most 253 characters).
 pub(crate) fn object_name(parts: &[&str]) -> String {
