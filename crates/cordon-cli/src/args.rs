@@ -69,6 +69,25 @@ EXAMPLES:
   cordon agent --cleanup"
     )]
     Agent(AgentArgs),
+    /// Run the egress gateway: a policy-deciding forward proxy with an SSRF guard.
+    #[command(after_help = "Decides every connection by policy on (client identity, hostname, port),
+resolves the name itself, refuses private, loopback, link-local, metadata and
+reserved addresses unless an allowing rule names them in a CIDR group, dials
+exactly the address it checked, meters vendor egress limits, and logs one
+decision record and one close record per connection (JSON lines that
+`cordon ingest` reads). Reloads the policy on change and on SIGHUP; drains on
+SIGTERM or Ctrl-C.
+
+Answers: 403 denied (x-cordon-decision says verdict, rule and reason), 400 bad
+target, 407 bad proxy token, 502 DNS or upstream failure, 504 timeouts, 503
+with Retry-After when connection limits are reached.
+
+EXAMPLES:
+  cordon gateway --policy examples/acme-prod.yaml --listen 127.0.0.1:3128 --log -
+  cordon gateway --policy policy.yaml --hosts hosts.txt --admin 127.0.0.1:9090 --log decisions.jsonl
+  cordon gateway --policy policy.yaml --transparent-tls 0.0.0.0:8443 --dns 10.0.0.2
+  curl -x http://127.0.0.1:3128 https://api.vendor.example/")]
+    Gateway(GatewayArgs),
     /// Build or remove the network-namespace lab (root).
     #[command(after_help = "EXAMPLES:
   cordon lab up

@@ -9,6 +9,7 @@ mod args;
 mod demo;
 mod detect_cmd;
 mod flows_cmd;
+mod gateway_cmd;
 mod ingest_cmd;
 mod policy_cmd;
 
@@ -41,6 +42,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
         args::Command::Detect(cmd) => detect_cmd::detect(&cmd),
         args::Command::Agent(cmd) => agent_cmd::agent(&cmd),
+        args::Command::Gateway(cmd) => gateway_cmd::gateway(&cmd),
         args::Command::Lab(cmd) => agent_cmd::lab(&cmd),
         args::Command::Simulate(cmd) => detect_cmd::simulate(&cmd),
     }

@@ -50,6 +50,7 @@ pub mod explain;
 pub mod export;
 pub mod fmt;
 pub mod hostname;
+pub mod hosts;
 pub mod inventory;
 pub mod lint;
 pub mod load;

@@ -132,3 +132,89 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `cordon gateway`
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Policy file (reloaded when it changes and on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Explicit proxy listener (CONNECT and absolute-form HTTP). Repeatable.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3128")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Transparent TLS listener: decides on the ClientHello's server name.
+    #[arg(long, value_name = "ADDR")]
+    pub transparent_tls: Option<std::net::SocketAddr>,
+    /// Transparent HTTP listener: decides on the Host header.
+    #[arg(long, value_name = "ADDR")]
+    pub transparent_http: Option<std::net::SocketAddr>,
+    /// Port dialled for transparent TLS connections.
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub upstream_tls_port: u16,
+    /// Port dialled for transparent HTTP when Host names none.
+    #[arg(long, value_name = "PORT", default_value_t = 80)]
+    pub upstream_http_port: u16,
+    /// TLS listener that requires client certificates (identity from the
+    /// SPIFFE URI SAN, else the subject CN as a workload name).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key", "client_ca"])]
+    pub tls_listen: Option<std::net::SocketAddr>,
+    /// The TLS listener's certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS listener's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates that sign client certificates (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Proxy tokens: lines of `TOKEN workload:NAME` or `TOKEN spiffe://...`,
+    /// presented as `Proxy-Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Admin listener: /metrics (Prometheus) and /healthz.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
+    /// hosts(5) file that overrides name resolution.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// DNS server to ask (ADDR or ADDR:PORT); default: the system resolver.
+    #[arg(long, value_name = "ADDR", value_parser = parse_dns)]
+    pub dns: Option<std::net::SocketAddr>,
+    /// Decision log: a file to append JSON lines to, or `-` for stdout.
+    #[arg(long, value_name = "FILE|-")]
+    pub log: Option<String>,
+    /// Largest request head, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
+    pub max_header_bytes: usize,
+    /// Seconds allowed to send a request head.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a tunnel may stay silent before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Seconds allowed to connect upstream.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Concurrent connections from one client address.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_per_client: usize,
+    /// Concurrent connections in all.
+    #[arg(long, value_name = "N", default_value_t = 20000)]
+    pub max_connections: usize,
+    /// Seconds shutdown waits for open connections.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub drain: u64,
+}
+
+fn parse_dns(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("`{text}` is not an address or address:port"))
+}

@@ -1,5 +1,8 @@
 //! Cordon's own flow records: one JSON object per line, the [`Flow`] type as
-//! serialised (what the gateway and agent write, and `flows query --json`).
+//! serialised (what the agent writes, and `flows query --json`), or the
+//! gateway's decision records ([`gateway::GatewayRecord`]).
+
+pub mod gateway;
 
 use crate::flow::Flow;
 use crate::read::{Skip, SkipReason};
@@ -14,8 +17,19 @@ impl LineDecoder for CordonDecoder {
         if line.trim().is_empty() {
             return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
         }
-        let mut flow: Flow = serde_json::from_str(line)
-            .map_err(|e| Skip::malformed(format!("invalid flow record: {e}")))?;
+        let mut flow = if line.contains("\"event\"") {
+            let record: gateway::GatewayRecord = serde_json::from_str(line)
+                .map_err(|e| Skip::malformed(format!("invalid gateway record: {e}")))?;
+            record.into_flow().ok_or_else(|| {
+                Skip::new(
+                    SkipReason::NotAFlow,
+                    "gateway decision record (its close record carries the flow)",
+                )
+            })?
+        } else {
+            serde_json::from_str::<Flow>(line)
+                .map_err(|e| Skip::malformed(format!("invalid flow record: {e}")))?
+        };
         // Enrichment is recomputed against the policy in force at ingest.
         flow.enrichment = None;
         out.push(flow);

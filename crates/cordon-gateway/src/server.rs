@@ -1,0 +1,307 @@
+//! Binding the listeners, accepting clients within the connection limits,
+//! reloading the policy, and shutting down with a drain.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::conn::{ClientConn, ClientCounts, ConnPermit};
+use crate::http::{self, HttpMode};
+use crate::identity::{self, Identity, Tokens};
+use crate::record::RecordLog;
+use crate::resolve::Resolver;
+use crate::{Config, GatewayError, Shared, compile, transparent};
+
+/// Which kind of listener.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Explicit,
+    TransparentTls,
+    TransparentHttp,
+    ClientTls,
+}
+
+/// A gateway with its listeners bound, ready to serve.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    listeners: Vec<(Kind, TcpListener)>,
+    admin: Option<TcpListener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Bind { addr, source })
+}
+
+impl Gateway {
+    /// Load the policy and the files, and bind every listener. Nothing is
+    /// served until [`Gateway::serve`].
+    ///
+    /// # Errors
+    /// An invalid policy or file, or an address that cannot be bound.
+    pub async fn bind(config: Config) -> Result<Gateway, GatewayError> {
+        let compiled = compile(&config.policy, &config.load).map_err(GatewayError::Policy)?;
+        let hosts = match &config.hosts {
+            None => Default::default(),
+            Some(path) => {
+                let text = read(path)?;
+                cordon_policy::hosts::Hosts::parse(&text)
+                    .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?
+            }
+        };
+        let tokens = match &config.tokens {
+            None => Tokens::default(),
+            Some(path) => Tokens::parse(&path.display().to_string(), &read(path)?)
+                .map_err(|e| GatewayError::Config(e.to_string()))?,
+        };
+        let resolver = Resolver::new(hosts, config.dns, config.limits.dns_timeout)
+            .map_err(GatewayError::Config)?;
+        let tls = match &config.tls {
+            None => None,
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::server_config(t).map_err(GatewayError::Config)?,
+            )),
+        };
+        let mut listeners = Vec::new();
+        for addr in &config.listen {
+            listeners.push((Kind::Explicit, bind(*addr).await?));
+        }
+        if let Some(addr) = config.transparent_tls {
+            listeners.push((Kind::TransparentTls, bind(addr).await?));
+        }
+        if let Some(addr) = config.transparent_http {
+            listeners.push((Kind::TransparentHttp, bind(addr).await?));
+        }
+        if let Some(t) = &config.tls {
+            listeners.push((Kind::ClientTls, bind(t.addr).await?));
+        }
+        let admin = match config.admin {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let mut own_ips: Vec<_> = listeners
+            .iter()
+            .map(|(_, l)| l)
+            .chain(admin.iter())
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.ip())
+            .collect();
+        own_ips.sort();
+        own_ips.dedup();
+        let log = match &config.log {
+            None => RecordLog::disabled(),
+            Some(target) => RecordLog::start(target.clone())
+                .await
+                .map_err(|e| GatewayError::Config(format!("decision log: {e}")))?,
+        };
+        let shared = Arc::new(Shared {
+            policy: RwLock::new(Arc::new(compiled)),
+            generation: watch::Sender::new(0),
+            resolver,
+            meters: Default::default(),
+            metrics: Default::default(),
+            log,
+            own_ips,
+            tokens,
+            config,
+            shutdown: watch::Sender::new(false),
+        });
+        Ok(Gateway {
+            shared,
+            listeners,
+            admin,
+            tls,
+        })
+    }
+
+    /// The shared state (for tests and the admin side).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The bound addresses: explicit, transparent TLS, transparent HTTP,
+    /// client TLS, in that order of kinds, then the admin listener.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .map(|(_, l)| l)
+            .chain(self.admin.iter())
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting, let open
+    /// connections finish for the drain time, and return.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let shared = self.shared.clone();
+        let total = Arc::new(Semaphore::new(shared.config.limits.max_total));
+        let counts: ClientCounts = Arc::new(Mutex::new(HashMap::new()));
+        let mut tasks = Vec::new();
+        for (kind, listener) in self.listeners {
+            let (shared, total, counts, tls) =
+                (shared.clone(), total.clone(), counts.clone(), self.tls.clone());
+            tasks.push(tokio::spawn(accept_loop(kind, listener, shared, total, counts, tls)));
+        }
+        if let Some(admin) = self.admin {
+            tasks.push(tokio::spawn(crate::admin::serve(admin, shared.clone())));
+        }
+        tasks.push(tokio::spawn(watch_policy(shared.clone())));
+        shutdown.await;
+        shared.shutdown.send_replace(true);
+        for t in &tasks {
+            t.abort();
+        }
+        // Every connection holds one permit: all permits back means drained.
+        let max = u32::try_from(shared.config.limits.max_total).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(
+            shared.config.limits.drain + Duration::from_secs(1),
+            total.acquire_many(max),
+        )
+        .await;
+        if drained.is_err() {
+            eprintln!("cordon gateway: drain time over; closing the connections still open");
+        }
+        // Let the log writer take the last records.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn read(path: &Path) -> Result<String, GatewayError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))
+}
+
+async fn accept_loop(
+    kind: Kind,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    total: Arc<Semaphore>,
+    counts: ClientCounts,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                eprintln!("cordon gateway: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        shared
+            .metrics
+            .accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let limits = &shared.config.limits;
+        let Some(permit) = ConnPermit::take(&total, &counts, client.ip(), limits.max_per_client)
+        else {
+            shared
+                .metrics
+                .overloaded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::spawn(overloaded(stream, kind));
+            continue;
+        };
+        let conn = ClientConn {
+            shared: shared.clone(),
+            client,
+            identity: Identity::by_address(client.ip()),
+            permit,
+        };
+        match kind {
+            Kind::Explicit => {
+                tokio::spawn(http::serve(stream, Arc::new(conn), HttpMode::Explicit));
+            }
+            Kind::TransparentHttp => {
+                tokio::spawn(http::serve(stream, Arc::new(conn), HttpMode::Transparent));
+            }
+            Kind::TransparentTls => {
+                tokio::spawn(transparent::serve(stream, Arc::new(conn)));
+            }
+            Kind::ClientTls => {
+                if let Some(acceptor) = tls.clone() {
+                    tokio::spawn(client_tls(stream, conn, acceptor));
+                }
+            }
+        }
+    }
+}
+
+/// Handshake with a client certificate, then serve it as an explicit proxy
+/// client whose identity is the certificate's.
+async fn client_tls(stream: TcpStream, mut conn: ClientConn, acceptor: tokio_rustls::TlsAcceptor) {
+    let timeout = conn.shared.config.limits.header_timeout;
+    let Ok(Ok(tls)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await else {
+        return;
+    };
+    let identity = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|cert| identity::from_certificate(conn.client.ip(), cert.as_ref()));
+    let Some(identity) = identity else { return };
+    conn.identity = identity;
+    http::serve(tls, Arc::new(conn), HttpMode::Explicit).await;
+}
+
+/// Answer 503 with `Retry-After` (HTTP listeners) and close.
+async fn overloaded(mut stream: TcpStream, kind: Kind) {
+    if matches!(kind, Kind::Explicit | Kind::TransparentHttp) {
+        let body = "503 Service Unavailable: cordon gateway: too many connections\n";
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nx-cordon-decision: deny; reason=overload\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(response.as_bytes())).await;
+    }
+}
+
+/// Reload on SIGHUP and when the policy file changes (checked every
+/// second by modification time and size).
+async fn watch_policy(shared: Arc<Shared>) {
+    let stamp = |p: &Path| -> Option<(SystemTime, u64)> {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    };
+    let path = shared.config.policy.clone();
+    let mut last = stamp(&path);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let by_signal = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async {
+                match &mut hup {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+        };
+        let now = stamp(&path);
+        if !by_signal && now == last {
+            continue;
+        }
+        last = now;
+        match shared.reload() {
+            Ok(()) => eprintln!(
+                "cordon gateway: policy reloaded from {} (generation {})",
+                path.display(),
+                *shared.generation.borrow()
+            ),
+            Err(e) => eprintln!(
+                "cordon gateway: error: the new policy is invalid; the previous policy stays in force:\n{e}"
+            ),
+        }
+    }
+}
