@@ -70,7 +70,8 @@ EXAMPLES:
     )]
     Agent(AgentArgs),
     /// Run the egress gateway: a policy-deciding forward proxy with an SSRF guard.
-    #[command(after_help = "Decides every connection by policy on (client identity, hostname, port),
+    #[command(
+        after_help = "Decides every connection by policy on (client identity, hostname, port),
 resolves the name itself, refuses private, loopback, link-local, metadata and
 reserved addresses unless an allowing rule names them in a CIDR group, dials
 exactly the address it checked, meters vendor egress limits, and logs one
@@ -86,7 +87,8 @@ EXAMPLES:
   cordon gateway --policy examples/acme-prod.yaml --listen 127.0.0.1:3128 --log -
   cordon gateway --policy policy.yaml --hosts hosts.txt --admin 127.0.0.1:9090 --log decisions.jsonl
   cordon gateway --policy policy.yaml --transparent-tls 0.0.0.0:8443 --dns 10.0.0.2
-  curl -x http://127.0.0.1:3128 https://api.vendor.example/")]
+  curl -x http://127.0.0.1:3128 https://api.vendor.example/"
+    )]
     Gateway(GatewayArgs),
     /// Build or remove the network-namespace lab (root).
     #[command(after_help = "EXAMPLES:

@@ -14,7 +14,12 @@ use crate::args::GatewayArgs;
 const CONFIG_ERROR: u8 = 64;
 
 fn config(args: &GatewayArgs) -> Config {
-    let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key, &args.client_ca) {
+    let tls = match (
+        &args.tls_listen,
+        &args.tls_cert,
+        &args.tls_key,
+        &args.client_ca,
+    ) {
         (Some(addr), Some(cert), Some(key), Some(ca)) => Some(TlsListen {
             addr: *addr,
             cert: cert.clone(),
@@ -66,7 +71,9 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
             Ok(g) => g,
             Err(e) => {
                 match &e {
-                    GatewayError::Policy(text) => eprintln!("{text}\nerror: the policy is invalid; the gateway did not start"),
+                    GatewayError::Policy(text) => {
+                        eprintln!("{text}\nerror: the policy is invalid; the gateway did not start")
+                    }
                     other => eprintln!("error: {other}"),
                 }
                 return Ok(ExitCode::from(CONFIG_ERROR));

@@ -61,7 +61,11 @@ async fn tunnel(proxy: std::net::SocketAddr, target: &str) -> TcpStream {
         assert_eq!(s.read(&mut byte).await.unwrap(), 1, "closed after {head:?}");
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     s
 }
 
@@ -82,7 +86,11 @@ fn ten_thousand_idle_tunnels_reload_drain_and_ingest() {
     std::fs::write(dir.join("hosts"), "127.0.0.2 api.mailer.test\n").unwrap();
     let log = dir.join("decisions.jsonl");
     let mut child = Command::new("prlimit")
-        .args([&format!("--nofile={hard}:{hard}"), env!("CARGO_BIN_EXE_cordon"), "gateway"])
+        .args([
+            &format!("--nofile={hard}:{hard}"),
+            env!("CARGO_BIN_EXE_cordon"),
+            "gateway",
+        ])
         .arg("--policy")
         .arg(&policy)
         .arg("--hosts")
@@ -90,7 +98,14 @@ fn ten_thousand_idle_tunnels_reload_drain_and_ingest() {
         .arg("--log")
         .arg(&log)
         .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .args(["--max-per-client", "20000", "--max-connections", "30000", "--drain", "5"])
+        .args([
+            "--max-per-client",
+            "20000",
+            "--max-connections",
+            "30000",
+            "--drain",
+            "5",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -98,7 +113,12 @@ fn ten_thousand_idle_tunnels_reload_drain_and_ingest() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let listening = line.split("listening on ").nth(1).expect(&line).trim().to_string();
+    let listening = line
+        .split("listening on ")
+        .nth(1)
+        .expect(&line)
+        .trim()
+        .to_string();
     let addrs: Vec<std::net::SocketAddr> =
         listening.split(", ").map(|a| a.parse().unwrap()).collect();
     let (proxy, admin) = (addrs[0], addrs[1]);
@@ -162,18 +182,47 @@ fn ten_thousand_idle_tunnels_reload_drain_and_ingest() {
         drop(tunnels);
     });
     let exited = wait_exit(&mut child, Duration::from_secs(20));
-    assert_eq!(exited, Some(true), "the gateway did not exit cleanly after SIGTERM");
+    assert_eq!(
+        exited,
+        Some(true),
+        "the gateway did not exit cleanly after SIGTERM"
+    );
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(rest.contains("policy is invalid") && rest.contains("stopped"), "{rest}");
+    assert!(
+        rest.contains("policy is invalid") && rest.contains("stopped"),
+        "{rest}"
+    );
     // The decision log is flows: one per connection.
     let store = dir.join("store");
-    let out = cordon(&["ingest", "--store", store.to_str().unwrap(), "--json", log.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cordon(&[
+        "ingest",
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["flows"], n as u64 + 1, "{summary}");
-    let out = cordon(&["flows", "query", "--store", store.to_str().unwrap(), "--output", "ocsf", "--limit", "1", "--since", "2020-01-01T00:00:00Z"]);
-    let event: serde_json::Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let out = cordon(&[
+        "flows",
+        "query",
+        "--store",
+        store.to_str().unwrap(),
+        "--output",
+        "ocsf",
+        "--limit",
+        "1",
+        "--since",
+        "2020-01-01T00:00:00Z",
+    ]);
+    let event: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(event["class_uid"], 4001);
     assert_eq!(event["dst_endpoint"]["hostname"], "api.mailer.test");
 }
@@ -215,9 +264,22 @@ async fn admin_get(addr: std::net::SocketAddr, path: &str) -> String {
 fn an_invalid_policy_stops_the_gateway_before_it_listens() {
     let dir = temp_dir("gateway-bad-policy");
     let policy = dir.join("policy.yaml");
-    std::fs::write(&policy, POLICY.replace("to: [email-vendor]", "to: [email-vendr]")).unwrap();
-    let out = cordon(&["gateway", "--policy", policy.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    std::fs::write(
+        &policy,
+        POLICY.replace("to: [email-vendor]", "to: [email-vendr]"),
+    )
+    .unwrap();
+    let out = cordon(&[
+        "gateway",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("email-vendr") && err.contains("did not start"), "{err}");
+    assert!(
+        err.contains("email-vendr") && err.contains("did not start"),
+        "{err}"
+    );
 }

@@ -54,7 +54,11 @@ fn answer(shared: &Shared, path: &str) -> Response<Full<Bytes>> {
                 ),
             )
         }
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;

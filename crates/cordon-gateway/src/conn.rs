@@ -134,7 +134,13 @@ pub async fn dial(shared: &Shared, rec: &mut ConnRecord, target: &Target) -> Opt
 /// Resolves when the tunnel for `rec` must end: a reload that no longer
 /// allows it, its egress limit tripped elsewhere, or the end of the
 /// shutdown drain.
-pub async fn stop_signal(shared: Arc<Shared>, identity: Identity, target: Target, outcome: Outcome, ip: IpAddr) -> Stop {
+pub async fn stop_signal(
+    shared: Arc<Shared>,
+    identity: Identity,
+    target: Target,
+    outcome: Outcome,
+    ip: IpAddr,
+) -> Stop {
     let mut generation = shared.generation.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     let mut tripped = outcome
@@ -187,7 +193,9 @@ pub async fn run_tunnel<CS, CW>(
     let Some(outcome) = rec.outcome.clone() else {
         return;
     };
-    let ip = rec.upstream.map_or_else(|| outcome.addrs.first().copied(), |a| Some(a.ip()));
+    let ip = rec
+        .upstream
+        .map_or_else(|| outcome.addrs.first().copied(), |a| Some(a.ip()));
     let Some(ip) = ip else { return };
     shared.metrics.active.fetch_add(1, Ordering::Relaxed);
     let counters = Counters {

@@ -160,7 +160,8 @@ pub fn judge_address(
         let reason = out.reason;
         return out.refuse(reason, detail, 403);
     }
-    let kind = guard::forbidden(ip).or_else(|| shared.own_ips.contains(&ip).then_some("the gateway itself"));
+    let kind = guard::forbidden(ip)
+        .or_else(|| shared.own_ips.contains(&ip).then_some("the gateway itself"));
     if let Some(kind) = kind
         && !explicitly_named(policy, &d, ip)
     {
@@ -199,7 +200,11 @@ pub async fn decide(shared: &Shared, identity: &Identity, target: &Target) -> Ou
             match answer {
                 Ok(a) => (a, Some(seconds * 1000.0)),
                 Err(e) => {
-                    let status = if matches!(e, ResolveError::Timeout(_)) { 504 } else { 502 };
+                    let status = if matches!(e, ResolveError::Timeout(_)) {
+                        504
+                    } else {
+                        502
+                    };
                     let mut out = first.refuse("dns", e.to_string(), status);
                     out.verdict = Verdict::Allow;
                     out.dns_ms = Some(seconds * 1000.0);

@@ -61,12 +61,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         "loopback"
     } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         // NAT64 well-known prefix: as public as the address it embeds.
-        let v4 = Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        );
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
         return forbidden_v4(v4).map(|_| "NAT64 embedding a non-public IPv4 address");
     } else if s[0] == 0x2002 {
         "6to4 (embeds an IPv4 address)"
@@ -112,7 +107,10 @@ mod tests {
             ("198.18.0.1", "reserved"),
             ("192.0.0.8", "reserved"),
             ("::ffff:10.0.0.1", "private"),
-            ("64:ff9b::a00:1", "NAT64 embedding a non-public IPv4 address"),
+            (
+                "64:ff9b::a00:1",
+                "NAT64 embedding a non-public IPv4 address",
+            ),
             ("2002:7f00:1::", "6to4 (embeds an IPv4 address)"),
             ("2001:0:4136:e378::1", "Teredo (embeds an IPv4 address)"),
             ("fec0::1", "site-local"),

@@ -109,7 +109,10 @@ fn refusal(rec: &ConnRecord) -> Response<ProxyBody> {
         status.canonical_reason().unwrap_or(""),
         r.verdict,
         r.reason,
-        r.rule.as_deref().map(|x| format!(", rule {x}")).unwrap_or_default(),
+        r.rule
+            .as_deref()
+            .map(|x| format!(", rule {x}"))
+            .unwrap_or_default(),
         r.conn_id
     );
     let mut resp = Response::new(text_body(text));
@@ -119,7 +122,10 @@ fn refusal(rec: &ConnRecord) -> Response<ProxyBody> {
         HeaderName::from_static(DECISION_HEADER),
         decision_value(&r.verdict, r.rule.as_deref(), &r.reason),
     );
-    h.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
     if status == StatusCode::SERVICE_UNAVAILABLE {
         h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
@@ -186,7 +192,11 @@ fn request_target(
     (host, parsed)
 }
 
-async fn handle(conn: Arc<ClientConn>, mode: HttpMode, mut req: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(
+    conn: Arc<ClientConn>,
+    mode: HttpMode,
+    mut req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let shared = conn.shared.clone();
     let is_connect = req.method() == Method::CONNECT;
     let mode_name = match (mode, is_connect) {
@@ -257,7 +267,8 @@ async fn handle(conn: Arc<ClientConn>, mode: HttpMode, mut req: Request<Incoming
         });
         let mut resp = Response::new(text_body(String::new()));
         if let Some(v) = value {
-            resp.headers_mut().insert(HeaderName::from_static(DECISION_HEADER), v);
+            resp.headers_mut()
+                .insert(HeaderName::from_static(DECISION_HEADER), v);
         }
         return resp;
     }
@@ -276,11 +287,31 @@ async fn tunnel(
         Ok(parts) => {
             let prefix = BytesMut::from(&parts.read_buf[..]);
             let (r, w) = parts.io.into_inner().into_split();
-            run_tunnel(conn, rec, target, TcpSource(r), w, upstream, prefix, Some(inspect)).await;
+            run_tunnel(
+                conn,
+                rec,
+                target,
+                TcpSource(r),
+                w,
+                upstream,
+                prefix,
+                Some(inspect),
+            )
+            .await;
         }
         Err(upgraded) => {
             let (r, w) = split(TokioIo::new(upgraded));
-            run_tunnel(conn, rec, target, r, w, upstream, BytesMut::new(), Some(inspect)).await;
+            run_tunnel(
+                conn,
+                rec,
+                target,
+                r,
+                w,
+                upstream,
+                BytesMut::new(),
+                Some(inspect),
+            )
+            .await;
         }
     }
 }
@@ -344,7 +375,9 @@ async fn forward(
 ) -> Response<ProxyBody> {
     let shared = conn.shared.clone();
     let rec = Arc::new(rec);
-    let Ok((mut sender, connection)) = hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await else {
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await
+    else {
         log_close(&shared, &rec).await;
         return bad_gateway(&rec);
     };

@@ -200,12 +200,16 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 pub fn from_certificate(addr: IpAddr, der: &[u8]) -> Option<Identity> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let (_, cert) = X509Certificate::from_der(der).ok()?;
-    let spiffe = cert.subject_alternative_name().ok().flatten().and_then(|san| {
-        san.value.general_names.iter().find_map(|n| match n {
-            GeneralName::URI(u) if u.starts_with("spiffe://") => Some(u.to_string()),
-            _ => None,
-        })
-    });
+    let spiffe = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .and_then(|san| {
+            san.value.general_names.iter().find_map(|n| match n {
+                GeneralName::URI(u) if u.starts_with("spiffe://") => Some(u.to_string()),
+                _ => None,
+            })
+        });
     let cn = cert
         .subject()
         .iter_common_name()

@@ -123,7 +123,10 @@ impl Metrics {
             ),
         ];
         for (name, kind, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
         out.push_str("# HELP cordon_gateway_resolve_seconds Time to resolve a destination name.\n# TYPE cordon_gateway_resolve_seconds histogram\n");
         if let Ok(h) = self.resolve.lock() {

@@ -146,9 +146,15 @@ impl Gateway {
         let counts: ClientCounts = Arc::new(Mutex::new(HashMap::new()));
         let mut tasks = Vec::new();
         for (kind, listener) in self.listeners {
-            let (shared, total, counts, tls) =
-                (shared.clone(), total.clone(), counts.clone(), self.tls.clone());
-            tasks.push(tokio::spawn(accept_loop(kind, listener, shared, total, counts, tls)));
+            let (shared, total, counts, tls) = (
+                shared.clone(),
+                total.clone(),
+                counts.clone(),
+                self.tls.clone(),
+            );
+            tasks.push(tokio::spawn(accept_loop(
+                kind, listener, shared, total, counts, tls,
+            )));
         }
         if let Some(admin) = self.admin {
             tasks.push(tokio::spawn(crate::admin::serve(admin, shared.clone())));
@@ -263,7 +269,11 @@ async fn overloaded(mut stream: TcpStream, kind: Kind) {
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nx-cordon-decision: deny; reason=overload\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(response.as_bytes())).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            stream.write_all(response.as_bytes()),
+        )
+        .await;
     }
 }
 

@@ -169,3 +169,6 @@ fn bad(target: &str, reason: &str) -> TargetError {
         reason: reason.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,7 +29,12 @@ pub fn server_config(tls: &TlsListen) -> Result<Arc<rustls::ServerConfig>, Strin
     let mut roots = RootCertStore::empty();
     let cas = CertificateDer::pem_file_iter(&tls.client_ca)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: cannot read CA certificates: {e}", tls.client_ca.display()))?;
+        .map_err(|e| {
+            format!(
+                "{}: cannot read CA certificates: {e}",
+                tls.client_ca.display()
+            )
+        })?;
     for ca in cas {
         roots
             .add(ca)

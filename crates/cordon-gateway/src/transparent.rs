@@ -77,7 +77,17 @@ pub async fn serve(stream: TcpStream, conn: Arc<ClientConn>) {
         return refuse(&conn, &rec).await;
     };
     log_decision(&shared, &rec).await;
-    run_tunnel(conn.clone(), rec, target, source, write, upstream, hello, None).await;
+    run_tunnel(
+        conn.clone(),
+        rec,
+        target,
+        source,
+        write,
+        upstream,
+        hello,
+        None,
+    )
+    .await;
 }
 
 async fn refuse(conn: &ClientConn, rec: &ConnRecord) {

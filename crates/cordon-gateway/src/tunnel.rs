@@ -193,9 +193,7 @@ async fn inspect_hello<S: ChunkSource>(
                 let read = tokio::time::timeout_at(deadline, src.next_chunk(buf)).await;
                 match read {
                     Err(_) => {
-                        return Err(PumpEnd::Fronting(
-                            "no complete ClientHello in time".into(),
-                        ));
+                        return Err(PumpEnd::Fronting("no complete ClientHello in time".into()));
                     }
                     Ok(Err(e)) => return Err(PumpEnd::Io(e)),
                     Ok(Ok(0)) => return Ok(()),
@@ -264,7 +262,10 @@ where
 /// Stream halves of any bidirectional stream.
 pub fn split<T: AsyncRead + AsyncWrite>(
     io: T,
-) -> (StreamSource<tokio::io::ReadHalf<T>>, tokio::io::WriteHalf<T>) {
+) -> (
+    StreamSource<tokio::io::ReadHalf<T>>,
+    tokio::io::WriteHalf<T>,
+) {
     let (r, w) = tokio::io::split(io);
     (StreamSource(r), w)
 }

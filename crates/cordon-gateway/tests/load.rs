@@ -43,7 +43,9 @@ async fn egress_limit_is_shared_by_parallel_tunnels_and_closes_them() {
     for _ in 0..4 {
         let (mut s, status, _) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
         assert_eq!(status, 200);
-        tasks.push(tokio::spawn(async move { upload(&mut s, 2 << 20, 16 * 1024).await }));
+        tasks.push(tokio::spawn(async move {
+            upload(&mut s, 2 << 20, 16 * 1024).await
+        }));
     }
     let mut sent = 0;
     for t in tasks {
@@ -58,7 +60,10 @@ async fn egress_limit_is_shared_by_parallel_tunnels_and_closes_them() {
     // New tunnels under the spent limit are refused.
     let (_s, status, headers) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
     assert_eq!(status, 403);
-    assert_eq!(headers["x-cordon-decision"], "deny; rule=notifier-to-mailer; reason=quota");
+    assert_eq!(
+        headers["x-cordon-decision"],
+        "deny; rule=notifier-to-mailer; reason=quota"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let records = gw.records();
     let quota_closes = records
@@ -76,7 +81,9 @@ async fn audit_mode_lets_a_spent_limit_pass_and_records_would_deny() {
     let (upstream, seen) = sink_upstream(UPSTREAM).await;
     let dir = scratch("quota-audit");
     let mut config = config(&dir, "64KiB");
-    let text = std::fs::read_to_string(&config.policy).unwrap().replace("  default: deny\n", "  default: deny\n  mode: audit\n");
+    let text = std::fs::read_to_string(&config.policy)
+        .unwrap()
+        .replace("  default: deny\n", "  default: deny\n  mode: audit\n");
     std::fs::write(&config.policy, text).unwrap();
     config.limits.drain = Duration::from_millis(200);
     let gw = start(config).await;
@@ -86,7 +93,10 @@ async fn audit_mode_lets_a_spent_limit_pass_and_records_would_deny() {
     assert_eq!(seen.bytes.load(Ordering::Relaxed), 256 * 1024);
     let (_s, status, headers) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
     assert_eq!(status, 200);
-    assert_eq!(headers["x-cordon-decision"], "would-deny; rule=notifier-to-mailer; reason=quota");
+    assert_eq!(
+        headers["x-cordon-decision"],
+        "would-deny; rule=notifier-to-mailer; reason=quota"
+    );
     gw.shutdown().await;
 }
 
@@ -105,13 +115,18 @@ async fn slowloris_clients_cannot_starve_others() {
         slow.push(tokio::spawn(async move {
             let mut s = connect_from(&src, proxy).await;
             let started = Instant::now();
-            for b in b"CONNECT api.mailer.test:443 HTTP/1.1\r\nHost: x\r\n".iter().cycle() {
+            for b in b"CONNECT api.mailer.test:443 HTTP/1.1\r\nHost: x\r\n"
+                .iter()
+                .cycle()
+            {
                 if s.write_all(&[*b]).await.is_err() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let mut probe = [0u8; 1];
-                if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut probe)).await {
+                if let Ok(Ok(0)) =
+                    tokio::time::timeout(Duration::from_millis(1), s.read(&mut probe)).await
+                {
                     break;
                 }
                 if started.elapsed() > Duration::from_secs(20) {
@@ -128,12 +143,19 @@ async fn slowloris_clients_cannot_starve_others() {
         let t = Instant::now();
         let (_s, status, _) = connect_via(proxy, NOTIFIER, &target, "").await;
         assert_eq!(status, 200);
-        assert!(t.elapsed() < Duration::from_secs(1), "served in {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "served in {:?}",
+            t.elapsed()
+        );
     }
     // And the slow clients are cut off at the header timeout.
     for s in slow {
         let lasted = s.await.unwrap();
-        assert!(lasted < Duration::from_secs(8), "a slow client lasted {lasted:?}");
+        assert!(
+            lasted < Duration::from_secs(8),
+            "a slow client lasted {lasted:?}"
+        );
     }
     gw.shutdown().await;
 }
@@ -177,7 +199,11 @@ async fn reload_under_load_keeps_allowed_tunnels_and_cuts_revoked_ones() {
     std::fs::write(&policy, original.replace("  rules:\n", "  rules:\n    - {name: api-to-public, from: [api], to: [public-sites], action: allow}\n")).unwrap();
     gw.shared.reload().unwrap();
     // 2. An invalid policy: refused, the previous one stays.
-    std::fs::write(&policy, original.replace("to: [email-vendor]", "to: [no-such-group]")).unwrap();
+    std::fs::write(
+        &policy,
+        original.replace("to: [email-vendor]", "to: [no-such-group]"),
+    )
+    .unwrap();
     assert!(gw.shared.reload().is_err());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_s, status, _) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
@@ -185,19 +211,33 @@ async fn reload_under_load_keeps_allowed_tunnels_and_cuts_revoked_ones() {
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         let (rounds, alive) = w.await.unwrap();
-        assert!(alive && rounds > 5, "a tunnel was dropped by a reload ({rounds} rounds)");
+        assert!(
+            alive && rounds > 5,
+            "a tunnel was dropped by a reload ({rounds} rounds)"
+        );
     }
     assert_eq!(gw.shared.metrics.reload_failures.load(Ordering::Relaxed), 1);
     // 3. Revoking the rule cuts open tunnels at once.
     let (mut open, status, _) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
     assert_eq!(status, 200);
-    std::fs::write(&policy, original.replace("    - name: notifier-to-mailer\n      from: [notifier]\n", "    - name: notifier-to-mailer\n      from: [api]\n")).unwrap();
+    std::fs::write(
+        &policy,
+        original.replace(
+            "    - name: notifier-to-mailer\n      from: [notifier]\n",
+            "    - name: notifier-to-mailer\n      from: [api]\n",
+        ),
+    )
+    .unwrap();
     gw.shared.reload().unwrap();
     let mut buf = [0u8; 8];
     let cut = tokio::time::timeout(Duration::from_secs(2), open.read(&mut buf)).await;
     assert!(matches!(cut, Ok(Ok(0)) | Ok(Err(_))), "{cut:?}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(gw.records().iter().any(|r| r.reason == "policy-reload" && r.verdict == "deny"));
+    assert!(
+        gw.records()
+            .iter()
+            .any(|r| r.reason == "policy-reload" && r.verdict == "deny")
+    );
     gw.shutdown().await;
 }
 
@@ -210,7 +250,10 @@ async fn the_policy_file_changing_is_picked_up_without_a_signal() {
     let (_s, status, _) = connect_via(gw.proxy(), API, &target, "").await;
     assert_eq!(status, 403);
     let policy = dir.join("policy.yaml");
-    let text = std::fs::read_to_string(&policy).unwrap().replace("from: [notifier]\n      to: [email-vendor]", "from: [notifier, api]\n      to: [email-vendor]");
+    let text = std::fs::read_to_string(&policy).unwrap().replace(
+        "from: [notifier]\n      to: [email-vendor]",
+        "from: [notifier, api]\n      to: [email-vendor]",
+    );
     std::fs::write(&policy, text).unwrap();
     let mut status = 0;
     for _ in 0..30 {

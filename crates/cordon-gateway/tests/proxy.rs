@@ -28,7 +28,10 @@ async fn tls_line(pki: &Pki, stream: TcpStream, name: &str) -> std::io::Result<S
     Ok(String::from_utf8_lossy(&buf[..n]).to_string())
 }
 
-async fn wait_for_records(gw: &Running, n: usize) -> Vec<cordon_flow::sources::cordon::gateway::GatewayRecord> {
+async fn wait_for_records(
+    gw: &Running,
+    n: usize,
+) -> Vec<cordon_flow::sources::cordon::gateway::GatewayRecord> {
     for _ in 0..100 {
         let r = gw.records();
         if r.len() >= n {
@@ -48,7 +51,10 @@ async fn connect_tunnels_real_tls_and_logs_both_records() {
     let target = format!("api.mailer.test:{}", upstream.port());
     let (stream, status, headers) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
     assert_eq!(status, 200);
-    assert_eq!(headers["x-cordon-decision"], "allow; rule=notifier-to-mailer; reason=rule");
+    assert_eq!(
+        headers["x-cordon-decision"],
+        "allow; rule=notifier-to-mailer; reason=rule"
+    );
     let answer = tls_line(&pki, stream, "api.mailer.test").await.unwrap();
     assert_eq!(answer, "tls:ping\n");
     assert_eq!(seen.connections.load(Ordering::Relaxed), 1);
@@ -67,7 +73,10 @@ async fn connect_tunnels_real_tls_and_logs_both_records() {
     assert_eq!(close.flow.hostname.as_deref(), Some("api.mailer.test"));
     assert_eq!(close.flow.dst_ip.to_string(), UPSTREAM);
     assert_eq!(close.flow.src_ip.to_string(), NOTIFIER);
-    assert!(close.flow.bytes_out > 100 && close.flow.bytes_in > 100, "{close:?}");
+    assert!(
+        close.flow.bytes_out > 100 && close.flow.bytes_in > 100,
+        "{close:?}"
+    );
     assert!(close.dns_ms.is_some() && close.connect_ms.is_some() && close.duration_ms.is_some());
     assert_eq!(close.status, 200);
     gw.shutdown().await;
@@ -81,15 +90,20 @@ async fn a_tls_server_name_other_than_the_connect_host_is_domain_fronting() {
     let gw = start(config(&dir, "1GiB")).await;
     let port = upstream.port();
     // CONNECT to the vendor, then a ClientHello for another name.
-    let (stream, status, _) = connect_via(gw.proxy(), NOTIFIER, &format!("api.mailer.test:{port}"), "").await;
+    let (stream, status, _) =
+        connect_via(gw.proxy(), NOTIFIER, &format!("api.mailer.test:{port}"), "").await;
     assert_eq!(status, 200);
     assert!(tls_line(&pki, stream, "evil.example.com").await.is_err());
     // CONNECT to the vendor's address, then a ClientHello naming a host.
-    let (stream, status, _) = connect_via(gw.proxy(), NOTIFIER, &format!("127.0.0.2:{port}"), "").await;
+    let (stream, status, _) =
+        connect_via(gw.proxy(), NOTIFIER, &format!("127.0.0.2:{port}"), "").await;
     assert_eq!(status, 200);
     assert!(tls_line(&pki, stream, "api.mailer.test").await.is_err());
     let records = wait_for_records(&gw, 4).await;
-    let closes: Vec<_> = records.iter().filter(|r| r.event == GatewayEvent::Close).collect();
+    let closes: Vec<_> = records
+        .iter()
+        .filter(|r| r.event == GatewayEvent::Close)
+        .collect();
     assert_eq!(closes.len(), 2);
     for c in closes {
         assert_eq!(c.reason, "domain-fronting", "{c:?}");
@@ -112,7 +126,10 @@ async fn absolute_form_http_with_keep_alive_strips_identity_and_forged_headers()
         s.write_all(req.as_bytes()).await.unwrap();
         let (status, headers, _) = read_head(&mut s).await;
         assert_eq!(status, 200);
-        assert_eq!(headers["x-cordon-decision"], "allow; rule=notifier-to-mailer; reason=rule");
+        assert_eq!(
+            headers["x-cordon-decision"],
+            "allow; rule=notifier-to-mailer; reason=rule"
+        );
         let len: usize = headers["content-length"].parse().unwrap();
         let mut body = vec![0u8; len];
         s.read_exact(&mut body).await.unwrap();
@@ -123,22 +140,34 @@ async fn absolute_form_http_with_keep_alive_strips_identity_and_forged_headers()
     for headers in &sent {
         for (k, _) in headers {
             assert!(
-                !matches!(k.as_str(), "x-forwarded-for" | "forwarded" | "x-spiffe-id" | "proxy-authorization")
-                    && !k.starts_with("x-cordon-"),
+                !matches!(
+                    k.as_str(),
+                    "x-forwarded-for" | "forwarded" | "x-spiffe-id" | "proxy-authorization"
+                ) && !k.starts_with("x-cordon-"),
                 "{k} reached the upstream"
             );
         }
         assert!(headers.iter().any(|(k, v)| k == "host" && *v == host));
     }
     // A denied request on the same connection.
-    s.write_all(b"GET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n").await.unwrap();
+    s.write_all(b"GET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n")
+        .await
+        .unwrap();
     let (status, headers, _) = read_head(&mut s).await;
     assert_eq!(status, 403);
     assert_eq!(headers["x-cordon-decision"], "deny; reason=default");
     let records = wait_for_records(&gw, 8).await;
-    let closes: Vec<_> = records.iter().filter(|r| r.event == GatewayEvent::Close && r.mode == "http").collect();
+    let closes: Vec<_> = records
+        .iter()
+        .filter(|r| r.event == GatewayEvent::Close && r.mode == "http")
+        .collect();
     assert_eq!(closes.len(), 4);
-    assert!(closes.iter().filter(|c| c.verdict == "allow").all(|c| c.flow.bytes_out == 5 && c.flow.bytes_in == 5));
+    assert!(
+        closes
+            .iter()
+            .filter(|c| c.verdict == "allow")
+            .all(|c| c.flow.bytes_out == 5 && c.flow.bytes_in == 5)
+    );
     gw.shutdown().await;
 }
 
@@ -153,13 +182,22 @@ async fn transparent_tls_decides_on_the_server_name_and_replays_the_hello() {
     config.upstream_tls_port = upstream.port();
     let gw = start(config).await;
     let stream = connect_from(NOTIFIER, gw.addrs[0]).await;
-    assert_eq!(tls_line(&pki, stream, "api.mailer.test").await.unwrap(), "tls:ping\n");
+    assert_eq!(
+        tls_line(&pki, stream, "api.mailer.test").await.unwrap(),
+        "tls:ping\n"
+    );
     let stream = connect_from(NOTIFIER, gw.addrs[0]).await;
     assert!(tls_line(&pki, stream, "evil.test").await.is_err());
     assert_eq!(seen.connections.load(Ordering::Relaxed), 1);
     let records = wait_for_records(&gw, 4).await;
-    let denied = records.iter().find(|r| r.sni.as_deref() == Some("evil.test")).unwrap();
-    assert_eq!((denied.verdict.as_str(), denied.reason.as_str()), ("deny", "default"));
+    let denied = records
+        .iter()
+        .find(|r| r.sni.as_deref() == Some("evil.test"))
+        .unwrap();
+    assert_eq!(
+        (denied.verdict.as_str(), denied.reason.as_str()),
+        ("deny", "default")
+    );
     assert!(records.iter().all(|r| r.mode == "transparent-tls"));
     gw.shutdown().await;
 }
@@ -174,14 +212,21 @@ async fn transparent_http_decides_on_host() {
     config.upstream_http_port = upstream.port();
     let gw = start(config).await;
     let mut s = connect_from(NOTIFIER, gw.addrs[0]).await;
-    s.write_all(b"GET /x HTTP/1.1\r\nHost: api.mailer.test\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: api.mailer.test\r\n\r\n")
+        .await
+        .unwrap();
     let (status, headers, _) = read_head(&mut s).await;
     assert_eq!(status, 200, "{headers:?}");
     let mut s = connect_from(NOTIFIER, gw.addrs[0]).await;
-    s.write_all(b"GET /x HTTP/1.1\r\nHost: localhost.example.com\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: localhost.example.com\r\n\r\n")
+        .await
+        .unwrap();
     let (status, headers, _) = read_head(&mut s).await;
     assert_eq!(status, 403);
-    assert_eq!(headers["x-cordon-decision"], "deny; rule=notifier-to-public; reason=ssrf");
+    assert_eq!(
+        headers["x-cordon-decision"],
+        "deny; rule=notifier-to-public; reason=ssrf"
+    );
     gw.shutdown().await;
 }
 
@@ -210,12 +255,30 @@ async fn identity_from_client_certificates_and_tokens() {
     let gw = start(config).await;
     let target = format!("api.mailer.test:{}", upstream.port());
     // A token makes the intruder's address speak as the notifier.
-    let (_s, status, _) = connect_via(gw.proxy(), INTRUDER, &target, "Proxy-Authorization: Bearer notifier-token-0123456789\r\n").await;
+    let (_s, status, _) = connect_via(
+        gw.proxy(),
+        INTRUDER,
+        &target,
+        "Proxy-Authorization: Bearer notifier-token-0123456789\r\n",
+    )
+    .await;
     assert_eq!(status, 200);
-    let (_s, status, headers) = connect_via(gw.proxy(), INTRUDER, &target, "Proxy-Authorization: Bearer wrong-token-0123456789\r\n").await;
+    let (_s, status, headers) = connect_via(
+        gw.proxy(),
+        INTRUDER,
+        &target,
+        "Proxy-Authorization: Bearer wrong-token-0123456789\r\n",
+    )
+    .await;
     assert_eq!(status, 407);
     assert!(headers.contains_key("proxy-authenticate"));
-    let (_s, status, _) = connect_via(gw.proxy(), NOTIFIER, &target, "Proxy-Authorization: Bearer api-token-0123456789abc\r\n").await;
+    let (_s, status, _) = connect_via(
+        gw.proxy(),
+        NOTIFIER,
+        &target,
+        "Proxy-Authorization: Bearer api-token-0123456789abc\r\n",
+    )
+    .await;
     assert_eq!(status, 403, "the token's identity replaces the address");
     // Client certificates: SPIFFE URI SAN, then CN.
     let tls_addr = gw.addrs[1];
@@ -229,11 +292,16 @@ async fn identity_from_client_certificates_and_tokens() {
         let tcp = connect_from(INTRUDER, tls_addr).await;
         let server = rustls_pki_types::ServerName::try_from("gateway.test").unwrap();
         let mut tls = connector.connect(server, tcp).await.unwrap();
-        tls.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await.unwrap();
+        tls.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut buf = vec![0u8; 512];
         let n = tls.read(&mut buf).await.unwrap();
         let head = String::from_utf8_lossy(&buf[..n]);
-        assert!(head.starts_with(&format!("HTTP/1.1 {want}")), "{uri:?} {cn:?}: {head}");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {want}")),
+            "{uri:?} {cn:?}: {head}"
+        );
     }
     // Without a client certificate the handshake fails.
     let connector = tokio_rustls::TlsConnector::from(pki.client_config(None));
@@ -249,9 +317,19 @@ async fn identity_from_client_certificates_and_tokens() {
     };
     assert!(refused);
     let records = wait_for_records(&gw, 12).await;
-    assert!(records.iter().any(|r| r.identity_source == "certificate" && r.identity.as_deref() == Some("spiffe://acme.test/notifier")));
-    assert!(records.iter().any(|r| r.identity_source == "token" && r.identity.as_deref() == Some("notifier-1")));
-    assert!(!std::fs::read_to_string(dir.join("decisions.jsonl")).unwrap().contains("token-0123456789"), "a token reached the log");
+    assert!(records.iter().any(|r| r.identity_source == "certificate"
+        && r.identity.as_deref() == Some("spiffe://acme.test/notifier")));
+    assert!(
+        records
+            .iter()
+            .any(|r| r.identity_source == "token" && r.identity.as_deref() == Some("notifier-1"))
+    );
+    assert!(
+        !std::fs::read_to_string(dir.join("decisions.jsonl"))
+            .unwrap()
+            .contains("token-0123456789"),
+        "a token reached the log"
+    );
     gw.shutdown().await;
 }
 
@@ -285,17 +363,106 @@ async fn failures_limits_metrics_and_health() {
     let admin = gw.addrs[gw.addrs.len() - 1];
     let metrics = http_get(admin, "/metrics").await;
     assert!(metrics.contains("cordon_gateway_decisions_total{verdict=\"allow\",rule=\"notifier-to-mailer\",reason=\"rule\"} 2"), "{metrics}");
-    assert!(metrics.contains("cordon_gateway_active_tunnels 2"), "{metrics}");
+    assert!(
+        metrics.contains("cordon_gateway_active_tunnels 2"),
+        "{metrics}"
+    );
     assert!(metrics.contains("cordon_gateway_overload_total 1"));
     assert!(metrics.contains("cordon_gateway_resolve_seconds_count"));
-    assert!(http_get(admin, "/healthz").await.contains("ok policy=gateway-test"));
+    assert!(
+        http_get(admin, "/healthz")
+            .await
+            .contains("ok policy=gateway-test")
+    );
     gw.shutdown().await;
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_idle_tunnels_and_unanswered_connects() {
+    let (upstream, _) = sink_upstream(UPSTREAM).await;
+    // An upstream whose accept queue is full: new connections get no answer.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stuck = socket.listen(1).unwrap();
+    let stuck_port = stuck.local_addr().unwrap().port();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_millis(300),
+            s.connect(stuck.local_addr().unwrap()),
+        )
+        .await
+        {
+            fillers.push(c);
+        }
+    }
+    let dir = scratch("edges");
+    let mut config = config(&dir, "1GiB");
+    config.limits.idle_timeout = Duration::from_secs(1);
+    config.limits.connect_timeout = Duration::from_secs(1);
+    let gw = start(config).await;
+    // A request head over the limit is refused by the parser.
+    let mut s = connect_from(NOTIFIER, gw.proxy()).await;
+    let big = format!(
+        "CONNECT api.mailer.test:443 HTTP/1.1\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    let (status, _, _) = read_head(&mut s).await;
+    assert!(
+        status == 431 || status == 400 || status == 0,
+        "status {status}"
+    );
+    // A tunnel with nothing to say is closed after the idle timeout.
+    let (mut t, status, _) = connect_via(
+        gw.proxy(),
+        NOTIFIER,
+        &format!("api.mailer.test:{}", upstream.port()),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(5), t.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // An upstream that never answers the handshake: 504.
+    let (_s, status, headers) = connect_via(
+        gw.proxy(),
+        NOTIFIER,
+        &format!("api.mailer.test:{stuck_port}"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 504, "{headers:?}");
+    assert!(headers["x-cordon-decision"].ends_with("reason=connect"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        gw.records()
+            .iter()
+            .any(|r| r.event == GatewayEvent::Close && r.reason == "idle")
+    );
+    drop(fillers);
+    gw.shutdown().await;
 }

@@ -34,14 +34,38 @@ fn table() -> Vec<(&'static str, &'static str, Expect)> {
         (NOTIFIER, "API.MAILER.TEST:{port}", Allow(&["127.0.0.2"])),
         (NOTIFIER, "api.mailer.test.:{port}", Allow(&["127.0.0.2"])),
         (NOTIFIER, "Api.Mailer.Test.:{port}", Allow(&["127.0.0.2"])),
-        (NOTIFIER, "upstream.mailer.test:{port}", Allow(&["127.0.0.2"])),
-        (NOTIFIER, "public.example.com:443", Allow(&["93.184.216.34"])),
-        (NOTIFIER, "PUBLIC.example.COM.:443", Allow(&["93.184.216.34"])),
-        (NOTIFIER, "public6.example.com:443", Allow(&["2606:2800:220:1::1"])),
-        (NOTIFIER, "nat64pub.example.com:443", Allow(&["64:ff9b::5db8:d822"])),
+        (
+            NOTIFIER,
+            "upstream.mailer.test:{port}",
+            Allow(&["127.0.0.2"]),
+        ),
+        (
+            NOTIFIER,
+            "public.example.com:443",
+            Allow(&["93.184.216.34"]),
+        ),
+        (
+            NOTIFIER,
+            "PUBLIC.example.COM.:443",
+            Allow(&["93.184.216.34"]),
+        ),
+        (
+            NOTIFIER,
+            "public6.example.com:443",
+            Allow(&["2606:2800:220:1::1"]),
+        ),
+        (
+            NOTIFIER,
+            "nat64pub.example.com:443",
+            Allow(&["64:ff9b::5db8:d822"]),
+        ),
         (NOTIFIER, "bücher.example:443", Allow(&["93.184.216.34"])),
         (NOTIFIER, "BÜCHER.example:443", Allow(&["93.184.216.34"])),
-        (NOTIFIER, "xn--bcher-kva.example:443", Allow(&["93.184.216.34"])),
+        (
+            NOTIFIER,
+            "xn--bcher-kva.example:443",
+            Allow(&["93.184.216.34"]),
+        ),
         // IP literals: judged by CIDR groups only.
         (NOTIFIER, "127.0.0.2:{port}", Allow(&["127.0.0.2"])),
         (NOTIFIER, "[::ffff:127.0.0.2]:{port}", Allow(&["127.0.0.2"])),
@@ -89,7 +113,11 @@ fn table() -> Vec<(&'static str, &'static str, Expect)> {
         (NOTIFIER, "api.mailer.test:-1", Refuse("bad-target", 400)),
         (NOTIFIER, "api.mailer.test:+443", Refuse("bad-target", 400)),
         (NOTIFIER, "api.mailer.test:44a", Refuse("bad-target", 400)),
-        (NOTIFIER, "api.mailer.test:443:443", Refuse("bad-target", 400)),
+        (
+            NOTIFIER,
+            "api.mailer.test:443:443",
+            Refuse("bad-target", 400),
+        ),
         // Brackets and IPv6 forms.
         (NOTIFIER, "::1", Refuse("bad-target", 400)),
         (NOTIFIER, "[::1]", Refuse("bad-target", 400)),
@@ -100,17 +128,45 @@ fn table() -> Vec<(&'static str, &'static str, Expect)> {
         // Names that are not names.
         (NOTIFIER, "", Refuse("bad-target", 400)),
         (NOTIFIER, "a..b.mailer.test:443", Refuse("bad-target", 400)),
-        (NOTIFIER, "api.mailer.test@evil.test:443", Refuse("bad-target", 400)),
-        (NOTIFIER, "api.mailer.test%2eevil.test:443", Refuse("bad-target", 400)),
-        (NOTIFIER, "api.mailer.test\\.evil.test:443", Refuse("bad-target", 400)),
+        (
+            NOTIFIER,
+            "api.mailer.test@evil.test:443",
+            Refuse("bad-target", 400),
+        ),
+        (
+            NOTIFIER,
+            "api.mailer.test%2eevil.test:443",
+            Refuse("bad-target", 400),
+        ),
+        (
+            NOTIFIER,
+            "api.mailer.test\\.evil.test:443",
+            Refuse("bad-target", 400),
+        ),
         // Denied names are never looked up; unknown names fail in DNS.
         (NOTIFIER, "evil.test:443", Refuse("default", 403)),
-        (NOTIFIER, "api.mailer.test.evil.test:443", Refuse("default", 403)),
-        (NOTIFIER, "mailer.test.evil.test:443", Refuse("default", 403)),
+        (
+            NOTIFIER,
+            "api.mailer.test.evil.test:443",
+            Refuse("default", 403),
+        ),
+        (
+            NOTIFIER,
+            "mailer.test.evil.test:443",
+            Refuse("default", 403),
+        ),
         (NOTIFIER, "nxdomain.mailer.test:{port}", Refuse("dns", 502)),
         (NOTIFIER, "silent.mailer.test:{port}", Refuse("dns", 504)),
-        (NOTIFIER, "dns-only.mailer.test:{port}", Allow(&["127.0.0.2"])),
-        (NOTIFIER, "private-dns.mailer.test:{port}", Refuse("ssrf", 403)),
+        (
+            NOTIFIER,
+            "dns-only.mailer.test:{port}",
+            Allow(&["127.0.0.2"]),
+        ),
+        (
+            NOTIFIER,
+            "private-dns.mailer.test:{port}",
+            Refuse("ssrf", 403),
+        ),
         // Who asks matters.
         (API, "api.mailer.test:{port}", Refuse("default", 403)),
         (INTRUDER, "api.mailer.test:{port}", Refuse("default", 403)),
@@ -118,15 +174,28 @@ fn table() -> Vec<(&'static str, &'static str, Expect)> {
     ]
 }
 
-async fn world() -> (Running, std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>) {
+async fn world() -> (
+    Running,
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
+) {
     let (upstream, _) = sink_upstream(UPSTREAM).await;
     let names = HashMap::from([
-        ("dns-only.mailer.test".to_string(), Answer::Rotate(vec!["127.0.0.2".parse().unwrap()])),
-        ("private-dns.mailer.test".to_string(), Answer::Rotate(vec!["10.9.9.9".parse().unwrap()])),
+        (
+            "dns-only.mailer.test".to_string(),
+            Answer::Rotate(vec!["127.0.0.2".parse().unwrap()]),
+        ),
+        (
+            "private-dns.mailer.test".to_string(),
+            Answer::Rotate(vec!["10.9.9.9".parse().unwrap()]),
+        ),
         ("silent.mailer.test".to_string(), Answer::Silent),
         (
             "rebind.mailer.test".to_string(),
-            Answer::Rotate(vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()]),
+            Answer::Rotate(vec![
+                "127.0.0.2".parse().unwrap(),
+                "127.0.0.3".parse().unwrap(),
+            ]),
         ),
     ]);
     let (dns, queries) = dns_server(names).await;
@@ -163,13 +232,25 @@ async fn ssrf_and_normalisation_table() {
             Refuse(reason, status) => got.1 == *reason && got.2 == *status && got.0.is_empty(),
         };
         if !ok {
-            failures.push(format!("{who} CONNECT {target:?}: expected {expect:?}, got {got:?}"));
+            failures.push(format!(
+                "{who} CONNECT {target:?}: expected {expect:?}, got {got:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases wrong:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     // Denied names were never sent to DNS (no leak of what was refused).
     let q = queries.lock().unwrap().clone();
-    for name in ["evil.test", "api.mailer.test.evil.test", "mailer.test.evil.test"] {
+    for name in [
+        "evil.test",
+        "api.mailer.test.evil.test",
+        "mailer.test.evil.test",
+    ] {
         assert!(!q.contains_key(name), "{name} was looked up: {q:?}");
     }
     gw.shutdown().await;
@@ -204,13 +285,23 @@ async fn the_table_through_real_sockets() {
                 // A DNS failure is not a policy verdict: the header keeps the
                 // policy's word and names the reason.
                 let d = &headers["x-cordon-decision"];
-                let verdict = if matches!(code, 502 | 504) { "allow" } else { "deny" };
-                assert!(d.starts_with(verdict) && d.ends_with(&format!("reason={reason}")), "{target}: {d}");
+                let verdict = if matches!(code, 502 | 504) {
+                    "allow"
+                } else {
+                    "deny"
+                };
+                assert!(
+                    d.starts_with(verdict) && d.ends_with(&format!("reason={reason}")),
+                    "{target}: {d}"
+                );
             }
         }
         checked += 1;
     }
-    assert!(checked >= 50, "only {checked} cases reached the gateway's decision");
+    assert!(
+        checked >= 50,
+        "only {checked} cases reached the gateway's decision"
+    );
     gw.shutdown().await;
 }
 
@@ -219,7 +310,9 @@ async fn an_answer_that_changes_between_lookups_never_reaches_the_refused_addres
     let (gw, upstream, _) = world().await;
     // A listener on the address the second answer points to: nothing may
     // ever connect to it.
-    let trap = tokio::net::TcpListener::bind(("127.0.0.3", upstream.port())).await.unwrap();
+    let trap = tokio::net::TcpListener::bind(("127.0.0.3", upstream.port()))
+        .await
+        .unwrap();
     let mut allowed = 0;
     let mut refused = 0;
     for _ in 0..10 {
@@ -234,8 +327,14 @@ async fn an_answer_that_changes_between_lookups_never_reaches_the_refused_addres
             other => panic!("unexpected status {other}"),
         }
     }
-    assert!(allowed > 0 && refused > 0, "allowed {allowed}, refused {refused}");
+    assert!(
+        allowed > 0 && refused > 0,
+        "allowed {allowed}, refused {refused}"
+    );
     let probe = tokio::time::timeout(std::time::Duration::from_millis(200), trap.accept()).await;
-    assert!(probe.is_err(), "the gateway connected to the rebound address");
+    assert!(
+        probe.is_err(),
+        "the gateway connected to the rebound address"
+    );
     gw.shutdown().await;
 }

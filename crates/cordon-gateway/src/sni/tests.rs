@@ -70,9 +70,15 @@ fn other_protocols_and_lies() {
     assert_eq!(parse(b"GET / HTTP/1.1\r\n"), Hello::NotTls);
     assert_eq!(parse(b"SSH-2.0-OpenSSH"), Hello::NotTls);
     assert!(matches!(parse(&[22, 3, 1, 0, 0]), Hello::Malformed(_)));
-    assert!(matches!(parse(&[22, 3, 1, 0xff, 0xff]), Hello::Malformed(_)));
+    assert!(matches!(
+        parse(&[22, 3, 1, 0xff, 0xff]),
+        Hello::Malformed(_)
+    ));
     // A handshake that is not a ClientHello.
-    assert!(matches!(parse(&[22, 3, 3, 0, 4, 2, 0, 0, 0]), Hello::Malformed(_)));
+    assert!(matches!(
+        parse(&[22, 3, 3, 0, 4, 2, 0, 0, 0]),
+        Hello::Malformed(_)
+    ));
     // A ClientHello whose inner lengths run past its end.
     let mut hello = client_hello("x.example");
     hello[5 + 4 + 34] = 0xff; // session id length

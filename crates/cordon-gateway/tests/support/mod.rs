@@ -108,7 +108,9 @@ impl Pki {
     pub fn new() -> Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, "cordon test CA");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "cordon test CA");
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         Pki {
@@ -152,7 +154,9 @@ impl Pki {
             None => builder.with_no_client_auth(),
             Some((cert, key)) => builder
                 .with_client_auth_cert(
-                    vec![rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                    vec![
+                        rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap(),
+                    ],
                     rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
                 )
                 .unwrap(),
@@ -172,37 +176,52 @@ pub struct Seen {
 /// An HTTP/1.1 upstream that answers every request with `hello` (or the
 /// number of body bytes for a POST) and tries to forge the decision header.
 pub async fn http_upstream(ip: &str) -> (SocketAddr, Arc<Seen>) {
-    let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0)).await.unwrap();
+    let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             s.connections.fetch_add(1, Ordering::Relaxed);
             let s = s.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let s = s.clone();
-                    async move {
-                        use http_body_util::BodyExt;
-                        let headers = req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect();
-                        s.headers.lock().unwrap().push(headers);
-                        let post = req.method() == hyper::Method::POST;
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        s.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-                        let text = if post { format!("got {}", body.len()) } else { "hello".to_string() };
-                        let resp = hyper::Response::builder()
-                            .header("x-cordon-decision", "allow; forged")
-                            .body(http_body_util::Full::new(bytes::Bytes::from(text)))
-                            .unwrap();
-                        Ok::<_, std::convert::Infallible>(resp)
-                    }
-                });
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            use http_body_util::BodyExt;
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                .collect();
+                            s.headers.lock().unwrap().push(headers);
+                            let post = req.method() == hyper::Method::POST;
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            s.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                            let text = if post {
+                                format!("got {}", body.len())
+                            } else {
+                                "hello".to_string()
+                            };
+                            let resp = hyper::Response::builder()
+                                .header("x-cordon-decision", "allow; forged")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(text)))
+                                .unwrap();
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -215,13 +234,17 @@ pub async fn http_upstream(ip: &str) -> (SocketAddr, Arc<Seen>) {
 /// A TCP upstream that counts what it receives and answers `ok\n` to every
 /// chunk (a tunnel's other end).
 pub async fn sink_upstream(ip: &str) -> (SocketAddr, Arc<Seen>) {
-    let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0)).await.unwrap();
+    let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
             s.connections.fetch_add(1, Ordering::Relaxed);
             let s = s.clone();
             tokio::spawn(async move {
@@ -259,17 +282,23 @@ pub async fn tls_upstream(pki: &Pki, names: &[&str]) -> (SocketAddr, Arc<Seen>) 
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind((UPSTREAM.parse::<IpAddr>().unwrap(), 0)).await.unwrap();
+    let listener = TcpListener::bind((UPSTREAM.parse::<IpAddr>().unwrap(), 0))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let s = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             s.connections.fetch_add(1, Ordering::Relaxed);
             let (acceptor, s) = (acceptor.clone(), s.clone());
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 16 * 1024];
                 loop {
                     match tls.read(&mut buf).await {
@@ -301,7 +330,9 @@ pub enum Answer {
 
 /// A UDP DNS server answering A queries from `names` (NXDOMAIN otherwise,
 /// empty answers to other types) and counting queries by name.
-pub async fn dns_server(names: HashMap<String, Answer>) -> (SocketAddr, Arc<Mutex<HashMap<String, usize>>>) {
+pub async fn dns_server(
+    names: HashMap<String, Answer>,
+) -> (SocketAddr, Arc<Mutex<HashMap<String, usize>>>) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     let queries: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -309,7 +340,9 @@ pub async fn dns_server(names: HashMap<String, Answer>) -> (SocketAddr, Arc<Mute
     tokio::spawn(async move {
         let mut buf = [0u8; 512];
         loop {
-            let Ok((n, from)) = socket.recv_from(&mut buf).await else { return };
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
             let packet = &buf[..n];
             if n < 12 {
                 continue;
@@ -383,7 +416,9 @@ impl Running {
     /// The decision log's records.
     pub fn records(&self) -> Vec<cordon_flow::sources::cordon::gateway::GatewayRecord> {
         let text = std::fs::read_to_string(self.dir.join("decisions.jsonl")).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 
@@ -393,7 +428,9 @@ pub fn config(dir: &std::path::Path, limit: &str) -> Config {
     std::fs::write(dir.join("hosts"), HOSTS).unwrap();
     let mut config = Config::new(dir.join("policy.yaml"), "127.0.0.1:0".parse().unwrap());
     config.hosts = Some(dir.join("hosts"));
-    config.log = Some(cordon_gateway::record::LogTarget::File(dir.join("decisions.jsonl")));
+    config.log = Some(cordon_gateway::record::LogTarget::File(
+        dir.join("decisions.jsonl"),
+    ));
     config.admin = Some("127.0.0.1:0".parse().unwrap());
     config.limits.drain = Duration::from_secs(1);
     config
@@ -420,7 +457,9 @@ pub async fn start(config: Config) -> Running {
 /// A TCP connection from `src` (a loopback address) to `to`.
 pub async fn connect_from(src: &str, to: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket.bind((src.parse::<IpAddr>().unwrap(), 0).into()).unwrap();
+    socket
+        .bind((src.parse::<IpAddr>().unwrap(), 0).into())
+        .unwrap();
     socket.connect(to).await.unwrap()
 }
 
@@ -449,7 +488,12 @@ pub async fn read_head(stream: &mut TcpStream) -> (u16, HashMap<String, String>,
 }
 
 /// Send `CONNECT target` from `src` and read the answer's head.
-pub async fn connect_via(gateway: SocketAddr, src: &str, target: &str, extra: &str) -> (TcpStream, u16, HashMap<String, String>) {
+pub async fn connect_via(
+    gateway: SocketAddr,
+    src: &str,
+    target: &str,
+    extra: &str,
+) -> (TcpStream, u16, HashMap<String, String>) {
     let mut stream = connect_from(src, gateway).await;
     let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
