@@ -154,6 +154,14 @@ async fn inspect_hello<S: ChunkSource>(
     inspect: Inspect,
     seen: &SeenSni,
 ) -> Result<(), PumpEnd> {
+    // A client may stay silent (server-first protocols, idle tunnels): the
+    // hello timeout runs from its first byte; silence is the idle timer's.
+    if buf.is_empty() {
+        let n = src.next_chunk(buf).await.map_err(PumpEnd::Io)?;
+        if n == 0 {
+            return Ok(());
+        }
+    }
     let deadline = tokio::time::Instant::now() + inspect.timeout;
     loop {
         match sni::parse(buf) {

@@ -466,3 +466,40 @@ async fn oversized_heads_idle_tunnels_and_unanswered_connects() {
     drop(fillers);
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_and_a_server_that_speaks_first() {
+    // An upstream that greets first, like SMTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                s.write_all(b"220 mail.mailer.test ESMTP\r\n").await.unwrap();
+                let mut buf = [0u8; 64];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let _ = s.write_all(&buf[..n]).await;
+            });
+        }
+    });
+    let dir = scratch("server-first");
+    let mut config = config(&dir, "1GiB");
+    config.limits.hello_timeout = Duration::from_millis(300);
+    let gw = start(config).await;
+    let (mut s, status, _) = connect_via(gw.proxy(), NOTIFIER, &format!("smtp.mailer.test:{port}"), "").await;
+    assert_eq!(status, 502, "smtp.mailer.test is not in the hosts file");
+    drop(s);
+    let (s2, status, _) = connect_via(gw.proxy(), NOTIFIER, &format!("api.mailer.test:{port}"), "").await;
+    assert_eq!(status, 200);
+    s = s2;
+    let mut banner = vec![0u8; 28];
+    s.read_exact(&mut banner).await.unwrap();
+    assert!(banner.starts_with(b"220 "));
+    // Silent for longer than the hello timeout: the tunnel stays open.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    s.write_all(b"EHLO notifier\r\n").await.unwrap();
+    let mut echo = vec![0u8; 15];
+    s.read_exact(&mut echo).await.unwrap();
+    assert_eq!(echo, b"EHLO notifier\r\n");
+    gw.shutdown().await;
+}
