@@ -5,7 +5,9 @@
 #   - tunnels/s: connect, CONNECT, one exchange through the tunnel, close;
 #   - requests/s: absolute-form GETs over keep-alive connections;
 #   - bulk throughput through CONNECT tunnels;
-#   - memory per idle tunnel (RSS of the proxy's processes).
+#   - memory per idle tunnel (RSS of the proxy's processes);
+#   - the proxy's CPU time per tunnel and per request (user + system), which
+#     the driver's own CPU use does not blur.
 # Every proxy reaches the same upstream by IP literal (no DNS in the path);
 # Cordon decides each tunnel and request by policy and runs its SSRF guard.
 # Usage: bench/gateway.sh [SECONDS] [CLIENTS] [IDLE]   (default 5 32 2000)
@@ -129,27 +131,35 @@ async def tunnels_per_second(port, tport):
             done += 1
     t = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(clients)])
-    return done / (time.perf_counter() - t)
+    return done / (time.perf_counter() - t), done
 
 async def requests_per_second(port, hport):
     done, end = 0, time.perf_counter() + secs
     async def worker():
         nonlocal done
         if port:
-            r, w = await asyncio.open_connection("127.0.0.1", port)
             req = f"GET http://{UP}:{hport}/ HTTP/1.1\r\nHost: {UP}:{hport}\r\n\r\n".encode()
         else:
-            r, w = await asyncio.open_connection(UP, hport)
             req = f"GET / HTTP/1.1\r\nHost: {UP}:{hport}\r\n\r\n".encode()
+        r = w = None
         while time.perf_counter() < end:
+            if w is None:
+                # A proxy that closes after each response (tinyproxy) pays
+                # for a new connection per request.
+                r, w = await asyncio.open_connection("127.0.0.1" if port else UP, port or hport)
             w.write(req)
-            head = await r.readuntil(b"\r\n\r\n")
-            await r.readexactly(2)
-            done += 1
-        w.close()
+            try:
+                await r.readuntil(b"\r\n\r\n")
+                await r.readexactly(2)
+                done += 1
+            except (asyncio.IncompleteReadError, ConnectionError):
+                w.close()
+                r = w = None
+        if w:
+            w.close()
     t = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(clients)])
-    return done / (time.perf_counter() - t)
+    return done / (time.perf_counter() - t), done
 
 async def throughput(port, tport, total=512 << 20, streams=4):
     chunk = b"x" * (256 << 10)
@@ -170,6 +180,17 @@ async def throughput(port, tport, total=512 << 20, streams=4):
     t = time.perf_counter()
     await asyncio.gather(*[one() for _ in range(streams)])
     return total / (time.perf_counter() - t) / 1e6
+
+def cpu_ms(pid):
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0
+    for p in [pid] + [int(k) for k in kids]:
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 def rss_kib(pid):
     out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(pid), "-p", str(pid)], capture_output=True, text=True).stdout
@@ -198,19 +219,25 @@ async def main():
     names = ["direct"] + list(proxies)
     for name in names:
         port = proxies.get(name)
-        rows[name] = {
-            "tunnels/s": await tunnels_per_second(port, tport),
-            "requests/s": await requests_per_second(port, hport),
-            "MB/s": await throughput(port, tport),
-            "KiB/idle": await idle_memory(name, port, tport) if port else float("nan"),
-        }
-    cols = ["tunnels/s", "requests/s", "MB/s", "KiB/idle"]
-    print(f"{'':10}" + "".join(f"{c:>14}" for c in cols) + f"{'tunnels vs cordon':>20}{'requests vs cordon':>20}")
+        pid = pids.get(name)
+        row = {}
+        c = cpu_ms(pid) if pid else 0
+        row["tunnels/s"], n = await tunnels_per_second(port, tport)
+        row["us CPU/tunnel"] = (cpu_ms(pid) - c) * 1000 / n if pid else float("nan")
+        c = cpu_ms(pid) if pid else 0
+        row["requests/s"], n = await requests_per_second(port, hport)
+        row["us CPU/request"] = (cpu_ms(pid) - c) * 1000 / n if pid else float("nan")
+        row["MB/s"] = await throughput(port, tport)
+        row["KiB/idle"] = await idle_memory(name, port, tport) if port else float("nan")
+        rows[name] = row
+    cols = ["tunnels/s", "us CPU/tunnel", "requests/s", "us CPU/request", "MB/s", "KiB/idle"]
+    print(f"{'':10}" + "".join(f"{c:>15}" for c in cols) + f"{'tunnels/s ratio':>17}{'requests/s ratio':>17}")
     for name in names:
         r = rows[name]
         rt = r["tunnels/s"] / rows["cordon"]["tunnels/s"]
         rr = r["requests/s"] / rows["cordon"]["requests/s"]
-        print(f"{name:10}" + "".join(f"{r[c]:14.1f}" for c in cols) + f"{rt:20.2f}{rr:20.2f}")
+        print(f"{name:10}" + "".join(f"{r[c]:15.1f}" for c in cols) + f"{rt:17.2f}{rr:17.2f}")
+    print("ratios are each row over cordon's; CPU is the proxy's own user + system time")
 
 asyncio.run(main())
 PY

@@ -76,6 +76,9 @@ pub struct ClientConn {
     pub identity: Identity,
     /// Its place among the limits (held by tunnels too).
     pub permit: ConnPermit,
+    /// The upstream HTTP connection kept alive between this client's
+    /// requests: (address, host, connection).
+    pub http_upstream: Mutex<Option<(SocketAddr, String, crate::http::Upstream)>>,
 }
 
 /// Log the decision for `rec` and count it.

@@ -242,6 +242,12 @@ async fn handle(
     if !proceeds {
         return refuse(&conn, &rec).await;
     }
+    if !is_connect && let Some((addr, sender)) = reuse(&conn, &rec, &target).await {
+        rec.upstream = Some(addr);
+        rec.connect_ms = Some(0.0);
+        log_decision(&shared, &rec).await;
+        return forward(conn, rec, target, req, sender).await;
+    }
     let Some(upstream) = dial(&shared, &mut rec, &target).await else {
         return refuse(&conn, &rec).await;
     };
@@ -272,8 +278,38 @@ async fn handle(
         }
         return resp;
     }
-    forward(conn, rec, target, req, upstream).await
+    let Ok((sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await
+    else {
+        log_close(&shared, &rec).await;
+        return bad_gateway(&rec);
+    };
+    tokio::spawn(connection);
+    forward(conn, rec, target, req, sender).await
 }
+
+/// The upstream connection the client's previous request used, when this
+/// request was decided to the same address and host and it is idle.
+async fn reuse(
+    conn: &ClientConn,
+    rec: &ConnRecord,
+    target: &Target,
+) -> Option<(std::net::SocketAddr, Upstream)> {
+    let cached = conn.http_upstream.lock().ok()?.take()?;
+    let (addr, host, mut sender) = cached;
+    let addrs = &rec.outcome.as_ref()?.addrs;
+    if addr.port() != target.port || !addrs.contains(&addr.ip()) || host != target.host.to_string()
+    {
+        return None;
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(1), sender.ready()).await {
+        Ok(Ok(())) => Some((addr, sender)),
+        _ => None,
+    }
+}
+
+/// A client's kept-alive upstream HTTP connection.
+pub type Upstream = hyper::client::conn::http1::SendRequest<ProxyBody>;
 
 async fn tunnel(
     conn: Arc<ClientConn>,
@@ -371,17 +407,10 @@ async fn forward(
     rec: ConnRecord,
     target: Target,
     req: Request<Incoming>,
-    upstream: TcpStream,
+    mut sender: Upstream,
 ) -> Response<ProxyBody> {
     let shared = conn.shared.clone();
     let rec = Arc::new(rec);
-    let Ok((mut sender, connection)) =
-        hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await
-    else {
-        log_close(&shared, &rec).await;
-        return bad_gateway(&rec);
-    };
-    tokio::spawn(connection);
     let (mut parts, body) = req.into_parts();
     let path = parts
         .uri
@@ -433,7 +462,14 @@ async fn forward(
     let in_counter = Arc::new(AtomicU64::new(0));
     let done = {
         let (shared, rec, in_counter) = (shared.clone(), rec.clone(), in_counter.clone());
+        let keep = rec
+            .upstream
+            .map(|addr| (addr, target.host.to_string(), sender));
+        let conn = conn.clone();
         Box::new(move || {
+            if let (Some(keep), Ok(mut slot)) = (keep, conn.http_upstream.lock()) {
+                *slot = Some(keep);
+            }
             rec.bytes_out
                 .store(out_counter.load(Ordering::Relaxed), Ordering::Relaxed);
             rec.bytes_in
@@ -443,7 +479,6 @@ async fn forward(
         }) as Box<dyn FnOnce() + Send>
     };
     let download = Counted::new(rbody, in_counter, None, Some(done)).boxed_unsync();
-    drop(conn);
     Response::from_parts(rparts, download)
 }
 

@@ -223,6 +223,7 @@ async fn accept_loop(
             client,
             identity: Identity::by_address(client.ip()),
             permit,
+            http_upstream: Mutex::new(None),
         };
         match kind {
             Kind::Explicit => {

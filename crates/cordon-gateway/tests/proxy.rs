@@ -137,6 +137,9 @@ async fn absolute_form_http_with_keep_alive_strips_identity_and_forged_headers()
     }
     let sent = seen.headers.lock().unwrap().clone();
     assert_eq!(sent.len(), 3);
+    // Each request was decided on its own, and the upstream connection was
+    // kept alive between them.
+    assert_eq!(seen.connections.load(Ordering::Relaxed), 1);
     for headers in &sent {
         for (k, _) in headers {
             assert!(
@@ -475,7 +478,9 @@ async fn a_silent_client_and_a_server_that_speaks_first() {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                s.write_all(b"220 mail.mailer.test ESMTP\r\n").await.unwrap();
+                s.write_all(b"220 mail.mailer.test ESMTP\r\n")
+                    .await
+                    .unwrap();
                 let mut buf = [0u8; 64];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let _ = s.write_all(&buf[..n]).await;
@@ -486,10 +491,17 @@ async fn a_silent_client_and_a_server_that_speaks_first() {
     let mut config = config(&dir, "1GiB");
     config.limits.hello_timeout = Duration::from_millis(300);
     let gw = start(config).await;
-    let (mut s, status, _) = connect_via(gw.proxy(), NOTIFIER, &format!("smtp.mailer.test:{port}"), "").await;
+    let (mut s, status, _) = connect_via(
+        gw.proxy(),
+        NOTIFIER,
+        &format!("smtp.mailer.test:{port}"),
+        "",
+    )
+    .await;
     assert_eq!(status, 502, "smtp.mailer.test is not in the hosts file");
     drop(s);
-    let (s2, status, _) = connect_via(gw.proxy(), NOTIFIER, &format!("api.mailer.test:{port}"), "").await;
+    let (s2, status, _) =
+        connect_via(gw.proxy(), NOTIFIER, &format!("api.mailer.test:{port}"), "").await;
     assert_eq!(status, 200);
     s = s2;
     let mut banner = vec![0u8; 28];
