@@ -19,6 +19,7 @@
 //! resolved at all and are reported as not enforced. The egress gateway,
 //! which sees the names themselves, is where names are decided exactly.
 
+pub mod flows;
 pub mod lab;
 pub mod nft;
 pub mod ruleset;

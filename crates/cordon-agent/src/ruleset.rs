@@ -10,6 +10,8 @@ use cordon_policy::ports::{PortRange, Protocol};
 use cordon_policy::{CompiledPolicy, Endpoint};
 use ipnet::IpNet;
 
+use crate::flows::NFLOG_GROUP;
+
 /// The table the agent owns.
 pub const TABLE: &str = "cordon";
 
@@ -67,7 +69,10 @@ fn addresses(
             out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
         }
     }
-    Some(out)
+    // An interval set refuses overlapping elements (a workload inside one of
+    // the group's CIDRs): merge them.
+    let nets: Vec<IpNet> = out.into_iter().collect();
+    Some(IpNet::aggregate(&nets).into_iter().collect())
 }
 
 /// The hostname patterns of `group`, through members.
@@ -190,11 +195,14 @@ pub fn ruleset_resolving(
             let verdict = match (action, enforce) {
                 (Action::Allow, _) => "counter accept".to_string(),
                 (Action::Deny, true) => {
-                    format!("counter log prefix \"cordon deny {}: \" drop", label(rule))
+                    format!(
+                        "counter log group {NFLOG_GROUP} prefix \"cordon deny {}: \" drop",
+                        label(rule)
+                    )
                 }
                 (Action::Deny, false) => {
                     format!(
-                        "counter log prefix \"cordon would-deny {}: \" accept",
+                        "counter log group {NFLOG_GROUP} prefix \"cordon would-deny {}: \" accept",
                         label(rule)
                     )
                 }
@@ -260,10 +268,12 @@ pub fn ruleset_resolving(
     warnings.dedup();
     let default = match (policy.default, audit_policy) {
         (Action::Allow, _) => "counter accept comment \"default allow\"".to_string(),
-        (Action::Deny, false) => "counter log prefix \"cordon deny default: \" drop comment \"default deny\"".to_string(),
-        (Action::Deny, true) => {
-            "counter log prefix \"cordon would-deny default: \" accept comment \"default deny (audit)\"".to_string()
-        }
+        (Action::Deny, false) => format!(
+            "counter log group {NFLOG_GROUP} prefix \"cordon deny default: \" drop comment \"default deny\""
+        ),
+        (Action::Deny, true) => format!(
+            "counter log group {NFLOG_GROUP} prefix \"cordon would-deny default: \" accept comment \"default deny (audit)\""
+        ),
     };
     let mut s = String::new();
     // Create-then-delete makes the replacement one transaction whether or

@@ -9,15 +9,22 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use cordon_agent::hosts::Hosts;
-use cordon_agent::{lab as lab_mod, nft, ruleset_resolving};
+use cordon_agent::{flows, lab as lab_mod, nft, ruleset_resolving};
 use cordon_policy::CompiledPolicy;
 
 use crate::args::{AgentArgs, LabAction, LabArgs};
 use crate::policy_cmd::load;
 use crate::{EXIT_CONFIG, EXIT_FAILURE};
 
+/// A compiled ruleset with the policy and addresses it was made for.
+struct Compiled {
+    ruleset: cordon_agent::Ruleset,
+    policy: Arc<CompiledPolicy>,
+    ips: Vec<IpAddr>,
+}
+
 /// Compile the ruleset for `args` from the policy file as it is now.
-fn compile(args: &AgentArgs, path: &Path) -> Result<cordon_agent::Ruleset, String> {
+fn compile(args: &AgentArgs, path: &Path) -> Result<Compiled, String> {
     let policy = load(path, &args.inventory)
         .map_err(|_| format!("`{}` is not a valid policy", path.display()))?;
     let mut ips: Vec<IpAddr> = args.self_ip.clone();
@@ -42,7 +49,28 @@ fn compile(args: &AgentArgs, path: &Path) -> Result<cordon_agent::Ruleset, Strin
         Some(h) => h.lookup(name),
         None => cordon_agent::hosts::system(name),
     };
-    ruleset_resolving(&compiled, &ips, args.audit, &resolve).map_err(|e| e.to_string())
+    let ruleset =
+        ruleset_resolving(&compiled, &ips, args.audit, &resolve).map_err(|e| e.to_string())?;
+    Ok(Compiled {
+        ruleset,
+        policy: Arc::new(compiled),
+        ips,
+    })
+}
+
+/// After a ruleset is in force: cut this host's connections that the policy
+/// now denies (established connections would otherwise outlive it).
+fn cut(args: &AgentArgs, c: &Compiled) {
+    if args.audit {
+        return;
+    }
+    match flows::cut_denied(&c.policy, &c.ips) {
+        Ok(0) => {}
+        Ok(n) => println!("cut {n} connections the policy no longer allows"),
+        Err(e) => {
+            eprintln!("warning: {e}; established connections the policy now denies stay open")
+        }
+    }
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -71,26 +99,26 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         return crate::flows_cmd::usage("--policy is required");
     };
     let first = match compile(args, path) {
-        Ok(r) => r,
+        Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}; nothing was changed");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    for w in &first.warnings {
+    for w in &first.ruleset.warnings {
         eprintln!("warning: {w}");
     }
     if args.print {
-        print!("{}", first.script);
+        print!("{}", first.ruleset.script);
         return Ok(ExitCode::SUCCESS);
     }
-    if let Err(e) = nft::apply(&first.script) {
+    if let Err(e) = nft::apply(&first.ruleset.script) {
         eprintln!("error: {e}; the previous ruleset (if any) is still in force");
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
     println!(
         "applied: {} rules for this host in table inet {}{}",
-        first.rules,
+        first.ruleset.rules,
         cordon_agent::ruleset::TABLE,
         if args.audit {
             " (audit: would-deny is logged, nothing dropped)"
@@ -98,9 +126,25 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    cut(args, &first);
     if args.once {
         return Ok(ExitCode::SUCCESS);
     }
+    let current: flows::Current = Arc::new(std::sync::RwLock::new(first.policy.clone()));
+    let _collector = match &args.flows {
+        None => None,
+        Some(file) => {
+            let log = flows::FlowLog::open(file)
+                .with_context(|| format!("cannot open `{}`", file.display()))?;
+            match flows::Collector::start(log, current.clone(), first.ips.clone(), args.audit) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(EXIT_FAILURE));
+                }
+            }
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -110,7 +154,7 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .context("cannot install signal handlers")?;
     let mut seen = modified(path);
-    let mut applied = first.script;
+    let mut applied = first.ruleset.script;
     let mut resolved_at = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));
@@ -124,11 +168,15 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         seen = now;
         resolved_at = std::time::Instant::now();
         match compile(args, path) {
-            Ok(r) if r.script == applied => {}
-            Ok(r) => match nft::apply(&r.script) {
+            Ok(c) if c.ruleset.script == applied => {}
+            Ok(c) => match nft::apply(&c.ruleset.script) {
                 Ok(_) => {
-                    println!("reloaded: {} rules", r.rules);
-                    applied = r.script;
+                    println!("reloaded: {} rules", c.ruleset.rules);
+                    cut(args, &c);
+                    if let Ok(mut p) = current.write() {
+                        *p = c.policy.clone();
+                    }
+                    applied = c.ruleset.script;
                 }
                 Err(e) => eprintln!("error: {e}; keeping the last good ruleset"),
             },
@@ -147,6 +195,14 @@ pub fn lab(args: &LabArgs) -> anyhow::Result<ExitCode> {
                 for (name, addr) in lab_mod::HOSTS {
                     println!("{:<26} {addr}", lab_mod::namespace(name));
                 }
+                if let Some(policy) = &args.policy
+                    && let Err(e) = start_agents(policy, args.hosts.as_deref())
+                {
+                    stop_agents();
+                    lab_mod::down();
+                    eprintln!("error: {e} (everything created was removed)");
+                    return Ok(ExitCode::from(EXIT_FAILURE));
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -155,15 +211,110 @@ pub fn lab(args: &LabArgs) -> anyhow::Result<ExitCode> {
             }
         },
         LabAction::Down => {
+            stop_agents();
             lab_mod::down();
             println!("lab removed");
             Ok(ExitCode::SUCCESS)
         }
         LabAction::Status => {
             for (ns, there) in lab_mod::status() {
-                println!("{ns:<26} {}", if there { "up" } else { "absent" });
+                let name = ns.trim_start_matches("cordon-");
+                let agent = if agent_running(name) {
+                    "  agent running"
+                } else {
+                    ""
+                };
+                println!("{ns:<26} {}{agent}", if there { "up" } else { "absent" });
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Where the lab keeps its agents' pid files, logs and flows.
+const LAB_RUN: &str = "/run/cordon-lab";
+
+fn pid_file(name: &str) -> std::path::PathBuf {
+    Path::new(LAB_RUN).join(format!("{name}.pid"))
+}
+
+fn agent_running(name: &str) -> bool {
+    std::fs::read_to_string(pid_file(name))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Start `cordon agent` in every lab namespace that is a workload of the
+/// policy's inventory.
+fn start_agents(policy: &Path, hosts: Option<&Path>) -> anyhow::Result<()> {
+    let loaded = load(
+        policy,
+        &crate::args::InventoryArgs {
+            inventory: Vec::new(),
+        },
+    )
+    .map_err(|_| anyhow::anyhow!("`{}` is not a valid policy", policy.display()))?;
+    std::fs::create_dir_all(LAB_RUN).with_context(|| format!("cannot create {LAB_RUN}"))?;
+    let exe = std::env::current_exe().context("cannot find the cordon executable")?;
+    let policy = std::fs::canonicalize(policy)?;
+    let hosts = hosts.map(std::fs::canonicalize).transpose()?;
+    for (name, _) in lab_mod::HOSTS {
+        if loaded.workload_id(name).is_none() {
+            continue;
+        }
+        let run = Path::new(LAB_RUN);
+        let log = std::fs::File::create(run.join(format!("{name}.log")))?;
+        // A new lab starts with no flows.
+        let _ = std::fs::remove_file(run.join(format!("{name}.flows.jsonl")));
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", &lab_mod::namespace(name)])
+            .arg(&exe)
+            .args(["agent", "--policy"])
+            .arg(&policy)
+            .args(["--workload", name, "--flows"])
+            .arg(run.join(format!("{name}.flows.jsonl")));
+        if let Some(h) = &hosts {
+            cmd.arg("--hosts").arg(h);
+        }
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start the agent in {name}"))?;
+        std::fs::write(pid_file(name), child.id().to_string())?;
+        println!(
+            "agent started in {} (pid {})",
+            lab_mod::namespace(name),
+            child.id()
+        );
+    }
+    Ok(())
+}
+
+/// Stop the lab's agents (SIGTERM, then SIGKILL after two seconds).
+fn stop_agents() {
+    for (name, _) in lab_mod::HOSTS {
+        let Some(pid) = std::fs::read_to_string(pid_file(name))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let pid = pid.to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        for _ in 0..20 {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
+        let _ = std::fs::remove_file(pid_file(name));
     }
 }

@@ -110,6 +110,9 @@ fn table(host: &str) -> String {
 
 struct Lab;
 
+/// One lab at a time: the tests in this file share its namespaces.
+static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A child process killed when the test ends, however it ends.
 struct Killed(Child);
 
@@ -128,6 +131,7 @@ impl Drop for Lab {
 
 #[test]
 fn the_agent_enforces_the_policy_on_real_connections() {
+    let _one = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     root_with_nft();
     let up = cordon(&["lab", "up"]);
     assert!(
@@ -266,4 +270,316 @@ fn the_agent_enforces_the_policy_on_real_connections() {
     drop(_lab);
     let status = String::from_utf8_lossy(&cordon(&["lab", "status"]).stdout).into_owned();
     assert!(!status.contains(" up"), "{status}");
+}
+
+/// An echo server in lab host `host`: TCP on `tcp` ports, UDP on `udp`.
+fn serve_echo(host: &str, tcp: &[u16], udp: &[u16]) -> Child {
+    let script = format!(
+        "import socket,threading,time\n\
+         def echo(c):\n    while True:\n        d=c.recv(65536)\n        if not d: break\n        c.sendall(d)\n    c.close()\n\
+         def tcp(p):\n    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',p)); s.listen(64)\n    while True:\n        c,_=s.accept(); threading.Thread(target=echo,args=(c,),daemon=True).start()\n\
+         def udp(p):\n    u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('0.0.0.0',p))\n    while True:\n        d,a=u.recvfrom(2048); u.sendto(d,a)\n\
+         for p in {tcp:?}: threading.Thread(target=tcp,args=(p,),daemon=True).start()\n\
+         for p in {udp:?}: threading.Thread(target=udp,args=(p,),daemon=True).start()\n\
+         time.sleep(600)\n"
+    );
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("cordon-{host}"),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
+/// Send `n` bytes over a new TCP connection from `from` and read them back.
+fn echoes(from: &str, addr: &str, port: u16, n: usize) -> bool {
+    let script = format!(
+        "import socket,sys\ntry:\n    s=socket.create_connection(('{addr}',{port}),timeout=1.5)\n    s.sendall(b'x'*{n}); got=b''\n    while len(got)<{n}:\n        d=s.recv(65536)\n        if not d: break\n        got+=d\n    s.close(); sys.exit(0 if len(got)=={n} else 1)\nexcept Exception:\n    sys.exit(1)\n"
+    );
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("cordon-{from}"),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Whether a UDP datagram from `from` to `addr:port` is echoed.
+fn udp_echoes(from: &str, addr: &str, port: u16) -> bool {
+    let script = format!(
+        "import socket,sys\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.settimeout(1.5)\ntry:\n    u.sendto(b'ping',('{addr}',{port})); sys.exit(0 if u.recvfrom(100)[0]==b'ping' else 1)\nexcept Exception:\n    sys.exit(1)\n"
+    );
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("cordon-{from}"),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// A connection from `from` that exchanges once, then waits for `flag` to
+/// exist and tries again: exit 0 if the second exchange works, 3 if not.
+fn long_connection(from: &str, addr: &str, port: u16, flag: &std::path::Path) -> Child {
+    let script = format!(
+        "import socket,sys,os,time\ns=socket.create_connection(('{addr}',{port}),timeout=2)\ns.sendall(b'first')\nassert s.recv(100)==b'first'\nprint('ready',flush=True)\nwhile not os.path.exists('{}'): time.sleep(0.05)\ntry:\n    s.sendall(b'second'); sys.exit(0 if s.recv(100)==b'second' else 3)\nexcept Exception:\n    sys.exit(3)\n",
+        flag.display()
+    );
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("cordon-{from}"),
+            "python3",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "the connection from {from} did not open"
+    );
+    child
+}
+
+fn flows(host: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(format!("/run/cordon-lab/{host}.flows.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn attr<'a>(flow: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    flow["attrs"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv[0] == key)
+        .and_then(|kv| kv[1].as_str())
+}
+
+/// Wait up to `secs` for `host`'s flows to satisfy `ok`.
+fn wait_flows(
+    host: &str,
+    secs: u64,
+    ok: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    for _ in 0..secs * 5 {
+        let f = flows(host);
+        if ok(&f) {
+            return f;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    flows(host)
+}
+
+#[test]
+fn agents_in_every_namespace_record_flows_and_cut_revoked_connections() {
+    let _one = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    root_with_nft();
+    for tool in ["conntrack", "tcpdump"] {
+        assert!(
+            Command::new(tool).arg("--version").output().is_ok(),
+            "the lab test needs {tool}: apt-get install {tool}"
+        );
+    }
+    let dir = temp_dir("lab-agents");
+    let policy = dir.join("policy.yaml");
+    let acme = std::fs::read_to_string("../../examples/acme-prod.yaml").unwrap();
+    let with_udp = acme.replace(
+        "  rules:\n",
+        "  rules:\n    - {name: api-to-db-udp, from: [api], to: [user-db], ports: [udp/5353], action: allow}\n",
+    );
+    std::fs::write(&policy, &with_udp).unwrap();
+    std::fs::copy(
+        "../../examples/acme-inventory.yaml",
+        dir.join("acme-inventory.yaml"),
+    )
+    .unwrap();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "192.0.2.80 storage.googleapis.com\n").unwrap();
+    let _lab = Lab;
+    let up = cordon(&[
+        "lab",
+        "up",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--hosts",
+        hosts.to_str().unwrap(),
+    ]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let started = String::from_utf8_lossy(&up.stdout)
+        .matches("agent started")
+        .count();
+    assert_eq!(
+        started, 5,
+        "web-1, api-1, user-db-1, notifier-1 and bastion-1 are workloads"
+    );
+    let _server = Killed(serve_echo("user-db-1", &[22, 5432], &[5353]));
+    for _ in 0..50 {
+        if table("user-db-1").contains("managed by cordon agent")
+            && table("api-1").contains("managed by cordon agent")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = String::from_utf8_lossy(&cordon(&["lab", "status"]).stdout).into_owned();
+    assert_eq!(status.matches("agent running").count(), 5, "{status}");
+
+    // TCP and UDP, allowed and denied.
+    for _ in 0..3 {
+        assert!(echoes("api-1", "10.0.2.10", 5432, 1000), "api-to-db");
+    }
+    assert!(!echoes("attacker", "10.0.2.10", 5432, 10), "default deny");
+    assert!(udp_echoes("api-1", "10.0.2.10", 5353), "api-to-db-udp");
+    assert!(
+        !udp_echoes("attacker", "10.0.2.10", 5353),
+        "no UDP rule for the attacker"
+    );
+
+    // The database's agent recorded the three connections with their bytes,
+    // and the denied attempt with its rule.
+    let recorded = wait_flows("user-db-1", 15, |f| {
+        f.iter()
+            .filter(|x| x["src_ip"] == "10.0.3.10" && x["dst_port"] == 5432)
+            .count()
+            >= 3
+            && f.iter().any(|x| {
+                x["src_ip"] == "203.0.113.66"
+                    && x["dst_port"] == 5432
+                    && attr(x, "verdict") == Some("deny")
+            })
+    });
+    let tcp: Vec<_> = recorded
+        .iter()
+        .filter(|x| x["src_ip"] == "10.0.3.10" && x["dst_port"] == 5432)
+        .collect();
+    assert_eq!(tcp.len(), 3, "{recorded:#?}");
+    for f in &tcp {
+        assert_eq!(f["source"], "agent");
+        assert_eq!(attr(f, "verdict"), Some("allow"));
+        assert_eq!(attr(f, "rule"), Some("api-to-db"));
+        // Conntrack counts IP packets: the payload plus at most ~100 bytes
+        // of headers per packet.
+        for (bytes, packets) in [("bytes_out", "packets_out"), ("bytes_in", "packets_in")] {
+            let (b, p) = (f[bytes].as_u64().unwrap(), f[packets].as_u64().unwrap());
+            assert!(
+                b >= 1000 && b <= 1000 + 100 * p,
+                "{bytes} {b} over {p} packets"
+            );
+        }
+    }
+    let denied = recorded
+        .iter()
+        .find(|x| x["src_ip"] == "203.0.113.66" && x["dst_port"] == 5432)
+        .unwrap();
+    assert_eq!(attr(denied, "rule"), Some("default"));
+    assert_eq!(denied["observed"], "rejected");
+
+    // Revoking api-to-db cuts the open connection; bastion's stays.
+    let flag = dir.join("go");
+    let mut revoked = long_connection("api-1", "10.0.2.10", 5432, &flag);
+    let mut kept = long_connection("bastion-1", "10.0.2.10", 22, &flag);
+    let text = with_udp.replace(
+        "{name: api-to-db, from: [api], to: [user-db], ports: [tcp/5432], action: allow}",
+        "{name: api-to-db, from: [web], to: [user-db], ports: [tcp/5432], action: allow}",
+    );
+    assert_ne!(text, with_udp);
+    std::fs::write(&policy, &text).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    std::fs::write(&flag, "").unwrap();
+    assert_eq!(
+        revoked.wait().unwrap().code(),
+        Some(3),
+        "the revoked connection still works"
+    );
+    assert_eq!(
+        kept.wait().unwrap().code(),
+        Some(0),
+        "an allowed connection was cut"
+    );
+    let log = std::fs::read_to_string("/run/cordon-lab/user-db-1.log").unwrap();
+    assert!(log.contains("cut 1 connections"), "{log}");
+
+    // Audit mode: the attacker gets through and is recorded as would-deny.
+    std::fs::write(
+        &policy,
+        text.replace("  mode: enforce\n", "  mode: audit\n"),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(
+        echoes("attacker", "10.0.2.10", 5432, 100),
+        "audit lets it pass"
+    );
+    let recorded = wait_flows("user-db-1", 15, |f| {
+        f.iter()
+            .any(|x| x["src_ip"] == "203.0.113.66" && attr(x, "verdict") == Some("would-deny"))
+    });
+    assert!(
+        recorded
+            .iter()
+            .any(|x| x["src_ip"] == "203.0.113.66" && attr(x, "verdict") == Some("would-deny")),
+        "{recorded:#?}"
+    );
+
+    // The flows are Cordon records: ingest reads them.
+    let store = dir.join("store");
+    let out = cordon(&[
+        "ingest",
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+        "/run/cordon-lab/user-db-1.flows.jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["flows"].as_u64().unwrap() >= 5, "{summary}");
+
+    let down = cordon(&["lab", "down"]);
+    assert!(down.status.success());
+    let status = String::from_utf8_lossy(&cordon(&["lab", "status"]).stdout).into_owned();
+    assert!(
+        !status.contains("agent running") && !status.contains(" up"),
+        "{status}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -88,3 +88,20 @@ fn exact_hostnames_resolve_into_sets_and_wildcards_are_reported() {
             .contains("line 1")
     );
 }
+
+#[test]
+fn a_workload_inside_its_groups_cidr_is_one_interval() {
+    // api-1 reaches user-db, a group of both a /24 and a labelled workload
+    // inside it: nft refuses overlapping intervals, so they are merged.
+    let r = ruleset(&example(), &["10.0.3.10".parse().unwrap()], false).unwrap();
+    let line = r
+        .script
+        .lines()
+        .find(|l| l.contains("comment \"group user-db\"") && l.contains("ipv4_addr"))
+        .expect("the user-db set");
+    assert!(line.contains("elements = { 10.0.2.0/24 }"), "{line}");
+    assert!(
+        r.script
+            .contains("log group 100 prefix \"cordon deny default: \"")
+    );
+}

@@ -28,6 +28,12 @@ pub struct AgentArgs {
     /// system resolver.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Write the host's flows to this file as Cordon flow records (JSON
+    /// lines for `cordon ingest`): connections let through, from conntrack,
+    /// and packets denied or audited, from NFLOG (needs conntrack and
+    /// tcpdump).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
     /// Apply once and exit (no watching).
     #[arg(long)]
     pub once: bool,
@@ -35,7 +41,7 @@ pub struct AgentArgs {
     #[arg(long)]
     pub print: bool,
     /// Remove the agent's table and exit.
-    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print", "hosts"])]
+    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print", "hosts", "flows"])]
     pub cleanup: bool,
 }
 
@@ -45,6 +51,14 @@ pub struct LabArgs {
     /// up, down or status.
     #[arg(value_enum)]
     pub action: LabAction,
+    /// With `up`: start an agent enforcing this policy in every lab
+    /// namespace that is a workload of its inventory; each writes its flows
+    /// to /run/cordon-lab/NAME.flows.jsonl (and its log beside it).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// With `--policy`: the agents resolve names from this hosts(5) file.
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub hosts: Option<PathBuf>,
 }
 
 /// What to do with the lab.
