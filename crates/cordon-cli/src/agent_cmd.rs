@@ -112,6 +112,25 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         print!("{}", first.ruleset.script);
         return Ok(ExitCode::SUCCESS);
     }
+    // Flows are collected from before the first ruleset is in force.
+    let current: flows::Current = Arc::new(std::sync::RwLock::new(first.policy.clone()));
+    let _collector = match (&args.flows, args.once) {
+        (Some(file), false) => {
+            let log = flows::FlowLog::open(file)
+                .with_context(|| format!("cannot open `{}`", file.display()))?;
+            match flows::Collector::start(log, current.clone(), first.ips.clone(), args.audit) {
+                Ok(c) => {
+                    println!("flows: recording to {}", file.display());
+                    Some(c)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(EXIT_FAILURE));
+                }
+            }
+        }
+        _ => None,
+    };
     if let Err(e) = nft::apply(&first.ruleset.script) {
         eprintln!("error: {e}; the previous ruleset (if any) is still in force");
         return Ok(ExitCode::from(EXIT_FAILURE));
@@ -130,21 +149,6 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     if args.once {
         return Ok(ExitCode::SUCCESS);
     }
-    let current: flows::Current = Arc::new(std::sync::RwLock::new(first.policy.clone()));
-    let _collector = match &args.flows {
-        None => None,
-        Some(file) => {
-            let log = flows::FlowLog::open(file)
-                .with_context(|| format!("cannot open `{}`", file.display()))?;
-            match flows::Collector::start(log, current.clone(), first.ips.clone(), args.audit) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(EXIT_FAILURE));
-                }
-            }
-        }
-    };
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

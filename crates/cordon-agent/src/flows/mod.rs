@@ -219,9 +219,27 @@ impl Collector {
                 "-q",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run tcpdump for NFLOG (apt-get install tcpdump): {e}"))?;
+        // Return only once tcpdump listens, so the first denied packets of a
+        // ruleset applied next are not missed.
+        if let Some(err) = tcpdump.stderr.take() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            threads.push(std::thread::spawn(move || {
+                let mut told = false;
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if !told && line.contains("listening on") {
+                        let _ = tx.send(());
+                        told = true;
+                    }
+                }
+            }));
+            if rx.recv_timeout(Duration::from_secs(5)).is_err() {
+                let _ = tcpdump.kill();
+                return Err("tcpdump did not start listening on NFLOG within 5 s".into());
+            }
+        }
         if let Some(out) = tcpdump.stdout.take() {
             let (ips, attempts) = (self_ips.clone(), attempts.clone());
             threads.push(std::thread::spawn(move || {
