@@ -132,8 +132,10 @@ pub struct Flow {
     #[serde(default, skip_serializing_if = "Attrs::is_empty")]
     pub attrs: Attrs,
     /// Who the endpoints are and what the policy says, once enriched.
+    /// Shared: flows with the same endpoints' identities and decision carry
+    /// one enrichment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrichment: Option<Box<Enrichment>>,
+    pub enrichment: Option<std::sync::Arc<Enrichment>>,
 }
 
 impl Flow {

@@ -39,10 +39,15 @@ async fn egress_limit_is_shared_by_parallel_tunnels_and_closes_them() {
     let dir = scratch("quota");
     let gw = start(config(&dir, "1MiB")).await;
     let target = format!("api.mailer.test:{}", upstream.port());
-    let mut tasks = Vec::new();
+    // All four tunnels open before any sends.
+    let mut open = Vec::new();
     for _ in 0..4 {
-        let (mut s, status, _) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
+        let (s, status, _) = connect_via(gw.proxy(), NOTIFIER, &target, "").await;
         assert_eq!(status, 200);
+        open.push(s);
+    }
+    let mut tasks = Vec::new();
+    for mut s in open {
         tasks.push(tokio::spawn(async move {
             upload(&mut s, 2 << 20, 16 * 1024).await
         }));

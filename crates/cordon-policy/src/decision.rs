@@ -123,6 +123,16 @@ impl GroupSet<'_> {
     pub fn ids(&self) -> &[u32] {
         &self.0
     }
+
+    /// An identity for the set when it is one the compiled policy interned
+    /// (the same identity is the same set while the policy lives), for
+    /// callers that cache by set; `None` for a set made for one request.
+    pub fn interned(&self) -> Option<(usize, usize)> {
+        match &self.0 {
+            Cow::Borrowed(ids) => Some((ids.as_ptr() as usize, ids.len())),
+            Cow::Owned(_) => None,
+        }
+    }
 }
 
 /// The policy's answer to a [`Request`].

@@ -48,6 +48,8 @@ struct Writer<'a> {
     scratch: String,
     /// Dictionary index of each shared group list seen, by its address.
     lists: HashMap<usize, u64>,
+    /// The references of each shared enrichment seen, by its address.
+    enrichments: HashMap<usize, [u64; 7]>,
 }
 
 impl<'a> Writer<'a> {
@@ -114,6 +116,7 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
         dict: HashMap::default(),
         scratch: String::new(),
         lists: HashMap::default(),
+        enrichments: HashMap::default(),
     };
     for f in flows {
         let e = f.enrichment.as_ref();
@@ -139,20 +142,35 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
         };
         let source = SOURCES.iter().position(|s| *s == f.source).unwrap_or(0) as u8;
         w.out.push(observed | direction << 2 | source << 4);
-        let refs = [
-            w.string(f.hostname.as_deref()),
-            w.string(e.and_then(|e| e.src_workload.as_deref())),
-            w.string(e.and_then(|e| e.dst_workload.as_deref())),
-            w.list(e.map(|e| &e.src_groups)),
-            w.list(e.map(|e| &e.dst_groups)),
-            w.string(e.and_then(|e| e.vendor.as_deref())),
-            w.string(e.map(|e| &*e.verdict)),
-            w.string(e.and_then(|e| e.rule.as_deref())),
-            w.string(Some(f.attrs.as_encoded()).filter(|a| !a.is_empty())),
-        ];
-        for r in refs {
+        let host = w.string(f.hostname.as_deref());
+        // Enrichments are shared between flows: one seen before in this
+        // block is found by address (the flows outlive the writer).
+        let shared = e.map(|e| std::sync::Arc::as_ptr(e) as usize);
+        let known = shared.and_then(|a| w.enrichments.get(&a).copied());
+        let enriched = match known {
+            Some(refs) => refs,
+            None => {
+                let refs = [
+                    w.string(e.and_then(|e| e.src_workload.as_deref())),
+                    w.string(e.and_then(|e| e.dst_workload.as_deref())),
+                    w.list(e.map(|e| &e.src_groups)),
+                    w.list(e.map(|e| &e.dst_groups)),
+                    w.string(e.and_then(|e| e.vendor.as_deref())),
+                    w.string(e.map(|e| &*e.verdict)),
+                    w.string(e.and_then(|e| e.rule.as_deref())),
+                ];
+                if let Some(a) = shared {
+                    w.enrichments.insert(a, refs);
+                }
+                refs
+            }
+        };
+        let attrs = w.string(Some(f.attrs.as_encoded()).filter(|a| !a.is_empty()));
+        put_varint(&mut w.out, host);
+        for r in enriched {
             put_varint(&mut w.out, r);
         }
+        put_varint(&mut w.out, attrs);
     }
     let mut strings: Vec<(&str, u64)> = w.dict.iter().map(|(s, i)| (&**s, *i)).collect();
     strings.sort_unstable_by_key(|(_, i)| *i);
@@ -304,6 +322,7 @@ pub fn decode(
             })
             .clone())
     };
+    let mut shared_enrichments: HashMap<[u64; 7], std::sync::Arc<Enrichment>> = HashMap::default();
     for _ in 0..count {
         let start = base + unzigzag(r.varint()?);
         let end = start + unzigzag(r.varint()?);
@@ -340,16 +359,28 @@ pub fn decode(
             *slot = r.varint()?;
         }
         f.hostname = string(refs[0], &r)?.map(str::to_string);
-        if let Some(verdict) = name(refs[6], &r)? {
-            f.enrichment = Some(Box::new(Enrichment {
-                src_workload: name(refs[1], &r)?,
-                dst_workload: name(refs[2], &r)?,
-                src_groups: list(refs[3], &r)?,
-                dst_groups: list(refs[4], &r)?,
-                vendor: name(refs[5], &r)?,
-                verdict,
-                rule: name(refs[7], &r)?,
-            }));
+        if refs[6] != 0 {
+            // Flows with the same references share one enrichment.
+            let mut key = [0u64; 7];
+            key.copy_from_slice(&refs[1..8]);
+            let shared = match shared_enrichments.get(&key) {
+                Some(e) => std::sync::Arc::clone(e),
+                None => {
+                    let verdict = name(refs[6], &r)?.ok_or_else(|| r.fail("bad verdict"))?;
+                    let e = std::sync::Arc::new(Enrichment {
+                        src_workload: name(refs[1], &r)?,
+                        dst_workload: name(refs[2], &r)?,
+                        src_groups: list(refs[3], &r)?,
+                        dst_groups: list(refs[4], &r)?,
+                        vendor: name(refs[5], &r)?,
+                        verdict,
+                        rule: name(refs[7], &r)?,
+                    });
+                    shared_enrichments.insert(key, std::sync::Arc::clone(&e));
+                    e
+                }
+            };
+            f.enrichment = Some(shared);
         }
         if let Some(attrs) = string(refs[8], &r)? {
             f.attrs = cordon_flow::Attrs::from_encoded(attrs);

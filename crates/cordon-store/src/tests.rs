@@ -22,7 +22,7 @@ fn flow(src: &str, dst: &str, port: u16, start: i64, groups: Option<(&str, &str,
     f.bytes_in = 10;
     f.attr("tcp_flags", "2");
     if let Some((s, d, verdict)) = groups {
-        f.enrichment = Some(Box::new(Enrichment {
+        f.enrichment = Some(std::sync::Arc::new(Enrichment {
             src_groups: vec![s.into()].into(),
             dst_groups: vec![d.into(), "private".into()].into(),
             verdict: verdict.into(),

@@ -36,7 +36,7 @@ fn flow(src: &str, dst: &str, port: u16, t: i64, out: u64, back: u64) -> Flow {
 }
 
 fn enriched(mut f: Flow, verdict: &str, rule: Option<&str>, vendor: Option<&str>) -> Flow {
-    f.enrichment = Some(Box::new(Enrichment {
+    f.enrichment = Some(std::sync::Arc::new(Enrichment {
         verdict: verdict.into(),
         rule: rule.map(Into::into),
         vendor: vendor.map(Into::into),
@@ -535,7 +535,8 @@ fn denied_flows_to_one_group_are_one_violation() {
                 None,
             );
             if let Some(e) = f.enrichment.as_mut() {
-                e.dst_groups = vec!["user-db".into(), "private".into()].into();
+                std::sync::Arc::make_mut(e).dst_groups =
+                    vec!["user-db".into(), "private".into()].into();
             }
             f
         })
