@@ -114,6 +114,13 @@ pub fn read_flows(
         Decoder::Lines(mut decoder) => {
             let mut lines = LineReader::new(reader, options.max_line);
             let mut out = Vec::new();
+            // One location, updated per line (no reference count per line).
+            let mut location = Location {
+                file: std::sync::Arc::clone(&file),
+                line: None,
+                offset: 0,
+                within: None,
+            };
             loop {
                 let position = lines.position();
                 let next = lines.next_line().map_err(|e| io(position)(e))?;
@@ -133,12 +140,8 @@ pub fn read_flows(
                         )),
                     },
                 };
-                let location = Location {
-                    file: std::sync::Arc::clone(&file),
-                    line: Some(line_no),
-                    offset,
-                    within: None,
-                };
+                location.line = Some(line_no);
+                location.offset = offset;
                 match result {
                     // Header and blank lines are bookkeeping, not records.
                     Err(skip) if skip.reason == SkipReason::NotAFlow && out.is_empty() => {
