@@ -181,8 +181,8 @@ pub fn ruleset_resolving(
     let mut warnings = Vec::new();
     let mut sets: BTreeSet<GroupId> = BTreeSet::new();
     let mut specials = BTreeSet::new();
-    let mut input = Vec::new();
-    let mut output = Vec::new();
+    let mut input = ChainRules::default();
+    let mut output = ChainRules::default();
     let mut count = 0;
     // Denies first, then allows: deny overrides allow whatever the order.
     for action in [Action::Deny, Action::Allow] {
@@ -255,10 +255,9 @@ pub fn ruleset_resolving(
                             ]
                         }
                     };
+                    let tail = format!("{verdict} comment \"{}\"", label(rule));
                     for a in &addr {
-                        for p in port_matches(&rule.ports) {
-                            chain.push(format!("{a}{p}{verdict} comment \"{}\"", label(rule)));
-                        }
+                        chain.add(action == Action::Deny, a, &rule.ports, &tail, port_matches);
                     }
                 }
             }
@@ -337,13 +336,20 @@ pub fn ruleset_resolving(
         ("input", "input", "iif", &input),
         ("output", "output", "oif", &output),
     ] {
+        let map = rules.port_chains(name, &mut s);
         let _ = writeln!(
             s,
             "  chain {name} {{\n    type filter hook {hook} priority filter; policy accept;"
         );
         let _ = writeln!(s, "    ct state established,related counter accept");
         let _ = writeln!(s, "    {lo} \"lo\" accept");
-        for r in rules.iter() {
+        for r in &rules.before {
+            let _ = writeln!(s, "    {r}");
+        }
+        if let Some(map) = map {
+            let _ = writeln!(s, "    {map}");
+        }
+        for r in &rules.after {
             let _ = writeln!(s, "    {r}");
         }
         let _ = writeln!(s, "    {default}\n  }}");
@@ -362,6 +368,10 @@ fn label_text(s: &str) -> String {
         .take(60)
         .collect()
 }
+
+mod portmap;
+
+use portmap::ChainRules;
 
 #[cfg(test)]
 mod tests;

@@ -24,8 +24,12 @@ fn the_database_host_gets_its_rules_denies_first_and_the_default_last() {
         .find("cordon deny no-admin-from-app-tier")
         .expect("the admin guard");
     let allow = s
-        .find("tcp dport { 5432 } counter accept")
+        .find("counter accept comment \"api-to-db\"")
         .expect("the database allow");
+    assert!(
+        s.contains("meta l4proto . th dport vmap {") && s.contains("tcp . 5432 : jump input_p"),
+        "ports dispatch through one map: {s}"
+    );
     let default = s.find("cordon deny default").expect("the default");
     assert!(deny < allow && allow < default, "{s}");
     assert!(s.contains("ct state established,related counter accept"));
