@@ -13,6 +13,9 @@ use std::fmt::Write;
 
 use cordon_policy::ports::{PortRange, Protocol};
 
+/// The rules that start and end covering the port space at one point.
+type Edges = (Vec<usize>, Vec<usize>);
+
 /// The rules of one base chain, sorted for dispatch.
 #[derive(Debug, Default)]
 pub struct ChainRules {
@@ -59,16 +62,6 @@ impl ChainRules {
         }
     }
 
-    /// Lines in all (for counts and tests).
-    pub fn len(&self) -> usize {
-        self.before.len() + self.after.len() + self.ported.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The chains the map jumps to (written to `out`, named `{base}_pN`)
     /// and the map line for the base chain, if any rule names ports.
     pub fn port_chains(&self, base: &str, out: &mut String) -> Option<String> {
@@ -82,7 +75,7 @@ impl ChainRules {
         let mut elements: Vec<String> = Vec::new();
         let protocols: BTreeSet<u8> = self.ported.iter().map(|(p, ..)| p.0).collect();
         for proto in protocols {
-            let mut events: BTreeMap<u32, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+            let mut events: BTreeMap<u32, Edges> = BTreeMap::new();
             for (i, (p, first, last, _)) in self.ported.iter().enumerate() {
                 if p.0 != proto {
                     continue;
@@ -91,7 +84,7 @@ impl ChainRules {
                 events.entry(u32::from(*last) + 1).or_default().1.push(i);
             }
             let mut active: BTreeSet<usize> = BTreeSet::new();
-            let points: Vec<(u32, (Vec<usize>, Vec<usize>))> = events.into_iter().collect();
+            let points: Vec<(u32, Edges)> = events.into_iter().collect();
             let mut pieces: Vec<(u32, u32, usize)> = Vec::new();
             for (k, (at, (starts, ends))) in points.iter().enumerate() {
                 for e in ends {
