@@ -336,7 +336,7 @@ pub fn ruleset_resolving(
         ("input", "input", "iif", &input),
         ("output", "output", "oif", &output),
     ] {
-        let map = rules.port_chains(name, &mut s);
+        let maps = rules.port_chains(name, &mut s);
         let _ = writeln!(
             s,
             "  chain {name} {{\n    type filter hook {hook} priority filter; policy accept;"
@@ -346,7 +346,7 @@ pub fn ruleset_resolving(
         for r in &rules.before {
             let _ = writeln!(s, "    {r}");
         }
-        if let Some(map) = map {
+        for map in maps {
             let _ = writeln!(s, "    {map}");
         }
         for r in &rules.after {
