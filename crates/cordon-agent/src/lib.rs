@@ -3,9 +3,12 @@
 //! [`ruleset`] compiles the policy for the workloads on one host (or one
 //! network namespace) into an nftables script: a table of its own
 //! (`inet cordon`), one interval set per group the host's rules name,
-//! `ct state established,related` accepted first, deny rules before allow
-//! rules (deny overrides allow), a counter on every rule, a log prefix on
-//! denied and audited packets, and the policy default last. [`nft`] applies
+//! `ct state established,related` accepted first, a verdict map per
+//! protocol that sends each destination port to the rules for it, deny
+//! rules before allow rules (deny overrides allow), a counter on every
+//! rule, an NFLOG record with the rule's name for denied and audited
+//! packets, and the policy default last. [`flows`] turns conntrack and
+//! NFLOG into flow records and cuts connections a new ruleset revokes. [`nft`] applies
 //! it in one transaction (the previous ruleset stays when a new one fails)
 //! and never touches tables it does not own. [`lab`] builds a small
 //! topology of namespaces on a bridge to prove it with real packets.

@@ -34,23 +34,26 @@ fn root_with_nft() {
     );
 }
 
+/// `python3 -c script` in lab host `host`'s namespace.
+fn python(host: &str, script: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        &format!("cordon-{host}"),
+        "python3",
+        "-c",
+        script,
+    ]);
+    c
+}
+
 /// Whether a TCP connection from lab host `from` to `addr:port` completes.
 fn connects(from: &str, addr: &str, port: u16) -> bool {
     let script = format!(
         "import socket,sys\ns=socket.socket(); s.settimeout(1.5)\ntry:\n    s.connect(('{addr}',{port})); s.recv(2)\nexcept Exception:\n    sys.exit(1)\n"
     );
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("cordon-{from}"),
-            "python3",
-            "-c",
-            &script,
-        ])
-        .status()
-        .unwrap()
-        .success()
+    python(from, &script).status().unwrap().success()
 }
 
 /// A server in lab host `host` answering on `ports`.
@@ -61,18 +64,7 @@ fn serve(host: &str, ports: &[u16]) -> Child {
          for p in {ports:?}: threading.Thread(target=serve,args=(p,),daemon=True).start()\n\
          time.sleep(600)\n"
     );
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("cordon-{host}"),
-            "python3",
-            "-c",
-            &script,
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = python(host, &script).stdout(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     child
 }
@@ -283,18 +275,7 @@ fn serve_echo(host: &str, tcp: &[u16], udp: &[u16]) -> Child {
          for p in {udp:?}: threading.Thread(target=udp,args=(p,),daemon=True).start()\n\
          time.sleep(600)\n"
     );
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("cordon-{host}"),
-            "python3",
-            "-c",
-            &script,
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = python(host, &script).stdout(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     child
 }
@@ -304,18 +285,7 @@ fn echoes(from: &str, addr: &str, port: u16, n: usize) -> bool {
     let script = format!(
         "import socket,sys\ntry:\n    s=socket.create_connection(('{addr}',{port}),timeout=1.5)\n    s.sendall(b'x'*{n}); got=b''\n    while len(got)<{n}:\n        d=s.recv(65536)\n        if not d: break\n        got+=d\n    s.close(); sys.exit(0 if len(got)=={n} else 1)\nexcept Exception:\n    sys.exit(1)\n"
     );
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("cordon-{from}"),
-            "python3",
-            "-c",
-            &script,
-        ])
-        .status()
-        .unwrap()
-        .success()
+    python(from, &script).status().unwrap().success()
 }
 
 /// Whether a UDP datagram from `from` to `addr:port` is echoed.
@@ -323,18 +293,7 @@ fn udp_echoes(from: &str, addr: &str, port: u16) -> bool {
     let script = format!(
         "import socket,sys\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.settimeout(1.5)\ntry:\n    u.sendto(b'ping',('{addr}',{port})); sys.exit(0 if u.recvfrom(100)[0]==b'ping' else 1)\nexcept Exception:\n    sys.exit(1)\n"
     );
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("cordon-{from}"),
-            "python3",
-            "-c",
-            &script,
-        ])
-        .status()
-        .unwrap()
-        .success()
+    python(from, &script).status().unwrap().success()
 }
 
 /// A connection from `from` that exchanges once, then waits for `flag` to
@@ -344,15 +303,7 @@ fn long_connection(from: &str, addr: &str, port: u16, flag: &std::path::Path) ->
         "import socket,sys,os,time\ns=socket.create_connection(('{addr}',{port}),timeout=2)\ns.sendall(b'first')\nassert s.recv(100)==b'first'\nprint('ready',flush=True)\nwhile not os.path.exists('{}'): time.sleep(0.05)\ntry:\n    s.sendall(b'second'); sys.exit(0 if s.recv(100)==b'second' else 3)\nexcept Exception:\n    sys.exit(3)\n",
         flag.display()
     );
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &format!("cordon-{from}"),
-            "python3",
-            "-c",
-            &script,
-        ])
+    let mut child = python(from, &script)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
