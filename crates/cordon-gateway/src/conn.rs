@@ -90,6 +90,12 @@ pub async fn log_decision(shared: &Shared, rec: &ConnRecord) {
     shared.log.write(&record).await;
 }
 
+/// Log both records of a connection refused before anything was relayed.
+pub async fn log_refusal(shared: &Shared, rec: &ConnRecord) {
+    log_decision(shared, rec).await;
+    log_close(shared, rec).await;
+}
+
 /// Log the close record for `rec` and count its bytes.
 pub async fn log_close(shared: &Shared, rec: &ConnRecord) {
     let vendor = rec.outcome.as_ref().map_or("other", |o| o.vendor.as_str());

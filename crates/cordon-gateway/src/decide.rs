@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cordon_policy::{
-    Action, CompiledPolicy, Decision, Endpoint, GroupId, Mode, Protocol, Reason, Request, Verdict,
+    Action, CompiledPolicy, Decision, Endpoint, GroupId, Mode, Protocol, Reason, Request, RuleId,
+    Verdict,
 };
 
 use crate::Shared;
@@ -29,6 +30,8 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// The deciding rule.
     pub rule: Option<String>,
+    /// Its id in the policy the outcome was decided under.
+    pub rule_id: Option<RuleId>,
     /// Why, in one word (see [`cordon_flow::sources::cordon::gateway::GatewayRecord::reason`]).
     pub reason: &'static str,
     /// Why, for people.
@@ -78,10 +81,11 @@ fn names(policy: &CompiledPolicy, groups: impl Iterator<Item = GroupId>) -> Vec<
 
 fn from_decision(policy: &CompiledPolicy, d: &Decision<'_>) -> Outcome {
     let p = policy.policy();
-    let (rule, reason) = match d.reason {
-        Reason::AllowRule(r) | Reason::DenyRule(r) => (p.rule(r).map(|r| r.name.clone()), "rule"),
+    let (rule_id, reason) = match d.reason {
+        Reason::AllowRule(r) | Reason::DenyRule(r) => (Some(r), "rule"),
         Reason::Default => (None, "default"),
     };
+    let rule = rule_id.and_then(|r| p.rule(r)).map(|r| r.name.clone());
     let vendor = d
         .dst_groups
         .iter()
@@ -98,6 +102,7 @@ fn from_decision(policy: &CompiledPolicy, d: &Decision<'_>) -> Outcome {
     Outcome {
         verdict: d.verdict,
         rule,
+        rule_id,
         reason,
         detail: String::new(),
         status: if d.verdict.passes() { 200 } else { 403 },
@@ -232,50 +237,32 @@ pub async fn decide(shared: &Shared, identity: &Identity, target: &Target) -> Ou
     };
     out.addrs = addrs;
     out.dns_ms = dns_ms;
-    apply_limit(shared, &policy, identity, target, &mut out);
+    apply_limit(shared, &policy, &mut out);
     out
 }
 
 /// Attach the deciding rule's egress limit, refusing when it is spent.
-fn apply_limit(
-    shared: &Shared,
-    policy: &CompiledPolicy,
-    identity: &Identity,
-    target: &Target,
-    out: &mut Outcome,
-) {
+/// The meter's groups are the rule's groups the decision placed each side
+/// in (`any` matches every side).
+fn apply_limit(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) {
     let p = policy.policy();
-    let Some(rule) = out
-        .rule
-        .as_deref()
-        .and_then(|name| p.rules.iter().find(|r| r.name == name))
-    else {
+    let Some(rule) = out.rule_id.and_then(|r| p.rule(r)) else {
         return;
     };
     let (Some(limit), Action::Allow) = (rule.limit, rule.action) else {
         return;
     };
-    let Some(ip) = out.addrs.first().copied() else {
-        return;
-    };
-    let request = Request {
-        src: identity.endpoint(policy),
-        dst: destination(&target.host, Some(ip)),
-        protocol: Protocol::TCP,
-        port: target.port,
-    };
-    let d = policy.evaluate(&request);
-    let pick = |groups: &[GroupId], member: &dyn Fn(GroupId) -> bool| {
+    let pick = |groups: &[GroupId], names: &[String]| {
         groups
             .iter()
-            .find(|g| member(**g))
+            .find(|g| **g == GroupId::ANY || names.iter().any(|n| n == p.group_name(**g)))
             .map(|g| p.group_name(*g).to_string())
             .unwrap_or_else(|| "?".to_string())
     };
     let key = MeterKey {
         rule: rule.name.clone(),
-        from: pick(&rule.from, &|g| d.src_groups.contains(g)),
-        to: pick(&rule.to, &|g| d.dst_groups.contains(g)),
+        from: pick(&rule.from, &out.src_groups),
+        to: pick(&rule.to, &out.dst_groups),
     };
     let window_ms = u64::try_from(limit.per.0.as_millis()).unwrap_or(u64::MAX);
     let Some(meter) = shared.meters.meter(&key, limit.bytes_out.0, window_ms) else {

@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::conn::{ClientConn, dial, log_close, log_decision, run_tunnel};
+use crate::conn::{ClientConn, dial, log_close, log_decision, log_refusal, run_tunnel};
 use crate::decide::decide;
 use crate::quota::Meter;
 use crate::record::ConnRecord;
@@ -139,8 +139,7 @@ fn refusal(rec: &ConnRecord) -> Response<ProxyBody> {
 }
 
 async fn refuse(conn: &ClientConn, rec: &ConnRecord) -> Response<ProxyBody> {
-    log_decision(&conn.shared, rec).await;
-    log_close(&conn.shared, rec).await;
+    log_refusal(&conn.shared, rec).await;
     refusal(rec)
 }
 

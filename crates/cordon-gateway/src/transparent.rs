@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
-use crate::conn::{ClientConn, dial, log_close, log_decision, run_tunnel};
+use crate::conn::{ClientConn, dial, log_decision, log_refusal, run_tunnel};
 use crate::decide::decide;
 use crate::record::ConnRecord;
 use crate::sni::{self, Hello};
@@ -32,18 +32,18 @@ pub async fn serve(stream: TcpStream, conn: Arc<ClientConn>) {
             Hello::NotTls => break None,
             Hello::Malformed(why) => {
                 rec.refusal = Some(("bad-target", format!("malformed ClientHello: {why}"), 400));
-                return refuse(&conn, &rec).await;
+                return log_refusal(&shared, &rec).await;
             }
             Hello::Incomplete => {
                 if hello.len() >= sni::MAX_HELLO {
                     rec.refusal = Some(("bad-target", "ClientHello too large".into(), 400));
-                    return refuse(&conn, &rec).await;
+                    return log_refusal(&shared, &rec).await;
                 }
                 match tokio::time::timeout_at(deadline, source.next_chunk(&mut hello)).await {
                     Ok(Ok(n)) if n > 0 => {}
                     _ => {
                         rec.refusal = Some(("bad-target", "no complete ClientHello".into(), 400));
-                        return refuse(&conn, &rec).await;
+                        return log_refusal(&shared, &rec).await;
                     }
                 }
             }
@@ -51,7 +51,7 @@ pub async fn serve(stream: TcpStream, conn: Arc<ClientConn>) {
     };
     let Some(name) = name else {
         rec.refusal = Some(("no-sni", "a TLS client without a server name".into(), 403));
-        return refuse(&conn, &rec).await;
+        return log_refusal(&shared, &rec).await;
     };
     rec.sni = Some(name.clone());
     rec.requested = format!("{name}:{port}");
@@ -59,7 +59,7 @@ pub async fn serve(stream: TcpStream, conn: Arc<ClientConn>) {
         Ok(Host::Name(h)) => h,
         Ok(Host::Ip(_)) | Err(_) => {
             rec.refusal = Some(("bad-target", format!("`{name}` is not a hostname"), 400));
-            return refuse(&conn, &rec).await;
+            return log_refusal(&shared, &rec).await;
         }
     };
     rec.hostname = Some(host.as_str().to_string());
@@ -71,10 +71,10 @@ pub async fn serve(stream: TcpStream, conn: Arc<ClientConn>) {
     let proceeds = outcome.proceeds();
     rec.outcome = Some(outcome);
     if !proceeds {
-        return refuse(&conn, &rec).await;
+        return log_refusal(&shared, &rec).await;
     }
     let Some(upstream) = dial(&shared, &mut rec, &target).await else {
-        return refuse(&conn, &rec).await;
+        return log_refusal(&shared, &rec).await;
     };
     log_decision(&shared, &rec).await;
     run_tunnel(
@@ -88,9 +88,4 @@ pub async fn serve(stream: TcpStream, conn: Arc<ClientConn>) {
         None,
     )
     .await;
-}
-
-async fn refuse(conn: &ClientConn, rec: &ConnRecord) {
-    log_decision(&conn.shared, rec).await;
-    log_close(&conn.shared, rec).await;
 }

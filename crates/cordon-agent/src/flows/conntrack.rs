@@ -35,8 +35,21 @@ pub struct Entry {
     pub back: (u64, u64),
 }
 
+/// One direction's tuple and counters.
+#[derive(Default)]
+struct Side {
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    sport: u16,
+    dport: u16,
+    packets: u64,
+    bytes: u64,
+}
+
 /// Parse one line of `conntrack -L -o extended,id`; `None` for lines that
-/// are not entries (the summary line) or are malformed.
+/// are not entries (the summary line) or are malformed. The original
+/// direction's `key=value` words come first; a second `src=` starts the
+/// reply direction.
 pub fn parse_line(line: &str) -> Option<Entry> {
     let mut words = line.split_whitespace();
     let family = words.next()?;
@@ -48,74 +61,42 @@ pub fn parse_line(line: &str) -> Option<Entry> {
     let protocol: u8 = words.next()?.parse().ok()?;
     words.next()?; // timeout
     let mut state = None;
-    let (mut src, mut dst, mut sport, mut dport) = ([None; 2], [None; 2], [0u16; 2], [0u16; 2]);
-    let (mut packets, mut bytes) = ([0u64; 2], [0u64; 2]);
-    let (mut seen_src, mut seen_dst, mut seen_sport, mut seen_dport, mut seen_p, mut seen_b) =
-        (0, 0, 0, 0, 0, 0);
+    let mut sides = [Side::default(), Side::default()];
+    let mut side = 0;
     let mut id = None;
     for word in words {
         let Some((key, value)) = word.split_once('=') else {
-            if state.is_none() && !word.starts_with('[') && seen_src == 0 {
+            if state.is_none() && !word.starts_with('[') && sides[0].src.is_none() {
                 state = Some(word.to_string());
             }
             continue;
         };
-        let slot = |seen: &mut usize| {
-            let s = *seen;
-            *seen += 1;
-            s
-        };
+        if key == "src" && sides[0].src.is_some() {
+            side = 1;
+        }
+        let s = &mut sides[side];
         match key {
-            "src" => {
-                let i = slot(&mut seen_src);
-                if i < 2 {
-                    src[i] = value.parse().ok();
-                }
-            }
-            "dst" => {
-                let i = slot(&mut seen_dst);
-                if i < 2 {
-                    dst[i] = value.parse().ok();
-                }
-            }
-            "sport" => {
-                let i = slot(&mut seen_sport);
-                if i < 2 {
-                    sport[i] = value.parse().unwrap_or(0);
-                }
-            }
-            "dport" => {
-                let i = slot(&mut seen_dport);
-                if i < 2 {
-                    dport[i] = value.parse().unwrap_or(0);
-                }
-            }
-            "packets" => {
-                let i = slot(&mut seen_p);
-                if i < 2 {
-                    packets[i] = value.parse().unwrap_or(0);
-                }
-            }
-            "bytes" => {
-                let i = slot(&mut seen_b);
-                if i < 2 {
-                    bytes[i] = value.parse().unwrap_or(0);
-                }
-            }
+            "src" => s.src = value.parse().ok(),
+            "dst" => s.dst = value.parse().ok(),
+            "sport" => s.sport = value.parse().unwrap_or(0),
+            "dport" => s.dport = value.parse().unwrap_or(0),
+            "packets" => s.packets = value.parse().unwrap_or(0),
+            "bytes" => s.bytes = value.parse().unwrap_or(0),
             "id" => id = value.parse().ok(),
             _ => {}
         }
     }
+    let [out, back] = sides;
     Some(Entry {
         id: id?,
         protocol,
         state,
-        src: src[0]?,
-        dst: dst[0]?,
-        sport: sport[0],
-        dport: dport[0],
-        out: (packets[0], bytes[0]),
-        back: (packets[1], bytes[1]),
+        src: out.src?,
+        dst: out.dst?,
+        sport: out.sport,
+        dport: out.dport,
+        out: (out.packets, out.bytes),
+        back: (back.packets, back.bytes),
     })
 }
 
