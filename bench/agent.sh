@@ -30,8 +30,11 @@ with open(path, "w") as f:
     for g in range(groups):
         nets = []
         for _ in range(per):
-            a = 11 + n // 65536 % 200
-            nets.append(f"{a}.{n // 256 % 256}.{n % 256}.0/24")
+            # Every other /24: neighbours cannot merge, so every CIDR is
+            # one interval of its set.
+            m = 2 * n
+            a = 11 + m // 65536 % 200
+            nets.append(f"{a}.{m // 256 % 256}.{m % 256}.0/24")
             n += 1
         f.write(f"    g{g}: {{cidrs: [{', '.join(nets)}]}}\n")
     f.write("  rules:\n    - {name: client-to-db, from: [client], to: [db], ports: [tcp/5001-5002], action: allow}\n")

@@ -1,16 +1,16 @@
 //! The nftables script for one host.
 
 use std::collections::BTreeSet;
-use std::fmt::Write;
 use std::net::IpAddr;
 
 use cordon_policy::FqdnPattern;
 use cordon_policy::model::{Action, GroupId, Mode, Policy, Rule};
-use cordon_policy::ports::{PortRange, Protocol};
 use cordon_policy::{CompiledPolicy, Endpoint};
 use ipnet::IpNet;
 
-use crate::flows::NFLOG_GROUP;
+pub use model::{Chain, Element, Hook, Key, Match, Set, Side, Table, Verdict};
+
+use model::Rule as NftRule;
 
 /// The table the agent owns.
 pub const TABLE: &str = "cordon";
@@ -21,12 +21,20 @@ pub const OWNER: &str = "managed by cordon agent";
 /// A compiled ruleset and what it could not enforce.
 #[derive(Clone, Debug)]
 pub struct Ruleset {
-    /// The nftables script (replaces the table atomically).
-    pub script: String,
+    /// The table that replaces the agent's table atomically.
+    pub table: Table,
     /// Rules that apply to this host.
     pub rules: usize,
     /// What is not enforced, and why.
     pub warnings: Vec<String>,
+}
+
+impl Ruleset {
+    /// The nft script that loads the table (`nft -f`).
+    #[must_use]
+    pub fn script(&self) -> String {
+        self.table.script()
+    }
 }
 
 /// Why no ruleset could be made.
@@ -69,10 +77,9 @@ fn addresses(
             out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
         }
     }
-    // An interval set refuses overlapping elements (a workload inside one of
-    // the group's CIDRs): merge them.
-    let nets: Vec<IpNet> = out.into_iter().collect();
-    Some(IpNet::aggregate(&nets).into_iter().collect())
+    // Overlaps (a workload inside one of the group's CIDRs) are merged
+    // into one interval when the set is made.
+    Some(out)
 }
 
 /// The hostname patterns of `group`, through members.
@@ -83,46 +90,6 @@ fn hostnames(policy: &Policy, group: GroupId) -> Vec<FqdnPattern> {
         .filter_map(|id| policy.group(id))
         .flat_map(|g| g.fqdns.iter().cloned())
         .collect()
-}
-
-/// The nft match for the ports of a rule: one entry per protocol.
-fn port_matches(ports: &[PortRange]) -> Vec<String> {
-    if ports.is_empty() || ports.iter().any(|p| p.protocol.is_none()) {
-        return vec![String::new()];
-    }
-    let mut out = Vec::new();
-    for proto in [Protocol::TCP, Protocol::UDP, Protocol::SCTP] {
-        let list: Vec<&PortRange> = ports.iter().filter(|p| p.protocol == Some(proto)).collect();
-        if list.is_empty() {
-            continue;
-        }
-        let name = proto.name();
-        if list.iter().any(|p| p.is_all_ports()) {
-            out.push(format!("meta l4proto {name} "));
-            continue;
-        }
-        let items: Vec<String> = list
-            .iter()
-            .map(|p| {
-                if p.first == p.last {
-                    p.first.to_string()
-                } else {
-                    format!("{}-{}", p.first, p.last)
-                }
-            })
-            .collect();
-        out.push(format!("{name} dport {{ {} }} ", items.join(", ")));
-    }
-    for p in ports {
-        match p.protocol {
-            Some(Protocol::ICMP) => out.push("meta l4proto icmp ".into()),
-            Some(Protocol::ICMPV6) => out.push("meta l4proto ipv6-icmp ".into()),
-            Some(Protocol(n)) if !Protocol(n).has_ports() => out.push(format!("meta l4proto {n} ")),
-            _ => {}
-        }
-    }
-    out.dedup();
-    out
 }
 
 fn set_name(group: GroupId, v6: bool) -> String {
@@ -179,10 +146,10 @@ pub fn ruleset_resolving(
         .collect();
     let audit_policy = audit || policy.mode == Mode::Audit;
     let mut warnings = Vec::new();
-    let mut sets: BTreeSet<GroupId> = BTreeSet::new();
+    let mut groups: BTreeSet<GroupId> = BTreeSet::new();
     let mut specials = BTreeSet::new();
-    let mut input = ChainRules::default();
-    let mut output = ChainRules::default();
+    let mut input = ChainRules::new("input");
+    let mut output = ChainRules::new("output");
     let mut count = 0;
     // Denies first, then allows: deny overrides allow whatever the order.
     for action in [Action::Deny, Action::Allow] {
@@ -192,24 +159,27 @@ pub fn ruleset_resolving(
                 Some(Mode::Audit) => false,
                 None => !audit_policy,
             };
-            let verdict = match (action, enforce) {
-                (Action::Allow, _) => "counter accept".to_string(),
-                (Action::Deny, true) => {
-                    format!(
-                        "counter log group {NFLOG_GROUP} prefix \"cordon deny {}: \" drop",
-                        label(rule)
-                    )
-                }
-                (Action::Deny, false) => {
-                    format!(
-                        "counter log group {NFLOG_GROUP} prefix \"cordon would-deny {}: \" accept",
-                        label(rule)
-                    )
-                }
+            let (log, verdict) = match (action, enforce) {
+                (Action::Allow, _) => (None, Verdict::Accept),
+                (Action::Deny, true) => (
+                    Some(format!("cordon deny {}: ", label(rule))),
+                    Verdict::Drop,
+                ),
+                (Action::Deny, false) => (
+                    Some(format!("cordon would-deny {}: ", label(rule))),
+                    Verdict::Accept,
+                ),
             };
-            for (chain, own, peers, dir) in [
-                (&mut input, &rule.to, &rule.from, "saddr"),
-                (&mut output, &rule.from, &rule.to, "daddr"),
+            let template = NftRule {
+                matches: Vec::new(),
+                counter: true,
+                log,
+                verdict,
+                comment: Some(label(rule)),
+            };
+            for (chain, own, peers, side) in [
+                (&mut input, &rule.to, &rule.from, Side::Source),
+                (&mut output, &rule.from, &rule.to, Side::Destination),
             ] {
                 if !own.iter().any(|g| mine.contains(g)) {
                     continue;
@@ -231,33 +201,47 @@ pub fn ruleset_resolving(
                             ));
                         }
                     }
-                    let addr: Vec<String> = match *peer {
-                        GroupId::ANY => vec![String::new()],
+                    let within = |v6: bool, set: String, negate: bool| Match::AddressIn {
+                        v6,
+                        side,
+                        set,
+                        negate,
+                    };
+                    let addr: Vec<Vec<Match>> = match *peer {
+                        GroupId::ANY => vec![Vec::new()],
                         GroupId::INTERNET => {
                             specials.insert("internet");
                             vec![
-                                format!("ip {dir} != @not_internet_v4 "),
-                                format!("ip6 {dir} 2000::/3 ip6 {dir} != @not_internet_v6 "),
+                                vec![within(false, "not_internet_v4".into(), true)],
+                                vec![
+                                    Match::AddressPrefix {
+                                        side,
+                                        net: global_unicast(),
+                                    },
+                                    within(true, "not_internet_v6".into(), true),
+                                ],
                             ]
                         }
                         GroupId::PRIVATE => {
                             specials.insert("private");
                             vec![
-                                format!("ip {dir} @private_v4 "),
-                                format!("ip6 {dir} fc00::/7 "),
+                                vec![within(false, "private_v4".into(), false)],
+                                vec![Match::AddressPrefix {
+                                    side,
+                                    net: unique_local(),
+                                }],
                             ]
                         }
                         g => {
-                            sets.insert(g);
+                            groups.insert(g);
                             vec![
-                                format!("ip {dir} @{} ", set_name(g, false)),
-                                format!("ip6 {dir} @{} ", set_name(g, true)),
+                                vec![within(false, set_name(g, false), false)],
+                                vec![within(true, set_name(g, true), false)],
                             ]
                         }
                     };
-                    let tail = format!("{verdict} comment \"{}\"", label(rule));
-                    for a in &addr {
-                        chain.add(action == Action::Deny, a, &rule.ports, &tail, port_matches);
+                    for a in addr {
+                        chain.add(action == Action::Deny, a, &rule.ports, &template);
                     }
                 }
             }
@@ -265,60 +249,62 @@ pub fn ruleset_resolving(
     }
     warnings.sort();
     warnings.dedup();
-    let default = match (policy.default, audit_policy) {
-        (Action::Allow, _) => "counter accept comment \"default allow\"".to_string(),
-        (Action::Deny, false) => format!(
-            "counter log group {NFLOG_GROUP} prefix \"cordon deny default: \" drop comment \"default deny\""
+    let (log, verdict, comment) = match (policy.default, audit_policy) {
+        (Action::Allow, _) => (None, Verdict::Accept, "default allow"),
+        (Action::Deny, false) => (
+            Some("cordon deny default: ".to_string()),
+            Verdict::Drop,
+            "default deny",
         ),
-        (Action::Deny, true) => format!(
-            "counter log group {NFLOG_GROUP} prefix \"cordon would-deny default: \" accept comment \"default deny (audit)\""
+        (Action::Deny, true) => (
+            Some("cordon would-deny default: ".to_string()),
+            Verdict::Accept,
+            "default deny (audit)",
         ),
     };
-    let mut s = String::new();
-    // Create-then-delete makes the replacement one transaction whether or
-    // not the table exists yet.
-    let _ = writeln!(
-        s,
-        "table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{"
-    );
-    let _ = writeln!(
-        s,
-        "  comment \"{OWNER}; policy {}\"",
-        label_text(&policy.name)
-    );
-    for g in &sets {
+    let default = NftRule {
+        matches: Vec::new(),
+        counter: true,
+        log,
+        verdict,
+        comment: Some(comment.into()),
+    };
+    let mut sets = Vec::new();
+    for g in &groups {
         let addrs = addresses(policy, compiled, *g, resolve).unwrap_or_default();
         for v6 in [false, true] {
-            let elems: Vec<String> = addrs
+            let nets: Vec<IpNet> = addrs
                 .iter()
                 .filter(|n| matches!(n, IpNet::V6(_)) == v6)
-                .map(IpNet::to_string)
+                .copied()
                 .collect();
-            let _ = writeln!(
-                s,
-                "  set {} {{ type {}; flags interval; comment \"group {}\"; {}}}",
-                set_name(*g, v6),
-                if v6 { "ipv6_addr" } else { "ipv4_addr" },
-                label_text(policy.group_name(*g)),
-                if elems.is_empty() {
-                    String::new()
-                } else {
-                    format!("elements = {{ {} }}; ", elems.join(", "))
-                }
-            );
+            sets.push(Set {
+                name: set_name(*g, v6),
+                key: if v6 { Key::Ipv6 } else { Key::Ipv4 },
+                map: false,
+                comment: Some(format!("group {}", label_text(policy.group_name(*g)))),
+                elements: model::ranges(&nets),
+            });
         }
     }
+    let fixed = |name: &str, key: Key, list: &[&str]| Set {
+        name: name.into(),
+        key,
+        map: false,
+        comment: None,
+        elements: model::ranges(&list.iter().filter_map(|p| p.parse().ok()).collect::<Vec<_>>()),
+    };
     if specials.contains("internet") {
-        let _ = writeln!(
-            s,
-            "  set not_internet_v4 {{ type ipv4_addr; flags interval; elements = {{ {} }}; }}",
-            cordon_policy::special::NOT_INTERNET_V4.join(", ")
-        );
-        let _ = writeln!(
-            s,
-            "  set not_internet_v6 {{ type ipv6_addr; flags interval; elements = {{ {} }}; }}",
-            cordon_policy::special::NOT_INTERNET_V6_IN_GLOBAL.join(", ")
-        );
+        sets.push(fixed(
+            "not_internet_v4",
+            Key::Ipv4,
+            cordon_policy::special::NOT_INTERNET_V4,
+        ));
+        sets.push(fixed(
+            "not_internet_v6",
+            Key::Ipv6,
+            cordon_policy::special::NOT_INTERNET_V6_IN_GLOBAL,
+        ));
     }
     if specials.contains("private") {
         let v4: Vec<&str> = cordon_policy::special::PRIVATE
@@ -326,49 +312,38 @@ pub fn ruleset_resolving(
             .copied()
             .filter(|p| !p.contains(':'))
             .collect();
-        let _ = writeln!(
-            s,
-            "  set private_v4 {{ type ipv4_addr; flags interval; elements = {{ {} }}; }}",
-            v4.join(", ")
-        );
+        sets.push(fixed("private_v4", Key::Ipv4, &v4));
     }
-    for (name, hook, lo, rules) in [
-        ("input", "input", "iif", &input),
-        ("output", "output", "oif", &output),
-    ] {
-        let maps = rules.port_chains(name, &mut s);
-        let _ = writeln!(
-            s,
-            "  chain {name} {{\n    type filter hook {hook} priority filter; policy accept;"
-        );
-        let _ = writeln!(s, "    ct state established,related counter accept");
-        let _ = writeln!(s, "    {lo} \"lo\" accept");
-        for r in &rules.before {
-            let _ = writeln!(s, "    {r}");
-        }
-        for map in maps {
-            let _ = writeln!(s, "    {map}");
-        }
-        for r in &rules.after {
-            let _ = writeln!(s, "    {r}");
-        }
-        let _ = writeln!(s, "    {default}\n  }}");
+    let mut chains = Vec::new();
+    for (rules, hook) in [(input, Hook::Input), (output, Hook::Output)] {
+        rules.finish(hook, &default, &mut sets, &mut chains);
     }
-    s.push_str("}\n");
     Ok(Ruleset {
-        script: s,
+        table: Table {
+            comment: format!("{OWNER}; policy {}", label_text(&policy.name)),
+            sets,
+            chains,
+        },
         rules: count,
         warnings,
     })
 }
 
-fn label_text(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, '"' | '\\' | '\n'))
-        .take(60)
-        .collect()
+/// `2000::/3`: where global IPv6 unicast addresses are.
+fn global_unicast() -> IpNet {
+    IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3).unwrap_or_default())
 }
 
+/// `fc00::/7`: IPv6 unique local addresses.
+fn unique_local() -> IpNet {
+    IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7).unwrap_or_default())
+}
+
+fn label_text(s: &str) -> String {
+    model::quoted(s, 60)
+}
+
+pub mod model;
 mod portmap;
 
 use portmap::ChainRules;

@@ -109,7 +109,7 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {w}");
     }
     if args.print {
-        print!("{}", first.ruleset.script);
+        print!("{}", first.ruleset.script());
         return Ok(ExitCode::SUCCESS);
     }
     // Flows are collected from before the first ruleset is in force.
@@ -131,7 +131,7 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    if let Err(e) = nft::apply(&first.ruleset.script) {
+    if let Err(e) = nft::apply(&first.ruleset.script()) {
         eprintln!("error: {e}; the previous ruleset (if any) is still in force");
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
@@ -158,7 +158,7 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .context("cannot install signal handlers")?;
     let mut seen = modified(path);
-    let mut applied = first.ruleset.script;
+    let mut applied = first.ruleset.table.clone();
     let mut resolved_at = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));
@@ -172,15 +172,15 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         seen = now;
         resolved_at = std::time::Instant::now();
         match compile(args, path) {
-            Ok(c) if c.ruleset.script == applied => {}
-            Ok(c) => match nft::apply(&c.ruleset.script) {
+            Ok(c) if c.ruleset.table == applied => {}
+            Ok(c) => match nft::apply(&c.ruleset.script()) {
                 Ok(_) => {
                     println!("reloaded: {} rules", c.ruleset.rules);
                     cut(args, &c);
                     if let Ok(mut p) = current.write() {
                         *p = c.policy.clone();
                     }
-                    applied = c.ruleset.script;
+                    applied = c.ruleset.table;
                 }
                 Err(e) => eprintln!("error: {e}; keeping the last good ruleset"),
             },

@@ -9,36 +9,53 @@
 //! whatever the order of the rules.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 
 use cordon_policy::ports::{PortRange, Protocol};
+
+use super::model::{self, Chain, Element, Hook, Key, Match, Rule, Set, Verdict};
 
 /// The rules that start and end covering the port space at one point.
 type Edges = (Vec<usize>, Vec<usize>);
 
 /// The rules of one base chain, sorted for dispatch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChainRules {
-    /// Lines before the port map: denies that name no port.
-    pub before: Vec<String>,
-    /// Lines after the port map: allows that name no port.
-    pub after: Vec<String>,
-    /// Port-specific lines, denies first: protocol, first and last port.
-    ported: Vec<(Protocol, u16, u16, String)>,
+    /// The base chain's name: `input` or `output`.
+    base: &'static str,
+    /// Rules before the port maps: denies that name no port.
+    pub before: Vec<Rule>,
+    /// Rules after the port maps: allows that name no port.
+    pub after: Vec<Rule>,
+    /// Port-specific rules, denies first: protocol, first and last port.
+    ported: Vec<(Protocol, u16, u16, Rule)>,
+    /// Port sets of rules that cannot go through a map.
+    port_sets: Vec<Set>,
 }
 
 impl ChainRules {
-    /// Add a rule's line for one peer match: `addr` (the address part),
-    /// `ports` (the rule's ports), `tail` (counter, log, verdict, comment).
-    /// `port_matches` renders the ports for rules that cannot be mapped.
-    pub fn add(
-        &mut self,
-        deny: bool,
-        addr: &str,
-        ports: &[PortRange],
-        tail: &str,
-        port_matches: impl Fn(&[PortRange]) -> Vec<String>,
-    ) {
+    /// No rules yet for the base chain `base`.
+    pub fn new(base: &'static str) -> ChainRules {
+        ChainRules {
+            base,
+            before: Vec::new(),
+            after: Vec::new(),
+            ported: Vec::new(),
+            port_sets: Vec::new(),
+        }
+    }
+
+    /// Add a policy rule for one peer: `addr` (the address matches),
+    /// `ports` (the rule's ports), `template` (counter, log, verdict,
+    /// comment; its matches are ignored).
+    pub fn add(&mut self, deny: bool, addr: Vec<Match>, ports: &[PortRange], template: &Rule) {
+        let with = |extra: Vec<Match>| {
+            let mut matches = addr.clone();
+            matches.extend(extra);
+            Rule {
+                matches,
+                ..template.clone()
+            }
+        };
         let mappable = !ports.is_empty()
             && ports
                 .iter()
@@ -46,39 +63,79 @@ impl ChainRules {
         if mappable {
             for p in ports {
                 if let Some(proto) = p.protocol {
-                    self.ported
-                        .push((proto, p.first, p.last, format!("{addr}{tail}")));
+                    self.ported.push((proto, p.first, p.last, with(Vec::new())));
                 }
             }
             return;
         }
-        let lines = if deny {
-            &mut self.before
+        let rules: Vec<Rule> = self.port_matches(ports).into_iter().map(with).collect();
+        if deny {
+            self.before.extend(rules);
         } else {
-            &mut self.after
-        };
-        for p in port_matches(ports) {
-            lines.push(format!("{addr}{p}{tail}"));
+            self.after.extend(rules);
         }
     }
 
-    /// The chains the map jumps to (written to `out`, named `{base}_pN`)
-    /// and the map line for the base chain, if any rule names ports.
-    pub fn port_chains(&self, base: &str, out: &mut String) -> Vec<String> {
-        if self.ported.is_empty() {
-            return Vec::new();
+    /// The matches for ports that cannot go through a map: one list per
+    /// protocol, port lists as named sets.
+    fn port_matches(&mut self, ports: &[PortRange]) -> Vec<Vec<Match>> {
+        if ports.is_empty() || ports.iter().any(|p| p.protocol.is_none()) {
+            return vec![Vec::new()];
         }
-        // Per protocol, the pieces of the port space and the rules covering
-        // each, by a sweep over range starts and ends.
-        // Chains by their lines: pieces covered by the same rules share one.
-        let mut chains: BTreeMap<Vec<&str>, usize> = BTreeMap::new();
+        let mut out = Vec::new();
+        for proto in [Protocol::TCP, Protocol::UDP, Protocol::SCTP] {
+            let list: Vec<&PortRange> = ports.iter().filter(|p| p.protocol == Some(proto)).collect();
+            if list.is_empty() {
+                continue;
+            }
+            if list.iter().any(|p| p.is_all_ports()) {
+                out.push(vec![Match::Protocol(proto.0)]);
+                continue;
+            }
+            let name = format!("{}_ports{}", self.base, self.port_sets.len());
+            self.port_sets.push(Set {
+                name: name.clone(),
+                key: Key::Port,
+                map: false,
+                comment: None,
+                elements: model::merge(
+                    list.iter()
+                        .map(|p| Element {
+                            first: u128::from(p.first),
+                            last: u128::from(p.last),
+                            jump: None,
+                        })
+                        .collect(),
+                ),
+            });
+            out.push(vec![Match::Protocol(proto.0), Match::PortIn(name)]);
+        }
+        for p in ports {
+            match p.protocol {
+                Some(proto) if !proto.has_ports() => out.push(vec![Match::Protocol(proto.0)]),
+                _ => {}
+            }
+        }
+        out.dedup();
+        out
+    }
+
+    /// Build the base chain for `hook` (established and loopback first,
+    /// port-less denies, the port maps, port-less allows, `default` last)
+    /// with the chains its maps jump to and the sets they use.
+    pub fn finish(mut self, hook: Hook, default: &Rule, sets: &mut Vec<Set>, chains: &mut Vec<Chain>) {
+        let base = self.base;
+        // Chains by their rules: pieces covered by the same rules share one.
+        let mut targets: BTreeMap<Vec<&Rule>, usize> = BTreeMap::new();
+        let mut dispatch: Vec<Rule> = Vec::new();
         // One map per protocol: a map keyed by port alone is an interval
         // tree, whose lookup stays cheap with thousands of ports (a map
         // keyed by protocol and port together measured three times slower
         // per new connection with 10,000 ports).
-        let mut maps: Vec<String> = Vec::new();
         let protocols: BTreeSet<u8> = self.ported.iter().map(|(p, ..)| p.0).collect();
         for proto in protocols {
+            // The pieces of the port space and the rules covering each, by
+            // a sweep over range starts and ends.
             let mut events: BTreeMap<u32, Edges> = BTreeMap::new();
             for (i, (p, first, last, _)) in self.ported.iter().enumerate() {
                 if p.0 != proto {
@@ -101,46 +158,82 @@ impl ChainRules {
                 if active.is_empty() {
                     continue;
                 }
-                let cover: Vec<&str> = active
+                let cover: Vec<&Rule> = active
                     .iter()
-                    .filter_map(|i| self.ported.get(*i).map(|(.., line)| line.as_str()))
+                    .filter_map(|i| self.ported.get(*i).map(|(.., rule)| rule))
                     .collect();
-                let n = chains.len();
-                let chain = *chains.entry(cover).or_insert(n);
+                let n = targets.len();
+                let chain = *targets.entry(cover).or_insert(n);
                 match pieces.last_mut() {
                     Some(last) if last.2 == chain && last.1 + 1 == *at => last.1 = next - 1,
                     _ => pieces.push((*at, next - 1, chain)),
                 }
             }
-            let name = Protocol(proto).name();
-            let elements: Vec<String> = pieces
-                .into_iter()
-                .map(|(first, last, chain)| {
-                    if first == last {
-                        format!("{first} : jump {base}_p{chain}")
-                    } else {
-                        format!("{first}-{last} : jump {base}_p{chain}")
-                    }
-                })
-                .collect();
-            maps.push(format!("{name} dport vmap {{ {} }}", elements.join(", ")));
+            let map = format!("{base}_{}", Protocol(proto).name());
+            sets.push(Set {
+                name: map.clone(),
+                key: Key::Port,
+                map: true,
+                comment: None,
+                elements: pieces
+                    .into_iter()
+                    .map(|(first, last, chain)| Element {
+                        first: u128::from(first),
+                        last: u128::from(last),
+                        jump: Some(format!("{base}_p{chain}")),
+                    })
+                    .collect(),
+            });
+            dispatch.push(Rule {
+                matches: vec![Match::Protocol(proto)],
+                counter: false,
+                log: None,
+                verdict: Verdict::PortMap(map),
+                comment: None,
+            });
         }
-        let mut by_number: Vec<(&Vec<&str>, &usize)> = chains.iter().collect();
-        by_number.sort_by_key(|(_, n)| **n);
-        for (lines, n) in by_number {
-            let _ = writeln!(out, "  chain {base}_p{n} {{");
-            for line in lines {
-                let _ = writeln!(out, "    {line}");
-            }
-            let _ = writeln!(out, "  }}");
+        let mut by_number: Vec<(Vec<&Rule>, usize)> = targets.into_iter().collect();
+        by_number.sort_by_key(|(_, n)| *n);
+        for (rules, n) in by_number {
+            chains.push(Chain {
+                name: format!("{base}_p{n}"),
+                hook: None,
+                rules: rules.into_iter().cloned().collect(),
+            });
         }
-        maps
+        sets.append(&mut self.port_sets);
+        let mut rules = vec![
+            Rule {
+                matches: vec![Match::Established],
+                counter: true,
+                log: None,
+                verdict: Verdict::Accept,
+                comment: None,
+            },
+            Rule {
+                matches: vec![Match::Loopback(hook)],
+                counter: false,
+                log: None,
+                verdict: Verdict::Accept,
+                comment: None,
+            },
+        ];
+        rules.append(&mut self.before);
+        rules.append(&mut dispatch);
+        rules.append(&mut self.after);
+        rules.push(default.clone());
+        chains.push(Chain {
+            name: base.to_string(),
+            hook: Some(hook),
+            rules,
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ruleset::Table;
 
     fn range(proto: Protocol, first: u16, last: u16) -> PortRange {
         PortRange {
@@ -150,41 +243,72 @@ mod tests {
         }
     }
 
+    fn rule(set: &str, verdict: Verdict) -> (Vec<Match>, Rule) {
+        let addr = vec![Match::AddressIn {
+            v6: false,
+            side: model::Side::Source,
+            set: set.into(),
+            negate: false,
+        }];
+        let template = Rule {
+            matches: Vec::new(),
+            counter: true,
+            log: None,
+            verdict,
+            comment: None,
+        };
+        (addr, template)
+    }
+
     #[test]
     fn overlapping_ranges_become_pieces_with_every_covering_rule() {
-        let mut c = ChainRules::default();
-        let none = |_: &[PortRange]| vec![String::new()];
-        c.add(
-            true,
-            "ip saddr @a ",
-            &[range(Protocol::TCP, 5000, 6000)],
-            "drop",
-            none,
+        let mut c = ChainRules::new("input");
+        let (a, t) = rule("a", Verdict::Drop);
+        c.add(true, a, &[range(Protocol::TCP, 5000, 6000)], &t);
+        let (b, t) = rule("b", Verdict::Accept);
+        c.add(false, b, &[range(Protocol::TCP, 5432, 5432)], &t);
+        let (_, t) = rule("-", Verdict::Accept);
+        c.add(false, Vec::new(), &[range(Protocol::UDP, 53, 53)], &t);
+        let (d, t) = rule("c", Verdict::Accept);
+        c.add(false, d, &[], &t);
+        let (mut sets, mut chains) = (Vec::new(), Vec::new());
+        let default = rule("-", Verdict::Drop).1;
+        c.finish(Hook::Input, &default, &mut sets, &mut chains);
+        let table = Table {
+            comment: String::new(),
+            sets,
+            chains,
+        };
+        let s = table.script();
+        assert!(
+            s.contains("map input_tcp { type inet_service : verdict; flags interval; elements = { 5000-5431 : jump input_p0, 5432 : jump input_p1, 5433-6000 : jump input_p0 }; }"),
+            "{s}"
         );
+        assert!(s.contains("map input_udp { type inet_service : verdict; flags interval; elements = { 53 : jump input_p2 }; }"), "{s}");
+        // The piece at 5432 holds the deny before the allow.
+        let p1 = s.split("chain input_p1 {").nth(1).unwrap();
+        assert!(p1.find("drop").unwrap() < p1.find("accept").unwrap(), "{s}");
+        let input = s.split("chain input {").nth(1).unwrap();
+        let maps = input.find("meta l4proto tcp th dport vmap @input_tcp").unwrap();
+        assert!(maps < input.find("ip saddr @c counter accept").unwrap(), "{s}");
+    }
+
+    #[test]
+    fn port_lists_that_cannot_be_mapped_become_named_sets() {
+        let mut c = ChainRules::new("output");
+        let (a, t) = rule("a", Verdict::Accept);
+        let icmp = PortRange {
+            protocol: Some(Protocol::ICMP),
+            ..PortRange::ANY
+        };
         c.add(
             false,
-            "ip saddr @b ",
-            &[range(Protocol::TCP, 5432, 5432)],
-            "accept",
-            none,
+            a,
+            &[range(Protocol::TCP, 80, 80), range(Protocol::TCP, 81, 90), icmp],
+            &t,
         );
-        c.add(false, "", &[range(Protocol::UDP, 53, 53)], "accept", none);
-        c.add(false, "ip saddr @c ", &[], "accept", none);
-        let mut chains = String::new();
-        let maps = c.port_chains("input", &mut chains);
-        assert_eq!(
-            maps,
-            [
-                "tcp dport vmap { 5000-5431 : jump input_p0, 5432 : jump input_p1, 5433-6000 : jump input_p0 }",
-                "udp dport vmap { 53 : jump input_p2 }"
-            ]
-        );
-        // The piece at 5432 holds the deny before the allow.
-        let p1 = chains.split("chain input_p1 {").nth(1).unwrap();
-        assert!(
-            p1.find("drop").unwrap() < p1.find("accept").unwrap(),
-            "{chains}"
-        );
-        assert_eq!(c.after, ["ip saddr @c accept"]);
+        assert_eq!(c.after.len(), 2);
+        assert_eq!(c.port_sets[0].elements.len(), 1, "80 and 81-90 merge");
+        assert_eq!(c.after[1].matches[1], Match::Protocol(1));
     }
 }
