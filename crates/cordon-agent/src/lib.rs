@@ -24,7 +24,7 @@
 
 pub mod flows;
 pub mod lab;
-pub mod nft;
+pub mod netlink;
 pub mod ruleset;
 
 pub use ruleset::{Ruleset, RulesetError, ruleset, ruleset_resolving};

@@ -1,6 +1,6 @@
 //! The nftables script for one host.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use cordon_policy::FqdnPattern;
@@ -82,6 +82,38 @@ fn addresses(
     Some(out)
 }
 
+/// A group's addresses by family, and whether hostnames may add more.
+struct GroupSets {
+    v4: Vec<IpNet>,
+    v6: Vec<IpNet>,
+    /// Exact hostnames: their addresses change, so both sets stay (and a
+    /// change is an element update, not a new table).
+    resolves: bool,
+}
+
+impl GroupSets {
+    fn new(
+        policy: &Policy,
+        compiled: &CompiledPolicy,
+        group: GroupId,
+        resolve: &dyn Fn(&str) -> Vec<IpAddr>,
+    ) -> GroupSets {
+        let (v6, v4): (Vec<IpNet>, Vec<IpNet>) = addresses(policy, compiled, group, resolve)
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|n| matches!(n, IpNet::V6(_)));
+        GroupSets {
+            v4,
+            v6,
+            resolves: hostnames(policy, group).iter().any(|f| !f.wildcard),
+        }
+    }
+
+    fn needed(&self, v6: bool) -> bool {
+        self.resolves || !if v6 { &self.v6 } else { &self.v4 }.is_empty()
+    }
+}
+
 /// The hostname patterns of `group`, through members.
 fn hostnames(policy: &Policy, group: GroupId) -> Vec<FqdnPattern> {
     policy
@@ -146,7 +178,7 @@ pub fn ruleset_resolving(
         .collect();
     let audit_policy = audit || policy.mode == Mode::Audit;
     let mut warnings = Vec::new();
-    let mut groups: BTreeSet<GroupId> = BTreeSet::new();
+    let mut group_sets: BTreeMap<GroupId, GroupSets> = BTreeMap::new();
     let mut specials = BTreeSet::new();
     let mut input = ChainRules::new("input");
     let mut output = ChainRules::new("output");
@@ -233,11 +265,17 @@ pub fn ruleset_resolving(
                             ]
                         }
                         g => {
-                            groups.insert(g);
-                            vec![
-                                vec![within(false, set_name(g, false), false)],
-                                vec![within(true, set_name(g, true), false)],
-                            ]
+                            let sets = group_sets.entry(g).or_insert_with(|| {
+                                GroupSets::new(policy, compiled, g, resolve)
+                            });
+                            // A family the group has no address in, and no
+                            // hostname that could give it one, needs no
+                            // set and no rule: nothing could match.
+                            [false, true]
+                                .into_iter()
+                                .filter(|v6| sets.needed(*v6))
+                                .map(|v6| vec![within(v6, set_name(g, v6), false)])
+                                .collect()
                         }
                     };
                     for a in addr {
@@ -270,20 +308,17 @@ pub fn ruleset_resolving(
         comment: Some(comment.into()),
     };
     let mut sets = Vec::new();
-    for g in &groups {
-        let addrs = addresses(policy, compiled, *g, resolve).unwrap_or_default();
-        for v6 in [false, true] {
-            let nets: Vec<IpNet> = addrs
-                .iter()
-                .filter(|n| matches!(n, IpNet::V6(_)) == v6)
-                .copied()
-                .collect();
+    for (g, group) in group_sets {
+        for (v6, nets) in [(false, &group.v4), (true, &group.v6)] {
+            if !group.needed(v6) {
+                continue;
+            }
             sets.push(Set {
-                name: set_name(*g, v6),
+                name: set_name(g, v6),
                 key: if v6 { Key::Ipv6 } else { Key::Ipv4 },
                 map: false,
-                comment: Some(format!("group {}", label_text(policy.group_name(*g)))),
-                elements: model::ranges(&nets),
+                comment: Some(format!("group {}", label_text(policy.group_name(g)))),
+                elements: model::ranges(nets),
             });
         }
     }

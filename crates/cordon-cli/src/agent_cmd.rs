@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use cordon_agent::hosts::Hosts;
-use cordon_agent::{flows, lab as lab_mod, nft, ruleset_resolving};
+use cordon_agent::netlink::{self, Change};
+use cordon_agent::{flows, lab as lab_mod, ruleset_resolving};
 use cordon_policy::CompiledPolicy;
 
 use crate::args::{AgentArgs, LabAction, LabArgs};
@@ -80,7 +81,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// `cordon agent`
 pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     if args.cleanup {
-        return match nft::cleanup() {
+        return match netlink::cleanup() {
             Ok(true) => {
                 println!("removed table inet {}", cordon_agent::ruleset::TABLE);
                 Ok(ExitCode::SUCCESS)
@@ -98,6 +99,7 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = args.policy.as_deref() else {
         return crate::flows_cmd::usage("--policy is required");
     };
+    let compile_started = std::time::Instant::now();
     let first = match compile(args, path) {
         Ok(c) => c,
         Err(e) => {
@@ -131,14 +133,21 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    if let Err(e) = nft::apply(&first.ruleset.script()) {
-        eprintln!("error: {e}; the previous ruleset (if any) is still in force");
-        return Ok(ExitCode::from(EXIT_FAILURE));
-    }
+    let compiled_in = compile_started.elapsed();
+    let started = std::time::Instant::now();
+    let mut applied = match netlink::apply(&first.ruleset.table, None) {
+        Ok((applied, _)) => applied,
+        Err(e) => {
+            eprintln!("error: {e}; the previous ruleset (if any) is still in force");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+    };
     println!(
-        "applied: {} rules for this host in table inet {}{}",
+        "applied: {} rules for this host in table inet {} (compile {} ms, apply {} ms){}",
         first.ruleset.rules,
         cordon_agent::ruleset::TABLE,
+        compiled_in.as_millis(),
+        started.elapsed().as_millis(),
         if args.audit {
             " (audit: would-deny is logged, nothing dropped)"
         } else {
@@ -158,7 +167,6 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .context("cannot install signal handlers")?;
     let mut seen = modified(path);
-    let mut applied = first.ruleset.table.clone();
     let mut resolved_at = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));
@@ -171,16 +179,30 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         }
         seen = now;
         resolved_at = std::time::Instant::now();
-        match compile(args, path) {
-            Ok(c) if c.ruleset.table == applied => {}
-            Ok(c) => match nft::apply(&c.ruleset.script()) {
-                Ok(_) => {
-                    println!("reloaded: {} rules", c.ruleset.rules);
+        let compile_started = std::time::Instant::now();
+        let compiled = compile(args, path);
+        let compiled_in = compile_started.elapsed().as_millis();
+        let started = std::time::Instant::now();
+        match compiled {
+            Ok(c) if c.ruleset.table == applied.table => {}
+            Ok(c) => match netlink::apply(&c.ruleset.table, Some(&applied)) {
+                Ok((now, change)) => {
+                    let took = started.elapsed().as_millis();
+                    match change {
+                        Change::Updated { added, removed } => println!(
+                            "reloaded: {} rules (compile {compiled_in} ms, apply {took} ms); set elements changed in place: {added} bounds added, {removed} removed",
+                            c.ruleset.rules,
+                        ),
+                        _ => println!(
+                            "reloaded: {} rules (compile {compiled_in} ms, apply {took} ms); table replaced",
+                            c.ruleset.rules,
+                        ),
+                    }
                     cut(args, &c);
                     if let Ok(mut p) = current.write() {
                         *p = c.policy.clone();
                     }
-                    applied = c.ruleset.table;
+                    applied = now;
                 }
                 Err(e) => eprintln!("error: {e}; keeping the last good ruleset"),
             },

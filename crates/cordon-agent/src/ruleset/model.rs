@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use crate::flows::NFLOG_GROUP;
 
 /// The agent's table: `inet`, named [`super::TABLE`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Table {
     /// The table's comment; it starts with [`super::OWNER`].
     pub comment: String,
@@ -36,7 +36,7 @@ pub enum Key {
 impl Key {
     /// The key's length in bytes.
     #[must_use]
-    pub fn len(self) -> usize {
+    pub fn width(self) -> usize {
         match self {
             Key::Ipv4 => 4,
             Key::Ipv6 => 16,
@@ -58,7 +58,7 @@ impl Key {
     #[must_use]
     pub fn bytes(self, value: u128) -> Vec<u8> {
         let all = value.to_be_bytes();
-        all.get(16 - self.len()..).unwrap_or_default().to_vec()
+        all.get(16 - self.width()..).unwrap_or_default().to_vec()
     }
 
     /// nft's name of the key's type.
@@ -341,7 +341,7 @@ fn prefix_len(key: Key, first: u128, last: u128) -> Option<u32> {
     if key == Key::Port {
         return None;
     }
-    let bits = 8 * key.len() as u32;
+    let bits = 8 * key.width() as u32;
     let span = last.checked_sub(first)?;
     // A prefix: span + 1 is a power of two and `first` is aligned to it.
     let size = span.checked_add(1);
