@@ -265,9 +265,9 @@ pub fn ruleset_resolving(
                             ]
                         }
                         g => {
-                            let sets = group_sets.entry(g).or_insert_with(|| {
-                                GroupSets::new(policy, compiled, g, resolve)
-                            });
+                            let sets = group_sets
+                                .entry(g)
+                                .or_insert_with(|| GroupSets::new(policy, compiled, g, resolve));
                             // A family the group has no address in, and no
                             // hostname that could give it one, needs no
                             // set and no rule: nothing could match.
@@ -327,7 +327,12 @@ pub fn ruleset_resolving(
         key,
         map: false,
         comment: None,
-        elements: model::ranges(&list.iter().filter_map(|p| p.parse().ok()).collect::<Vec<_>>()),
+        elements: model::ranges(
+            &list
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<_>>(),
+        ),
     };
     if specials.contains("internet") {
         sets.push(fixed(
@@ -366,12 +371,18 @@ pub fn ruleset_resolving(
 
 /// `2000::/3`: where global IPv6 unicast addresses are.
 fn global_unicast() -> IpNet {
-    IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3).unwrap_or_default())
+    IpNet::V6(
+        ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3)
+            .unwrap_or_default(),
+    )
 }
 
 /// `fc00::/7`: IPv6 unique local addresses.
 fn unique_local() -> IpNet {
-    IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7).unwrap_or_default())
+    IpNet::V6(
+        ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7)
+            .unwrap_or_default(),
+    )
 }
 
 fn label_text(s: &str) -> String {

@@ -99,6 +99,9 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     let Some(path) = args.policy.as_deref() else {
         return crate::flows_cmd::usage("--policy is required");
     };
+    // Taken before the policy is read: a change made while the first
+    // ruleset is loading is then seen by the first check.
+    let mut seen = modified(path);
     let compile_started = std::time::Instant::now();
     let first = match compile(args, path) {
         Ok(c) => c,
@@ -166,7 +169,6 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .context("cannot install signal handlers")?;
-    let mut seen = modified(path);
     let mut resolved_at = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));

@@ -9,8 +9,8 @@ use super::wire::{
     F_ACK, F_APPEND, F_CREATE, Kind, Label, MAX_ATTRIBUTE, Writer, udata_put, udata_put_comment,
 };
 use crate::flows::NFLOG_GROUP;
-use crate::ruleset::model::{Chain, Hook, Key, Match, Rule, Set, Side, Table, Verdict};
 use crate::ruleset::TABLE;
+use crate::ruleset::model::{Chain, Hook, Key, Match, Rule, Set, Side, Table, Verdict};
 
 /// `NFPROTO_INET`: tables of both IPv4 and IPv6.
 pub const FAMILY_INET: u8 = 1;
@@ -177,7 +177,12 @@ pub fn update(w: &mut Writer, old: &Table, new: &Table) -> Option<(usize, usize)
 }
 
 fn chain_message(w: &mut Writer, chain: &Chain, index: usize) {
-    let m = w.begin(Kind::NewChain, F_CREATE | F_ACK, FAMILY_INET, Label::Chain(index));
+    let m = w.begin(
+        Kind::NewChain,
+        F_CREATE | F_ACK,
+        FAMILY_INET,
+        Label::Chain(index),
+    );
     w.string(CHAIN_TABLE, TABLE);
     w.string(CHAIN_NAME, &chain.name);
     if let Some(hook) = chain.hook {
@@ -199,7 +204,12 @@ fn chain_message(w: &mut Writer, chain: &Chain, index: usize) {
 }
 
 fn set_message(w: &mut Writer, set: &Set, index: usize, id: u32) {
-    let m = w.begin(Kind::NewSet, F_CREATE | F_ACK, FAMILY_INET, Label::Set(index));
+    let m = w.begin(
+        Kind::NewSet,
+        F_CREATE | F_ACK,
+        FAMILY_INET,
+        Label::Set(index),
+    );
     w.string(SET_TABLE, TABLE);
     w.string(SET_NAME, &set.name);
     w.u32(SET_FLAGS, SET_INTERVAL | if set.map { SET_MAP } else { 0 });
@@ -419,7 +429,12 @@ fn condition(w: &mut Writer, m: &Match) {
             negate,
         } => {
             family_check(w, *v6);
-            payload(w, NETWORK_HEADER, address_offset(*v6, *side), if *v6 { 16 } else { 4 });
+            payload(
+                w,
+                NETWORK_HEADER,
+                address_offset(*v6, *side),
+                if *v6 { 16 } else { 4 },
+            );
             lookup(w, set, false, *negate);
         }
         Match::AddressPrefix { side, net } => {
@@ -465,7 +480,12 @@ fn verdict(w: &mut Writer, code: u32) {
 }
 
 fn rule_message(w: &mut Writer, chain: &Chain, label: Label, rule: &Rule) {
-    let m = w.begin(Kind::NewRule, F_CREATE | F_APPEND | F_ACK, FAMILY_INET, label);
+    let m = w.begin(
+        Kind::NewRule,
+        F_CREATE | F_APPEND | F_ACK,
+        FAMILY_INET,
+        label,
+    );
     w.string(RULE_TABLE, TABLE);
     w.string(RULE_CHAIN, &chain.name);
     let list = w.nest(RULE_EXPRESSIONS);

@@ -50,12 +50,23 @@ pub enum NetlinkError {
     Mismatch(String),
     /// The netlink socket failed.
     #[error("netlink: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The kernel's answer could not be read.
     #[error(transparent)]
     Malformed(#[from] wire::Malformed),
 }
 
+impl From<io::Error> for NetlinkError {
+    fn from(e: io::Error) -> NetlinkError {
+        match e.raw_os_error() {
+            Some(EPERM | EACCES) => NetlinkError::Permission,
+            _ => NetlinkError::Io(e),
+        }
+    }
+}
+
+/// `EACCES`.
+const EACCES: i32 = 13;
 /// `ERESTART`: the batch's generation is not the ruleset's any more.
 const ERESTART: i32 = 85;
 /// `EPERM`.
@@ -197,7 +208,7 @@ impl Session {
     fn generation(&mut self) -> Result<u32, NetlinkError> {
         let answers = self
             .request(Kind::GetGen, F_ACK, 0, |_| {})?
-            .map_err(|e| NetlinkError::Io(io::Error::from_raw_os_error(e)))?;
+            .map_err(|e| NetlinkError::from(io::Error::from_raw_os_error(e)))?;
         answers
             .iter()
             .find_map(|payload| {
@@ -218,7 +229,7 @@ impl Session {
         match self.request(Kind::GetTable, F_ACK, FAMILY_INET, |w| w.string(1, TABLE))? {
             Err(ENOENT) => Ok(None),
             Err(EPERM) => Err(NetlinkError::Permission),
-            Err(e) => Err(NetlinkError::Io(io::Error::from_raw_os_error(e))),
+            Err(e) => Err(io::Error::from_raw_os_error(e).into()),
             Ok(answers) => Ok(Some(
                 answers
                     .iter()
@@ -228,7 +239,9 @@ impl Session {
                             seq: 0,
                             payload,
                         };
-                        r.attributes().get(6).and_then(|u| wire::udata_comment(u, 0))
+                        r.attributes()
+                            .get(6)
+                            .and_then(|u| wire::udata_comment(u, 0))
                     })
                     .unwrap_or_default(),
             )),
@@ -239,7 +252,7 @@ impl Session {
     fn names(&mut self, kind: Kind) -> Result<BTreeSet<String>, NetlinkError> {
         let answers = self
             .request(kind, F_DUMP, FAMILY_INET, |_| {})?
-            .map_err(|e| NetlinkError::Io(io::Error::from_raw_os_error(e)))?;
+            .map_err(|e| NetlinkError::from(io::Error::from_raw_os_error(e)))?;
         // Chains and sets both carry the table as attribute 1; the name is
         // 3 for chains and 2 for sets.
         let name_attr = if kind == Kind::GetChain { 3 } else { 2 };
@@ -263,12 +276,19 @@ impl Session {
     fn verify(&mut self, table: &Table) -> Result<(), NetlinkError> {
         match self.owner()? {
             Some(c) if c == table.comment => {}
-            Some(c) => return Err(NetlinkError::Mismatch(format!("the table's comment is `{c}`"))),
+            Some(c) => {
+                return Err(NetlinkError::Mismatch(format!(
+                    "the table's comment is `{c}`"
+                )));
+            }
             None => return Err(NetlinkError::Mismatch("the table is missing".into())),
         }
         let chains: BTreeSet<String> = table.chains.iter().map(|c| c.name.clone()).collect();
         let sets: BTreeSet<String> = table.sets.iter().map(|s| s.name.clone()).collect();
-        for (kind, want, what) in [(Kind::GetChain, chains, "chains"), (Kind::GetSet, sets, "sets")] {
+        for (kind, want, what) in [
+            (Kind::GetChain, chains, "chains"),
+            (Kind::GetSet, sets, "sets"),
+        ] {
             let have = self.names(kind)?;
             if have != want {
                 return Err(NetlinkError::Mismatch(format!(
@@ -291,7 +311,11 @@ fn describe(label: wire::Label, table: &Table) -> String {
         Label::Table => format!("table inet {TABLE}"),
         Label::Chain(c) => format!("chain `{}`", chain(c)),
         Label::Set(s) => format!("set `{}`", set(s)),
-        Label::Elements { set: s, first, count } => format!(
+        Label::Elements {
+            set: s,
+            first,
+            count,
+        } => format!(
             "bounds {}-{} of set `{}` (a range is a start and an end bound)",
             first + 1,
             first + count,

@@ -103,7 +103,10 @@ fn a_batch_is_framed_and_every_message_has_its_label() {
     let keys: Vec<(Vec<u8>, bool)> = Attributes::nested(list)
         .map(|(_, e)| {
             let e = Attributes::nested(e);
-            let key = Attributes::nested(e.get(1).unwrap()).get(1).unwrap().to_vec();
+            let key = Attributes::nested(e.get(1).unwrap())
+                .get(1)
+                .unwrap()
+                .to_vec();
             (key, e.get(3).is_some())
         })
         .collect();
@@ -194,7 +197,11 @@ fn updates_carry_only_the_changed_bounds_and_nothing_when_chains_differ() {
     let (added, removed) = encode::update(&mut w, &old, &new).unwrap();
     // 41 (old end) out; 51 (new end), 60 and 61 in.
     assert_eq!((added, removed), (3, 1));
-    let kinds: Vec<u16> = wire::replies(w.bytes()).unwrap().iter().map(|r| r.ty).collect();
+    let kinds: Vec<u16> = wire::replies(w.bytes())
+        .unwrap()
+        .iter()
+        .map(|r| r.ty)
+        .collect();
     assert_eq!(
         kinds,
         [nft_type(Kind::DelSetElem), nft_type(Kind::NewSetElem)],

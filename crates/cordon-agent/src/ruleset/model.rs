@@ -388,12 +388,12 @@ impl Table {
         for chain in &self.chains {
             let _ = writeln!(s, "  chain {} {{", chain.name);
             match chain.hook {
-                Some(Hook::Input) => s.push_str(
-                    "    type filter hook input priority filter; policy accept;\n",
-                ),
-                Some(Hook::Output) => s.push_str(
-                    "    type filter hook output priority filter; policy accept;\n",
-                ),
+                Some(Hook::Input) => {
+                    s.push_str("    type filter hook input priority filter; policy accept;\n")
+                }
+                Some(Hook::Output) => {
+                    s.push_str("    type filter hook output priority filter; policy accept;\n")
+                }
                 None => {}
             }
             for rule in &chain.rules {

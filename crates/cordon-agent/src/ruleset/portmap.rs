@@ -84,7 +84,8 @@ impl ChainRules {
         }
         let mut out = Vec::new();
         for proto in [Protocol::TCP, Protocol::UDP, Protocol::SCTP] {
-            let list: Vec<&PortRange> = ports.iter().filter(|p| p.protocol == Some(proto)).collect();
+            let list: Vec<&PortRange> =
+                ports.iter().filter(|p| p.protocol == Some(proto)).collect();
             if list.is_empty() {
                 continue;
             }
@@ -123,7 +124,13 @@ impl ChainRules {
     /// Build the base chain for `hook` (established and loopback first,
     /// port-less denies, the port maps, port-less allows, `default` last)
     /// with the chains its maps jump to and the sets they use.
-    pub fn finish(mut self, hook: Hook, default: &Rule, sets: &mut Vec<Set>, chains: &mut Vec<Chain>) {
+    pub fn finish(
+        mut self,
+        hook: Hook,
+        default: &Rule,
+        sets: &mut Vec<Set>,
+        chains: &mut Vec<Chain>,
+    ) {
         let base = self.base;
         // Chains by their rules: pieces covered by the same rules share one.
         let mut targets: BTreeMap<Vec<&Rule>, usize> = BTreeMap::new();
@@ -289,8 +296,13 @@ mod tests {
         let p1 = s.split("chain input_p1 {").nth(1).unwrap();
         assert!(p1.find("drop").unwrap() < p1.find("accept").unwrap(), "{s}");
         let input = s.split("chain input {").nth(1).unwrap();
-        let maps = input.find("meta l4proto tcp th dport vmap @input_tcp").unwrap();
-        assert!(maps < input.find("ip saddr @c counter accept").unwrap(), "{s}");
+        let maps = input
+            .find("meta l4proto tcp th dport vmap @input_tcp")
+            .unwrap();
+        assert!(
+            maps < input.find("ip saddr @c counter accept").unwrap(),
+            "{s}"
+        );
     }
 
     #[test]
@@ -304,7 +316,11 @@ mod tests {
         c.add(
             false,
             a,
-            &[range(Protocol::TCP, 80, 80), range(Protocol::TCP, 81, 90), icmp],
+            &[
+                range(Protocol::TCP, 80, 80),
+                range(Protocol::TCP, 81, 90),
+                icmp,
+            ],
             &t,
         );
         assert_eq!(c.after.len(), 2);

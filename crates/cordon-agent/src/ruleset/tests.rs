@@ -27,7 +27,8 @@ fn the_database_host_gets_its_rules_denies_first_and_the_default_last() {
         .find("counter accept comment \"api-to-db\"")
         .expect("the database allow");
     assert!(
-        s.contains("meta l4proto tcp th dport vmap @input_tcp") && s.contains("5432 : jump input_p"),
+        s.contains("meta l4proto tcp th dport vmap @input_tcp")
+            && s.contains("5432 : jump input_p"),
         "ports dispatch through one map: {s}"
     );
     let default = s.find("cordon deny default").expect("the default");
