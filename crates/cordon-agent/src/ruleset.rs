@@ -317,6 +317,7 @@ pub fn ruleset_resolving(
                 name: set_name(g, v6),
                 key: if v6 { Key::Ipv6 } else { Key::Ipv4 },
                 map: false,
+                interval: true,
                 comment: Some(format!("group {}", label_text(policy.group_name(g)))),
                 elements: model::ranges(nets),
             });
@@ -326,6 +327,7 @@ pub fn ruleset_resolving(
         name: name.into(),
         key,
         map: false,
+        interval: true,
         comment: None,
         elements: model::ranges(
             &list

@@ -78,9 +78,21 @@ pub struct Bound {
     pub jump: Option<String>,
 }
 
-/// A set's elements as the bounds the kernel holds.
+/// A set's elements as the bounds the kernel holds (for sets of single
+/// keys, the keys).
 #[must_use]
 pub fn bounds(set: &Set) -> Vec<Bound> {
+    if !set.interval {
+        return set
+            .elements
+            .iter()
+            .map(|e| Bound {
+                value: e.first,
+                end: false,
+                jump: e.jump.clone(),
+            })
+            .collect();
+    }
     let mut out = Vec::with_capacity(set.elements.len() * 2);
     for e in &set.elements {
         out.push(Bound {
@@ -152,7 +164,11 @@ pub fn replace(w: &mut Writer, table: &Table) {
 pub fn update(w: &mut Writer, old: &Table, new: &Table) -> Option<(usize, usize)> {
     let same_sets = old.sets.len() == new.sets.len()
         && old.sets.iter().zip(&new.sets).all(|(a, b)| {
-            a.name == b.name && a.key == b.key && a.map == b.map && a.comment == b.comment
+            a.name == b.name
+                && a.key == b.key
+                && a.map == b.map
+                && a.interval == b.interval
+                && a.comment == b.comment
         });
     if old.comment != new.comment || old.chains != new.chains || !same_sets {
         return None;
@@ -212,7 +228,10 @@ fn set_message(w: &mut Writer, set: &Set, index: usize, id: u32) {
     );
     w.string(SET_TABLE, TABLE);
     w.string(SET_NAME, &set.name);
-    w.u32(SET_FLAGS, SET_INTERVAL | if set.map { SET_MAP } else { 0 });
+    w.u32(
+        SET_FLAGS,
+        if set.interval { SET_INTERVAL } else { 0 } | if set.map { SET_MAP } else { 0 },
+    );
     // nft's type numbers: ipv4_addr 7, ipv6_addr 8, inet_service 13.
     w.u32(
         SET_KEY_TYPE,

@@ -7,6 +7,7 @@ fn set(name: &str, key: Key, elements: Vec<Element>) -> Set {
         name: name.into(),
         key,
         map: false,
+        interval: true,
         comment: Some("group x".into()),
         elements,
     }

@@ -80,7 +80,7 @@ impl Key {
     }
 }
 
-/// A named interval set, or a verdict map when `map` is set.
+/// A named set, or a verdict map when `map` is set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Set {
     /// The set's name in the table.
@@ -89,6 +89,9 @@ pub struct Set {
     pub key: Key,
     /// A verdict map (every element jumps to a chain).
     pub map: bool,
+    /// Elements are ranges (an interval tree); otherwise single keys (a
+    /// hash table: one probe per lookup, for exact ports).
+    pub interval: bool,
     /// A comment for people listing the table.
     pub comment: Option<String>,
     /// Disjoint inclusive ranges, ascending; adjacent ones only in maps,
@@ -372,9 +375,10 @@ impl Table {
             let data = if set.map { " : verdict" } else { "" };
             let _ = write!(
                 s,
-                "  {kind} {} {{ type {}{data}; flags interval; ",
+                "  {kind} {} {{ type {}{data}; {}",
                 set.name,
-                set.key.type_name()
+                set.key.type_name(),
+                if set.interval { "flags interval; " } else { "" }
             );
             if let Some(c) = &set.comment {
                 let _ = write!(s, "comment \"{}\"; ", quoted(c, 120));
@@ -420,6 +424,7 @@ mod tests {
             name: "s".into(),
             key: Key::Ipv4,
             map: false,
+            interval: true,
             comment: None,
             elements: ranges(&nets),
         };

@@ -14,6 +14,9 @@ use cordon_policy::ports::{PortRange, Protocol};
 
 use super::model::{self, Chain, Element, Hook, Key, Match, Rule, Set, Verdict};
 
+/// Ranges of fewer ports than this go in the exact-port map one by one.
+const SPELLED_OUT: u32 = 16;
+
 /// The rules that start and end covering the port space at one point.
 type Edges = (Vec<usize>, Vec<usize>);
 
@@ -98,6 +101,7 @@ impl ChainRules {
                 name: name.clone(),
                 key: Key::Port,
                 map: false,
+                interval: true,
                 comment: None,
                 elements: model::merge(
                     list.iter()
@@ -176,28 +180,52 @@ impl ChainRules {
                     _ => pieces.push((*at, next - 1, chain)),
                 }
             }
-            let map = format!("{base}_{}", Protocol(proto).name());
-            sets.push(Set {
-                name: map.clone(),
-                key: Key::Port,
-                map: true,
-                comment: None,
-                elements: pieces
-                    .into_iter()
-                    .map(|(first, last, chain)| Element {
+            // Exact ports (and short ranges, spelled out) go in a hash map:
+            // one probe per new connection. Longer ranges go in an interval
+            // map consulted after it; pieces are disjoint, so a port is in
+            // at most one of them.
+            let mut exact: Vec<Element> = Vec::new();
+            let mut ranges: Vec<Element> = Vec::new();
+            for (first, last, chain) in pieces {
+                let jump = Some(format!("{base}_p{chain}"));
+                if last - first < SPELLED_OUT {
+                    exact.extend((first..=last).map(|port| Element {
+                        first: u128::from(port),
+                        last: u128::from(port),
+                        jump: jump.clone(),
+                    }));
+                } else {
+                    ranges.push(Element {
                         first: u128::from(first),
                         last: u128::from(last),
-                        jump: Some(format!("{base}_p{chain}")),
-                    })
-                    .collect(),
-            });
-            dispatch.push(Rule {
-                matches: vec![Match::Protocol(proto)],
-                counter: false,
-                log: None,
-                verdict: Verdict::PortMap(map),
-                comment: None,
-            });
+                        jump,
+                    });
+                }
+            }
+            let name = Protocol(proto).name();
+            for (map, interval, elements) in [
+                (format!("{base}_{name}"), false, exact),
+                (format!("{base}_{name}_ranges"), true, ranges),
+            ] {
+                if elements.is_empty() {
+                    continue;
+                }
+                sets.push(Set {
+                    name: map.clone(),
+                    key: Key::Port,
+                    map: true,
+                    interval,
+                    comment: None,
+                    elements,
+                });
+                dispatch.push(Rule {
+                    matches: vec![Match::Protocol(proto)],
+                    counter: false,
+                    log: None,
+                    verdict: Verdict::PortMap(map),
+                    comment: None,
+                });
+            }
         }
         let mut by_number: Vec<(Vec<&Rule>, usize)> = targets.into_iter().collect();
         by_number.sort_by_key(|(_, n)| *n);
@@ -288,10 +316,14 @@ mod tests {
         };
         let s = table.script();
         assert!(
-            s.contains("map input_tcp { type inet_service : verdict; flags interval; elements = { 5000-5431 : jump input_p0, 5432 : jump input_p1, 5433-6000 : jump input_p0 }; }"),
+            s.contains("map input_tcp_ranges { type inet_service : verdict; flags interval; elements = { 5000-5431 : jump input_p0, 5433-6000 : jump input_p0 }; }"),
             "{s}"
         );
-        assert!(s.contains("map input_udp { type inet_service : verdict; flags interval; elements = { 53 : jump input_p2 }; }"), "{s}");
+        assert!(
+            s.contains("map input_tcp { type inet_service : verdict; elements = { 5432 : jump input_p1 }; }"),
+            "{s}"
+        );
+        assert!(s.contains("map input_udp { type inet_service : verdict; elements = { 53 : jump input_p2 }; }"), "{s}");
         // The piece at 5432 holds the deny before the allow.
         let p1 = s.split("chain input_p1 {").nth(1).unwrap();
         assert!(p1.find("drop").unwrap() < p1.find("accept").unwrap(), "{s}");
