@@ -20,6 +20,19 @@ pub const HOSTS: [(&str, &str); 7] = [
     ("attacker", "203.0.113.66"),
 ];
 
+/// Each host's IPv6 address, in the order of [`HOSTS`]: the example
+/// inventory's where it has one (web-1), else one in the same spirit
+/// (`fd00:N::10` inside, documentation addresses outside).
+pub const HOSTS_V6: [&str; 7] = [
+    "fd00:1::10",
+    "fd00:3::10",
+    "fd00:2::10",
+    "fd00:4::10",
+    "fd00:9::10",
+    "2001:db8:5100::25",
+    "2001:db8:7100::66",
+];
+
 /// Why the lab could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("`{command}` failed: {message}")]
@@ -76,7 +89,7 @@ pub fn up() -> Result<(), LabError> {
 fn build() -> Result<(), LabError> {
     ip(&["link", "add", BRIDGE, "type", "bridge"])?;
     ip(&["link", "set", BRIDGE, "up"])?;
-    for (name, addr) in HOSTS {
+    for ((name, addr), addr6) in HOSTS.into_iter().zip(HOSTS_V6) {
         let ns = namespace(name);
         let veth = format!("cv-{name}");
         ip(&["netns", "add", &ns])?;
@@ -94,9 +107,23 @@ fn build() -> Result<(), LabError> {
             "dev",
             "eth0",
         ])?;
+        // No duplicate address detection: the address is usable at once.
+        ip(&[
+            "-n",
+            &ns,
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr6}/128"),
+            "dev",
+            "eth0",
+            "nodad",
+        ])?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-        // Every address is on the link: neighbours answer ARP directly.
+        // Every address is on the link: neighbours answer ARP and neighbour
+        // solicitations directly.
         ip(&["-n", &ns, "route", "add", "default", "dev", "eth0"])?;
+        ip(&["-n", &ns, "-6", "route", "add", "default", "dev", "eth0"])?;
     }
     Ok(())
 }

@@ -220,8 +220,8 @@ pub fn lab(args: &LabArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         LabAction::Up => match lab_mod::up() {
             Ok(()) => {
-                for (name, addr) in lab_mod::HOSTS {
-                    println!("{:<26} {addr}", lab_mod::namespace(name));
+                for ((name, addr), addr6) in lab_mod::HOSTS.into_iter().zip(lab_mod::HOSTS_V6) {
+                    println!("{:<26} {addr:<15} {addr6}", lab_mod::namespace(name));
                 }
                 if let Some(policy) = &args.policy
                     && let Err(e) = start_agents(policy, args.hosts.as_deref())

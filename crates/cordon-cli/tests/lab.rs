@@ -48,19 +48,20 @@ fn python(host: &str, script: &str) -> Command {
     c
 }
 
-/// Whether a TCP connection from lab host `from` to `addr:port` completes.
+/// Whether a TCP connection from lab host `from` to `addr:port` (IPv4 or
+/// IPv6) completes.
 fn connects(from: &str, addr: &str, port: u16) -> bool {
     let script = format!(
-        "import socket,sys\ns=socket.socket(); s.settimeout(1.5)\ntry:\n    s.connect(('{addr}',{port})); s.recv(2)\nexcept Exception:\n    sys.exit(1)\n"
+        "import socket,sys\ntry:\n    s=socket.create_connection(('{addr}',{port}), timeout=1.5); s.recv(2)\nexcept Exception:\n    sys.exit(1)\n"
     );
     python(from, &script).status().unwrap().success()
 }
 
-/// A server in lab host `host` answering on `ports`.
+/// A server in lab host `host` answering on `ports`, IPv4 and IPv6.
 fn serve(host: &str, ports: &[u16]) -> Child {
     let script = format!(
         "import socket,threading,time\n\
-         def serve(p):\n    s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',p)); s.listen(64)\n    while True:\n        c,_=s.accept(); c.sendall(b'hi'); c.close()\n\
+         def serve(p):\n    s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('::',p)); s.listen(64)\n    while True:\n        c,_=s.accept(); c.sendall(b'hi'); c.close()\n\
          for p in {ports:?}: threading.Thread(target=serve,args=(p,),daemon=True).start()\n\
          time.sleep(600)\n"
     );
@@ -545,4 +546,69 @@ fn agents_in_every_namespace_record_flows_and_cut_revoked_connections() {
         "{status}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ipv6_connections_are_enforced_like_ipv4() {
+    let _one = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    root_with_nft();
+    let up = cordon(&["lab", "up"]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let _lab = Lab;
+    let _server = Killed(serve("user-db-1", &[5432]));
+    let dir = temp_dir("lab-v6");
+    std::fs::copy(
+        "../../examples/acme-inventory.yaml",
+        dir.join("acme-inventory.yaml"),
+    )
+    .unwrap();
+    // web-1 has fd00:1::10 in the inventory; the database's group covers
+    // its IPv6 address by CIDR.
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: cordon/v1\nkind: Policy\nmetadata: {name: six}\nspec:\n  default: deny\n  inventory_files: [acme-inventory.yaml]\n  groups:\n    web: {labels: {app: web}}\n    user-db: {labels: {app: user-db}, cidrs: [10.0.2.0/24, \"fd00:2::/64\"]}\n  rules:\n    - {name: web-to-db, from: [web], to: [user-db], ports: [tcp/5432], action: allow}\n",
+    )
+    .unwrap();
+    assert!(
+        connects("api-1", "fd00:2::10", 5432),
+        "open before the agent"
+    );
+    let out = in_ns(
+        "user-db-1",
+        &[
+            "agent",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--workload",
+            "user-db-1",
+            "--once",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(connects("web-1", "fd00:2::10", 5432), "web over IPv6");
+    assert!(connects("web-1", "10.0.2.10", 5432), "web over IPv4");
+    assert!(
+        !connects("api-1", "fd00:2::10", 5432),
+        "api's IPv6 address is in no group"
+    );
+    assert!(
+        !connects("attacker", "fd00:2::10", 5432),
+        "default deny over IPv6"
+    );
+    assert!(
+        !connects("attacker", "10.0.2.10", 5432),
+        "default deny over IPv4"
+    );
+    let t = table("user-db-1");
+    assert!(t.contains("fd00:1::10"), "{t}");
+    assert!(t.contains("ip6 saddr @"), "{t}");
 }

@@ -210,6 +210,20 @@ pub enum Match {
     },
     /// The destination port is in `set` (after a [`Match::Protocol`]).
     PortIn(String),
+    /// An ICMPv6 neighbour discovery message of this type (133 to 136)
+    /// with hop limit 255, which only an on-link sender can send.
+    NeighbourDiscovery(u8),
+}
+
+/// nft's name of an ICMPv6 neighbour discovery type.
+#[must_use]
+pub fn neighbour_discovery_name(icmp_type: u8) -> &'static str {
+    match icmp_type {
+        133 => "nd-router-solicit",
+        134 => "nd-router-advert",
+        135 => "nd-neighbor-solicit",
+        _ => "nd-neighbor-advert",
+    }
 }
 
 /// What a rule does when it matches.
@@ -284,6 +298,11 @@ impl fmt::Display for Match {
                 side(s)
             ),
             Match::PortIn(set) => write!(f, "th dport @{set}"),
+            Match::NeighbourDiscovery(t) => write!(
+                f,
+                "icmpv6 type {} ip6 hoplimit 255",
+                neighbour_discovery_name(*t)
+            ),
         }
     }
 }

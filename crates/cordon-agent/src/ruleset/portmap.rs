@@ -253,6 +253,18 @@ impl ChainRules {
                 comment: None,
             },
         ];
+        // IPv6 needs neighbour discovery (ARP's part) to reach anyone, and
+        // router discovery for its addresses; conntrack does not see these
+        // as related to anything, so default deny would cut the host off.
+        for icmp_type in 133..=136 {
+            rules.push(Rule {
+                matches: vec![Match::NeighbourDiscovery(icmp_type)],
+                counter: false,
+                log: None,
+                verdict: Verdict::Accept,
+                comment: None,
+            });
+        }
         rules.append(&mut self.before);
         rules.append(&mut dispatch);
         rules.append(&mut self.after);
@@ -323,7 +335,12 @@ mod tests {
             s.contains("map input_tcp { type inet_service : verdict; elements = { 5432 : jump input_p1 }; }"),
             "{s}"
         );
-        assert!(s.contains("map input_udp { type inet_service : verdict; elements = { 53 : jump input_p2 }; }"), "{s}");
+        assert!(
+            s.contains(
+                "map input_udp { type inet_service : verdict; elements = { 53 : jump input_p2 }; }"
+            ),
+            "{s}"
+        );
         // The piece at 5432 holds the deny before the allow.
         let p1 = s.split("chain input_p1 {").nth(1).unwrap();
         assert!(p1.find("drop").unwrap() < p1.find("accept").unwrap(), "{s}");
