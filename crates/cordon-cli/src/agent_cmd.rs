@@ -340,9 +340,12 @@ fn stop_agents() {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status();
+        // Only one that ignored TERM is still there.
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+        }
         let _ = std::fs::remove_file(pid_file(name));
     }
 }

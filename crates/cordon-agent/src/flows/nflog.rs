@@ -196,6 +196,31 @@ pub fn parse_record(record: &[u8], time_ms: i64) -> Option<Logged> {
 
 type Header = (IpAddr, IpAddr, u8, u16, u16, u64);
 
+/// The upper-layer protocol of an IPv6 packet and its header: past
+/// hop-by-hop, routing, destination options and fragment headers (at
+/// most eight; a truncated chain leaves the last header reached).
+fn skip_extension_headers(mut next: u8, mut rest: &[u8]) -> (u8, &[u8]) {
+    for _ in 0..8 {
+        let len = match next {
+            // Hop-by-hop, routing, destination options: 8-octet units
+            // after the first 8.
+            0 | 43 | 60 => match rest.get(1) {
+                Some(units) => 8 + 8 * usize::from(*units),
+                None => break,
+            },
+            // Fragment: always 8.
+            44 => 8,
+            _ => break,
+        };
+        let (Some(header), Some(after)) = (rest.first(), rest.get(len..)) else {
+            break;
+        };
+        next = *header;
+        rest = after;
+    }
+    (next, rest)
+}
+
 fn parse_ip(p: &[u8]) -> Option<Header> {
     let version = p.first()? >> 4;
     let (src, dst, protocol, rest, length): (IpAddr, IpAddr, u8, &[u8], u64) = match version {
@@ -221,11 +246,12 @@ fn parse_ip(p: &[u8]) -> Option<Header> {
             let mut b = [0u8; 16];
             b.copy_from_slice(p.get(24..40)?);
             let length = 40 + u64::from(u16::from_be_bytes([*p.get(4)?, *p.get(5)?]));
+            let (protocol, rest) = skip_extension_headers(*p.get(6)?, p.get(40..).unwrap_or(&[]));
             (
                 Ipv6Addr::from(a).into(),
                 Ipv6Addr::from(b).into(),
-                *p.get(6)?,
-                p.get(40..).unwrap_or(&[]),
+                protocol,
+                rest,
                 length,
             )
         }
@@ -298,6 +324,24 @@ mod tests {
         lying.extend([0u8; 4]);
         assert!(Reader::new(&lying[..]).unwrap().next_packet().is_err());
         assert!(Reader::new(&b"not pcap at all, really"[..]).is_err());
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_walked_to_the_transport_header() {
+        // Hop-by-hop (router alert, one 8-byte unit) then ICMPv6 (58).
+        let mut packet = vec![0x60, 0, 0, 0, 0, 16, 0, 1];
+        packet.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        packet.extend_from_slice(&[0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16]);
+        packet.extend_from_slice(&[58, 0, 5, 2, 0, 0, 1, 0]);
+        packet.extend_from_slice(&[143, 0, 0, 0, 0, 0, 0, 1]);
+        let header = parse_ip(&packet).unwrap();
+        assert_eq!(header.2, 58);
+        // A chain cut short keeps the last protocol reached.
+        assert_eq!(skip_extension_headers(0, &[58]).0, 0);
+        assert_eq!(
+            skip_extension_headers(44, &[6, 0, 0, 0, 0, 0, 0, 0, 1, 2]).0,
+            6
+        );
     }
 
     #[test]

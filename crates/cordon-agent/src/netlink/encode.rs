@@ -484,15 +484,18 @@ fn condition(w: &mut Writer, m: &Match) {
             payload(w, TRANSPORT_HEADER, 2, 2);
             lookup(w, set, false, false);
         }
-        Match::NeighbourDiscovery(t) => {
+        Match::LinkLocalIcmpv6 {
+            icmp_type,
+            hop_limit,
+        } => {
             family_check(w, true);
             meta(w, META_L4PROTO);
             cmp(w, CMP_EQ, &[58]);
             payload(w, TRANSPORT_HEADER, 0, 1);
-            cmp(w, CMP_EQ, &[*t]);
+            cmp(w, CMP_EQ, &[*icmp_type]);
             // The hop limit is byte 7 of the IPv6 header.
             payload(w, NETWORK_HEADER, 7, 1);
-            cmp(w, CMP_EQ, &[255]);
+            cmp(w, CMP_EQ, &[*hop_limit]);
         }
     }
 }

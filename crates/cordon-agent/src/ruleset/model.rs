@@ -210,19 +210,43 @@ pub enum Match {
     },
     /// The destination port is in `set` (after a [`Match::Protocol`]).
     PortIn(String),
-    /// An ICMPv6 neighbour discovery message of this type (133 to 136)
-    /// with hop limit 255, which only an on-link sender can send.
-    NeighbourDiscovery(u8),
+    /// An ICMPv6 message of a link-local protocol (neighbour and router
+    /// discovery, multicast listener discovery) with the hop limit its
+    /// protocol requires, so it cannot come from off the link.
+    LinkLocalIcmpv6 {
+        /// The ICMPv6 type.
+        icmp_type: u8,
+        /// The hop limit: 255 for discovery, 1 for listener messages.
+        hop_limit: u8,
+    },
 }
 
-/// nft's name of an ICMPv6 neighbour discovery type.
+/// The ICMPv6 messages IPv6 needs on the link (RFC 4890 section 4.4.1):
+/// type and hop limit.
+pub const LINK_LOCAL_ICMPV6: [(u8, u8); 8] = [
+    (130, 1),
+    (131, 1),
+    (132, 1),
+    (143, 1),
+    (133, 255),
+    (134, 255),
+    (135, 255),
+    (136, 255),
+];
+
+/// nft's name of an ICMPv6 type.
 #[must_use]
-pub fn neighbour_discovery_name(icmp_type: u8) -> &'static str {
+pub fn icmpv6_type_name(icmp_type: u8) -> String {
     match icmp_type {
-        133 => "nd-router-solicit",
-        134 => "nd-router-advert",
-        135 => "nd-neighbor-solicit",
-        _ => "nd-neighbor-advert",
+        130 => "mld-listener-query".into(),
+        131 => "mld-listener-report".into(),
+        132 => "mld-listener-done".into(),
+        133 => "nd-router-solicit".into(),
+        134 => "nd-router-advert".into(),
+        135 => "nd-neighbor-solicit".into(),
+        136 => "nd-neighbor-advert".into(),
+        143 => "mld2-listener-report".into(),
+        n => n.to_string(),
     }
 }
 
@@ -298,10 +322,13 @@ impl fmt::Display for Match {
                 side(s)
             ),
             Match::PortIn(set) => write!(f, "th dport @{set}"),
-            Match::NeighbourDiscovery(t) => write!(
+            Match::LinkLocalIcmpv6 {
+                icmp_type,
+                hop_limit,
+            } => write!(
                 f,
-                "icmpv6 type {} ip6 hoplimit 255",
-                neighbour_discovery_name(*t)
+                "icmpv6 type {} ip6 hoplimit {hop_limit}",
+                icmpv6_type_name(*icmp_type)
             ),
         }
     }

@@ -253,12 +253,16 @@ impl ChainRules {
                 comment: None,
             },
         ];
-        // IPv6 needs neighbour discovery (ARP's part) to reach anyone, and
-        // router discovery for its addresses; conntrack does not see these
-        // as related to anything, so default deny would cut the host off.
-        for icmp_type in 133..=136 {
+        // IPv6 needs neighbour discovery (ARP's part) to reach anyone,
+        // router discovery for its addresses and listener reports for its
+        // multicast groups; conntrack does not see these as related to
+        // anything, so default deny would cut the host off.
+        for (icmp_type, hop_limit) in model::LINK_LOCAL_ICMPV6 {
             rules.push(Rule {
-                matches: vec![Match::NeighbourDiscovery(icmp_type)],
+                matches: vec![Match::LinkLocalIcmpv6 {
+                    icmp_type,
+                    hop_limit,
+                }],
                 counter: false,
                 log: None,
                 verdict: Verdict::Accept,
