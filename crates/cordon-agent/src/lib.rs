@@ -1,17 +1,44 @@
 //! Cordon's host agent.
 //!
-//! [`ruleset`] compiles the policy for the workloads on one host (or one
-//! network namespace) into an nftables script: a table of its own
-//! (`inet cordon`), one interval set per group the host's rules name,
-//! `ct state established,related` accepted first, a verdict map per
-//! protocol that sends each destination port to the rules for it, deny
-//! rules before allow rules (deny overrides allow), a counter on every
-//! rule, an NFLOG record with the rule's name for denied and audited
-//! packets, and the policy default last. [`flows`] turns conntrack and
-//! NFLOG into flow records and cuts connections a new ruleset revokes. [`nft`] applies
-//! it in one transaction (the previous ruleset stays when a new one fails)
-//! and never touches tables it does not own. [`lab`] builds a small
-//! topology of namespaces on a bridge to prove it with real packets.
+//! [`ruleset()`] compiles the policy for the workloads on one host (or one
+//! network namespace) into a table of its own (`inet cordon`), held as data
+//! ([`ruleset::Table`]): an interval set per group and address family the
+//! host's rules name, `ct state established,related` accepted first, then
+//! loopback and the ICMPv6 that IPv6 needs on the link, a hash verdict map
+//! per protocol that sends each destination port to a chain of the rules
+//! for it, deny rules before allow rules (deny overrides allow), a counter
+//! on every rule, an NFLOG record with the rule's name for denied and
+//! audited packets, and the policy default last.
+//!
+//! The main design choice: [`netlink`] loads that table by speaking
+//! nf_tables netlink itself, in one batch (one transaction: all or
+//! nothing, the previous table stays when a new one fails), and sends a
+//! change that only touches set elements as just those elements. `nft`
+//! would take twice as long for a whole table of 100,000 ranges, and
+//! rebuild the table for every change. The same table also renders as an
+//! `nft -f` script ([`ruleset::Table::script`]); a test loads both and
+//! compares what the kernel lists. [`flows`] turns conntrack and NFLOG into
+//! flow records and cuts connections a new ruleset revokes. [`lab`] builds
+//! a small topology of namespaces on a bridge to prove it with real
+//! packets.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use cordon_policy::{CompiledPolicy, LoadOptions, parse_policy};
+//!
+//! let policy = parse_policy(
+//!     "policy.yaml",
+//!     "apiVersion: cordon/v1\nkind: Policy\nmetadata: {name: doc}\nspec:\n  default: deny\n  groups:\n    db: {cidrs: [10.0.2.0/24]}\n    api: {cidrs: [10.0.3.0/24]}\n  rules:\n    - {name: api-to-db, from: [api], to: [db], ports: [tcp/5432], action: allow}\n",
+//!     &LoadOptions::default(),
+//! )
+//! .unwrap();
+//! let compiled = CompiledPolicy::new(Arc::new(policy));
+//! let r = cordon_agent::ruleset(&compiled, &["10.0.2.10".parse().unwrap()], false).unwrap();
+//! let script = r.script();
+//! assert!(script.contains("elements = { 10.0.3.0/24 }"));
+//! assert!(script.contains("5432 : jump input_p0"));
+//! assert!(script.contains("cordon deny default"));
+//! ```
 //!
 //! Hostnames (FQDN groups): exact names are resolved when the ruleset is
 //! compiled (from a hosts file, or the system resolver) and their addresses
