@@ -41,13 +41,13 @@
 //! ```
 //!
 //! Hostnames (FQDN groups): exact names are resolved when the ruleset is
-//! compiled (from a hosts file, or the system resolver) and their addresses
-//! become set elements; the agent recompiles every minute to follow
-//! changes. The system resolver gives no TTLs, so a name whose addresses
-//! change faster than that, or that answers differently to different
-//! clients (CDNs), is not enforced exactly; wildcard patterns cannot be
-//! resolved at all and are reported as not enforced. The egress gateway,
-//! which sees the names themselves, is where names are decided exactly.
+//! compiled (the caller's resolver: a hosts file, a DNS server whose
+//! answers' TTLs say when to resolve again, or the system resolver, which
+//! gives no TTL and is asked every minute), and their addresses become set
+//! elements. Names that answer differently to different clients (CDNs) are
+//! not enforced exactly; wildcard patterns cannot be resolved at all and
+//! are reported as not enforced. The egress gateway, which sees the names
+//! themselves, is where names are decided exactly.
 
 pub mod flows;
 pub mod lab;

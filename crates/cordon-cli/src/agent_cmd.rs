@@ -1,11 +1,12 @@
 //! `cordon agent` and `cordon lab`.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use cordon_agent::hosts::Hosts;
@@ -22,10 +23,52 @@ struct Compiled {
     ruleset: cordon_agent::Ruleset,
     policy: Arc<CompiledPolicy>,
     ips: Vec<IpAddr>,
+    /// When the first DNS answer used runs out (`--dns`).
+    expires: Option<Instant>,
 }
 
+/// A DNS client for `--dns`: answers come with their TTL.
+struct Dns {
+    runtime: tokio::runtime::Runtime,
+    resolver: cordon_gateway::resolve::Resolver,
+}
+
+impl Dns {
+    fn new(server: std::net::SocketAddr) -> anyhow::Result<Dns> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the DNS client")?;
+        let resolver = {
+            let _inside = runtime.enter();
+            cordon_gateway::resolve::Resolver::new(
+                Hosts::default(),
+                Some(server),
+                Duration::from_secs(5),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?
+        };
+        Ok(Dns { runtime, resolver })
+    }
+
+    /// The addresses of `name` and until when they hold.
+    fn lookup(&self, name: &str) -> (Vec<IpAddr>, Option<Instant>) {
+        let Ok(host) = cordon_policy::Hostname::parse(name) else {
+            return (Vec::new(), None);
+        };
+        match self.runtime.block_on(self.resolver.lookup_until(&host)) {
+            Ok(answer) => answer,
+            // No answer: ask again soon rather than at the next minute.
+            Err(_) => (Vec::new(), Some(Instant::now() + DNS_RETRY)),
+        }
+    }
+}
+
+/// How soon a name that did not resolve is asked again.
+const DNS_RETRY: Duration = Duration::from_secs(10);
+
 /// Compile the ruleset for `args` from the policy file as it is now.
-fn compile(args: &AgentArgs, path: &Path) -> Result<Compiled, String> {
+fn compile(args: &AgentArgs, path: &Path, dns: Option<&Dns>) -> Result<Compiled, String> {
     let policy = load(path, &args.inventory)
         .map_err(|_| format!("`{}` is not a valid policy", path.display()))?;
     let mut ips: Vec<IpAddr> = args.self_ip.clone();
@@ -46,9 +89,26 @@ fn compile(args: &AgentArgs, path: &Path) -> Result<Compiled, String> {
             Some(Hosts::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?)
         }
     };
-    let resolve = |name: &str| match &hosts {
-        Some(h) => h.lookup(name),
-        None => cordon_agent::hosts::system(name),
+    // The hosts file first; then the DNS server, whose answers say how
+    // long they hold; the system resolver only when neither is given.
+    let expires: Cell<Option<Instant>> = Cell::new(None);
+    let resolve = |name: &str| {
+        if let Some(h) = &hosts {
+            let found = h.lookup(name);
+            if !found.is_empty() || dns.is_none() {
+                return found;
+            }
+        }
+        match dns {
+            Some(d) => {
+                let (found, until) = d.lookup(name);
+                if let Some(u) = until {
+                    expires.set(Some(expires.get().map_or(u, |e| e.min(u))));
+                }
+                found
+            }
+            None => cordon_agent::hosts::system(name),
+        }
     };
     let ruleset =
         ruleset_resolving(&compiled, &ips, args.audit, &resolve).map_err(|e| e.to_string())?;
@@ -56,6 +116,7 @@ fn compile(args: &AgentArgs, path: &Path) -> Result<Compiled, String> {
         ruleset,
         policy: Arc::new(compiled),
         ips,
+        expires: expires.get(),
     })
 }
 
@@ -102,8 +163,12 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     // Taken before the policy is read: a change made while the first
     // ruleset is loading is then seen by the first check.
     let mut seen = modified(path);
+    let dns = match args.dns {
+        Some(server) => Some(Dns::new(server)?),
+        None => None,
+    };
     let compile_started = std::time::Instant::now();
-    let first = match compile(args, path) {
+    let first = match compile(args, path, dns.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}; nothing was changed");
@@ -170,19 +235,26 @@ pub fn agent(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .context("cannot install signal handlers")?;
     let mut resolved_at = std::time::Instant::now();
+    let mut expires = first.expires;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));
         let now = modified(path);
-        // Names are resolved again every minute; the ruleset is replaced
-        // only when that changes it.
-        let refresh = resolved_at.elapsed() >= Duration::from_secs(60);
+        // Names are resolved again when their DNS answers run out (at most
+        // once a second), else every minute; the ruleset changes only when
+        // the addresses do.
+        let refresh = resolved_at.elapsed() >= Duration::from_secs(60)
+            || (expires.is_some_and(|e| Instant::now() >= e)
+                && resolved_at.elapsed() >= Duration::from_secs(1));
         if now == seen && !refresh && !reload.swap(false, Ordering::Relaxed) {
             continue;
         }
         seen = now;
         resolved_at = std::time::Instant::now();
         let compile_started = std::time::Instant::now();
-        let compiled = compile(args, path);
+        let compiled = compile(args, path, dns.as_ref());
+        if let Ok(c) = &compiled {
+            expires = c.expires;
+        }
         let compiled_in = compile_started.elapsed().as_millis();
         let started = std::time::Instant::now();
         match compiled {

@@ -388,3 +388,97 @@ fn without_cap_net_admin_the_agent_says_so_and_changes_nothing() {
     assert!(text(&out).contains("needs CAP_NET_ADMIN"), "{}", text(&out));
     assert!(ns.listing().is_empty());
 }
+
+/// A DNS server on 127.0.0.1:5300 in `ns`: A queries get the address in
+/// `answer_file` with a TTL of 2 s; other types an empty answer.
+fn dns_server(ns: &Netns, answer_file: &Path) -> Killed {
+    let up = ns
+        .cmd("ip")
+        .args(["link", "set", "lo", "up"])
+        .output()
+        .unwrap();
+    assert!(up.status.success());
+    let script = r#"
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 5300))
+while True:
+    q, peer = s.recvfrom(512)
+    if len(q) < 12:
+        continue
+    i = 12
+    while i < len(q) and q[i] != 0:
+        i += 1 + q[i]
+    if i + 5 > len(q):
+        continue
+    qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+    r = bytearray(q[:i + 5])
+    r[2] = 0x84 | (q[2] & 1); r[3] = 0x80; r[6:12] = bytes(6)
+    if qtype == 1:
+        ip = open(sys.argv[1]).read().split()[0]
+        r[7] = 1
+        r += bytes([0xc0, 0x0c, 0, 1, 0, 1]) + struct.pack(">I", 2) + bytes([0, 4]) + socket.inet_aton(ip)
+    s.sendto(bytes(r), peer)
+"#;
+    let child = ns
+        .cmd("python3")
+        .args(["-c", script, answer_file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    Killed(child)
+}
+
+#[test]
+fn names_are_refreshed_when_their_dns_ttl_runs_out() {
+    let dir = temp_dir("netlink-dns");
+    let answer = dir.join("answer");
+    std::fs::write(&answer, "203.0.113.7\n").unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: cordon/v1\nkind: Policy\nmetadata: {name: names}\nspec:\n  default: deny\n  groups:\n    svc: {fqdns: [svc.example]}\n  rules:\n    - {name: to-svc, from: [any], to: [svc], ports: [tcp/443], action: allow}\n",
+    )
+    .unwrap();
+    let ns = Netns::new("dns");
+    let _dns = dns_server(&ns, &answer);
+    let mut agent = Killed(
+        ns.cmd(env!("CARGO_BIN_EXE_cordon"))
+            .args([
+                "agent",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--dns",
+                "127.0.0.1:5300",
+                "--self-ip",
+                "10.9.0.1",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut agent.0);
+    wait_for(&rx, "applied:");
+    assert!(ns.listing().contains("203.0.113.7"), "{}", ns.listing());
+    // The answer changes; its 2 s TTL makes the agent ask again soon, not
+    // in a minute.
+    std::fs::write(&answer, "203.0.113.20\n").unwrap();
+    let started = Instant::now();
+    let line = wait_for(&rx, "reloaded:");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        line.contains("changed in place: 2 bounds added, 2 removed"),
+        "{line}"
+    );
+    let listing = ns.listing();
+    let addresses: Vec<&str> = listing
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|t| t.starts_with("203.0.113."))
+        .collect();
+    assert_eq!(addresses, ["203.0.113.20"], "{listing}");
+}

@@ -5,7 +5,7 @@
 //! lookup that could answer differently (DNS rebinding).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cordon_policy::Hostname;
 use cordon_policy::hosts::Hosts;
@@ -91,10 +91,24 @@ impl Resolver {
     /// # Errors
     /// [`ResolveError`].
     pub async fn lookup(&self, name: &Hostname) -> Result<Vec<IpAddr>, ResolveError> {
+        self.lookup_until(name).await.map(|(addrs, _)| addrs)
+    }
+
+    /// The addresses of `name`, hosts file first, and until when they hold:
+    /// the answer's TTL from the DNS server; `None` from the hosts file or
+    /// the system resolver, which give no TTL.
+    ///
+    /// # Errors
+    /// [`ResolveError`].
+    pub async fn lookup_until(
+        &self,
+        name: &Hostname,
+    ) -> Result<(Vec<IpAddr>, Option<Instant>), ResolveError> {
         let from_hosts = self.hosts.lookup(name.as_str());
         if !from_hosts.is_empty() {
-            return Ok(from_hosts);
+            return Ok((from_hosts, None));
         }
+        let mut until = None;
         let text = name.as_str().to_string();
         let mut out: Vec<IpAddr> = match &self.dns {
             Some(dns) => {
@@ -111,7 +125,10 @@ impl Resolver {
                             reason: e.to_string(),
                         });
                     }
-                    Ok(Ok(answer)) => answer.iter().collect(),
+                    Ok(Ok(answer)) => {
+                        until = Some(answer.valid_until());
+                        answer.iter().collect()
+                    }
                 }
             }
             None => {
@@ -128,6 +145,6 @@ impl Resolver {
         if out.is_empty() {
             return Err(ResolveError::NotFound(text));
         }
-        Ok(out)
+        Ok((out, until))
     }
 }

@@ -28,6 +28,12 @@ pub struct AgentArgs {
     /// system resolver.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Resolve names (not in --hosts) by asking this DNS server (ADDR or
+    /// ADDR:PORT), and refresh each when its TTL runs out; the system
+    /// resolver gives no TTLs, so without this names are refreshed every
+    /// minute.
+    #[arg(long, value_name = "ADDR", value_parser = parse_dns)]
+    pub dns: Option<std::net::SocketAddr>,
     /// Write the host's flows to this file as Cordon flow records (JSON
     /// lines for `cordon ingest`): connections let through, from conntrack,
     /// and packets denied or audited, from NFLOG (needs conntrack and
@@ -41,7 +47,7 @@ pub struct AgentArgs {
     #[arg(long)]
     pub print: bool,
     /// Remove the agent's table and exit.
-    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print", "hosts", "flows"])]
+    #[arg(long, conflicts_with_all = ["policy", "workload", "self_ip", "audit", "once", "print", "hosts", "dns", "flows"])]
     pub cleanup: bool,
 }
 
