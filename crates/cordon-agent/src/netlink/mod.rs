@@ -429,6 +429,17 @@ pub fn cleanup() -> Result<bool, NetlinkError> {
     Err(NetlinkError::Busy)
 }
 
+/// The batch that replaces the agent's table with `table`, as it would be
+/// sent: for inspection and benchmarks (nothing is sent).
+#[must_use]
+pub fn replacement_batch(table: &Table) -> Vec<u8> {
+    let mut w = Writer::new(1, 0);
+    w.batch_begin(None);
+    encode::replace(&mut w, table);
+    w.batch_end();
+    w.bytes().to_vec()
+}
+
 /// The comment of the table named like the agent's, if there is one.
 ///
 /// # Errors
