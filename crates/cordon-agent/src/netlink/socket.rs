@@ -80,18 +80,28 @@ impl Socket {
         Ok(())
     }
 
-    /// Receive one datagram.
+    /// Receive one datagram from the kernel; datagrams from other sockets
+    /// (only a process with CAP_NET_ADMIN could send them) are dropped.
     ///
     /// # Errors
     /// A timeout, or the socket failing (`ENOBUFS` when answers were lost).
     pub fn receive(&mut self) -> io::Result<&[u8]> {
-        // With TRUNC the kernel tells the datagram's whole length.
-        let (n, full) = rustix::net::recv(&self.fd, &mut self.buf[..], RecvFlags::TRUNC)?;
-        if full > n {
-            return Err(io::Error::other(format!(
-                "a netlink answer of {full} bytes did not fit in {n}"
-            )));
+        loop {
+            // With TRUNC the kernel tells the datagram's whole length.
+            let (n, full, from) =
+                rustix::net::recvfrom(&self.fd, &mut self.buf[..], RecvFlags::TRUNC)?;
+            let kernel = from
+                .and_then(|a| SocketAddrNetlink::try_from(a).ok())
+                .is_some_and(|a| a.pid() == 0);
+            if !kernel {
+                continue;
+            }
+            if full > n {
+                return Err(io::Error::other(format!(
+                    "a netlink answer of {full} bytes did not fit in {n}"
+                )));
+            }
+            return Ok(self.buf.get(..n).unwrap_or_default());
         }
-        Ok(self.buf.get(..n).unwrap_or_default())
     }
 }
