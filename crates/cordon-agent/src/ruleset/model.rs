@@ -403,7 +403,111 @@ fn prefix_len(key: Key, first: u128, last: u128) -> Option<u32> {
     (aligned && host_bits <= bits).then(|| bits - host_bits)
 }
 
+/// nf_tables' longest chain and set name, bytes (`NFT_NAME_MAXLEN` less the NUL).
+const MAX_NAME: usize = 255;
+
 impl Table {
+    /// Check what the kernel would refuse, before it is asked: names too
+    /// long or repeated, elements out of order or overlapping (neighbours
+    /// only in maps), keys out of range, references to sets or chains that
+    /// are not in the table.
+    ///
+    /// # Errors
+    /// The first problem found, in words.
+    pub fn check(&self) -> Result<(), String> {
+        let mut sets = std::collections::BTreeMap::new();
+        for set in &self.sets {
+            if set.name.is_empty() || set.name.len() > MAX_NAME {
+                return Err(format!("set name `{}` is empty or too long", set.name));
+            }
+            if sets.insert(set.name.as_str(), set).is_some() {
+                return Err(format!("set `{}` is defined twice", set.name));
+            }
+        }
+        let chains: std::collections::BTreeSet<&str> =
+            self.chains.iter().map(|c| c.name.as_str()).collect();
+        if chains.len() != self.chains.len() {
+            return Err("a chain is defined twice".into());
+        }
+        for set in &self.sets {
+            let mut previous: Option<&Element> = None;
+            for e in &set.elements {
+                if e.first > e.last || e.last > set.key.max() {
+                    return Err(format!(
+                        "set `{}`: element {}-{} is not a range of its keys",
+                        set.name, e.first, e.last
+                    ));
+                }
+                if !set.interval && e.first != e.last {
+                    return Err(format!("set `{}` holds single keys, not ranges", set.name));
+                }
+                if let Some(p) = previous {
+                    let touching =
+                        (set.map || !set.interval) && p.last.checked_add(1) == Some(e.first);
+                    if e.first <= p.last || (!touching && p.last.checked_add(1) == Some(e.first)) {
+                        return Err(format!(
+                            "set `{}`: elements out of order or overlapping at {}",
+                            set.name,
+                            set.element_text(e)
+                        ));
+                    }
+                }
+                match (&e.jump, set.map) {
+                    (Some(chain), true) if chains.contains(chain.as_str()) => {}
+                    (Some(chain), true) => {
+                        return Err(format!("map `{}` jumps to no chain `{chain}`", set.name));
+                    }
+                    (None, false) => {}
+                    _ => {
+                        return Err(format!(
+                            "set `{}`: a verdict where none belongs, or none where one does",
+                            set.name
+                        ));
+                    }
+                }
+                previous = Some(e);
+            }
+        }
+        for chain in &self.chains {
+            if chain.name.is_empty() || chain.name.len() > MAX_NAME {
+                return Err(format!("chain name `{}` is empty or too long", chain.name));
+            }
+            for rule in &chain.rules {
+                let mut wanted: Vec<(&str, bool)> = Vec::new();
+                for m in &rule.matches {
+                    match m {
+                        Match::AddressIn { set, .. } | Match::PortIn(set) => {
+                            wanted.push((set, false))
+                        }
+                        _ => {}
+                    }
+                }
+                if let Verdict::PortMap(map) = &rule.verdict {
+                    wanted.push((map, true));
+                }
+                for (name, map) in wanted {
+                    match sets.get(name) {
+                        Some(s) if s.map == map => {}
+                        Some(_) => {
+                            return Err(format!(
+                                "chain `{}`: `{name}` is used as a {} but is not one",
+                                chain.name,
+                                if map { "map" } else { "set" }
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "chain `{}`: rule `{rule}` names no set `{name}`",
+                                chain.name
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The nft script that replaces the table in one transaction.
     #[must_use]
     pub fn script(&self) -> String {
@@ -485,5 +589,71 @@ mod tests {
         let all = ranges(&["::/0".parse().unwrap()]);
         assert_eq!(prefix_len(Key::Ipv6, all[0].first, all[0].last), Some(0));
         assert_eq!(Key::Port.bytes(443), [1, 187]);
+    }
+
+    fn rule(set: &str) -> Rule {
+        Rule {
+            matches: vec![Match::AddressIn {
+                v6: false,
+                side: Side::Source,
+                set: set.into(),
+                negate: false,
+            }],
+            counter: true,
+            log: None,
+            verdict: Verdict::Accept,
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn a_table_the_kernel_would_refuse_is_caught_first() {
+        let good = Table {
+            comment: "c".into(),
+            sets: vec![Set {
+                name: "s".into(),
+                key: Key::Ipv4,
+                map: false,
+                interval: true,
+                comment: None,
+                elements: vec![
+                    Element {
+                        first: 1,
+                        last: 5,
+                        jump: None,
+                    },
+                    Element {
+                        first: 7,
+                        last: 9,
+                        jump: None,
+                    },
+                ],
+            }],
+            chains: vec![Chain {
+                name: "input".into(),
+                hook: Some(Hook::Input),
+                rules: vec![rule("s")],
+            }],
+        };
+        assert_eq!(good.check(), Ok(()));
+        let mut overlapping = good.clone();
+        overlapping.sets[0].elements[1].first = 5;
+        assert!(overlapping.check().unwrap_err().contains("overlapping"));
+        let mut touching = good.clone();
+        touching.sets[0].elements[1].first = 6;
+        assert!(
+            touching.check().is_err(),
+            "neighbours must have been joined"
+        );
+        let mut missing = good.clone();
+        missing.chains[0].rules.push(rule("nowhere"));
+        assert!(missing.check().unwrap_err().contains("no set `nowhere`"));
+        let mut long = good.clone();
+        long.chains[0].name = "x".repeat(300);
+        assert!(long.check().is_err());
+        let mut map = good.clone();
+        map.sets[0].map = true;
+        map.sets[0].elements[0].jump = Some("nowhere".into());
+        assert!(map.check().is_err());
     }
 }
