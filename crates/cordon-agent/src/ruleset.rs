@@ -167,15 +167,23 @@ pub fn ruleset_resolving(
         return Err(RulesetError::NoAddresses);
     }
     let policy = compiled.policy();
-    let mine: BTreeSet<GroupId> = self_ips
+    // Each of the host's addresses with its groups: a host's addresses
+    // need not share them (an IPv4 address in a CIDR group, the IPv6 one
+    // not).
+    let own_groups: Vec<(IpAddr, BTreeSet<GroupId>)> = self_ips
         .iter()
-        .flat_map(|ip| {
-            compiled
-                .membership(&Endpoint::ip(*ip))
-                .iter()
-                .collect::<Vec<_>>()
+        .map(|ip| {
+            (
+                *ip,
+                compiled.membership(&Endpoint::ip(*ip)).iter().collect(),
+            )
         })
         .collect();
+    let mine: BTreeSet<GroupId> = own_groups
+        .iter()
+        .flat_map(|(_, g)| g.iter().copied())
+        .collect();
+    let mut own_sets: BTreeMap<Vec<IpAddr>, usize> = BTreeMap::new();
     let audit_policy = audit || policy.mode == Mode::Audit;
     let mut warnings = Vec::new();
     let mut group_sets: BTreeMap<GroupId, GroupSets> = BTreeMap::new();
@@ -183,7 +191,9 @@ pub fn ruleset_resolving(
     let mut input = ChainRules::new("input");
     let mut output = ChainRules::new("output");
     let mut count = 0;
-    // Denies first, then allows: deny overrides allow whatever the order.
+    // Enforced denies, then audited denies, then allows, whatever the
+    // order in the policy: an enforced deny overrides an audited one, which
+    // overrides an allow (the policy engine's order; see `portmap`).
     for action in [Action::Deny, Action::Allow] {
         for rule in policy.rules.iter().filter(|r| r.action == action) {
             let enforce = match rule.mode {
@@ -217,6 +227,33 @@ pub fn ruleset_resolving(
                     continue;
                 }
                 count += 1;
+                // The host's addresses this rule is about; when not all of
+                // them, the rule also matches the local address.
+                let own_side = match side {
+                    Side::Source => Side::Destination,
+                    Side::Destination => Side::Source,
+                };
+                let own_ips: Vec<IpAddr> = own_groups
+                    .iter()
+                    .filter(|(_, groups)| own.iter().any(|g| groups.contains(g)))
+                    .map(|(ip, _)| *ip)
+                    .collect();
+                let local: Option<[Option<Match>; 2]> =
+                    (own_ips.len() < own_groups.len()).then(|| {
+                        let n = own_sets.len();
+                        let k = *own_sets.entry(own_ips.clone()).or_insert(n);
+                        [false, true].map(|v6| {
+                            own_ips
+                                .iter()
+                                .any(|ip| ip.is_ipv6() == v6)
+                                .then(|| Match::AddressIn {
+                                    v6,
+                                    side: own_side,
+                                    set: format!("self{k}_{}", if v6 { "v6" } else { "v4" }),
+                                    negate: false,
+                                })
+                        })
+                    });
                 for peer in peers {
                     for f in hostnames(policy, *peer) {
                         if f.wildcard {
@@ -278,8 +315,13 @@ pub fn ruleset_resolving(
                                 .collect()
                         }
                     };
-                    for a in addr {
-                        chain.add(action == Action::Deny, a, &rule.ports, &template);
+                    for a in with_local(addr, local.as_ref()) {
+                        let tier = match (action, enforce) {
+                            (Action::Deny, true) => Tier::Deny,
+                            (Action::Deny, false) => Tier::WouldDeny,
+                            (Action::Allow, _) => Tier::Allow,
+                        };
+                        chain.add(tier, a, &rule.ports, &template);
                     }
                 }
             }
@@ -356,6 +398,25 @@ pub fn ruleset_resolving(
             .collect();
         sets.push(fixed("private_v4", Key::Ipv4, &v4));
     }
+    for (ips, k) in &own_sets {
+        for v6 in [false, true] {
+            let nets: Vec<IpNet> = ips
+                .iter()
+                .filter(|ip| ip.is_ipv6() == v6)
+                .map(|ip| IpNet::from(*ip))
+                .collect();
+            if !nets.is_empty() {
+                sets.push(Set {
+                    name: format!("self{k}_{}", if v6 { "v6" } else { "v4" }),
+                    key: if v6 { Key::Ipv6 } else { Key::Ipv4 },
+                    map: false,
+                    interval: true,
+                    comment: Some("this host's addresses a rule is about".into()),
+                    elements: model::ranges(&nets),
+                });
+            }
+        }
+    }
     let mut chains = Vec::new();
     for (rules, hook) in [(input, Hook::Input), (output, Hook::Output)] {
         rules.finish(hook, &default, &mut sets, &mut chains);
@@ -369,6 +430,39 @@ pub fn ruleset_resolving(
         rules: count,
         warnings,
     })
+}
+
+/// The address family a rule's matches pin down, if any.
+fn family(matches: &[Match]) -> Option<bool> {
+    matches.iter().find_map(|m| match m {
+        Match::AddressIn { v6, .. } => Some(*v6),
+        Match::AddressPrefix { net, .. } => Some(matches!(net, IpNet::V6(_))),
+        _ => None,
+    })
+}
+
+/// `peer` variants constrained to the host's own addresses in `local`
+/// (per family; `None` for no constraint): a variant of a family with no
+/// such address is dropped, one of no family is split by family.
+fn with_local(peer: Vec<Vec<Match>>, local: Option<&[Option<Match>; 2]>) -> Vec<Vec<Match>> {
+    let Some(local) = local else {
+        return peer;
+    };
+    let mut out = Vec::new();
+    for variant in peer {
+        let families: Vec<bool> = match family(&variant) {
+            Some(v6) => vec![v6],
+            None => vec![false, true],
+        };
+        for v6 in families {
+            if let Some(Some(own)) = local.get(usize::from(v6)) {
+                let mut v = variant.clone();
+                v.push(own.clone());
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// `2000::/3`: where global IPv6 unicast addresses are.
@@ -394,7 +488,10 @@ fn label_text(s: &str) -> String {
 pub mod model;
 mod portmap;
 
-use portmap::ChainRules;
+use portmap::{ChainRules, Tier};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod semantics;

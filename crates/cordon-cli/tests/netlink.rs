@@ -192,7 +192,8 @@ fn the_agent_loads_over_netlink_what_nft_loads_from_the_script() {
     std::fs::write(&wide, wide_policy(3000, 0)).unwrap();
     let listing = same_both_ways(&a, &b, &wide, &hosts, "10.9.0.1");
     for part in [
-        "tcp dport vmap @input_tcp",
+        "tcp dport vmap @input_audit_tcp",
+        "tcp dport vmap @input_allow_tcp",
         "tcp dport @input_ports0",
         "meta l4proto ipv6-icmp",
         "2001:db8::7",

@@ -4,9 +4,16 @@
 //!
 //! The port space of each protocol is cut into pieces where the set of
 //! rules covering it is constant; each piece jumps to a chain holding those
-//! rules, denies first. With the denies that name no port before the map
-//! and the allows that name no port after it, deny still overrides allow
-//! whatever the order of the rules.
+//! rules, in tier order.
+//!
+//! Tiers follow the policy engine: an enforced deny overrides an audited
+//! deny, which overrides an allow. Without audited denies one map serves
+//! both other tiers: enforced denies naming no port, then the map (each
+//! piece's chain: its denies, then its allows), then allows naming no port.
+//! With audited denies each tier gets its rules naming no port and its own
+//! map, in tier order, so no audited deny can accept a packet an enforced
+//! deny drops, and no allow can let through unlogged a packet an audited
+//! deny would deny.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,17 +27,43 @@ const SPELLED_OUT: u32 = 16;
 /// The rules that start and end covering the port space at one point.
 type Edges = (Vec<usize>, Vec<usize>);
 
+/// Which kind of rule: the tiers, in the order they are decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tier {
+    /// An enforced deny: drops.
+    Deny,
+    /// An audited deny: logs `would-deny` and accepts.
+    WouldDeny,
+    /// An allow: accepts.
+    Allow,
+}
+
+impl Tier {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Tier::Deny => "deny",
+            Tier::WouldDeny => "audit",
+            Tier::Allow => "allow",
+        }
+    }
+}
+
+/// A rule for one port range of one protocol.
+type Ported = (Protocol, u16, u16, Rule);
+
 /// The rules of one base chain, sorted for dispatch.
 #[derive(Debug)]
 pub struct ChainRules {
     /// The base chain's name: `input` or `output`.
     base: &'static str,
-    /// Rules before the port maps: denies that name no port.
-    pub before: Vec<Rule>,
-    /// Rules after the port maps: allows that name no port.
-    pub after: Vec<Rule>,
-    /// Port-specific rules, denies first: protocol, first and last port.
-    ported: Vec<(Protocol, u16, u16, Rule)>,
+    /// Per tier: the rules that name no port (or cannot go through a map).
+    portless: [Vec<Rule>; 3],
+    /// Per tier: port-specific rules: protocol, first and last port.
+    ported: [Vec<Ported>; 3],
     /// Port sets of rules that cannot go through a map.
     port_sets: Vec<Set>,
 }
@@ -40,9 +73,8 @@ impl ChainRules {
     pub fn new(base: &'static str) -> ChainRules {
         ChainRules {
             base,
-            before: Vec::new(),
-            after: Vec::new(),
-            ported: Vec::new(),
+            portless: Default::default(),
+            ported: Default::default(),
             port_sets: Vec::new(),
         }
     }
@@ -50,7 +82,7 @@ impl ChainRules {
     /// Add a policy rule for one peer: `addr` (the address matches),
     /// `ports` (the rule's ports), `template` (counter, log, verdict,
     /// comment; its matches are ignored).
-    pub fn add(&mut self, deny: bool, addr: Vec<Match>, ports: &[PortRange], template: &Rule) {
+    pub fn add(&mut self, tier: Tier, addr: Vec<Match>, ports: &[PortRange], template: &Rule) {
         let with = |extra: Vec<Match>| {
             let mut matches = addr.clone();
             matches.extend(extra);
@@ -65,17 +97,15 @@ impl ChainRules {
                 .all(|p| p.protocol.is_some_and(|proto| proto.has_ports()) && !p.is_all_ports());
         if mappable {
             for p in ports {
-                if let Some(proto) = p.protocol {
-                    self.ported.push((proto, p.first, p.last, with(Vec::new())));
+                if let Some((proto, list)) = p.protocol.zip(self.ported.get_mut(tier.index())) {
+                    list.push((proto, p.first, p.last, with(Vec::new())));
                 }
             }
             return;
         }
         let rules: Vec<Rule> = self.port_matches(ports).into_iter().map(with).collect();
-        if deny {
-            self.before.extend(rules);
-        } else {
-            self.after.extend(rules);
+        if let Some(list) = self.portless.get_mut(tier.index()) {
+            list.extend(rules);
         }
     }
 
@@ -125,9 +155,9 @@ impl ChainRules {
         out
     }
 
-    /// Build the base chain for `hook` (established and loopback first,
-    /// port-less denies, the port maps, port-less allows, `default` last)
-    /// with the chains its maps jump to and the sets they use.
+    /// Build the base chain for `hook` (established, loopback and
+    /// link-local ICMPv6 first, then the tiers, `default` last) with the
+    /// chains its maps jump to and the sets they use.
     pub fn finish(
         mut self,
         hook: Hook,
@@ -136,105 +166,27 @@ impl ChainRules {
         chains: &mut Vec<Chain>,
     ) {
         let base = self.base;
-        // Chains by their rules: pieces covered by the same rules share one.
-        let mut targets: BTreeMap<Vec<&Rule>, usize> = BTreeMap::new();
-        let mut dispatch: Vec<Rule> = Vec::new();
-        // One map per protocol: a map keyed by port alone is an interval
-        // tree, whose lookup stays cheap with thousands of ports (a map
-        // keyed by protocol and port together measured three times slower
-        // per new connection with 10,000 ports).
-        let protocols: BTreeSet<u8> = self.ported.iter().map(|(p, ..)| p.0).collect();
-        for proto in protocols {
-            // The pieces of the port space and the rules covering each, by
-            // a sweep over range starts and ends.
-            let mut events: BTreeMap<u32, Edges> = BTreeMap::new();
-            for (i, (p, first, last, _)) in self.ported.iter().enumerate() {
-                if p.0 != proto {
-                    continue;
-                }
-                events.entry(u32::from(*first)).or_default().0.push(i);
-                events.entry(u32::from(*last) + 1).or_default().1.push(i);
-            }
-            let mut active: BTreeSet<usize> = BTreeSet::new();
-            let points: Vec<(u32, Edges)> = events.into_iter().collect();
-            let mut pieces: Vec<(u32, u32, usize)> = Vec::new();
-            for (k, (at, (starts, ends))) in points.iter().enumerate() {
-                for e in ends {
-                    active.remove(e);
-                }
-                active.extend(starts.iter().copied());
-                let Some((next, _)) = points.get(k + 1) else {
-                    continue;
-                };
-                if active.is_empty() {
-                    continue;
-                }
-                let cover: Vec<&Rule> = active
-                    .iter()
-                    .filter_map(|i| self.ported.get(*i).map(|(.., rule)| rule))
-                    .collect();
-                let n = targets.len();
-                let chain = *targets.entry(cover).or_insert(n);
-                match pieces.last_mut() {
-                    Some(last) if last.2 == chain && last.1 + 1 == *at => last.1 = next - 1,
-                    _ => pieces.push((*at, next - 1, chain)),
-                }
-            }
-            // Exact ports (and short ranges, spelled out) go in a hash map:
-            // one probe per new connection. Longer ranges go in an interval
-            // map consulted after it; pieces are disjoint, so a port is in
-            // at most one of them.
-            let mut exact: Vec<Element> = Vec::new();
-            let mut ranges: Vec<Element> = Vec::new();
-            for (first, last, chain) in pieces {
-                let jump = Some(format!("{base}_p{chain}"));
-                if last - first < SPELLED_OUT {
-                    exact.extend((first..=last).map(|port| Element {
-                        first: u128::from(port),
-                        last: u128::from(port),
-                        jump: jump.clone(),
-                    }));
-                } else {
-                    ranges.push(Element {
-                        first: u128::from(first),
-                        last: u128::from(last),
-                        jump,
-                    });
-                }
-            }
-            let name = Protocol(proto).name();
-            for (map, interval, elements) in [
-                (format!("{base}_{name}"), false, exact),
-                (format!("{base}_{name}_ranges"), true, ranges),
+        let [deny, would_deny, allow] = std::mem::take(&mut self.portless);
+        let [deny_ported, would_deny_ported, allow_ported] = std::mem::take(&mut self.ported);
+        let mut tiers: Vec<Rule> = Vec::new();
+        if would_deny.is_empty() && would_deny_ported.is_empty() {
+            // One map for both tiers: each piece's chain holds its denies
+            // before its allows.
+            let mut both = deny_ported;
+            both.extend(allow_ported);
+            tiers.extend(deny);
+            tiers.extend(dispatch(base, &both, sets, chains));
+            tiers.extend(allow);
+        } else {
+            for (tier, portless, ported) in [
+                (Tier::Deny, deny, deny_ported),
+                (Tier::WouldDeny, would_deny, would_deny_ported),
+                (Tier::Allow, allow, allow_ported),
             ] {
-                if elements.is_empty() {
-                    continue;
-                }
-                sets.push(Set {
-                    name: map.clone(),
-                    key: Key::Port,
-                    map: true,
-                    interval,
-                    comment: None,
-                    elements,
-                });
-                dispatch.push(Rule {
-                    matches: vec![Match::Protocol(proto)],
-                    counter: false,
-                    log: None,
-                    verdict: Verdict::PortMap(map),
-                    comment: None,
-                });
+                tiers.extend(portless);
+                let prefix = format!("{base}_{}", tier.name());
+                tiers.extend(dispatch(&prefix, &ported, sets, chains));
             }
-        }
-        let mut by_number: Vec<(Vec<&Rule>, usize)> = targets.into_iter().collect();
-        by_number.sort_by_key(|(_, n)| *n);
-        for (rules, n) in by_number {
-            chains.push(Chain {
-                name: format!("{base}_p{n}"),
-                hook: None,
-                rules: rules.into_iter().cloned().collect(),
-            });
         }
         sets.append(&mut self.port_sets);
         let mut rules = vec![
@@ -269,9 +221,7 @@ impl ChainRules {
                 comment: None,
             });
         }
-        rules.append(&mut self.before);
-        rules.append(&mut dispatch);
-        rules.append(&mut self.after);
+        rules.append(&mut tiers);
         rules.push(default.clone());
         chains.push(Chain {
             name: base.to_string(),
@@ -279,6 +229,119 @@ impl ChainRules {
             rules,
         });
     }
+}
+
+/// The maps and chains that dispatch `ported` by destination port: one
+/// hash map (and one interval map for long ranges) per protocol, named
+/// `{prefix}_{protocol}`, jumping to chains `{prefix}_pN`. Returns the
+/// rules of the base chain that consult them.
+fn dispatch(
+    prefix: &str,
+    ported: &[Ported],
+    sets: &mut Vec<Set>,
+    chains: &mut Vec<Chain>,
+) -> Vec<Rule> {
+    let base = prefix;
+    let mut targets: BTreeMap<Vec<&Rule>, usize> = BTreeMap::new();
+    let mut dispatch: Vec<Rule> = Vec::new();
+    // One map per protocol: a map keyed by port alone is an interval
+    // tree, whose lookup stays cheap with thousands of ports (a map
+    // keyed by protocol and port together measured three times slower
+    // per new connection with 10,000 ports).
+    let protocols: BTreeSet<u8> = ported.iter().map(|(p, ..)| p.0).collect();
+    for proto in protocols {
+        // The pieces of the port space and the rules covering each, by
+        // a sweep over range starts and ends.
+        let mut events: BTreeMap<u32, Edges> = BTreeMap::new();
+        for (i, (p, first, last, _)) in ported.iter().enumerate() {
+            if p.0 != proto {
+                continue;
+            }
+            events.entry(u32::from(*first)).or_default().0.push(i);
+            events.entry(u32::from(*last) + 1).or_default().1.push(i);
+        }
+        let mut active: BTreeSet<usize> = BTreeSet::new();
+        let points: Vec<(u32, Edges)> = events.into_iter().collect();
+        let mut pieces: Vec<(u32, u32, usize)> = Vec::new();
+        for (k, (at, (starts, ends))) in points.iter().enumerate() {
+            for e in ends {
+                active.remove(e);
+            }
+            active.extend(starts.iter().copied());
+            let Some((next, _)) = points.get(k + 1) else {
+                continue;
+            };
+            if active.is_empty() {
+                continue;
+            }
+            let cover: Vec<&Rule> = active
+                .iter()
+                .filter_map(|i| ported.get(*i).map(|(.., rule)| rule))
+                .collect();
+            let n = targets.len();
+            let chain = *targets.entry(cover).or_insert(n);
+            match pieces.last_mut() {
+                Some(last) if last.2 == chain && last.1 + 1 == *at => last.1 = next - 1,
+                _ => pieces.push((*at, next - 1, chain)),
+            }
+        }
+        // Exact ports (and short ranges, spelled out) go in a hash map:
+        // one probe per new connection. Longer ranges go in an interval
+        // map consulted after it; pieces are disjoint, so a port is in
+        // at most one of them.
+        let mut exact: Vec<Element> = Vec::new();
+        let mut ranges: Vec<Element> = Vec::new();
+        for (first, last, chain) in pieces {
+            let jump = Some(format!("{base}_p{chain}"));
+            if last - first < SPELLED_OUT {
+                exact.extend((first..=last).map(|port| Element {
+                    first: u128::from(port),
+                    last: u128::from(port),
+                    jump: jump.clone(),
+                }));
+            } else {
+                ranges.push(Element {
+                    first: u128::from(first),
+                    last: u128::from(last),
+                    jump,
+                });
+            }
+        }
+        let name = Protocol(proto).name();
+        for (map, interval, elements) in [
+            (format!("{base}_{name}"), false, exact),
+            (format!("{base}_{name}_ranges"), true, ranges),
+        ] {
+            if elements.is_empty() {
+                continue;
+            }
+            sets.push(Set {
+                name: map.clone(),
+                key: Key::Port,
+                map: true,
+                interval,
+                comment: None,
+                elements,
+            });
+            dispatch.push(Rule {
+                matches: vec![Match::Protocol(proto)],
+                counter: false,
+                log: None,
+                verdict: Verdict::PortMap(map),
+                comment: None,
+            });
+        }
+    }
+    let mut by_number: Vec<(Vec<&Rule>, usize)> = targets.into_iter().collect();
+    by_number.sort_by_key(|(_, n)| *n);
+    for (rules, n) in by_number {
+        chains.push(Chain {
+            name: format!("{base}_p{n}"),
+            hook: None,
+            rules: rules.into_iter().cloned().collect(),
+        });
+    }
+    dispatch
 }
 
 #[cfg(test)]
@@ -315,13 +378,13 @@ mod tests {
     fn overlapping_ranges_become_pieces_with_every_covering_rule() {
         let mut c = ChainRules::new("input");
         let (a, t) = rule("a", Verdict::Drop);
-        c.add(true, a, &[range(Protocol::TCP, 5000, 6000)], &t);
+        c.add(Tier::Deny, a, &[range(Protocol::TCP, 5000, 6000)], &t);
         let (b, t) = rule("b", Verdict::Accept);
-        c.add(false, b, &[range(Protocol::TCP, 5432, 5432)], &t);
+        c.add(Tier::Allow, b, &[range(Protocol::TCP, 5432, 5432)], &t);
         let (_, t) = rule("-", Verdict::Accept);
-        c.add(false, Vec::new(), &[range(Protocol::UDP, 53, 53)], &t);
+        c.add(Tier::Allow, Vec::new(), &[range(Protocol::UDP, 53, 53)], &t);
         let (d, t) = rule("c", Verdict::Accept);
-        c.add(false, d, &[], &t);
+        c.add(Tier::Allow, d, &[], &t);
         let (mut sets, mut chains) = (Vec::new(), Vec::new());
         let default = rule("-", Verdict::Drop).1;
         c.finish(Hook::Input, &default, &mut sets, &mut chains);
@@ -367,7 +430,7 @@ mod tests {
             ..PortRange::ANY
         };
         c.add(
-            false,
+            Tier::Allow,
             a,
             &[
                 range(Protocol::TCP, 80, 80),
@@ -376,8 +439,8 @@ mod tests {
             ],
             &t,
         );
-        assert_eq!(c.after.len(), 2);
+        assert_eq!(c.portless[2].len(), 2);
         assert_eq!(c.port_sets[0].elements.len(), 1, "80 and 81-90 merge");
-        assert_eq!(c.after[1].matches[1], Match::Protocol(1));
+        assert_eq!(c.portless[2][1].matches[1], Match::Protocol(1));
     }
 }
