@@ -235,6 +235,23 @@ fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
 
 struct Killed(Child);
 
+/// A watching agent in `ns` with `args` after `agent`, once it has
+/// applied its first table, and the lines it prints.
+fn watching_agent(ns: &Netns, args: &[&str]) -> (Killed, mpsc::Receiver<String>) {
+    let mut agent = Killed(
+        ns.cmd(env!("CARGO_BIN_EXE_cordon"))
+            .arg("agent")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut agent.0);
+    wait_for(&rx, "applied:");
+    (agent, rx)
+}
+
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -250,24 +267,17 @@ fn element_changes_apply_in_place_and_a_foreign_change_makes_a_replacement() {
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, wide_policy(2000, 0)).unwrap();
     let (a, b) = (Netns::new("ua"), Netns::new("ub"));
-    let mut agent = Killed(
-        a.cmd(env!("CARGO_BIN_EXE_cordon"))
-            .args([
-                "agent",
-                "--policy",
-                policy.to_str().unwrap(),
-                "--hosts",
-                hosts.to_str().unwrap(),
-                "--self-ip",
-                "10.9.0.1",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (agent, rx) = watching_agent(
+        &a,
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--hosts",
+            hosts.to_str().unwrap(),
+            "--self-ip",
+            "10.9.0.1",
+        ],
     );
-    let rx = lines(&mut agent.0);
-    wait_for(&rx, "applied:");
     // 300 CIDRs move: 300 ranges out, 300 in.
     std::fs::write(&policy, wide_policy(2000, 300)).unwrap();
     let line = wait_for(&rx, "reloaded:");
@@ -443,24 +453,17 @@ fn names_are_refreshed_when_their_dns_ttl_runs_out() {
     .unwrap();
     let ns = Netns::new("dns");
     let _dns = dns_server(&ns, &answer);
-    let mut agent = Killed(
-        ns.cmd(env!("CARGO_BIN_EXE_cordon"))
-            .args([
-                "agent",
-                "--policy",
-                policy.to_str().unwrap(),
-                "--dns",
-                "127.0.0.1:5300",
-                "--self-ip",
-                "10.9.0.1",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (_agent, rx) = watching_agent(
+        &ns,
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--dns",
+            "127.0.0.1:5300",
+            "--self-ip",
+            "10.9.0.1",
+        ],
     );
-    let rx = lines(&mut agent.0);
-    wait_for(&rx, "applied:");
     assert!(ns.listing().contains("203.0.113.7"), "{}", ns.listing());
     // The answer changes; its 2 s TTL makes the agent ask again soon, not
     // in a minute.

@@ -444,13 +444,5 @@ pub fn replacement_batch(table: &Table) -> Vec<u8> {
     w.bytes().to_vec()
 }
 
-/// The comment of the table named like the agent's, if there is one.
-///
-/// # Errors
-/// Netlink failed.
-pub fn owner() -> Result<Option<String>, NetlinkError> {
-    Session::open()?.owner()
-}
-
 #[cfg(test)]
 mod tests;
