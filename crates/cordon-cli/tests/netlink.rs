@@ -340,14 +340,15 @@ fn a_table_that_is_not_the_agents_is_left_alone() {
     );
     assert!(made.status.success(), "{}", text(&made));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme-prod.yaml");
-    let out = ns.cordon(&[
+    let once = [
         "agent",
         "--policy",
         example.to_str().unwrap(),
         "--self-ip",
         "10.0.2.10",
         "--once",
-    ]);
+    ];
+    let out = ns.cordon(&once);
     assert!(!out.status.success());
     assert!(text(&out).contains("is not Cordon's"), "{}", text(&out));
     let cleanup = ns.cordon(&["agent", "--cleanup"]);
@@ -361,14 +362,7 @@ fn a_table_that_is_not_the_agents_is_left_alone() {
             .status
             .success()
     );
-    let out = ns.cordon(&[
-        "agent",
-        "--policy",
-        example.to_str().unwrap(),
-        "--self-ip",
-        "10.0.2.10",
-        "--once",
-    ]);
+    let out = ns.cordon(&once);
     assert!(out.status.success(), "{}", text(&out));
     let cleanup = ns.cordon(&["agent", "--cleanup"]);
     assert!(cleanup.status.success(), "{}", text(&cleanup));

@@ -215,14 +215,9 @@ impl Session {
         answers
             .iter()
             .find_map(|payload| {
-                wire::Reply {
-                    ty: 0,
-                    seq: 0,
-                    payload,
-                }
-                .attributes()
-                .get(1)
-                .and_then(wire::be32)
+                wire::Attributes::of_message(payload)
+                    .get(1)
+                    .and_then(wire::be32)
             })
             .ok_or_else(|| NetlinkError::Mismatch("no generation in the kernel's answer".into()))
     }
@@ -237,12 +232,7 @@ impl Session {
                 answers
                     .iter()
                     .find_map(|payload| {
-                        let r = wire::Reply {
-                            ty: 0,
-                            seq: 0,
-                            payload,
-                        };
-                        r.attributes()
+                        wire::Attributes::of_message(payload)
                             .get(6)
                             .and_then(|u| wire::udata_comment(u, 0))
                     })
@@ -262,12 +252,7 @@ impl Session {
         Ok(answers
             .iter()
             .filter_map(|payload| {
-                let r = wire::Reply {
-                    ty: 0,
-                    seq: 0,
-                    payload,
-                };
-                let attrs = r.attributes();
+                let attrs = wire::Attributes::of_message(payload);
                 (attrs.get(1).map(wire::text).as_deref() == Some(TABLE))
                     .then(|| attrs.get(name_attr).map(wire::text))
                     .flatten()

@@ -264,9 +264,7 @@ impl Reply<'_> {
     /// For nf_tables messages: the attributes after the `nfgenmsg` header.
     #[must_use]
     pub fn attributes(&self) -> Attributes<'_> {
-        Attributes {
-            rest: self.payload.get(4..).unwrap_or_default(),
-        }
+        Attributes::of_message(self.payload)
     }
 }
 
@@ -342,6 +340,15 @@ impl<'a> Iterator for Attributes<'a> {
 }
 
 impl<'a> Attributes<'a> {
+    /// The attributes of an nf_tables message's payload (after its
+    /// `nfgenmsg` header).
+    #[must_use]
+    pub fn of_message(payload: &'a [u8]) -> Attributes<'a> {
+        Attributes {
+            rest: payload.get(4..).unwrap_or_default(),
+        }
+    }
+
     /// The attributes inside nested attribute data.
     #[must_use]
     pub fn nested(data: &'a [u8]) -> Attributes<'a> {
