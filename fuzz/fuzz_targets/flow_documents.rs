@@ -9,6 +9,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     for format in [Format::Azure, Format::GcpArray] {
         let options = ReadOptions { format: Some(format), ..ReadOptions::default() };
-        let _ = read_flows("fuzz", Box::new(std::io::Cursor::new(data.to_vec())), &options, &mut |_, _| Ok(()));
+        let _ = read_flows("fuzz", Box::new(std::io::Cursor::new(data.to_vec())), &options, &mut |_, _| Ok::<_, std::convert::Infallible>(()));
     }
 });

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         let mut n = 0u64;
         if let Ok(report) = read_flows("fuzz", Box::new(std::io::Cursor::new(data.to_vec())), &options, &mut |_, f| {
             n += f.len() as u64;
-            Ok(())
+            Ok::<_, std::convert::Infallible>(())
         }) {
             assert_eq!(report.flows, n);
             assert!(report.records >= report.skipped_total());

@@ -20,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(range) = PortRange::parse(text) {
         assert_eq!(PortRange::parse(&range.to_string()).ok(), Some(range));
     }
-    let _ = cordon_policy::units::ByteSize::parse(text);
-    let _ = cordon_policy::units::Window::parse(text);
+    let _ = cordon_core::units::ByteSize::parse(text);
+    let _ = cordon_core::units::Window::parse(text);
 });

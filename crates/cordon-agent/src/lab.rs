@@ -155,3 +155,103 @@ pub fn status() -> Vec<(String, bool)> {
         })
         .collect()
 }
+
+/// Where the lab keeps its agents' pid files, logs and flows.
+pub const LAB_RUN: &str = "/run/cordon-lab";
+
+fn pid_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(LAB_RUN).join(format!("{name}.pid"))
+}
+
+fn running_pid(name: &str) -> Option<u32> {
+    std::fs::read_to_string(pid_file(name))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+}
+
+/// Whether the agent of lab host `name` is running.
+pub fn agent_running(name: &str) -> bool {
+    running_pid(name).is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Start `exe agent` (the `cordon` binary) in every lab namespace that is a
+/// workload of `policy`'s inventory, each writing its flows to
+/// `LAB_RUN/NAME.flows.jsonl` and its output to `LAB_RUN/NAME.log`.
+/// Returns the namespaces and pids started.
+///
+/// # Errors
+/// An invalid policy, or an agent that cannot be started.
+pub fn start_agents(
+    exe: &std::path::Path,
+    policy: &std::path::Path,
+    hosts: Option<&std::path::Path>,
+) -> Result<Vec<(String, u32)>, LabError> {
+    let fail = |command: &str, e: &dyn std::fmt::Display| LabError {
+        command: command.to_string(),
+        message: e.to_string(),
+    };
+    let loaded = cordon_policy::load_policy(policy, &cordon_policy::LoadOptions::default())
+        .map_err(|e| fail(&format!("load {}", policy.display()), &e))?;
+    std::fs::create_dir_all(LAB_RUN).map_err(|e| fail(&format!("mkdir {LAB_RUN}"), &e))?;
+    let policy = std::fs::canonicalize(policy)
+        .map_err(|e| fail(&format!("open {}", policy.display()), &e))?;
+    let hosts = hosts
+        .map(std::fs::canonicalize)
+        .transpose()
+        .map_err(|e| fail("open the hosts file", &e))?;
+    let run = std::path::Path::new(LAB_RUN);
+    let mut started = Vec::new();
+    for (name, _) in HOSTS {
+        if loaded.workload_id(name).is_none() {
+            continue;
+        }
+        let what = format!("start the agent in {}", namespace(name));
+        let log =
+            std::fs::File::create(run.join(format!("{name}.log"))).map_err(|e| fail(&what, &e))?;
+        // A new lab starts with no flows.
+        let _ = std::fs::remove_file(run.join(format!("{name}.flows.jsonl")));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &namespace(name)])
+            .arg(exe)
+            .args(["agent", "--policy"])
+            .arg(&policy)
+            .args(["--workload", name, "--flows"])
+            .arg(run.join(format!("{name}.flows.jsonl")));
+        if let Some(h) = &hosts {
+            cmd.arg("--hosts").arg(h);
+        }
+        let out = log.try_clone().map_err(|e| fail(&what, &e))?;
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| fail(&what, &e))?;
+        std::fs::write(pid_file(name), child.id().to_string()).map_err(|e| fail(&what, &e))?;
+        started.push((namespace(name), child.id()));
+    }
+    Ok(started)
+}
+
+/// Stop the lab's agents (SIGTERM, then SIGKILL after two seconds).
+pub fn stop_agents() {
+    for (name, _) in HOSTS {
+        let Some(pid) = running_pid(name) else {
+            continue;
+        };
+        let pid = pid.to_string();
+        let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..20 {
+            if !alive() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // Only one that ignored TERM is still there.
+        if alive() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        let _ = std::fs::remove_file(pid_file(name));
+    }
+}

@@ -49,11 +49,11 @@
 //! are reported as not enforced. The egress gateway, which sees the names
 //! themselves, is where names are decided exactly.
 
+pub mod daemon;
 pub mod flows;
 pub mod lab;
 pub mod netlink;
 pub mod ruleset;
 
+pub use daemon::{Agent, AgentConfig, AgentError, AgentEvent};
 pub use ruleset::{Ruleset, RulesetError, ruleset, ruleset_resolving};
-
-pub mod hosts;

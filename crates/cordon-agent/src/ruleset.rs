@@ -382,16 +382,16 @@ pub fn ruleset_resolving(
         sets.push(fixed(
             "not_internet_v4",
             Key::Ipv4,
-            cordon_policy::special::NOT_INTERNET_V4,
+            cordon_core::ip::NOT_INTERNET_V4,
         ));
         sets.push(fixed(
             "not_internet_v6",
             Key::Ipv6,
-            cordon_policy::special::NOT_INTERNET_V6_IN_GLOBAL,
+            cordon_core::ip::NOT_INTERNET_V6_IN_GLOBAL,
         ));
     }
     if specials.contains("private") {
-        let v4: Vec<&str> = cordon_policy::special::PRIVATE
+        let v4: Vec<&str> = cordon_core::ip::PRIVATE
             .iter()
             .copied()
             .filter(|p| !p.contains(':'))

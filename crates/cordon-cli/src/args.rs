@@ -19,6 +19,21 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How the gateway, agent, collector and pipeline log to standard
+    /// error: `human` lines or `json` (one object per event). The level is
+    /// set with CORDON_LOG (`info` by default; `debug`, `warn`,
+    /// `cordon_pipeline=debug`, ...).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Human,
+    /// One JSON object per event, for machines.
+    Json,
 }
 
 /// Top-level commands.

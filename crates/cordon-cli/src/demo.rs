@@ -16,17 +16,17 @@ use cordon_detect::Finding;
 use cordon_detect::finding::human_bytes;
 use cordon_detect::kb::Kb;
 use cordon_flow::time::format_rfc3339;
+use cordon_pipeline::Pipeline;
 use cordon_policy::{CompiledPolicy, LoadOptions, load_policy};
 use cordon_sim::Scenario;
 use cordon_sim::truth::Truth;
 use cordon_sim::write::OutFormat;
-use cordon_store::SqliteStore;
-use cordon_store::ingest::{IngestOptions, ingest_path_observed};
+use cordon_sim::write::write_simulation;
+use cordon_store::{FindingStore, SqliteStore};
 
-use crate::EXIT_CONFIG;
 use crate::args::{DemoArgs, DetectionArgs, FindingsOutput};
-use crate::detect_cmd::{engine, print, run_simulation, save};
-use crate::flows_cmd::usage;
+use crate::common::{engine, print_findings, usage};
+use crate::{EXIT_CONFIG, outln};
 
 const POLICY: &str = include_str!("../../../examples/acme-prod.yaml");
 const INVENTORY: &str = include_str!("../../../examples/acme-inventory.yaml");
@@ -46,11 +46,7 @@ pub(crate) fn matches_step(f: &Finding, s: &cordon_sim::truth::Step) -> bool {
 }
 
 fn short_flow(r: &cordon_detect::finding::FlowRef) -> String {
-    let proto = match r.protocol {
-        6 => "tcp",
-        17 => "udp",
-        _ => "ip",
-    };
+    let proto = cordon_core::Protocol(r.protocol).name();
     let mut s = format!(
         "{} {}:{} → {}:{} {proto}, {} out / {} in",
         format_rfc3339(r.start_ms),
@@ -61,20 +57,22 @@ fn short_flow(r: &cordon_detect::finding::FlowRef) -> String {
         human_bytes(r.bytes_out),
         human_bytes(r.bytes_in)
     );
-    if let Some(v) = &r.verdict {
-        s.push_str(&format!(", policy: {v}"));
+    match (r.verdict, &r.rule) {
+        (Some(v), Some(rule)) => s.push_str(&format!(", policy: {v} ({rule})")),
+        (Some(v), None) => s.push_str(&format!(", policy: {v}")),
+        _ => {}
     }
     s
 }
 
-fn tell(f: &Finding, kb: &Kb) {
-    println!(
+fn tell(f: &Finding, kb: &Kb) -> anyhow::Result<()> {
+    outln!(
         "  [{}] {} — {}",
         f.severity.as_str(),
         f.kind,
         f.evidence.summary
     );
-    println!(
+    outln!(
         "      {} → {}, {} … {}",
         f.src,
         f.dst,
@@ -89,18 +87,19 @@ fn tell(f: &Finding, kb: &Kb) {
             None => t.clone(),
         })
         .collect();
-    println!("      ATT&CK: {}", techniques.join("; "));
+    outln!("      ATT&CK: {}", techniques.join("; "));
     for r in f.evidence.flows.iter().take(2) {
-        println!("      evidence: {}", short_flow(r));
+        outln!("      evidence: {}", short_flow(r));
     }
     let controls: Vec<&str> = f.controls.iter().map(|c| c.id.as_str()).collect();
-    println!("      controls: {}", controls.join(", "));
+    outln!("      controls: {}", controls.join(", "));
     match &f.stopped_by {
-        Some(rule) => println!("      enforced, the policy would have stopped it: {rule}"),
-        None => println!(
+        Some(rule) => outln!("      enforced, the policy would have stopped it: {rule}"),
+        None => outln!(
             "      the policy allows this path (a trusted or unlisted route): only detection sees it"
         ),
     }
+    Ok(())
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -128,32 +127,34 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let quiet = args.json;
-    let say = |s: String| {
+    let say = |s: String| -> std::io::Result<()> {
         if !quiet {
-            println!("{s}");
+            crate::output::write(format_args!("{s}"), true)?;
         }
+        Ok(())
     };
     say(
         "Cordon demo: the email-provider breach, replayed through the whole pipeline\n".to_string(),
-    );
+    )?;
 
     // 1. Simulate.
     let started = Instant::now();
     let flows_dir = dir.join("flows");
-    let (truth, files, records) = run_simulation(
+    let (truth, files, records) = write_simulation(
         Scenario::ThirdPartyCompromise,
         format,
         args.hours,
         args.seed,
         &flows_dir,
-    )?;
+    )
+    .with_context(|| format!("cannot write into `{}`", flows_dir.display()))?;
     say(format!(
         "1. simulate   {} h of Acme's traffic with the attack in it (seed {}): {records} {} records ({:.1}s)",
         truth.hours,
         truth.seed,
         args.format,
         started.elapsed().as_secs_f64()
-    ));
+    ))?;
 
     // 2. Ingest with the policy and detect on the stream.
     let started = Instant::now();
@@ -169,11 +170,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let input = std::fs::File::open(&dns_path)
         .with_context(|| format!("cannot read `{}`", dns_path.display()))?;
     dns.read_zeek(&dns_path.display().to_string(), Box::new(input))?;
-    let options = IngestOptions {
-        format: None,
-        policy: Some(Arc::clone(&compiled)),
-        dns: Some(Arc::new(dns)),
-    };
     let mut engine = match engine(&DetectionArgs {
         config: None,
         intel: Vec::new(),
@@ -182,27 +178,31 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let mut stored = 0;
+    let mut pipeline = Pipeline::builder()
+        .policy(Some(Arc::clone(&compiled)))
+        .dns(Some(Arc::new(dns)))
+        .store(&mut store)
+        .detect(Some(&mut engine))
+        .build();
     for file in files.iter().filter(|f| !is_side_file(f)) {
-        let summary = ingest_path_observed(&mut store, file, &options, &mut |_| {}, &mut |flow| {
-            engine.observe(flow)
-        })?;
-        stored += summary.stored;
+        stored += pipeline.ingest_path(file, None, &mut |_| {})?.stored;
     }
+    drop(pipeline);
     let examined = engine.flows();
-    let findings = save(&mut store, engine.finish())?;
+    let findings = store.save_findings(engine.finish())?;
     let kb = Kb::embedded()?;
     say(format!(
         "2. ingest     parse → enrich (policy acme-prod: {groups} groups, {rules} rules) → verdict → store: {stored} flows ({:.1}s)",
         started.elapsed().as_secs_f64()
-    ));
+    ))?;
     say(format!(
         "3. detect     {} detectors over {examined} flows as they streamed in: {} findings\n",
         engine.state().len(),
         findings.len()
-    ));
+    ))?;
     write_findings(&dir, &findings, &kb)?;
     if args.json {
-        print(&findings, FindingsOutput::Json, &kb)?;
+        print_findings(&findings, FindingsOutput::Json, &kb)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -211,44 +211,45 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     for f in &findings {
         stages.entry(kb.stage_order(&f.stage)).or_default().push(f);
     }
-    println!("The kill chain found");
+    outln!("The kill chain found");
     for (order, list) in &stages {
         let Some(stage) = kb.stages.get(*order) else {
             continue;
         };
         let tactic = stage.tactic.as_deref().unwrap_or("");
-        println!("\n■ {} {tactic}", stage.name);
-        let (violations, detections): (Vec<&&Finding>, Vec<&&Finding>) =
-            list.iter().partition(|f| f.kind == "policy-violation");
+        outln!("\n■ {} {tactic}", stage.name);
+        let (violations, detections): (Vec<&&Finding>, Vec<&&Finding>) = list
+            .iter()
+            .partition(|f| f.kind == cordon_core::FindingKind::PolicyViolation);
         for f in &detections {
-            tell(f, &kb);
+            tell(f, &kb)?;
         }
         for f in &violations {
-            println!(
+            outln!(
                 "  [{}] policy-violation — {}",
                 f.severity.as_str(),
                 f.evidence.summary
             );
         }
     }
-    report_truth(&truth, &findings);
-    println!("\nEverything is in {}:", dir.display());
-    println!(
+    report_truth(&truth, &findings)?;
+    outln!("\nEverything is in {}:", dir.display());
+    outln!(
         "  flows/      the simulated {} logs, dns.log and truth.json (the ground truth)",
         args.format
     );
-    println!("  store/      the flow store with flows, rollups and findings");
-    println!("  findings.jsonl, findings.ocsf.jsonl, findings.stix.json");
-    println!("\nNext:");
-    println!(
+    outln!("  store/      the flow store with flows, rollups and findings");
+    outln!("  findings.jsonl, findings.ocsf.jsonl, findings.stix.json");
+    outln!("\nNext:");
+    outln!(
         "  cordon detect --store {} --min-severity high",
         store_dir.display()
     );
-    println!(
+    outln!(
         "  cordon flows topology --store {} --output dot",
         store_dir.display()
     );
-    println!(
+    outln!(
         "  cordon flows audit --store {} --policy {}",
         store_dir.display(),
         policy_path.display()
@@ -283,14 +284,16 @@ fn write_findings(dir: &Path, findings: &[Finding], kb: &Kb) -> anyhow::Result<(
     Ok(())
 }
 
-fn report_truth(truth: &Truth, findings: &[Finding]) {
-    println!("\nAgainst the simulation's ground truth");
+fn report_truth(truth: &Truth, findings: &[Finding]) -> anyhow::Result<()> {
+    outln!("\nAgainst the simulation's ground truth");
     let mut found = 0;
     for s in &truth.steps {
         let hits: Vec<&str> = findings
             .iter()
             .filter(|f| {
-                s.kinds.contains(&f.kind) && f.kind != "policy-violation" && matches_step(f, s)
+                s.kinds.contains(&f.kind)
+                    && f.kind != cordon_core::FindingKind::PolicyViolation
+                    && matches_step(f, s)
             })
             .map(|f| f.kind.as_str())
             .collect();
@@ -300,7 +303,7 @@ fn report_truth(truth: &Truth, findings: &[Finding]) {
         if !hits.is_empty() {
             found += 1;
         }
-        println!(
+        outln!(
             "  {:<18} {:<4} {}",
             s.id,
             if hits.is_empty() { "MISS" } else { "ok" },
@@ -311,5 +314,6 @@ fn report_truth(truth: &Truth, findings: &[Finding]) {
             }
         );
     }
-    println!("  {found} of {} attack steps detected", truth.steps.len());
+    outln!("  {found} of {} attack steps detected", truth.steps.len());
+    Ok(())
 }

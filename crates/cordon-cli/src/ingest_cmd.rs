@@ -1,4 +1,4 @@
-//! `cordon ingest` and `cordon collect`: flows into the store.
+//! `cordon ingest`: flow logs into the store through the pipeline.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cordon_flow::Format;
-use cordon_store::ingest::{IngestOptions, expand, ingest_path_observed};
+use cordon_pipeline::{Pipeline, expand};
+use cordon_store::FindingStore;
 use serde_json::json;
 
-use crate::EXIT_CONFIG;
-use crate::args::{CollectArgs, IngestArgs};
-use crate::flows_cmd::{compile, open_store, usage};
+use crate::args::IngestArgs;
+use crate::common::{compile, engine, open_store, usage};
+use crate::{EXIT_CONFIG, outln};
 
 /// A one-line progress report on a terminal; silent when piped.
 struct Progress {
@@ -52,7 +53,8 @@ impl Progress {
     }
 }
 
-pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
+/// `cordon ingest`
+pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let format = match args.format.as_deref() {
         None => None,
         Some(name) => match Format::from_name(name) {
@@ -90,11 +92,6 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     }
     let dns = (!dns.is_empty()).then(|| Arc::new(dns));
     let mut store = open_store(&args.store)?;
-    let options = IngestOptions {
-        format,
-        policy,
-        dns,
-    };
     let mut files = Vec::new();
     for input in &args.inputs {
         if input.as_os_str() == "-" {
@@ -107,7 +104,7 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut engine = if args.detect {
-        match crate::detect_cmd::engine(&args.detection) {
+        match engine(&args.detection) {
             Ok(e) => Some(e),
             Err(code) => return Ok(code),
         }
@@ -117,24 +114,22 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut progress = Progress::new();
     let mut summaries = Vec::new();
+    let mut pipeline = Pipeline::builder()
+        .policy(policy)
+        .dns(dns)
+        .store(&mut store)
+        .detect(engine.as_mut())
+        .build();
     for file in &files {
         let name = file.display().to_string();
-        let summary = ingest_path_observed(
-            &mut store,
-            file,
-            &options,
-            &mut |bytes| progress.update(&name, bytes),
-            &mut |flow| {
-                if let Some(e) = &mut engine {
-                    e.observe(flow);
-                }
-            },
-        )?;
+        let summary =
+            pipeline.ingest_path(file, format, &mut |bytes| progress.update(&name, bytes))?;
         summaries.push(summary);
     }
+    drop(pipeline);
     progress.clear();
     let findings = match engine.as_mut() {
-        Some(e) => Some(crate::detect_cmd::save(&mut store, e.finish())?),
+        Some(e) => Some(store.save_findings(e.finish())?),
         None => None,
     };
     let records: u64 = summaries.iter().map(|s| s.report.records).sum();
@@ -149,7 +144,7 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let errors: Vec<&String> = summaries.iter().filter_map(|s| s.error.as_ref()).collect();
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "store": args.store.path().display().to_string(),
@@ -173,22 +168,22 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 }
                 t
             };
-            println!(
+            outln!(
                 "{} [{}]: {what}",
                 s.file,
                 s.format.as_deref().unwrap_or("?")
             );
             for (reason, c) in &s.report.skipped {
-                println!("  skipped {} {}:", c.count, reason.as_str());
+                outln!("  skipped {} {}:", c.count, reason.as_str());
                 for e in &c.examples {
-                    println!("    {e}");
+                    outln!("    {e}");
                 }
             }
             if let Some(e) = &s.error {
-                println!("  error: {e}");
+                outln!("  error: {e}");
             }
         }
-        println!(
+        outln!(
             "{} file{}: {records} records read, {stored} flows stored, {} skipped, in {elapsed:.2}s (store: {})",
             summaries.len(),
             if summaries.len() == 1 { "" } else { "s" },
@@ -205,7 +200,7 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 .rev()
                 .map(|(s, n)| format!("{n} {}", s.as_str()))
                 .collect();
-            println!(
+            outln!(
                 "{} findings{} (see `cordon detect --store {}`)",
                 findings.len(),
                 if counts.is_empty() {
@@ -222,64 +217,4 @@ pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     } else {
         EXIT_CONFIG
     }))
-}
-
-pub fn collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
-    let policy = match &args.policy {
-        None => None,
-        Some(p) => match compile(p, &args.inventory) {
-            Ok(c) => Some(c),
-            Err(code) => return Ok(code),
-        },
-    };
-    let mut store = open_store(&args.store)?;
-    let socket = std::net::UdpSocket::bind(args.listen)
-        .with_context(|| format!("cannot listen on udp {}", args.listen))?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("cannot install signal handlers")?;
-    }
-    eprintln!(
-        "collecting NetFlow/IPFIX on udp {} into {}",
-        socket.local_addr()?,
-        args.store.path().display()
-    );
-    let terminal = std::io::stderr().is_terminal();
-    let stats = cordon_store::collect::collect(
-        &socket,
-        &mut store,
-        policy,
-        &stop,
-        std::time::Duration::from_millis(args.flush_ms.max(10)),
-        &mut |s| {
-            if terminal {
-                eprint!(
-                    "\r\x1b[K{} packets, {} flows stored, {} templates, {} skipped",
-                    s.packets,
-                    s.stored,
-                    s.templates,
-                    s.report.skipped_total()
-                );
-            }
-        },
-    )?;
-    if terminal {
-        eprintln!();
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
-    } else {
-        println!(
-            "{} packets, {} flows stored, {} templates, {} data sets dropped without template",
-            stats.packets, stats.stored, stats.templates, stats.dropped_without_template
-        );
-        for (reason, c) in &stats.report.skipped {
-            println!("  skipped {} {}:", c.count, reason.as_str());
-            for e in &c.examples {
-                println!("    {e}");
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     match cordon_cli::run() {
         Ok(code) => code,
+        // The reader of standard output went away (`| head`): done.
+        Err(error) if cordon_cli::output::is_closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(cordon_cli::EXIT_FAILURE)

@@ -1,6 +1,5 @@
 //! `cordon policy ...`
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -8,15 +7,16 @@ use anyhow::Context;
 use cordon_policy::diff::diff;
 use cordon_policy::fmt::format_policy;
 use cordon_policy::lint::{LintLevel, lint};
-use cordon_policy::{
-    CompiledPolicy, Endpoint, LoadOptions, Policy, PolicyError, Request, explain, load_policy,
-};
+use cordon_policy::{CompiledPolicy, Endpoint, Request, explain, load_policy};
 use serde_json::json;
 
 use crate::args::{
-    CheckArgs, DiffArgs, ExplainArgs, FailOn, FmtArgs, InventoryArgs, LintArgs, PolicyCommand,
+    CheckArgs, DiffArgs, ExplainArgs, FailOn, FmtArgs, LintArgs, PolicyCommand, RecommendArgs,
 };
-use crate::{EXIT_CONFIG, EXIT_FINDINGS, EXIT_USAGE};
+use crate::common::{load, load_options, open_store, print_policy_errors, range, usage};
+use crate::{EXIT_CONFIG, EXIT_FINDINGS, EXIT_USAGE, out, outln};
+use cordon_pipeline::{Pipeline, Recommender};
+use cordon_store::FlowQuery;
 
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -26,40 +26,18 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Diff(args) => diff_cmd(&args),
         PolicyCommand::Fmt(args) => fmt_cmd(&args),
         PolicyCommand::Export(args) => export_cmd(&args),
-        PolicyCommand::Recommend(args) => crate::flows_cmd::recommend(&args),
+        PolicyCommand::Recommend(args) => recommend(&args),
     }
-}
-
-fn options(inventory: &InventoryArgs) -> LoadOptions {
-    LoadOptions {
-        inventory: inventory.inventory.clone(),
-    }
-}
-
-/// Load a policy, printing every error on failure.
-pub fn load(path: &Path, inventory: &InventoryArgs) -> Result<Policy, ExitCode> {
-    load_policy(path, &options(inventory)).map_err(|e| {
-        print_errors(&e);
-        ExitCode::from(EXIT_CONFIG)
-    })
-}
-
-fn print_errors(e: &PolicyError) {
-    for d in &e.diagnostics {
-        eprintln!("{d}");
-    }
-    let n = e.diagnostics.len();
-    eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
-        match load_policy(file, &options(&args.inventory)) {
+        match load_policy(file, &load_options(&args.inventory)) {
             Ok(policy) => {
                 let user_groups = policy.groups.iter().filter(|g| !g.builtin).count();
                 if args.json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({
                             "file": file.display().to_string(),
@@ -71,7 +49,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                         })
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{}: ok ({} groups, {} rules, {} workloads, mode {}, default {})",
                         file.display(),
                         user_groups,
@@ -98,12 +76,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                             })
                         })
                         .collect();
-                    println!(
+                    outln!(
                         "{}",
                         json!({"file": file.display().to_string(), "valid": false, "errors": errors})
                     );
                 } else {
-                    print_errors(&e);
+                    print_policy_errors(&e);
                 }
             }
         }
@@ -140,7 +118,7 @@ fn explain_cmd(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let decision = compiled.evaluate(&request);
     let explanation = explain(&compiled, &request, &decision);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        outln!("{}", serde_json::to_string_pretty(&explanation)?);
         return Ok(ExitCode::SUCCESS);
     }
     let side = |e: &cordon_policy::explain::ExplainedEndpoint| {
@@ -155,19 +133,19 @@ fn explain_cmd(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         }
         text
     };
-    println!("verdict: {}", explanation.verdict);
-    println!("reason:  {}", explanation.reason);
-    println!("from:    {}", side(&explanation.src));
-    println!(
+    outln!("verdict: {}", explanation.verdict);
+    outln!("reason:  {}", explanation.reason);
+    outln!("from:    {}", side(&explanation.src));
+    outln!(
         "to:      {}  port: {}",
         side(&explanation.dst),
         explanation.port
     );
     if explanation.matched.is_empty() {
-        println!("rules:   (none match)");
+        outln!("rules:   (none match)");
     }
     for (i, m) in explanation.matched.iter().enumerate() {
-        println!(
+        outln!(
             "{}{} ({}, {}{})",
             if i == 0 { "rules:   " } else { "         " },
             m.name,
@@ -188,14 +166,14 @@ fn lint_cmd(args: &LintArgs) -> anyhow::Result<ExitCode> {
     };
     let findings = lint(&policy);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&findings)?);
+        outln!("{}", serde_json::to_string_pretty(&findings)?);
     } else {
         for f in &findings {
             let level = match f.level {
                 LintLevel::Warning => "warning",
                 LintLevel::Info => "info",
             };
-            println!(
+            outln!(
                 "{}: {level}[{}]: {}\n  hint: {}",
                 f.at.as_deref().unwrap_or(&policy.file),
                 f.code,
@@ -207,7 +185,7 @@ fn lint_cmd(args: &LintArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .filter(|f| f.level == LintLevel::Warning)
             .count();
-        println!(
+        outln!(
             "{}: {} warning{}, {} info",
             args.file.display(),
             warnings,
@@ -234,27 +212,27 @@ fn diff_cmd(args: &DiffArgs) -> anyhow::Result<ExitCode> {
     };
     let d = diff(&old, &new);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        outln!("{}", serde_json::to_string_pretty(&d)?);
     } else if d.is_empty() {
-        println!("no reachability changes");
+        outln!("no reachability changes");
     } else {
         for s in &d.settings {
-            println!("! {s}");
+            outln!("! {s}");
         }
         for r in &d.appears {
-            println!("+ {} → {} {} (rule {})", r.from, r.to, r.port, r.rule);
+            outln!("+ {} → {} {} (rule {})", r.from, r.to, r.port, r.rule);
         }
         for r in &d.disappears {
-            println!("- {} → {} {} (rule {})", r.from, r.to, r.port, r.rule);
+            outln!("- {} → {} {} (rule {})", r.from, r.to, r.port, r.rule);
         }
         for g in &d.added_groups {
-            println!("+ group {g}");
+            outln!("+ group {g}");
         }
         for g in &d.removed_groups {
-            println!("- group {g}");
+            outln!("- group {g}");
         }
         for g in &d.changed_groups {
-            println!("~ group {g}: selectors changed (its members' reachability changes with it)");
+            outln!("~ group {g}: selectors changed (its members' reachability changes with it)");
         }
     }
     Ok(ExitCode::from(if args.exit_code && !d.is_empty() {
@@ -269,7 +247,7 @@ fn fmt_cmd(args: &FmtArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read `{}`", args.file.display()))?;
     let policy = match load(
         &args.file,
-        &InventoryArgs {
+        &crate::args::InventoryArgs {
             inventory: Vec::new(),
         },
     ) {
@@ -300,7 +278,7 @@ fn fmt_cmd(args: &FmtArgs) -> anyhow::Result<ExitCode> {
         std::fs::rename(&tmp, &args.file)
             .with_context(|| format!("cannot replace `{}`", args.file.display()))?;
     } else {
-        print!("{formatted}");
+        out!("{formatted}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -320,7 +298,7 @@ fn export_cmd(args: &crate::args::ExportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "objects": export.objects,
@@ -333,7 +311,7 @@ fn export_cmd(args: &crate::args::ExportArgs) -> anyhow::Result<ExitCode> {
     match &args.out {
         Some(path) => std::fs::write(path, yaml)
             .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?,
-        None => print!("{yaml}"),
+        None => out!("{yaml}"),
     }
     eprintln!(
         "{} objects; {} things the target cannot express:",
@@ -352,4 +330,42 @@ fn export_cmd(args: &crate::args::ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cordon policy recommend`
+fn recommend(args: &RecommendArgs) -> anyhow::Result<ExitCode> {
+    let (since_ms, until_ms) = match range(&args.range) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let policy = match load(&args.policy, &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let compiled = Arc::new(CompiledPolicy::new(Arc::new(policy.clone())));
+    let store = open_store(&args.store)?;
+    let mut recommender = Recommender::default();
+    let mut pipeline = Pipeline::builder()
+        .policy(Some(compiled))
+        .observe(|f| recommender.observe(f))
+        .build();
+    let query = FlowQuery {
+        since_ms,
+        until_ms,
+        ..FlowQuery::default()
+    };
+    pipeline.replay(&store, &query, &mut |_| {})?;
+    drop(pipeline);
+    let source = args.policy.display().to_string();
+    match recommender.finish(&policy, &args.name, &source, &load_options(&args.inventory)) {
+        Ok(r) => {
+            out!("{}", r.text);
+            eprintln!("{} rules from {} flows", r.rules, r.flows);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("internal error: the recommended policy does not validate:\n{e}");
+            Ok(ExitCode::from(crate::EXIT_FAILURE))
+        }
+    }
 }

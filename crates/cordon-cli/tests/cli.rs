@@ -10,18 +10,9 @@
 
 mod common;
 
-use common::{cordon, temp_dir};
-use std::process::Output;
+use common::{cordon, stderr, stdout, temp_dir};
 
 const EXAMPLE: &str = "../../examples/acme-prod.yaml";
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn check_accepts_the_example_and_reports_every_error_with_exit_64() {
@@ -368,4 +359,79 @@ fn export_writes_objects_and_lists_what_it_cannot_express() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every listing command, its output piped into a reader that takes one
+/// line and closes: the command ends quietly with exit 0 (no panic, no
+/// "Broken pipe" message), like any Unix tool.
+#[test]
+fn listings_end_quietly_when_their_reader_closes_early() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = temp_dir("pipe");
+    let out = cordon(&[
+        "simulate",
+        "--scenario",
+        "benign",
+        "--format",
+        "zeek",
+        "--hours",
+        "6",
+        "--out",
+        dir.join("flows").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = dir.join("store");
+    let store = store.to_str().unwrap();
+    let out = cordon(&[
+        "ingest",
+        "--store",
+        store,
+        "--policy",
+        EXAMPLE,
+        "--detect",
+        dir.join("flows").join("conn.log").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listings: &[&[&str]] = &[
+        &["flows", "query", "--limit", "100000"],
+        &["flows", "query", "--limit", "100000", "--output", "json"],
+        &["flows", "query", "--limit", "100000", "--output", "csv"],
+        &["flows", "query", "--limit", "100000", "--output", "ocsf"],
+        &["flows", "topology"],
+        &["flows", "topology", "--output", "dot"],
+        &["flows", "audit", "--policy", EXAMPLE],
+        &["detect"],
+        &["detect", "--json"],
+        &["policy", "recommend", "--from-flows", "--policy", EXAMPLE],
+    ];
+    for args in listings {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args(*args)
+            .args(["--store", store])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is dropped here: the pipe is closed.
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(!first.is_empty(), "{args:?} printed nothing: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+    // Short output ends in a newline, so a summary after it starts a line.
+    let empty = temp_dir("pipe-empty");
+    let out = cordon(&["detect", "--store", empty.to_str().unwrap()]);
+    assert!(stdout(&out).ends_with("0 findings\n"), "{}", stdout(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
 }

@@ -170,23 +170,13 @@ fn query(store: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn pmacct_present() -> bool {
-    if Command::new("pmacctd").arg("-V").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "pmacctd is not installed; CI must install it (apt-get install pmacct)"
-    );
-    eprintln!("pmacctd is not installed here (apt-get install pmacct); not run");
-    false
-}
-
 #[test]
+#[ignore = "needs pmacct (apt-get install pmacct); CI runs it"]
 fn pmacct_exports_in_every_version_and_the_collector_stores_them() {
-    if !pmacct_present() {
-        return;
-    }
+    assert!(
+        Command::new("pmacctd").arg("-V").output().is_ok(),
+        "pmacctd is not installed: apt-get install pmacct"
+    );
     let dir = temp_dir("pmacct");
     let pcap = dir.join("capture.pcap");
     write_pcap(&pcap);

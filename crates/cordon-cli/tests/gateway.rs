@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cordon, temp_dir};
+use common::{cordon, temp_dir, wait_exit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -236,18 +236,6 @@ fn open_file_limit() -> u64 {
         .and_then(|l| l.split_whitespace().nth(4))
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024)
-}
-
-fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<bool> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status.success());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    None
 }
 
 async fn admin_get(addr: std::net::SocketAddr, path: &str) -> String {

@@ -14,13 +14,13 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::temp_dir;
+use common::{lines, temp_dir, wait_for};
 
 /// A network namespace of this test process, removed when dropped.
 struct Netns(String);
@@ -169,6 +169,7 @@ fn wide_policy(scattered: usize, shift: usize) -> String {
 }
 
 #[test]
+#[ignore = "needs root and nftables (network namespaces); CI runs it"]
 fn the_agent_loads_over_netlink_what_nft_loads_from_the_script() {
     let dir = temp_dir("netlink-same");
     let hosts = dir.join("hosts");
@@ -205,34 +206,6 @@ fn the_agent_loads_over_netlink_what_nft_loads_from_the_script() {
     }
 }
 
-/// Lines the agent prints, as they come.
-fn lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if line.contains(what) {
-                return line;
-            }
-            seen.push(line);
-        }
-    }
-    panic!("no `{what}` from the agent; it said:\n{}", seen.join("\n"));
-}
-
 struct Killed(Child);
 
 /// A watching agent in `ns` with `args` after `agent`, once it has
@@ -260,6 +233,7 @@ impl Drop for Killed {
 }
 
 #[test]
+#[ignore = "needs root and nftables (network namespaces); CI runs it"]
 fn element_changes_apply_in_place_and_a_foreign_change_makes_a_replacement() {
     let dir = temp_dir("netlink-update");
     let hosts = dir.join("hosts");
@@ -332,6 +306,7 @@ fn element_changes_apply_in_place_and_a_foreign_change_makes_a_replacement() {
 }
 
 #[test]
+#[ignore = "needs root and nftables (network namespaces); CI runs it"]
 fn a_table_that_is_not_the_agents_is_left_alone() {
     let ns = Netns::new("foreign");
     let made = ns.nft(
@@ -370,6 +345,7 @@ fn a_table_that_is_not_the_agents_is_left_alone() {
 }
 
 #[test]
+#[ignore = "needs root and nftables (network namespaces); CI runs it"]
 fn without_cap_net_admin_the_agent_says_so_and_changes_nothing() {
     let ns = Netns::new("noperm");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme-prod.yaml");
@@ -435,6 +411,7 @@ while True:
 }
 
 #[test]
+#[ignore = "needs root and nftables (network namespaces); CI runs it"]
 fn names_are_refreshed_when_their_dns_ttl_runs_out() {
     let dir = temp_dir("netlink-dns");
     let answer = dir.join("answer");

@@ -10,7 +10,7 @@
 //!   brute-force: {enabled: false}
 //! ```
 
-use cordon_policy::units::{ByteSize, Window};
+use cordon_core::units::{ByteSize, Window};
 use cordon_policy::{FqdnPattern, Hostname};
 use cordon_yaml::{Diagnostics, Node};
 use ipnet::IpNet;
@@ -221,13 +221,33 @@ pub const DETECTORS: [&str; 9] = [
     "policy-violations",
 ];
 
+/// An invalid detection config: every problem, sorted by position.
+#[derive(Clone, Debug)]
+pub struct ConfigError {
+    /// The problems.
+    pub diagnostics: Vec<cordon_yaml::Diagnostic>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for d in &self.diagnostics {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 impl Config {
     /// Read a config file; every problem is reported with its location.
     ///
     /// # Errors
-    /// The rendered diagnostics.
-    pub fn parse(file: &str, text: &str) -> Result<Config, String> {
-        let doc = cordon_yaml::parse(file, text).map_err(|e| e.to_string())?;
+    /// Every problem found, with its position.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let doc = cordon_yaml::parse(file, text).map_err(|d| ConfigError {
+            diagnostics: vec![d],
+        })?;
         let mut diags = Diagnostics::new(file);
         let mut config = Config::default();
         if let Some(mut top) = doc.root.fields(&mut diags, "detection config") {
@@ -254,7 +274,9 @@ impl Config {
             top.finish(&mut diags, &["apiVersion", "kind", "detectors"]);
         }
         if diags.has_errors() {
-            return Err(diags.render());
+            return Err(ConfigError {
+                diagnostics: diags.into_vec(),
+            });
         }
         Ok(config)
     }
@@ -316,7 +338,7 @@ fn decode_settings(
             } else {
                 match FqdnPattern::parse(text) {
                     Ok(p) => common.allow.names.push(p),
-                    Err((message, hint)) => diags.error_hint(item.pos, message, hint),
+                    Err(e) => diags.error_hint(item.pos, e.message, e.hint),
                 }
             }
         }

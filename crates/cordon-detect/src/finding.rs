@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use cordon_core::{FindingKind, Verdict};
 use cordon_flow::Flow;
+use cordon_flow::Observed;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is.
@@ -110,10 +112,13 @@ pub struct FlowRef {
     pub bytes_in: u64,
     /// Observed action, when the record says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed: Option<String>,
-    /// Policy verdict and rule, when enriched.
+    pub observed: Option<Observed>,
+    /// Policy verdict, when enriched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
+    pub verdict: Option<Verdict>,
+    /// The rule that decided, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl From<&Flow> for FlowRef {
@@ -127,17 +132,12 @@ impl From<&Flow> for FlowRef {
             protocol: f.protocol,
             bytes_out: f.bytes_out,
             bytes_in: f.bytes_in,
-            observed: f.observed.map(|o| {
-                match o {
-                    cordon_flow::Observed::Accepted => "accepted",
-                    cordon_flow::Observed::Rejected => "rejected",
-                }
-                .to_string()
-            }),
-            verdict: f.enrichment.as_ref().map(|e| match &e.rule {
-                Some(r) => format!("{} ({r})", e.verdict),
-                None => e.verdict.to_string(),
-            }),
+            observed: f.observed,
+            verdict: f.enrichment.as_ref().map(|e| e.verdict),
+            rule: f
+                .enrichment
+                .as_ref()
+                .and_then(|e| e.rule.as_deref().map(str::to_string)),
         }
     }
 }
@@ -170,7 +170,7 @@ pub struct Finding {
     /// Stable id: the same kind on the same entities is the same finding.
     pub id: String,
     /// Finding kind (see the knowledge base).
-    pub kind: String,
+    pub kind: FindingKind,
     /// Short title.
     pub title: String,
     /// Severity.
@@ -214,8 +214,9 @@ pub struct Finding {
 }
 
 /// A stable id for `kind` about `key`: FNV-1a, so it survives restarts.
-pub fn finding_id(kind: &str, key: &str) -> String {
+pub fn finding_id(kind: FindingKind, key: &str) -> String {
     let hash = kind
+        .as_str()
         .bytes()
         .chain([0])
         .chain(key.bytes())

@@ -107,8 +107,7 @@ impl Intel {
 
     fn add_value(&mut self, value: &str, source: Source) -> Result<(), String> {
         if let Ok(ip) = value.parse::<IpAddr>() {
-            self.ips
-                .insert(cordon_policy::raw::canonical_ip(ip), source);
+            self.ips.insert(cordon_core::canonical_ip(ip), source);
         } else if let Ok(net) = value.parse::<IpNet>() {
             self.nets.push((net.trunc(), source));
         } else {
@@ -155,7 +154,7 @@ impl Intel {
 
     /// The indicator `ip` matches, if any.
     pub fn match_ip(&self, ip: IpAddr) -> Option<&Source> {
-        let ip = cordon_policy::raw::canonical_ip(ip);
+        let ip = cordon_core::canonical_ip(ip);
         self.ips.get(&ip).or_else(|| {
             self.nets
                 .iter()
@@ -191,7 +190,7 @@ impl Intel {
 
 /// The values of a STIX pattern made of `[...]` observation expressions of
 /// supported comparisons joined by `OR`.
-pub fn parse_pattern(pattern: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_pattern(pattern: &str) -> Result<Vec<String>, String> {
     let mut values = Vec::new();
     let text = pattern.trim();
     // Split on OR outside quotes; refuse AND, FOLLOWEDBY, qualifiers.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use cordon_core::FindingKind;
 use serde::{Deserialize, Serialize};
 
 use crate::finding::{ControlRef, Finding};
@@ -73,7 +74,7 @@ pub struct Control {
 #[serde(deny_unknown_fields)]
 pub struct KindInfo {
     /// The kind.
-    pub kind: String,
+    pub kind: FindingKind,
     /// Default title.
     pub title: String,
     /// Kill-chain stage id.
@@ -151,8 +152,8 @@ pub struct Kb {
     pub stages: Vec<Stage>,
     /// Controls by id.
     pub controls: BTreeMap<String, Control>,
-    /// Kinds by name.
-    pub kinds: BTreeMap<String, KindInfo>,
+    /// Kinds.
+    pub kinds: BTreeMap<FindingKind, KindInfo>,
 }
 
 const ATTACK: &str = include_str!("../kb/attack.json");
@@ -235,6 +236,11 @@ impl Kb {
                 && !self.tactics.contains_key(t)
             {
                 return bad(format!("stage {} names unknown tactic {t}", s.id));
+            }
+        }
+        for kind in FindingKind::ALL {
+            if !self.kinds.contains_key(&kind) {
+                return bad(format!("kind {kind} has no entry"));
             }
         }
         for k in self.kinds.values() {

@@ -21,7 +21,7 @@
 //!     engine.observe(&f);
 //! }
 //! let findings = engine.finish();
-//! assert_eq!(findings[0].kind, "service-discovery");
+//! assert_eq!(findings[0].kind, cordon_core::FindingKind::ServiceDiscovery);
 //! assert_eq!(findings[0].techniques, ["T1046"]);
 //! ```
 
@@ -37,6 +37,7 @@ pub mod stix;
 
 use std::sync::Arc;
 
+use cordon_core::FindingKind;
 use cordon_flow::Flow;
 use rustc_hash::FxHashMap;
 
@@ -89,8 +90,7 @@ impl Engine {
         self.flows += 1;
         // Reply records (one-way logs report each direction) and Azure's
         // flow-begin markers repeat a connection already counted.
-        if flow.attrs.get("oriented") == Some("reply") || flow.attrs.get("flow_state") == Some("B")
-        {
+        if flow.orientation.is_reversed() || flow.attrs.get("flow_state") == Some("B") {
             return;
         }
         let now = flow.start_ms;
@@ -207,7 +207,7 @@ fn link_exfiltration_to_c2(findings: &mut [Finding], kb: &Kb) {
         Option<String>,
     )> = findings
         .iter()
-        .filter(|f| f.kind == "beaconing")
+        .filter(|f| f.kind == FindingKind::Beaconing)
         .map(|f| {
             (
                 f.src_entity.ip,
@@ -216,10 +216,7 @@ fn link_exfiltration_to_c2(findings: &mut [Finding], kb: &Kb) {
             )
         })
         .collect();
-    for f in findings
-        .iter_mut()
-        .filter(|f| f.kind.ends_with("exfiltration"))
-    {
+    for f in findings.iter_mut().filter(|f| f.kind.is_exfiltration()) {
         let over_c2 = beacons.iter().any(|(src, dst, host)| {
             *src == f.src_entity.ip
                 && ((dst.is_some() && *dst == f.dst_entity.ip)

@@ -56,7 +56,7 @@ pub fn detection_finding(f: &Finding, kb: &Kb) -> Value {
                 "src_endpoint": {"ip": r.src_ip.to_string(), "port": r.src_port},
                 "dst_endpoint": {"ip": r.dst_ip.to_string(), "port": r.dst_port},
                 "connection_info": {"protocol_num": r.protocol},
-                "data": {"bytes_out": r.bytes_out, "bytes_in": r.bytes_in, "start_ms": r.start_ms, "verdict": r.verdict},
+                "data": {"bytes_out": r.bytes_out, "bytes_in": r.bytes_in, "start_ms": r.start_ms, "verdict": r.verdict, "rule": r.rule},
             })
         })
         .collect();

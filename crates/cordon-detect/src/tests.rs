@@ -116,14 +116,17 @@ fn bad_detector_settings_say_what_and_where() {
         "detection.yaml",
         "apiVersion: cordon/v1\nkind: DetectionConfig\ndetectors:\n  beaconnig: {threshold: 0.9}\n  exfiltration: {min_bytes: lots, mad_factr: 3}\n  brute-force: {allow: ['**.example']}\n",
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("detection.yaml:4:3"), "{err}");
     assert!(err.contains("did you mean `beaconing`"), "{err}");
     assert!(err.contains("detection.yaml:5:29"), "{err}");
     assert!(err.contains("`min_bytes` must be a size"), "{err}");
     assert!(err.contains("did you mean `mad_factor`"), "{err}");
     assert!(err.contains("detection.yaml:6:"), "{err}");
-    let err = Config::parse("d.yaml", "apiVersion: cordon/v2\nkind: Policy\n").unwrap_err();
+    let err = Config::parse("d.yaml", "apiVersion: cordon/v2\nkind: Policy\n")
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("d.yaml:1:") && err.contains("d.yaml:2:"),
         "{err}"

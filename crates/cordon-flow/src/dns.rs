@@ -210,7 +210,7 @@ fn pair(answers: Vec<&str>, ttls: Vec<&str>) -> Vec<(IpAddr, i64)> {
                 .and_then(|t| t.trim().parse::<f64>().ok())
                 .filter(|t| t.is_finite() && *t >= 0.0)
                 .map_or(0, |t| (t * 1000.0) as i64);
-            Some((cordon_policy::raw::canonical_ip(ip), ttl))
+            Some((cordon_core::canonical_ip(ip), ttl))
         })
         .collect()
 }

@@ -29,7 +29,6 @@ pub struct Enricher {
     vendors: Vec<Option<Name>>,
     workloads: Vec<Name>,
     rules: Vec<Name>,
-    verdicts: [Name; 3],
     /// Group lists already named, by their group ids: a policy has few
     /// distinct sets, and sharing one list saves an allocation per flow.
     lists: FxHashMap<Box<[u32]>, Names>,
@@ -69,7 +68,7 @@ struct BuiltKey {
     dst: (usize, usize),
     src_workload: Option<u32>,
     dst_workload: Option<u32>,
-    verdict: u8,
+    verdict: Verdict,
     rule: Option<u32>,
 }
 
@@ -100,15 +99,12 @@ impl Enricher {
             .iter()
             .map(|r| Name::from(r.name.as_str()))
             .collect();
-        let verdicts =
-            [Verdict::Allow, Verdict::Deny, Verdict::WouldDeny].map(|v| Name::from(v.as_str()));
         Enricher {
             compiled,
             groups,
             vendors,
             workloads,
             rules,
-            verdicts,
             lists: FxHashMap::default(),
             built: FxHashMap::default(),
             endpoints: vec![None; ENDPOINT_SLOTS],
@@ -201,11 +197,6 @@ impl Enricher {
             Reason::DenyRule(id) | Reason::AllowRule(id) => Some(id),
             Reason::Default => None,
         };
-        let verdict_index = match decision.verdict {
-            Verdict::Allow => 0,
-            Verdict::Deny => 1,
-            Verdict::WouldDeny => 2,
-        };
         let key = match (
             decision.src_groups.interned(),
             decision.dst_groups.interned(),
@@ -215,7 +206,7 @@ impl Enricher {
                 dst,
                 src_workload: src_wl.map(|w| w.0),
                 dst_workload: dst_wl.map(|w| w.0),
-                verdict: verdict_index,
+                verdict: decision.verdict,
                 rule: rule_id.map(|r| r.0),
             }),
             _ => None,
@@ -236,7 +227,7 @@ impl Enricher {
             src_groups: names(&mut self.lists, &self.groups, &decision.src_groups),
             dst_groups: names(&mut self.lists, &self.groups, &decision.dst_groups),
             vendor: vendor_of(&decision.dst_groups).or_else(|| vendor_of(&decision.src_groups)),
-            verdict: Name::clone(&self.verdicts[usize::from(verdict_index)]),
+            verdict: decision.verdict,
             rule: rule_id.and_then(|id| self.rules.get(id.index()).cloned()),
         });
         if let Some(key) = key {

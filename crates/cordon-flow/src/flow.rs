@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use cordon_core::{Direction, Name, Names, Orientation, Verdict};
+
 /// Where a flow record came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,16 +82,6 @@ pub enum Observed {
     Rejected,
 }
 
-/// Which way the flow crossed the reporting point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Into the monitored resource.
-    Ingress,
-    /// Out of the monitored resource.
-    Egress,
-}
-
 /// One connection (or a time slice of one), normalised. Counts are from the
 /// source's point of view: `bytes_out` is what the source sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,6 +114,10 @@ pub struct Flow {
     /// Direction relative to the reporting point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// Whether the pipeline turned the record around so the source is the
+    /// initiator.
+    #[serde(default, skip_serializing_if = "is_as_recorded")]
+    pub orientation: Orientation,
     /// Which kind of record this came from.
     pub source: FlowSource,
     /// Hostname from SNI, Host or DNS, when known.
@@ -155,6 +151,7 @@ impl Flow {
             packets_in: 0,
             observed: None,
             direction: None,
+            orientation: Orientation::AsRecorded,
             source,
             hostname: None,
             attrs: Attrs::default(),
@@ -171,6 +168,25 @@ impl Flow {
     pub fn get_attr(&self, key: &str) -> Option<&str> {
         self.attrs.get(key)
     }
+}
+
+impl Enrichment {
+    /// An enrichment with `verdict` and nothing else known.
+    pub fn with_verdict(verdict: Verdict) -> Self {
+        Enrichment {
+            src_workload: None,
+            dst_workload: None,
+            src_groups: Names::default(),
+            dst_groups: Names::default(),
+            vendor: None,
+            verdict,
+            rule: None,
+        }
+    }
+}
+
+fn is_as_recorded(o: &Orientation) -> bool {
+    *o == Orientation::AsRecorded
 }
 
 /// Separates one attribute from the next in [`Attrs`]' text.
@@ -195,6 +211,18 @@ impl Attrs {
         push_clean(s, key, |b| b == b'=' || b == 0x1f, '_');
         s.push('=');
         push_clean(s, value, |b| b == 0x1f, ' ');
+    }
+
+    /// Drop every pair with `key`.
+    pub fn remove(&mut self, key: &str) {
+        let kept: Attrs = {
+            let mut a = Attrs::default();
+            for (k, v) in self.iter().filter(|(k, _)| *k != key) {
+                a.push(k, v);
+            }
+            a
+        };
+        *self = kept;
     }
 
     /// Make room for `additional` more bytes of text.
@@ -272,15 +300,8 @@ impl<'de> Deserialize<'de> for Attrs {
     }
 }
 
-/// A shared name (group, workload, vendor, rule, verdict): enrichment gives
-/// the same few names to millions of flows, so they are shared, not copied.
-pub type Name = std::sync::Arc<str>;
-
-/// A shared list of names (the groups of an endpoint).
-pub type Names = std::sync::Arc<[Name]>;
-
 /// What enrichment adds: identities, groups, vendor, policy verdict.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Enrichment {
     /// Source workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,8 +318,8 @@ pub struct Enrichment {
     /// Vendor of the destination (or of the source for inbound vendor traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor: Option<Name>,
-    /// `allow`, `deny` or `would-deny`.
-    pub verdict: Name,
+    /// What the policy says.
+    pub verdict: Verdict,
     /// The deciding rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<Name>,

@@ -1,10 +1,11 @@
 //! Reading a whole input: detect the format, decode record by record within
-//! limits, orient each flow, and hand flows to a sink with their location.
+//! limits, and hand flows to a sink with their location. Flows come as the
+//! record had them; turning reply halves around is the pipeline's first
+//! stage.
 
 use std::io::{BufRead, Read};
 
 use crate::flow::Flow;
-use crate::orient::orient_in_place;
 use crate::read::{Line, LineReader, Location, Report, Skip, SkipReason, maybe_gunzip};
 use crate::sources::{Decoder, Format};
 
@@ -52,14 +53,23 @@ pub enum InputError {
     /// A whole-document input over the limit.
     #[error("`{0}` is a single JSON document larger than {1} bytes")]
     DocumentTooLarge(String, usize),
-    /// The sink refused the flows (a store error).
+}
+
+/// Why reading stopped: the input, or the sink (whose error is kept as it
+/// was, so a store error stays a store error).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError<E> {
+    /// The input could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The sink refused the flows.
     #[error("{0}")]
-    Sink(String),
+    Sink(E),
 }
 
 /// What the sink is given: the record's location and its flows, which it
 /// takes (drains) from the vector; the vector is reused for the next record.
-pub type Sink<'a> = dyn FnMut(&Location, &mut Vec<Flow>) -> Result<(), String> + 'a;
+pub type Sink<'a, E> = dyn FnMut(&Location, &mut Vec<Flow>) -> Result<(), E> + 'a;
 
 /// The format of the (decompressed) input `reader`, judged from its first
 /// bytes without consuming them; `None` for an empty input.
@@ -87,12 +97,12 @@ pub fn detect_format(name: &str, reader: &mut dyn BufRead) -> Result<Option<Form
 /// # Errors
 /// An unrecognised format, an unreadable input, or a sink failure; the
 /// flows already sent stay sent.
-pub fn read_flows(
+pub fn read_flows<E>(
     name: &str,
     input: Box<dyn Read>,
     options: &ReadOptions,
-    sink: &mut Sink<'_>,
-) -> Result<Report, InputError> {
+    sink: &mut Sink<'_, E>,
+) -> Result<Report, ReadError<E>> {
     let io = |offset: u64| {
         move |source| InputError::Io {
             file: name.to_string(),
@@ -157,10 +167,9 @@ pub fn read_flows(
                     }
                     Ok(()) => {
                         report.records += 1;
-                        out.iter_mut().for_each(orient_in_place);
                         report.flows += out.len() as u64;
                         if location.offset >= options.resume_from {
-                            sink(&location, &mut out).map_err(InputError::Sink)?;
+                            sink(&location, &mut out).map_err(ReadError::Sink)?;
                         }
                         out.clear();
                     }
@@ -237,10 +246,9 @@ pub fn read_flows(
                 for skip in outcome.skipped {
                     report.skip(&at, skip);
                 }
-                out.iter_mut().for_each(orient_in_place);
                 report.flows += out.len() as u64;
                 if offset >= options.resume_from && !out.is_empty() {
-                    sink(&at, &mut out).map_err(InputError::Sink)?;
+                    sink(&at, &mut out).map_err(ReadError::Sink)?;
                 }
                 out.clear();
                 offset += length as u64;
@@ -252,10 +260,10 @@ pub fn read_flows(
             let read = reader.take(limit + 1).read_to_string(&mut text);
             match read {
                 Ok(n) if n as u64 > limit => {
-                    return Err(InputError::DocumentTooLarge(
+                    return Err(ReadError::Input(InputError::DocumentTooLarge(
                         name.to_string(),
                         options.max_document,
-                    ));
+                    )));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -272,7 +280,7 @@ pub fn read_flows(
                     );
                     return Ok(report);
                 }
-                Err(e) => return Err(io(0)(e)),
+                Err(e) => return Err(io(0)(e).into()),
             }
             let at = Location {
                 file: std::sync::Arc::clone(&file),
@@ -287,7 +295,6 @@ pub fn read_flows(
                     return;
                 }
                 let mut flows = flows;
-                flows.iter_mut().for_each(orient_in_place);
                 // Documents commit whole (see the ingest): nothing to resume.
                 let _ = resume;
                 if let Err(e) = sink(loc, &mut flows) {
@@ -295,7 +302,7 @@ pub fn read_flows(
                 }
             });
             if let Some(e) = failed {
-                return Err(InputError::Sink(e));
+                return Err(ReadError::Sink(e));
             }
             report.flows = report.records - report.skipped_total();
         }

@@ -19,7 +19,7 @@
 //! let mut flows = Vec::new();
 //! let report = read_flows("vpc.log", Box::new(log.as_bytes()), &ReadOptions::default(), &mut |_, f| {
 //!     flows.append(f);
-//!     Ok(())
+//!     Ok::<_, std::convert::Infallible>(())
 //! })
 //! .unwrap();
 //! assert_eq!((report.records, report.flows), (1, 1));
@@ -36,6 +36,8 @@ pub mod read;
 pub mod sources;
 pub mod time;
 
-pub use flow::{Attrs, Direction, Enrichment, Flow, FlowSource, Name, Names, Observed};
+pub use flow::{
+    Attrs, Direction, Enrichment, Flow, FlowSource, Name, Names, Observed, Orientation, Verdict,
+};
 pub use read::{Location, Report, Skip, SkipReason};
 pub use sources::Format;

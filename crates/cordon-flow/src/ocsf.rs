@@ -2,20 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::flow::{Direction, Flow, Observed};
+use crate::flow::{Direction, Flow, Observed, Verdict};
 
 /// OCSF schema version the mapping follows.
 pub const OCSF_VERSION: &str = "1.3.0";
 
 fn protocol_name(p: u8) -> &'static str {
-    match p {
-        1 => "icmp",
-        6 => "tcp",
-        17 => "udp",
-        58 => "ipv6-icmp",
-        132 => "sctp",
-        _ => "other",
-    }
+    cordon_core::Protocol(p).keyword().unwrap_or("other")
 }
 
 /// The OCSF Network Activity event for `flow`.
@@ -23,8 +16,8 @@ pub fn network_activity(flow: &Flow) -> Value {
     let e = flow.enrichment.as_ref();
     // action_id: 1 Allowed, 2 Denied; from the policy verdict when known,
     // else from what the device observed.
-    let (action_id, action) = match (e.map(|e| &*e.verdict), flow.observed) {
-        (Some("deny"), _) => (2, "Denied"),
+    let (action_id, action) = match (e.map(|e| e.verdict), flow.observed) {
+        (Some(Verdict::Deny), _) => (2, "Denied"),
         (Some(_), _) => (1, "Allowed"),
         (None, Some(Observed::Rejected)) => (2, "Denied"),
         (None, Some(Observed::Accepted)) => (1, "Allowed"),

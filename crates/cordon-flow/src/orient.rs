@@ -55,18 +55,17 @@ pub fn orient(mut flow: Flow) -> Flow {
     flow
 }
 
-/// Swap source and destination of `flow` if it is a reply.
+/// Swap source and destination of `flow` if it is a reply. A flow already
+/// turned around is left alone, so preparing a flow twice (stored flows
+/// replayed) does not turn it back.
 pub fn orient_in_place(flow: &mut Flow) {
-    if is_reply(flow) {
+    if !flow.orientation.is_reversed() && is_reply(flow) {
         std::mem::swap(&mut flow.src_ip, &mut flow.dst_ip);
         std::mem::swap(&mut flow.src_port, &mut flow.dst_port);
         std::mem::swap(&mut flow.bytes_out, &mut flow.bytes_in);
         std::mem::swap(&mut flow.packets_out, &mut flow.packets_in);
-        flow.direction = flow.direction.map(|d| match d {
-            crate::flow::Direction::Ingress => crate::flow::Direction::Egress,
-            crate::flow::Direction::Egress => crate::flow::Direction::Ingress,
-        });
-        flow.attr("oriented", "reply");
+        flow.direction = flow.direction.map(crate::flow::Direction::reversed);
+        flow.orientation = crate::flow::Orientation::Reversed;
     }
 }
 
@@ -129,7 +128,8 @@ mod tests {
             (51000, 443, 0, 380)
         );
         assert_eq!(o.src_ip.to_string(), "10.0.1.10");
-        assert_eq!(o.get_attr("oriented"), Some("reply"));
+        assert!(o.orientation.is_reversed());
+        assert_eq!(orient(o.clone()), o, "orienting twice changes nothing");
     }
 
     #[test]

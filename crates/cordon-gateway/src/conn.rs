@@ -78,7 +78,7 @@ pub struct ClientConn {
     pub permit: ConnPermit,
     /// The upstream HTTP connection kept alive between this client's
     /// requests: (address, host, connection).
-    pub http_upstream: Mutex<Option<(SocketAddr, String, crate::http::Upstream)>>,
+    pub http_upstream: Mutex<Option<(SocketAddr, String, crate::body::Upstream)>>,
 }
 
 /// Log the decision for `rec` and count it.
@@ -86,7 +86,7 @@ pub async fn log_decision(shared: &Shared, rec: &ConnRecord) {
     let record = rec.record(GatewayEvent::Decision);
     shared
         .metrics
-        .decision(&record.verdict, record.rule.as_deref(), &record.reason);
+        .decision(record.verdict, record.rule.as_deref(), &record.reason);
     shared.log.write(&record).await;
 }
 
@@ -243,7 +243,9 @@ pub async fn run_tunnel<CS, CW>(
         Some(Stop::Quota) => rec.ended("quota", "the rule's egress limit was spent".into()),
         Some(Stop::Revoked(why)) => rec.ended("policy-reload", why),
         Some(Stop::Fronting(why)) => {
-            shared.metrics.decision("deny", None, "domain-fronting");
+            shared
+                .metrics
+                .decision(cordon_core::Verdict::Deny, None, "domain-fronting");
             rec.ended("domain-fronting", why);
         }
         Some(Stop::Shutdown) => rec.ended("shutdown", "the gateway shut down".into()),

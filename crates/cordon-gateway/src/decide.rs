@@ -20,8 +20,8 @@ use crate::Shared;
 use crate::guard;
 use crate::identity::Identity;
 use crate::quota::{Meter, MeterKey};
-use crate::resolve::ResolveError;
 use crate::target::{Host, Target};
+use cordon_core::resolve::ResolveError;
 
 /// What the gateway decided for one connection or request.
 #[derive(Clone, Debug)]

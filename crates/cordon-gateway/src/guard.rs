@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cordon_policy::special;
+use cordon_core::ip as special;
 
 /// Why `ip` may not be dialled without an explicit rule, or `None` when it
 /// is public unicast.

@@ -16,7 +16,6 @@ use bytes::{Bytes, BytesMut};
 use cordon_flow::sources::cordon::gateway::GatewayEvent;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -31,10 +30,7 @@ use crate::record::ConnRecord;
 use crate::target::{Host, Target, parse_authority};
 use crate::tunnel::{Inspect, TcpSource, split};
 
-/// An error inside a relayed body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// The body type the gateway answers with.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+pub use crate::body::{BoxError, ProxyBody, Upstream};
 
 /// The header that carries the gateway's decision.
 pub const DECISION_HEADER: &str = "x-cordon-decision";
@@ -87,7 +83,7 @@ fn text_body(text: String) -> ProxyBody {
 }
 
 /// `deny; rule=NAME; reason=WHY` (or `allow; ...`).
-fn decision_value(verdict: &str, rule: Option<&str>, reason: &str) -> HeaderValue {
+fn decision_value(verdict: cordon_core::Verdict, rule: Option<&str>, reason: &str) -> HeaderValue {
     let mut v = verdict.to_string();
     if let Some(rule) = rule {
         v.push_str("; rule=");
@@ -120,7 +116,7 @@ fn refusal(rec: &ConnRecord) -> Response<ProxyBody> {
     let h = resp.headers_mut();
     h.insert(
         HeaderName::from_static(DECISION_HEADER),
-        decision_value(&r.verdict, r.rule.as_deref(), &r.reason),
+        decision_value(r.verdict, r.rule.as_deref(), &r.reason),
     );
     h.insert(
         hyper::header::CONTENT_TYPE,
@@ -256,7 +252,7 @@ async fn handle(
         let value = rec
             .outcome
             .as_ref()
-            .map(|o| decision_value(o.verdict.as_str(), o.rule.as_deref(), o.reason));
+            .map(|o| decision_value(o.verdict, o.rule.as_deref(), o.reason));
         let inspect = Inspect {
             host: match &target.host {
                 Host::Name(h) => Some(h.clone()),
@@ -306,9 +302,6 @@ async fn reuse(
         _ => None,
     }
 }
-
-/// A client's kept-alive upstream HTTP connection.
-pub type Upstream = hyper::client::conn::http1::SendRequest<ProxyBody>;
 
 async fn tunnel(
     conn: Arc<ClientConn>,
@@ -455,7 +448,7 @@ async fn forward(
     if let Some(o) = &outcome {
         rparts.headers.insert(
             HeaderName::from_static(DECISION_HEADER),
-            decision_value(o.verdict.as_str(), o.rule.as_deref(), o.reason),
+            decision_value(o.verdict, o.rule.as_deref(), o.reason),
         );
     }
     let in_counter = Arc::new(AtomicU64::new(0));

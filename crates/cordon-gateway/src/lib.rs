@@ -26,6 +26,7 @@
 //! ```
 
 pub mod admin;
+pub mod body;
 pub mod conn;
 pub mod decide;
 pub mod guard;
@@ -34,7 +35,6 @@ pub mod identity;
 pub mod metrics;
 pub mod quota;
 pub mod record;
-pub mod resolve;
 pub mod server;
 pub mod sni;
 pub mod target;
@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cordon_policy::{CompiledPolicy, LoadOptions, load_policy};
+use cordon_policy::{CompiledPolicy, LoadOptions, PolicyError, PolicySource, load_policy};
 use tokio::sync::watch;
 
 pub use server::Gateway;
@@ -164,7 +164,10 @@ impl Config {
 pub enum GatewayError {
     /// The policy is invalid.
     #[error("{0}")]
-    Policy(String),
+    Policy(#[from] PolicyError),
+    /// The DNS client could not be built.
+    #[error(transparent)]
+    Resolver(#[from] cordon_core::resolve::ResolveError),
     /// A file could not be read or is invalid.
     #[error("{0}")]
     Config(String),
@@ -184,7 +187,7 @@ pub struct Shared {
     /// Bumped on every policy swap; open tunnels watch it.
     pub generation: watch::Sender<u64>,
     /// Name resolution.
-    pub resolver: resolve::Resolver,
+    pub resolver: cordon_core::resolve::Resolver,
     /// Egress limit meters.
     pub meters: quota::Meters,
     /// Counters.
@@ -210,12 +213,28 @@ impl Shared {
         }
     }
 
-    /// Reload the policy file; on error the policy in force stays.
+    /// Load the policy file as it is now and put it in force; on error the
+    /// policy in force stays.
     ///
     /// # Errors
     /// The policy's diagnostics.
-    pub fn reload(&self) -> Result<(), String> {
-        match compile(&self.config.policy, &self.config.load) {
+    pub fn reload(&self) -> Result<(), PolicyError> {
+        self.reload_from(&mut PolicySource::new(
+            &self.config.policy,
+            self.config.load.clone(),
+        ))
+    }
+
+    /// Load the policy from `source` and put it in force; on error the
+    /// policy in force stays.
+    ///
+    /// # Errors
+    /// The policy's diagnostics.
+    pub fn reload_from(&self, source: &mut PolicySource) -> Result<(), PolicyError> {
+        match source
+            .load()
+            .map(|(policy, _)| CompiledPolicy::new(Arc::new(policy)))
+        {
             Ok(compiled) => {
                 match self.policy.write() {
                     Ok(mut p) => *p = Arc::new(compiled),
@@ -240,8 +259,11 @@ impl Shared {
 /// Load and compile a policy file.
 ///
 /// # Errors
-/// The policy's diagnostics as text.
-pub fn compile(path: &std::path::Path, options: &LoadOptions) -> Result<CompiledPolicy, String> {
-    let policy = load_policy(path, options).map_err(|e| e.to_string())?;
+/// The policy's diagnostics.
+pub fn compile(
+    path: &std::path::Path,
+    options: &LoadOptions,
+) -> Result<CompiledPolicy, PolicyError> {
+    let policy = load_policy(path, options)?;
     Ok(CompiledPolicy::new(Arc::new(policy)))
 }

@@ -14,7 +14,7 @@ const RESOLVE_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]
 /// The gateway's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    decisions: Mutex<BTreeMap<(String, String, String), u64>>,
+    decisions: Mutex<BTreeMap<(cordon_core::Verdict, String, String), u64>>,
     bytes: Mutex<BTreeMap<(String, &'static str), u64>>,
     resolve: Mutex<([u64; RESOLVE_BUCKETS.len()], u64, f64)>,
     /// Tunnels and requests being relayed now.
@@ -31,14 +31,10 @@ pub struct Metrics {
 
 impl Metrics {
     /// Count a decision.
-    pub fn decision(&self, verdict: &str, rule: Option<&str>, reason: &str) {
+    pub fn decision(&self, verdict: cordon_core::Verdict, rule: Option<&str>, reason: &str) {
         if let Ok(mut m) = self.decisions.lock() {
-            *m.entry((
-                verdict.to_string(),
-                rule.unwrap_or("").to_string(),
-                reason.to_string(),
-            ))
-            .or_default() += 1;
+            *m.entry((verdict, rule.unwrap_or("").to_string(), reason.to_string()))
+                .or_default() += 1;
         }
     }
 
@@ -74,7 +70,7 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "cordon_gateway_decisions_total{{verdict=\"{}\",rule=\"{}\",reason=\"{}\"}} {n}",
-                    escape(verdict),
+                    verdict.as_str(),
                     escape(rule),
                     escape(reason)
                 );

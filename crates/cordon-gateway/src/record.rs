@@ -3,6 +3,7 @@
 //! rather than drop records: a security log that loses lines under load is
 //! worse than a gateway that slows down.
 
+use cordon_core::Verdict;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -68,7 +69,7 @@ impl RecordLog {
                     }
                 }
                 if out.write_all(&buf).await.is_err() || out.flush().await.is_err() {
-                    eprintln!("cordon gateway: error: cannot write the decision log");
+                    tracing::error!("cannot write the decision log");
                 }
                 buf.clear();
             }
@@ -196,7 +197,7 @@ impl ConnRecord {
         let (verdict, rule, mut reason, mut detail, mut status, src_groups, dst_groups, dns_ms) =
             match (&self.outcome, &self.refusal) {
                 (_, Some((reason, detail, status))) => (
-                    "deny".to_string(),
+                    Verdict::Deny,
                     None,
                     *reason,
                     detail.clone(),
@@ -206,7 +207,7 @@ impl ConnRecord {
                     self.outcome.as_ref().and_then(|o| o.dns_ms),
                 ),
                 (Some(o), None) => (
-                    o.verdict.as_str().to_string(),
+                    o.verdict,
                     o.rule.clone(),
                     o.reason,
                     o.detail.clone(),
@@ -216,7 +217,7 @@ impl ConnRecord {
                     o.dns_ms,
                 ),
                 (None, None) => (
-                    "deny".to_string(),
+                    Verdict::Deny,
                     None,
                     "incomplete",
                     String::new(),
@@ -229,7 +230,7 @@ impl ConnRecord {
         let mut verdict = verdict;
         if let Some((why, text)) = end {
             if matches!(why, "quota" | "domain-fronting" | "policy-reload") {
-                verdict = "deny".to_string();
+                verdict = Verdict::Deny;
             }
             reason = why;
             detail = text;
@@ -237,7 +238,7 @@ impl ConnRecord {
                 status = 403;
             }
         }
-        flow.observed = Some(if verdict == "deny" || status != 200 {
+        flow.observed = Some(if verdict == Verdict::Deny || status != 200 {
             cordon_flow::Observed::Rejected
         } else {
             cordon_flow::Observed::Accepted

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -15,8 +15,9 @@ use crate::conn::{ClientConn, ClientCounts, ConnPermit};
 use crate::http::{self, HttpMode};
 use crate::identity::{self, Identity, Tokens};
 use crate::record::RecordLog;
-use crate::resolve::Resolver;
 use crate::{Config, GatewayError, Shared, compile, transparent};
+use cordon_core::resolve::Resolver;
+use cordon_policy::PolicySource;
 
 /// Which kind of listener.
 #[derive(Clone, Copy, Debug)]
@@ -48,12 +49,12 @@ impl Gateway {
     /// # Errors
     /// An invalid policy or file, or an address that cannot be bound.
     pub async fn bind(config: Config) -> Result<Gateway, GatewayError> {
-        let compiled = compile(&config.policy, &config.load).map_err(GatewayError::Policy)?;
+        let compiled = compile(&config.policy, &config.load)?;
         let hosts = match &config.hosts {
             None => Default::default(),
             Some(path) => {
                 let text = read(path)?;
-                cordon_policy::hosts::Hosts::parse(&text)
+                cordon_core::hosts::Hosts::parse(&text)
                     .map_err(|e| GatewayError::Config(format!("{}: {e}", path.display())))?
             }
         };
@@ -62,8 +63,7 @@ impl Gateway {
             Some(path) => Tokens::parse(&path.display().to_string(), &read(path)?)
                 .map_err(|e| GatewayError::Config(e.to_string()))?,
         };
-        let resolver = Resolver::new(hosts, config.dns, config.limits.dns_timeout)
-            .map_err(GatewayError::Config)?;
+        let resolver = Resolver::new(hosts, config.dns, config.limits.dns_timeout)?;
         let tls = match &config.tls {
             None => None,
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(
@@ -173,7 +173,7 @@ impl Gateway {
         )
         .await;
         if drained.is_err() {
-            eprintln!("cordon gateway: drain time over; closing the connections still open");
+            tracing::warn!("drain time over; closing the connections still open");
         }
         // Let the log writer take the last records.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -198,7 +198,7 @@ async fn accept_loop(
             Ok(a) => a,
             Err(e) => {
                 // Out of descriptors or similar: back off instead of spinning.
-                eprintln!("cordon gateway: accept failed: {e}");
+                tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -281,37 +281,31 @@ async fn overloaded(mut stream: TcpStream, kind: Kind) {
 /// Reload on SIGHUP and when the policy file changes (checked every
 /// second by modification time and size).
 async fn watch_policy(shared: Arc<Shared>) {
-    let stamp = |p: &Path| -> Option<(SystemTime, u64)> {
-        let m = std::fs::metadata(p).ok()?;
-        Some((m.modified().ok()?, m.len()))
-    };
-    let path = shared.config.policy.clone();
-    let mut last = stamp(&path);
+    let mut source = PolicySource::new(&shared.config.policy, shared.config.load.clone());
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let by_signal = tokio::select! {
-            _ = tick.tick() => false,
+        tokio::select! {
+            _ = tick.tick() => {}
             Some(()) = async {
                 match &mut hup {
                     Some(h) => h.recv().await,
                     None => std::future::pending().await,
                 }
-            } => true,
-        };
-        let now = stamp(&path);
-        if !by_signal && now == last {
+            } => source.request_reload(),
+        }
+        if !source.changed() {
             continue;
         }
-        last = now;
-        match shared.reload() {
-            Ok(()) => eprintln!(
-                "cordon gateway: policy reloaded from {} (generation {})",
-                path.display(),
-                *shared.generation.borrow()
+        match shared.reload_from(&mut source) {
+            Ok(()) => tracing::info!(
+                policy = %source.path().display(),
+                generation = *shared.generation.borrow(),
+                "policy reloaded"
             ),
-            Err(e) => eprintln!(
-                "cordon gateway: error: the new policy is invalid; the previous policy stays in force:\n{e}"
+            Err(e) => tracing::error!(
+                policy = %source.path().display(),
+                "the new policy is invalid; the previous policy stays in force:\n{e}"
             ),
         }
     }

@@ -16,7 +16,7 @@ use crate::TlsListen;
 ///
 /// # Errors
 /// Which file is unreadable or invalid.
-pub fn server_config(tls: &TlsListen) -> Result<Arc<rustls::ServerConfig>, String> {
+pub(crate) fn server_config(tls: &TlsListen) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())

@@ -241,7 +241,7 @@ async fn reload_under_load_keeps_allowed_tunnels_and_cuts_revoked_ones() {
     assert!(
         gw.records()
             .iter()
-            .any(|r| r.reason == "policy-reload" && r.verdict == "deny")
+            .any(|r| r.reason == "policy-reload" && r.verdict == cordon_core::Verdict::Deny)
     );
     gw.shutdown().await;
 }

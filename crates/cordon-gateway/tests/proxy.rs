@@ -107,7 +107,7 @@ async fn a_tls_server_name_other_than_the_connect_host_is_domain_fronting() {
     assert_eq!(closes.len(), 2);
     for c in closes {
         assert_eq!(c.reason, "domain-fronting", "{c:?}");
-        assert_eq!(c.verdict, "deny");
+        assert_eq!(c.verdict, cordon_core::Verdict::Deny);
     }
     gw.shutdown().await;
 }
@@ -168,7 +168,7 @@ async fn absolute_form_http_with_keep_alive_strips_identity_and_forged_headers()
     assert!(
         closes
             .iter()
-            .filter(|c| c.verdict == "allow")
+            .filter(|c| c.verdict == cordon_core::Verdict::Allow)
             .all(|c| c.flow.bytes_out == 5 && c.flow.bytes_in == 5)
     );
     gw.shutdown().await;

@@ -1,15 +1,18 @@
 //! Requests to the policy and the decisions it gives.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::net::IpAddr;
 
-use serde::Serialize;
-
-use crate::compile::sets;
-use crate::hostname::Hostname;
 use crate::model::{GroupId, RuleId, WorkloadId};
 use crate::ports::Protocol;
+pub use cordon_core::Verdict;
+
+/// A request or endpoint written on a command line or in a test case that
+/// cannot be read, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRequest(pub String);
+use cordon_core::hostname::Hostname;
 
 /// One side of a connection, identified by whatever is known about it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,7 +31,7 @@ impl Endpoint {
     /// An endpoint known by address only.
     pub fn ip(ip: IpAddr) -> Self {
         Endpoint {
-            ip: Some(crate::raw::canonical_ip(ip)),
+            ip: Some(cordon_core::canonical_ip(ip)),
             ..Endpoint::default()
         }
     }
@@ -55,42 +58,6 @@ pub struct Request {
     pub port: u16,
 }
 
-/// What the policy says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Verdict {
-    /// Allowed.
-    #[serde(rename = "allow")]
-    Allow,
-    /// Denied and stopped.
-    #[serde(rename = "deny")]
-    Deny,
-    /// Denied in audit mode: let through and recorded.
-    #[serde(rename = "would-deny")]
-    WouldDeny,
-}
-
-impl Verdict {
-    /// Whether the traffic passes.
-    pub fn passes(self) -> bool {
-        !matches!(self, Verdict::Deny)
-    }
-
-    /// `allow`, `deny` or `would-deny`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Deny => "deny",
-            Verdict::WouldDeny => "would-deny",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Why the verdict is what it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -111,7 +78,7 @@ impl GroupSet<'_> {
     /// Whether `group` is in the set.
     #[inline]
     pub fn contains(&self, group: GroupId) -> bool {
-        sets::list_contains(&self.0, group.0)
+        list_contains(&self.0, group.0)
     }
 
     /// The groups in the set, in id order.
@@ -156,18 +123,18 @@ impl Request {
     ///
     /// # Errors
     /// A message saying what is wrong.
-    pub fn parse_port(text: &str) -> Result<(Protocol, u16), String> {
-        let range = crate::ports::PortRange::parse(text)
-            .map_err(|(message, hint)| format!("{message} ({hint})"))?;
+    pub fn parse_port(text: &str) -> Result<(Protocol, u16), InvalidRequest> {
+        let range =
+            crate::ports::PortRange::parse(text).map_err(|e| InvalidRequest(e.to_string()))?;
         match range.protocol {
-            None => Err(format!(
+            None => Err(InvalidRequest(format!(
                 "`{text}`: a request needs one protocol, such as `tcp/443`"
-            )),
+            ))),
             Some(p) if !p.has_ports() => Ok((p, 0)),
             Some(p) if range.first == range.last => Ok((p, range.first)),
-            Some(p) => Err(format!(
+            Some(p) => Err(InvalidRequest(format!(
                 "`{text}`: a request needs one port, such as `{p}/443`"
-            )),
+            ))),
         }
     }
 }
@@ -180,23 +147,24 @@ impl Endpoint {
     ///
     /// # Errors
     /// A message saying why `text` is none of these.
-    pub fn parse(policy: &crate::model::Policy, text: &str) -> Result<Endpoint, String> {
+    pub fn parse(policy: &crate::model::Policy, text: &str) -> Result<Endpoint, InvalidRequest> {
         let text = text.trim();
         if let Some(rest) = text.strip_prefix("ip:") {
             let ip: IpAddr = rest
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse()
-                .map_err(|_| format!("`{rest}` is not an IP address"))?;
+                .map_err(|_| InvalidRequest(format!("`{rest}` is not an IP address")))?;
             return Ok(Endpoint::ip(ip));
         }
         if let Some(rest) = text.strip_prefix("host:") {
             return Hostname::parse(rest)
                 .map(Endpoint::host)
-                .map_err(|e| e.to_string());
+                .map_err(|e| InvalidRequest(e.to_string()));
         }
         if let Some(rest) = text.strip_prefix("workload:") {
-            return workload(policy, rest).ok_or_else(|| format!("no workload named `{rest}`"));
+            return workload(policy, rest)
+                .ok_or_else(|| InvalidRequest(format!("no workload named `{rest}`")));
         }
         if text.starts_with("spiffe://") {
             return Ok(Endpoint {
@@ -215,9 +183,9 @@ impl Endpoint {
             return Ok(e);
         }
         Hostname::parse(text).map(Endpoint::host).map_err(|e| {
-            format!(
+            InvalidRequest(format!(
                 "`{text}` is not an IP address, a workload in the inventory, or a hostname: {e}"
-            )
+            ))
         })
     }
 }
@@ -229,4 +197,14 @@ fn workload(policy: &crate::model::Policy, name: &str) -> Option<Endpoint> {
         workload: Some(id),
         ..Endpoint::default()
     })
+}
+
+/// Whether sorted `list` holds `group`.
+#[inline]
+pub fn list_contains(list: &[u32], group: u32) -> bool {
+    if list.len() <= 16 {
+        list.contains(&group)
+    } else {
+        list.binary_search(&group).is_ok()
+    }
 }

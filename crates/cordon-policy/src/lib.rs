@@ -49,8 +49,6 @@ pub mod diff;
 pub mod explain;
 pub mod export;
 pub mod fmt;
-pub mod hostname;
-pub mod hosts;
 pub mod inventory;
 pub mod lint;
 pub mod load;
@@ -59,17 +57,18 @@ pub mod ports;
 pub mod raw;
 pub mod reference;
 pub mod resolve;
-pub mod special;
+pub mod source;
 pub mod synthetic;
-pub mod units;
+pub mod terms;
 
 pub use compile::CompiledPolicy;
-pub use decision::{Decision, Endpoint, GroupSet, Reason, Request, Verdict};
+pub use cordon_core::{FqdnPattern, Hostname, HostnameError, Protocol, Verdict};
+pub use decision::{Decision, Endpoint, GroupSet, InvalidRequest, Reason, Request};
 pub use explain::{Explanation, explain};
-pub use hostname::{FqdnPattern, Hostname, HostnameError};
 pub use load::{LoadOptions, PolicyError, load_policy, parse_policy};
 pub use model::{Action, Group, GroupId, Mode, Policy, Rule, RuleId, Workload, WorkloadId};
-pub use ports::{PortRange, Protocol};
+pub use ports::PortRange;
+pub use source::PolicySource;
 
 #[cfg(test)]
 mod tests;

@@ -2,57 +2,7 @@
 
 use std::fmt;
 
-/// An IP protocol number (IANA), as carried in flows and requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Protocol(pub u8);
-
-impl Protocol {
-    /// ICMP for IPv4.
-    pub const ICMP: Protocol = Protocol(1);
-    /// TCP.
-    pub const TCP: Protocol = Protocol(6);
-    /// UDP.
-    pub const UDP: Protocol = Protocol(17);
-    /// ICMP for IPv6.
-    pub const ICMPV6: Protocol = Protocol(58);
-    /// SCTP.
-    pub const SCTP: Protocol = Protocol(132);
-
-    /// The protocol named `name` (`tcp`, `udp`, `sctp`, `icmp`, `icmpv6`).
-    pub fn from_name(name: &str) -> Option<Protocol> {
-        match name.to_ascii_lowercase().as_str() {
-            "tcp" => Some(Protocol::TCP),
-            "udp" => Some(Protocol::UDP),
-            "sctp" => Some(Protocol::SCTP),
-            "icmp" => Some(Protocol::ICMP),
-            "icmpv6" => Some(Protocol::ICMPV6),
-            _ => None,
-        }
-    }
-
-    /// Whether the protocol has ports.
-    pub fn has_ports(self) -> bool {
-        matches!(self, Protocol::TCP | Protocol::UDP | Protocol::SCTP)
-    }
-
-    /// The protocol's lowercase name, or its number.
-    pub fn name(self) -> String {
-        match self {
-            Protocol::TCP => "tcp".into(),
-            Protocol::UDP => "udp".into(),
-            Protocol::SCTP => "sctp".into(),
-            Protocol::ICMP => "icmp".into(),
-            Protocol::ICMPV6 => "icmpv6".into(),
-            Protocol(n) => format!("proto-{n}"),
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
+pub use cordon_core::Protocol;
 
 /// What a rule's `ports` entry matches: a protocol (or any) and an inclusive
 /// port range (the whole range for protocols without ports).
@@ -105,7 +55,7 @@ impl PortRange {
     ///
     /// # Errors
     /// A message saying what is wrong and how to write it.
-    pub fn parse(text: &str) -> Result<PortRange, (String, String)> {
+    pub fn parse(text: &str) -> Result<PortRange, cordon_core::InvalidValue> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("any") {
             return Ok(PortRange::ANY);
@@ -120,7 +70,10 @@ impl PortRange {
             } else {
                 "protocols are tcp, udp, sctp, icmp, icmpv6, or `any`".to_string()
             };
-            return Err((format!("invalid port `{text}`"), hint));
+            return Err(cordon_core::InvalidValue::new(
+                format!("invalid port `{text}`"),
+                hint,
+            ));
         };
         let Some(range_text) = range_text else {
             return Ok(PortRange {
@@ -130,16 +83,16 @@ impl PortRange {
             });
         };
         if !protocol.has_ports() {
-            return Err((
+            return Err(cordon_core::InvalidValue::new(
                 format!("invalid port `{text}`: {protocol} has no ports"),
                 format!("write `{protocol}`"),
             ));
         }
-        let port = |s: &str| -> Result<u16, (String, String)> {
+        let port = |s: &str| -> Result<u16, cordon_core::InvalidValue> {
             s.parse::<u16>().map_err(|_| {
-                (
+                cordon_core::InvalidValue::new(
                     format!("invalid port `{text}`: `{s}` is not a port number"),
-                    "ports are whole numbers from 0 to 65535".to_string(),
+                    "ports are whole numbers from 0 to 65535",
                 )
             })
         };
@@ -151,7 +104,7 @@ impl PortRange {
             }
         };
         if first > last {
-            return Err((
+            return Err(cordon_core::InvalidValue::new(
                 format!("invalid port range `{text}`: {first} is greater than {last}"),
                 format!("write `{protocol}/{last}-{first}`"),
             ));

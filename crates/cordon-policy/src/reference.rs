@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use crate::decision::{Endpoint, Verdict};
 use crate::model::{Action, GroupId, Mode, Policy, RuleId, Workload};
 use crate::ports::Protocol;
-use crate::raw::canonical_ip;
-use crate::special;
+use cordon_core::canonical_ip;
+use cordon_core::ip as special;
 
 /// The verdict and every matching rule, computed the slow, obvious way.
 pub fn evaluate(

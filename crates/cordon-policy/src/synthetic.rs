@@ -6,8 +6,8 @@ use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::decision::{Endpoint, Request};
-use crate::hostname::Hostname;
 use crate::ports::Protocol;
+use cordon_core::hostname::Hostname;
 
 /// A small, fast, deterministic generator (SplitMix64).
 #[derive(Clone, Debug)]

@@ -1,9 +1,9 @@
-use crate::hostname::{FqdnPattern, Hostname, HostnameError};
 use crate::ports::{PortRange, Protocol};
-use crate::special::{
+use cordon_core::hostname::{FqdnPattern, Hostname, HostnameError};
+use cordon_core::ip::{
     NOT_INTERNET_V4, NOT_INTERNET_V6_IN_GLOBAL, PRIVATE, is_internet, is_private, nets,
 };
-use crate::units::{ByteSize, Window};
+use cordon_core::units::{ByteSize, Window};
 
 #[test]
 fn byte_sizes_parse_and_print_canonically() {

@@ -276,7 +276,7 @@ fn make_endpoint(
         ip: spec
             .0
             .map(|i| IPS[i].parse::<IpAddr>().unwrap())
-            .map(cordon_policy::raw::canonical_ip),
+            .map(cordon_core::canonical_ip),
         host: spec.1.map(|h| Hostname::parse(HOSTS[h]).unwrap()),
         workload: spec
             .2

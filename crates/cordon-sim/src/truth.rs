@@ -14,7 +14,7 @@ pub struct Step {
     /// What the attacker does.
     pub description: String,
     /// Finding kinds that detect this step (the first is the main one).
-    pub kinds: Vec<String>,
+    pub kinds: Vec<cordon_core::FindingKind>,
     /// ATT&CK techniques of the step.
     pub techniques: Vec<String>,
     /// Sources of the step's flows.

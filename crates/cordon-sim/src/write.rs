@@ -606,3 +606,50 @@ fn ipfix_message(seq: u32, body: &[u8]) -> Vec<u8> {
     m.extend(body);
     m
 }
+
+/// Run `scenario` for `hours` with `seed` and write its flows (and the
+/// resolver's `dns.log`) into `dir` as `format`, with the ground truth as
+/// `truth.json` beside them. Returns the truth, the files written (the
+/// truth last) and how many flow records were written.
+///
+/// # Errors
+/// A file that cannot be written.
+pub fn write_simulation(
+    scenario: crate::Scenario,
+    format: OutFormat,
+    hours: u32,
+    seed: u64,
+    dir: &std::path::Path,
+) -> std::io::Result<(crate::truth::Truth, Vec<std::path::PathBuf>, u64)> {
+    let mut writer = FlowWriter::create(format, dir)?;
+    let sim = crate::Simulation::new(scenario, hours, seed);
+    let error: std::cell::RefCell<Option<std::io::Error>> = std::cell::RefCell::new(None);
+    let writer_cell = std::cell::RefCell::new(&mut writer);
+    let keep = |result: std::io::Result<()>| {
+        if let Err(e) = result {
+            error.borrow_mut().get_or_insert(e);
+        }
+    };
+    let truth = sim.run(
+        &mut |c| {
+            if error.borrow().is_none() {
+                keep(writer_cell.borrow_mut().conn(c));
+            }
+        },
+        &mut |d| {
+            if error.borrow().is_none() {
+                keep(writer_cell.borrow_mut().dns(d));
+            }
+        },
+    );
+    if let Some(e) = error.into_inner() {
+        return Err(e);
+    }
+    let records = writer.records;
+    let mut files = writer.finish()?;
+    let truth_path = dir.join("truth.json");
+    let text = serde_json::to_string_pretty(&truth).map_err(std::io::Error::other)?;
+    std::fs::write(&truth_path, text)?;
+    files.push(truth_path);
+    Ok((truth, files, records))
+}

@@ -1,17 +1,22 @@
-//! Where flows are kept: raw flows with retention, per-minute rollups by
-//! (source group, destination group, port, protocol, verdict) for the
-//! topology, and a record of what has been ingested so re-running an ingest
-//! never duplicates flows.
+//! Where flows and findings are kept: raw flows with retention, per-minute
+//! rollups by (source group, destination group, port, protocol, verdict)
+//! for the topology, findings as rows merged by id, and a ledger of what
+//! has been ingested so re-running an ingest never duplicates flows.
 //!
-//! The embedded backend is SQLite (bundled, so there is nothing to install)
-//! in WAL mode: a killed process loses at most the batch it was writing, and
-//! every batch commits together with the input offset it reached, which is
-//! what makes ingest resumable and idempotent. Everything else talks to the
-//! [`FlowStore`] trait, which a distributed backend can implement.
+//! The crate is traits first: [`IngestLedger`] and [`FlowWriter`] take
+//! flows in, [`FlowReader`] gives them back, [`FindingStore`] keeps
+//! findings, and [`Store`] is all of them plus retention. Callers hold a
+//! `dyn Store` (or a generic), so a second backend (a lake on a
+//! distributed engine) is added beside [`sqlite`] without touching them.
+//!
+//! The embedded backend, [`SqliteStore`], is SQLite (bundled, so there is
+//! nothing to install) in WAL mode: a killed process loses at most the batch
+//! it was writing, and every batch commits together with the input offset
+//! it reached, which is what makes ingest resumable and idempotent.
 //!
 //! ```
 //! use cordon_flow::{Flow, FlowSource};
-//! use cordon_store::{FlowQuery, FlowStore, SqliteStore};
+//! use cordon_store::{FlowQuery, FlowReader, FlowWriter, IngestLedger, SqliteStore};
 //!
 //! let dir = std::env::temp_dir().join(format!("cordon-doc-{}", std::process::id()));
 //! let mut store = SqliteStore::open(&dir).unwrap();
@@ -24,33 +29,41 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
-mod block;
-pub mod collect;
-pub mod ingest;
 mod query;
-mod sqlite;
+pub mod sqlite;
 
-pub use query::{Edge, FlowQuery};
-pub use sqlite::{SqliteStore, topology_label};
+pub use query::{Edge, FlowQuery, topology_label};
 
-#[cfg(test)]
-mod tests;
+/// The store's traits, for `use cordon_store::prelude::*`.
+pub mod prelude {
+    pub use crate::{FindingStore, FlowReader, FlowWriter, IngestLedger, Store};
+}
+pub use sqlite::SqliteStore;
 
+use cordon_detect::Finding;
 use cordon_flow::Flow;
 
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database refused or failed.
-    #[error("flow store: {0}")]
+    #[error("store: {0}")]
     Database(#[from] rusqlite::Error),
     /// The store's folder could not be created or opened.
-    #[error("flow store at `{path}`: {source}")]
+    #[error("store at `{path}`: {source}")]
     Io {
         /// The folder.
         path: String,
         /// The error.
         source: std::io::Error,
+    },
+    /// A stored value could not be read back.
+    #[error("store: damaged {what}: {detail}")]
+    Damaged {
+        /// What was being read (`flow block 12`, `finding beaconing-...`).
+        what: String,
+        /// What was wrong.
+        detail: String,
     },
     /// A query argument is invalid.
     #[error("{0}")]
@@ -68,9 +81,9 @@ pub struct InputState {
     pub done: bool,
 }
 
-/// What a flow store does. Implementations must make [`FlowStore::append`]
-/// atomic with its offset, so an interrupted ingest resumes exactly.
-pub trait FlowStore {
+/// What has been ingested: inputs by a key that identifies their content,
+/// with the offset each reached.
+pub trait IngestLedger {
     /// Register an input by a key that identifies its content, returning how
     /// far earlier runs got with it.
     ///
@@ -78,6 +91,16 @@ pub trait FlowStore {
     /// Database errors.
     fn begin_input(&mut self, key: &str, name: &str) -> Result<InputState, StoreError>;
 
+    /// Mark an input as completely ingested.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn finish_input(&mut self, input: i64) -> Result<(), StoreError>;
+}
+
+/// Flows in. Implementations must make [`FlowWriter::append`] atomic with
+/// its offset, so an interrupted ingest resumes exactly.
+pub trait FlowWriter: IngestLedger {
     /// Store `flows` (enriched or not) and record that the input's records
     /// before `committed_offset` are stored, atomically.
     ///
@@ -89,37 +112,15 @@ pub trait FlowStore {
         flows: &[Flow],
         committed_offset: u64,
     ) -> Result<(), StoreError>;
+}
 
-    /// Mark an input as completely ingested.
-    ///
-    /// # Errors
-    /// Database errors.
-    fn finish_input(&mut self, input: i64) -> Result<(), StoreError>;
-
+/// Flows out.
+pub trait FlowReader {
     /// Flows matching `query`, oldest first.
     ///
     /// # Errors
     /// Database errors or an invalid query.
     fn query(&self, query: &FlowQuery) -> Result<Vec<Flow>, StoreError>;
-
-    /// Group-to-group edges in the time range of `query`.
-    ///
-    /// # Errors
-    /// Database errors.
-    fn topology(&self, query: &FlowQuery) -> Result<Vec<Edge>, StoreError>;
-
-    /// Delete flows and rollups that started before `before_ms`; returns
-    /// how many flows were deleted.
-    ///
-    /// # Errors
-    /// Database errors.
-    fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError>;
-
-    /// How many flows are stored.
-    ///
-    /// # Errors
-    /// Database errors.
-    fn count(&self) -> Result<u64, StoreError>;
 
     /// Every flow matching `query` in time order, one at a time, without
     /// holding them all: `sink` returns false to stop. Returns how many
@@ -133,34 +134,44 @@ pub trait FlowStore {
         sink: &mut dyn FnMut(Flow) -> bool,
     ) -> Result<u64, StoreError>;
 
-    /// Store findings, replacing earlier versions with the same id.
+    /// Group-to-group edges in the time range of `query`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn topology(&self, query: &FlowQuery) -> Result<Vec<Edge>, StoreError>;
+
+    /// How many flows are stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// Findings, kept as rows with their fields and merged by id.
+pub trait FindingStore {
+    /// Store `findings`, folding each into a stored finding with the same
+    /// id: a finding whose evidence starts later than the stored one's (a
+    /// run that saw less history) is merged into it; otherwise it replaces
+    /// it. Returns the findings as stored, in the order given.
     ///
     /// # Errors
     /// Database errors; none of them is stored then.
-    fn save_findings(&mut self, findings: &[StoredFinding]) -> Result<(), StoreError>;
+    fn save_findings(&mut self, findings: Vec<Finding>) -> Result<Vec<Finding>, StoreError>;
 
     /// Stored findings whose last evidence is at or after `since_ms`,
     /// oldest first.
     ///
     /// # Errors
-    /// Database errors.
-    fn findings(&self, since_ms: Option<i64>) -> Result<Vec<StoredFinding>, StoreError>;
+    /// Database errors or a damaged row.
+    fn findings(&self, since_ms: Option<i64>) -> Result<Vec<Finding>, StoreError>;
 }
 
-/// A finding as the store keeps it: indexed columns and the whole finding
-/// as JSON (the store does not interpret it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredFinding {
-    /// Stable finding id.
-    pub id: String,
-    /// Kind.
-    pub kind: String,
-    /// Severity name.
-    pub severity: String,
-    /// First evidence, ms since the epoch.
-    pub first_ms: i64,
-    /// Last evidence.
-    pub last_ms: i64,
-    /// The finding as JSON.
-    pub body: String,
+/// Everything a backend keeps, plus retention.
+pub trait Store: FlowWriter + FlowReader + FindingStore {
+    /// Delete flows and rollups that started before `before_ms`; returns
+    /// how many flows were deleted.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError>;
 }

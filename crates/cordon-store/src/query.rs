@@ -1,9 +1,13 @@
 //! Queries over stored flows.
 
+use std::net::IpAddr;
+
+use cordon_core::{Verdict, WellKnownGroup, first_user_group, ip};
+use cordon_flow::Name;
 use ipnet::IpNet;
 use serde::Serialize;
 
-/// Filters for [`crate::FlowStore::query`]; unset filters match everything.
+/// Filters for [`crate::FlowReader::query`]; unset filters match everything.
 #[derive(Clone, Debug, Default)]
 pub struct FlowQuery {
     /// Flows starting at or after this (epoch ms).
@@ -22,8 +26,8 @@ pub struct FlowQuery {
     pub port: Option<u16>,
     /// IP protocol number.
     pub protocol: Option<u8>,
-    /// `allow`, `deny` or `would-deny`.
-    pub verdict: Option<String>,
+    /// The policy verdict stamped at ingest.
+    pub verdict: Option<Verdict>,
     /// Vendor name.
     pub vendor: Option<String>,
     /// At most this many flows.
@@ -41,12 +45,27 @@ pub struct Edge {
     pub dst_port: u16,
     /// Protocol.
     pub protocol: u8,
-    /// Verdict.
-    pub verdict: String,
+    /// Verdict; `None` for flows stored without a policy.
+    pub verdict: Option<Verdict>,
     /// Flows.
     pub flows: u64,
     /// Bytes from source to destination.
     pub bytes_out: u64,
     /// Bytes back.
     pub bytes_in: u64,
+}
+
+/// The group a flow endpoint is drawn under in the topology: its first user
+/// group, else its first group, else the built-in class of its address.
+pub fn topology_label(groups: Option<&[Name]>, ip: IpAddr) -> &str {
+    if let Some(g) = groups.and_then(|g| first_user_group(g).or(g.first())) {
+        return g;
+    }
+    if ip::is_private(ip) {
+        WellKnownGroup::Private.as_str()
+    } else if ip::is_internet(ip) {
+        WellKnownGroup::Internet.as_str()
+    } else {
+        "other"
+    }
 }

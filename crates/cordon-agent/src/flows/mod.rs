@@ -29,6 +29,27 @@ use cordon_policy::{CompiledPolicy, Endpoint, Protocol, Reason, Request, Verdict
 /// The NFLOG group the ruleset's log statements send to.
 pub const NFLOG_GROUP: u16 = 100;
 
+/// Why flows cannot be collected, or revoked connections cut.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowsError {
+    /// A program the agent reads the kernel through cannot run.
+    #[error("cannot run {tool} (apt-get install {package}): {source}")]
+    Tool {
+        /// The program.
+        tool: &'static str,
+        /// The Debian package that has it.
+        package: &'static str,
+        /// Why it did not run.
+        source: std::io::Error,
+    },
+    /// `tcpdump` started but did not say it listens.
+    #[error("tcpdump did not start listening on NFLOG within 5 s")]
+    NflogSilent,
+    /// `conntrack` cannot list connections.
+    #[error("cannot run conntrack (apt-get install conntrack)")]
+    Conntrack,
+}
+
 /// The policy the agent enforces now, shared with the flow threads.
 pub type Current = Arc<RwLock<Arc<CompiledPolicy>>>;
 
@@ -143,7 +164,7 @@ impl Collector {
         current: Current,
         self_ips: Vec<IpAddr>,
         audit: bool,
-    ) -> Result<Collector, String> {
+    ) -> Result<Collector, FlowsError> {
         let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_acct", "1");
         let log = Arc::new(log);
         let stop = Arc::new(AtomicBool::new(false));
@@ -221,7 +242,11 @@ impl Collector {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run tcpdump for NFLOG (apt-get install tcpdump): {e}"))?;
+            .map_err(|source| FlowsError::Tool {
+                tool: "tcpdump",
+                package: "tcpdump",
+                source,
+            })?;
         // Return only once tcpdump listens, so the first denied packets of a
         // ruleset applied next are not missed.
         if let Some(err) = tcpdump.stderr.take() {
@@ -237,7 +262,7 @@ impl Collector {
             }));
             if rx.recv_timeout(Duration::from_secs(5)).is_err() {
                 let _ = tcpdump.kill();
-                return Err("tcpdump did not start listening on NFLOG within 5 s".into());
+                return Err(FlowsError::NflogSilent);
             }
         }
         if let Some(out) = tcpdump.stdout.take() {
@@ -326,8 +351,8 @@ fn list() -> Option<Vec<conntrack::Entry>> {
 ///
 /// # Errors
 /// When `conntrack` cannot run.
-pub fn cut_denied(policy: &CompiledPolicy, self_ips: &[IpAddr]) -> Result<usize, String> {
-    let entries = list().ok_or("cannot run conntrack (apt-get install conntrack)")?;
+pub fn cut_denied(policy: &CompiledPolicy, self_ips: &[IpAddr]) -> Result<usize, FlowsError> {
+    let entries = list().ok_or(FlowsError::Conntrack)?;
     let mut cut = 0;
     for e in entries {
         let over = e.protocol == 6 && matches!(e.state.as_deref(), Some("TIME_WAIT" | "CLOSE"));

@@ -346,8 +346,14 @@ mod tests {
 
     #[test]
     fn truncated_records_are_skipped() {
-        for cut in 0..record("cordon deny x: ").len() {
-            let _ = parse_record(&record("cordon deny x: ")[..cut], 0);
+        let whole = record("cordon deny x: ");
+        assert!(parse_record(&whole, 0).is_some(), "the whole record parses");
+        for cut in 0..whole.len() {
+            assert!(
+                parse_record(&whole[..cut], 0).is_none(),
+                "a record cut after {cut} of {} bytes is skipped",
+                whole.len()
+            );
         }
     }
 }

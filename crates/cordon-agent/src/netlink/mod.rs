@@ -47,7 +47,7 @@ pub enum NetlinkError {
     Busy,
     /// The table is one the kernel would refuse; nothing was sent.
     #[error("the ruleset is not valid, nothing was sent to the kernel: {0}")]
-    Invalid(String),
+    Invalid(#[from] crate::ruleset::model::TableError),
     /// The table listed back differs from the one loaded.
     #[error("the loaded table does not match: {0}")]
     Mismatch(String),
@@ -330,7 +330,7 @@ fn describe(label: wire::Label, table: &Table) -> String {
 /// The table is someone else's, the kernel refused it (the previous table
 /// is then still in force), or netlink failed.
 pub fn apply(table: &Table, previous: Option<&Applied>) -> Result<(Applied, Change), NetlinkError> {
-    table.check().map_err(NetlinkError::Invalid)?;
+    table.check()?;
     let mut s = Session::open()?;
     if let Some(prev) = previous {
         if prev.table == *table {

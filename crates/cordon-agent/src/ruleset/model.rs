@@ -11,6 +11,11 @@ use ipnet::IpNet;
 
 use crate::flows::NFLOG_GROUP;
 
+/// What the kernel would refuse in a table, said before it is asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TableError(pub String);
+
 /// The agent's table: `inet`, named [`super::TABLE`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Table {
@@ -414,55 +419,64 @@ impl Table {
     ///
     /// # Errors
     /// The first problem found, in words.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), TableError> {
         let mut sets = std::collections::BTreeMap::new();
         for set in &self.sets {
             if set.name.is_empty() || set.name.len() > MAX_NAME {
-                return Err(format!("set name `{}` is empty or too long", set.name));
+                return Err(TableError(format!(
+                    "set name `{}` is empty or too long",
+                    set.name
+                )));
             }
             if sets.insert(set.name.as_str(), set).is_some() {
-                return Err(format!("set `{}` is defined twice", set.name));
+                return Err(TableError(format!("set `{}` is defined twice", set.name)));
             }
         }
         let chains: std::collections::BTreeSet<&str> =
             self.chains.iter().map(|c| c.name.as_str()).collect();
         if chains.len() != self.chains.len() {
-            return Err("a chain is defined twice".into());
+            return Err(TableError("a chain is defined twice".into()));
         }
         for set in &self.sets {
             let mut previous: Option<&Element> = None;
             for e in &set.elements {
                 if e.first > e.last || e.last > set.key.max() {
-                    return Err(format!(
+                    return Err(TableError(format!(
                         "set `{}`: element {}-{} is not a range of its keys",
                         set.name, e.first, e.last
-                    ));
+                    )));
                 }
                 if !set.interval && e.first != e.last {
-                    return Err(format!("set `{}` holds single keys, not ranges", set.name));
+                    return Err(TableError(format!(
+                        "set `{}` holds single keys, not ranges",
+                        set.name
+                    )));
                 }
                 if let Some(p) = previous {
                     let touching =
                         (set.map || !set.interval) && p.last.checked_add(1) == Some(e.first);
                     if e.first <= p.last || (!touching && p.last.checked_add(1) == Some(e.first)) {
-                        return Err(format!(
+                        return Err(TableError(format!(
                             "set `{}`: elements out of order or overlapping at {}",
                             set.name,
                             set.element_text(e)
-                        ));
+                        )));
                     }
                 }
                 match (&e.jump, set.map) {
                     (Some(chain), true) if chains.contains(chain.as_str()) => {}
                     (Some(chain), true) => {
-                        return Err(format!("map `{}` jumps to no chain `{chain}`", set.name));
+                        return Err(TableError(format!(
+                            "map `{}` jumps to no chain `{chain}`",
+                            set.name
+                        )));
                     }
                     (None, false) => {}
                     _ => {
-                        return Err(format!(
+                        return Err(TableError(format!(
                             "set `{}`: a verdict where none belongs, or none where one does",
                             set.name
-                        ));
+                        )));
                     }
                 }
                 previous = Some(e);
@@ -470,7 +484,10 @@ impl Table {
         }
         for chain in &self.chains {
             if chain.name.is_empty() || chain.name.len() > MAX_NAME {
-                return Err(format!("chain name `{}` is empty or too long", chain.name));
+                return Err(TableError(format!(
+                    "chain name `{}` is empty or too long",
+                    chain.name
+                )));
             }
             for rule in &chain.rules {
                 let mut wanted: Vec<(&str, bool)> = Vec::new();
@@ -489,17 +506,17 @@ impl Table {
                     match sets.get(name) {
                         Some(s) if s.map == map => {}
                         Some(_) => {
-                            return Err(format!(
+                            return Err(TableError(format!(
                                 "chain `{}`: `{name}` is used as a {} but is not one",
                                 chain.name,
                                 if map { "map" } else { "set" }
-                            ));
+                            )));
                         }
                         None => {
-                            return Err(format!(
+                            return Err(TableError(format!(
                                 "chain `{}`: rule `{rule}` names no set `{name}`",
                                 chain.name
-                            ));
+                            )));
                         }
                     }
                 }
@@ -638,7 +655,7 @@ mod tests {
         assert_eq!(good.check(), Ok(()));
         let mut overlapping = good.clone();
         overlapping.sets[0].elements[1].first = 5;
-        assert!(overlapping.check().unwrap_err().contains("overlapping"));
+        assert!(overlapping.check().unwrap_err().0.contains("overlapping"));
         let mut touching = good.clone();
         touching.sets[0].elements[1].first = 6;
         assert!(
@@ -647,7 +664,7 @@ mod tests {
         );
         let mut missing = good.clone();
         missing.chains[0].rules.push(rule("nowhere"));
-        assert!(missing.check().unwrap_err().contains("no set `nowhere`"));
+        assert!(missing.check().unwrap_err().0.contains("no set `nowhere`"));
         let mut long = good.clone();
         long.chains[0].name = "x".repeat(300);
         assert!(long.check().is_err());

@@ -70,7 +70,7 @@ fn hostnames_are_reported_as_not_enforced() {
 
 #[test]
 fn exact_hostnames_resolve_into_sets_and_wildcards_are_reported() {
-    let hosts = crate::hosts::Hosts::parse(
+    let hosts = cordon_core::hosts::Hosts::parse(
         "# test resolver\n151.101.2.132 deb.debian.org\n151.101.130.132 security.debian.org.  # trailing dot\n",
     )
     .unwrap();
@@ -88,8 +88,9 @@ fn exact_hostnames_resolve_into_sets_and_wildcards_are_reported() {
         r.warnings
     );
     assert!(
-        crate::hosts::Hosts::parse("not-an-address host\n")
+        cordon_core::hosts::Hosts::parse("not-an-address host\n")
             .unwrap_err()
+            .to_string()
             .contains("line 1")
     );
 }

@@ -1,9 +1,13 @@
-//! Helpers shared by the `cordon` binary's end-to-end tests.
+//! Helpers shared by the `cordon` binary's end-to-end tests: running the
+//! binary, fresh folders, reading a child's output as it comes, and waiting.
 
 #![allow(dead_code, reason = "each test file uses a part")]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Run `cordon` with `args` from the crate folder.
 pub fn cordon(args: &[&str]) -> Output {
@@ -20,4 +24,58 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Lines `child` prints on its (piped) standard output, as they come.
+pub fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The first line from `rx` containing `what`, within a minute; panics
+/// with everything said before otherwise.
+pub fn wait_for(rx: &mpsc::Receiver<String>, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains(what) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no `{what}` from the child; it said:\n{}", seen.join("\n"));
+}
+
+/// Whether `child` exited successfully within `within`; `None` (and the
+/// child killed) when it had not exited by then.
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<bool> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status.success());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    None
 }

@@ -13,6 +13,7 @@
 //! Pairs are keyed by (source, destination hostname or address, port), so a
 //! beacon to a name behind rotating addresses is still one pair.
 
+use cordon_core::FindingKind;
 use cordon_flow::Flow;
 
 use super::{Detector, Samples, c2_technique, dst_key, fact, finding};
@@ -128,7 +129,7 @@ impl Beacons {
             let median = crate::stats::median(&mut intervals);
             let (technique, encrypted) = c2_technique(sample.protocol, *port);
             let mut f = finding(
-                "beaconing",
+                FindingKind::Beaconing,
                 &format!("{src}>{dst}:{port}"),
                 sample,
                 60.0 + 40.0 * s.min(1.0).powi(2),

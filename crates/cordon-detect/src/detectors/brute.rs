@@ -5,6 +5,7 @@
 //! within seconds having sent little (a failed login); probes that nobody
 //! answered are left to the scan detector.
 
+use cordon_core::FindingKind;
 use std::net::IpAddr;
 
 use cordon_flow::Flow;
@@ -133,7 +134,7 @@ impl Detector for BruteForce {
         if !target.reported && u64::from(target.attempts) >= self.cfg.min_attempts {
             target.reported = true;
             let mut f = finding(
-                "brute-force",
+                FindingKind::BruteForce,
                 &format!("{}>{}:{}", flow.src_ip, flow.dst_ip, flow.dst_port),
                 flow,
                 65.0 + 10.0
@@ -174,7 +175,7 @@ impl Detector for BruteForce {
         if !spray.reported && spray.hosts.len() as u64 >= self.cfg.min_spray_hosts {
             spray.reported = true;
             let mut f = finding(
-                "brute-force",
+                FindingKind::BruteForce,
                 &format!("{}>*:{}", flow.src_ip, flow.dst_port),
                 flow,
                 65.0,

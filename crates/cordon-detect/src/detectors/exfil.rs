@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
+use cordon_core::FindingKind;
 use cordon_flow::Flow;
 use cordon_policy::{FqdnPattern, Hostname};
 
@@ -173,9 +174,9 @@ fn judge(
         + if upload_heavy { 5.0 } else { 0.0 }
         + if cloud { 10.0 } else { 0.0 };
     let kind = if cloud {
-        "cloud-exfiltration"
+        FindingKind::CloudExfiltration
     } else {
-        "exfiltration"
+        FindingKind::Exfiltration
     };
     let mut f = finding(
         kind,

@@ -1,6 +1,7 @@
 //! Threat-intelligence matches: a flow to or from an indicator of
 //! compromise, one finding per (indicator, internal endpoint).
 
+use cordon_core::FindingKind;
 use cordon_flow::Flow;
 
 use super::{Detector, c2_technique, fact, finding, src_internal};
@@ -57,7 +58,7 @@ impl Detector for IntelMatches {
             flow.dst_ip
         };
         let mut f = finding(
-            "threat-intel",
+            FindingKind::ThreatIntel,
             &format!("{}|{inside}", source.id),
             flow,
             if flow.observed == Some(cordon_flow::Observed::Rejected) {

@@ -3,6 +3,7 @@
 //! endpoints, that no allow rule covers — or, without a policy, that is new
 //! for the source after a learning period.
 
+use cordon_core::FindingKind;
 use std::net::IpAddr;
 
 use cordon_flow::Flow;
@@ -76,7 +77,7 @@ impl Detector for Lateral {
             return;
         }
         let (reason, score) = match flow.enrichment.as_deref() {
-            Some(e) if &*e.verdict == "allow" => return,
+            Some(e) if e.verdict == cordon_core::Verdict::Allow => return,
             Some(e) => (
                 format!(
                     "the policy says {} ({})",
@@ -93,7 +94,7 @@ impl Detector for Lateral {
             }
         };
         let mut f = finding(
-            "lateral-movement",
+            FindingKind::LateralMovement,
             &format!("{}>{}:{}", flow.src_ip, flow.dst_ip, flow.dst_port),
             flow,
             score,

@@ -3,6 +3,7 @@
 //! records of a few minutes, so records of one 5-tuple that follow each
 //! other within `max_gap` are joined before measuring.
 
+use cordon_core::FindingKind;
 use std::net::IpAddr;
 
 use cordon_flow::Flow;
@@ -97,7 +98,7 @@ impl Detector for LongConnections {
             conn.reported = true;
             let hours = duration as f64 / 3_600_000.0;
             let mut f = finding(
-                "long-connection",
+                FindingKind::LongConnection,
                 &format!("{}:{}>{}:{}/{}", key.0, key.1, key.2, key.3, key.4),
                 flow,
                 (50.0 + 10.0 * hours).min(85.0),

@@ -12,6 +12,7 @@ mod violation;
 
 use std::net::IpAddr;
 
+use cordon_core::{FindingKind, Verdict};
 use cordon_flow::{Flow, FlowSource, Observed};
 
 use crate::config::Config;
@@ -82,7 +83,7 @@ pub fn all(config: &Config, intel: Option<Intel>) -> Vec<Box<dyn Detector>> {
 /// or ULA space (a bare capture has nothing better to go on), or a known
 /// workload.
 pub(crate) fn internal(ip: IpAddr) -> bool {
-    cordon_policy::special::is_private(ip)
+    cordon_core::ip::is_private(ip)
         || ip.is_loopback()
         || match ip {
             IpAddr::V4(v4) => v4.is_link_local(),
@@ -120,7 +121,7 @@ pub(crate) fn unsanctioned_outbound(f: &Flow, allow: &crate::config::Allowlist) 
 pub(crate) fn allowed_by_rule(f: &Flow) -> bool {
     f.enrichment
         .as_ref()
-        .is_some_and(|e| &*e.verdict == "allow" && e.rule.is_some())
+        .is_some_and(|e| e.verdict == Verdict::Allow && e.rule.is_some())
 }
 
 /// The vendor on either side of `f`, if enriched.
@@ -204,8 +205,8 @@ pub(crate) fn entity(f: &Flow, source: bool) -> Entity {
 /// The rule that stops `f` when enforced, if the policy denies it.
 pub(crate) fn stopped_by(f: &Flow) -> Option<String> {
     let e = f.enrichment.as_ref()?;
-    match &*e.verdict {
-        "deny" | "would-deny" => Some(
+    match e.verdict {
+        Verdict::Deny | Verdict::WouldDeny => Some(
             e.rule
                 .as_deref()
                 .map_or_else(|| "default deny".to_string(), str::to_string),
@@ -216,13 +217,19 @@ pub(crate) fn stopped_by(f: &Flow) -> Option<String> {
 
 /// A finding of `kind` about `f`, identified by `key` (the same key later
 /// updates the same finding). The knowledge base fills in the mapping.
-pub(crate) fn finding(kind: &str, key: &str, f: &Flow, score: f64, summary: String) -> Finding {
+pub(crate) fn finding(
+    kind: FindingKind,
+    key: &str,
+    f: &Flow,
+    score: f64,
+    summary: String,
+) -> Finding {
     let score = score.clamp(0.0, 100.0);
     let src_entity = entity(f, true);
     let dst_entity = entity(f, false);
     Finding {
         id: finding_id(kind, key),
-        kind: kind.to_string(),
+        kind,
         title: String::new(),
         severity: Severity::from_score(score),
         confidence: (score / 100.0).clamp(0.05, 0.99),

@@ -2,6 +2,7 @@
 //! (horizontal) or many ports on one host (vertical) within a window,
 //! rejected and unanswered probes included.
 
+use cordon_core::FindingKind;
 use std::net::IpAddr;
 
 use cordon_flow::Flow;
@@ -145,7 +146,7 @@ impl Detector for Scans {
                     .log2()
                     .clamp(0.0, 2.0);
         let mut f = finding(
-            "service-discovery",
+            FindingKind::ServiceDiscovery,
             &flow.src_ip.to_string(),
             first,
             score,

@@ -37,12 +37,12 @@ fn flow(src: &str, dst: &str, port: u16, t: i64, out: u64, back: u64) -> Flow {
 
 fn enriched(mut f: Flow, verdict: &str, rule: Option<&str>, vendor: Option<&str>) -> Flow {
     f.enrichment = Some(std::sync::Arc::new(Enrichment {
-        verdict: verdict.into(),
+        verdict: verdict.parse().unwrap(),
         rule: rule.map(Into::into),
         vendor: vendor.map(Into::into),
         src_groups: Names::default(),
         dst_groups: Names::default(),
-        ..Enrichment::default()
+        ..Enrichment::with_verdict(cordon_core::Verdict::Allow)
     }));
     f
 }
@@ -98,7 +98,7 @@ fn a_jittery_beacon_with_missed_beats_is_found() {
     let found = run(flows);
     let beacon = found
         .iter()
-        .find(|f| f.kind == "beaconing")
+        .find(|f| f.kind == cordon_core::FindingKind::Beaconing)
         .expect("a beacon");
     assert_eq!(beacon.techniques, ["T1071.001", "T1573"]);
     assert_eq!(beacon.tactics, ["TA0011"]);
@@ -147,7 +147,10 @@ fn a_beacon_behind_rotating_addresses_is_one_pair_by_name() {
         })
         .collect();
     let found = run(flows);
-    let beacons: Vec<&Finding> = found.iter().filter(|f| f.kind == "beaconing").collect();
+    let beacons: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::Beaconing)
+        .collect();
     assert_eq!(beacons.len(), 1, "{found:#?}");
     assert_eq!(beacons[0].dst, "cdn.example-c2.net");
 }
@@ -181,7 +184,7 @@ fn a_long_connection_cut_into_flow_log_records_is_joined() {
     let found = run(flows);
     let long = found
         .iter()
-        .find(|f| f.kind == "long-connection")
+        .find(|f| f.kind == cordon_core::FindingKind::LongConnection)
         .expect("found");
     assert!(long.techniques.contains(&"T1572".to_string()));
     assert!(long.evidence.facts["duration_s"].as_i64().unwrap() >= 3600);
@@ -219,7 +222,7 @@ fn a_transfer_far_above_the_baseline_is_exfiltration() {
     let found = run(flows);
     let exfil = found
         .iter()
-        .find(|f| f.kind == "cloud-exfiltration")
+        .find(|f| f.kind == cordon_core::FindingKind::CloudExfiltration)
         .expect("found");
     assert!(exfil.techniques.contains(&"T1567.002".to_string()));
     assert!(exfil.techniques.contains(&"T1537".to_string()));
@@ -261,10 +264,7 @@ fn a_routine_nightly_backup_is_not_news_after_the_first_night() {
         }
     }
     let found = run(flows);
-    let exfil: Vec<&Finding> = found
-        .iter()
-        .filter(|f| f.kind.ends_with("exfiltration"))
-        .collect();
+    let exfil: Vec<&Finding> = found.iter().filter(|f| f.kind.is_exfiltration()).collect();
     assert!(exfil.len() <= 1, "{exfil:#?}");
     assert!(exfil.iter().all(|f| f.last_ms < T0 + 24 * HOUR));
     // Sanctioned by a rule: nothing at all.
@@ -306,7 +306,10 @@ fn a_vendor_reaching_somewhere_new_is_drift() {
     );
     flows.push(enriched(f, "deny", None, Some("Mailer Inc")));
     let found = run(flows);
-    let drift: Vec<&Finding> = found.iter().filter(|f| f.kind == "vendor-drift").collect();
+    let drift: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::VendorDrift)
+        .collect();
     assert_eq!(drift.len(), 1, "{found:#?}");
     assert_eq!(drift[0].techniques, ["T1199"]);
     assert_eq!(drift[0].stage, "initial-access");
@@ -334,7 +337,7 @@ fn lateral_movement_follows_the_policy_or_the_history() {
     let found = run(vec![denied, allowed]);
     let lateral: Vec<&Finding> = found
         .iter()
-        .filter(|f| f.kind == "lateral-movement")
+        .filter(|f| f.kind == cordon_core::FindingKind::LateralMovement)
         .collect();
     assert_eq!(lateral.len(), 1);
     assert_eq!(lateral[0].techniques, ["T1021.004"]);
@@ -360,7 +363,7 @@ fn lateral_movement_follows_the_policy_or_the_history() {
     let found = run_with(Config::default(), None, &mut flows);
     let lateral: Vec<&Finding> = found
         .iter()
-        .filter(|f| f.kind == "lateral-movement")
+        .filter(|f| f.kind == cordon_core::FindingKind::LateralMovement)
         .collect();
     assert_eq!(lateral.len(), 1, "{found:#?}");
     assert_eq!(lateral[0].techniques, ["T1021.001"]);
@@ -388,7 +391,7 @@ fn horizontal_and_vertical_scans_are_discovery() {
     let found = run(flows);
     let scans: Vec<&Finding> = found
         .iter()
-        .filter(|f| f.kind == "service-discovery")
+        .filter(|f| f.kind == cordon_core::FindingKind::ServiceDiscovery)
         .collect();
     assert_eq!(scans.len(), 2, "{found:#?}");
     assert!(scans.iter().all(|f| f.techniques == ["T1046"]));
@@ -436,7 +439,7 @@ fn password_guessing_and_spraying_are_brute_force_but_a_sweep_is_not() {
     let found = run(guesses);
     let brute = found
         .iter()
-        .find(|f| f.kind == "brute-force")
+        .find(|f| f.kind == cordon_core::FindingKind::BruteForce)
         .expect("found");
     assert_eq!(brute.techniques, ["T1110.001"]);
     assert_eq!(brute.stage, "credential-access");
@@ -455,9 +458,9 @@ fn password_guessing_and_spraying_are_brute_force_but_a_sweep_is_not() {
         .collect();
     let found = run(spray);
     assert!(
-        found
-            .iter()
-            .any(|f| f.kind == "brute-force" && f.techniques == ["T1110.003"]),
+        found.iter().any(
+            |f| f.kind == cordon_core::FindingKind::BruteForce && f.techniques == ["T1110.003"]
+        ),
         "{found:#?}"
     );
     // Unanswered probes are a scan, not guessing.
@@ -502,7 +505,10 @@ fn indicators_match_from_plain_lists_and_stix_bundles() {
         flow("10.0.4.10", "8.8.8.8", 53, T0 + 3000, 60, 90),
     ];
     let found = run_with(Config::default(), Some(intel), &mut flows);
-    let hits: Vec<&Finding> = found.iter().filter(|f| f.kind == "threat-intel").collect();
+    let hits: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::ThreatIntel)
+        .collect();
     assert_eq!(hits.len(), 3, "{found:#?}");
     assert!(
         hits.iter()
@@ -544,7 +550,7 @@ fn denied_flows_to_one_group_are_one_violation() {
     let found = run(flows);
     let v: Vec<&Finding> = found
         .iter()
-        .filter(|f| f.kind == "policy-violation")
+        .filter(|f| f.kind == cordon_core::FindingKind::PolicyViolation)
         .collect();
     assert_eq!(v.len(), 1, "{found:#?}");
     assert_eq!(v[0].dst, "user-db");
@@ -619,10 +625,14 @@ fn exfiltration_to_a_beacon_destination_is_over_the_c2_channel() {
     let found = run(flows);
     let exfil = found
         .iter()
-        .find(|f| f.kind == "exfiltration")
+        .find(|f| f.kind == cordon_core::FindingKind::Exfiltration)
         .expect("found");
     assert!(exfil.techniques.contains(&"T1041".to_string()), "{exfil:?}");
-    assert!(found.iter().any(|f| f.kind == "beaconing"));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::Beaconing)
+    );
 }
 
 #[test]
@@ -664,7 +674,10 @@ fn a_vendor_active_at_a_new_hour_is_drift_once_a_day_was_learned() {
         Some("Mailer Inc"),
     ));
     let found = run_with(config, None, &mut flows);
-    let drift: Vec<&Finding> = found.iter().filter(|f| f.kind == "vendor-drift").collect();
+    let drift: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::VendorDrift)
+        .collect();
     assert_eq!(drift.len(), 1, "{found:#?}");
     assert_eq!(drift[0].evidence.facts["hour_of_day_utc"], 5);
 }

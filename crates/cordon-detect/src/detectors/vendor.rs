@@ -14,6 +14,7 @@
 //! `shadow_hours` distinct hours. Needs a policy (without one, nothing is
 //! declared and everything would be a shadow).
 
+use cordon_core::FindingKind;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
@@ -134,7 +135,7 @@ impl Vendors {
                 *h = true;
             }
             let mut f = finding(
-                "vendor-drift",
+                FindingKind::VendorDrift,
                 &format!("{name}|hour|{hour_of_day}"),
                 flow,
                 60.0,
@@ -150,13 +151,13 @@ impl Vendors {
         if !v.learned.contains(&combo) {
             let direction = if inbound { "from" } else { "to" };
             let mut f = finding(
-                "vendor-drift",
+                FindingKind::VendorDrift,
                 &format!("{name}|{inside}|{port}|{inbound}"),
                 flow,
                 if flow
                     .enrichment
                     .as_ref()
-                    .is_some_and(|e| &*e.verdict != "allow")
+                    .is_some_and(|e| e.verdict.is_denial())
                 {
                     85.0
                 } else {
@@ -190,7 +191,7 @@ impl Vendors {
             {
                 v.reported_volume_hour = hour;
                 let mut f = finding(
-                    "vendor-drift",
+                    FindingKind::VendorDrift,
                     &format!("{name}|volume"),
                     flow,
                     75.0,
@@ -241,7 +242,7 @@ impl Vendors {
         {
             s.reported = true;
             let mut f = finding(
-                "shadow-vendor",
+                FindingKind::ShadowVendor,
                 &key,
                 flow,
                 45.0,

@@ -2,6 +2,7 @@
 //! mode), grouped by source, destination, port and verdict, with the stage
 //! they suggest from where they go.
 
+use cordon_core::FindingKind;
 use cordon_flow::Flow;
 
 use super::{Detector, admin_protocol, dst_internal, fact, finding, src_internal, stopped_by};
@@ -48,7 +49,7 @@ impl Detector for Violations {
         let Some(e) = flow.enrichment.as_deref() else {
             return;
         };
-        if &*e.verdict == "allow"
+        if e.verdict == cordon_core::Verdict::Allow
             || self.cfg.common.allow.contains(flow.src_ip, None)
             || self
                 .cfg
@@ -66,10 +67,7 @@ impl Detector for Violations {
         // One finding per source and destination group (a sweep of a
         // subnet is one violation, not hundreds); ports and addresses are
         // counted in the evidence.
-        let group = e
-            .dst_groups
-            .iter()
-            .find(|g| !matches!(&***g, "internet" | "private"))
+        let group = cordon_core::first_user_group(&e.dst_groups)
             .or_else(|| e.dst_groups.first())
             .map(|g| g.to_string());
         let dst = group
@@ -110,14 +108,14 @@ impl Detector for Violations {
                 (true, false) => ("exfiltration", vec!["T1048".to_string()]),
                 (false, _) => ("initial-access", vec!["T1199".to_string()]),
             };
-        let score = match (&*e.verdict, rejected) {
+        let score = match (e.verdict, rejected) {
             // Denied and stopped: the policy worked.
             (_, true) => 30.0,
-            ("would-deny", false) => 60.0,
+            (cordon_core::Verdict::WouldDeny, false) => 60.0,
             _ => 50.0,
         };
         let mut f = finding(
-            "policy-violation",
+            FindingKind::PolicyViolation,
             &key,
             flow,
             score,
@@ -148,7 +146,7 @@ impl Detector for Violations {
         }
         f.dst = dst.clone();
         fact(&mut f, "bytes", seen.bytes);
-        fact(&mut f, "verdict", &*e.verdict);
+        fact(&mut f, "verdict", e.verdict.as_str());
         fact(&mut f, "observed_rejected", rejected);
         out.push(f);
     }

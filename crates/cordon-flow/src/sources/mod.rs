@@ -226,7 +226,7 @@ pub(crate) fn parse_ip(field: &str, value: &str) -> Result<IpAddr, Skip> {
     }
     trimmed(value)
         .parse::<IpAddr>()
-        .map(cordon_policy::raw::canonical_ip)
+        .map(cordon_core::canonical_ip)
         .map_err(|_| Skip::malformed(format!("`{field}` is not an IP address: `{}`", clip(value))))
 }
 
@@ -251,18 +251,10 @@ pub(crate) fn clip(s: &str) -> String {
     }
 }
 
-/// The IANA number of a protocol name (`tcp`, `udp`, `icmp`, ...).
+/// The IANA number of a protocol name (`tcp`, `udp`, `ipv6-icmp`, ...) or
+/// number.
 pub(crate) fn protocol_number(name: &str) -> Option<u8> {
-    match name.to_ascii_lowercase().as_str() {
-        "icmp" => Some(1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmpv6" | "icmp6" | "ipv6-icmp" => Some(58),
-        "sctp" => Some(132),
-        "gre" => Some(47),
-        "esp" => Some(50),
-        other => other.parse().ok(),
-    }
+    cordon_core::Protocol::from_any_name(name).map(|p| p.0)
 }
 
 #[cfg(test)]

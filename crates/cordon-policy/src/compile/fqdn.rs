@@ -8,7 +8,7 @@
 use rustc_hash::FxHashMap;
 
 use super::sets::{SetId, SetInterner, remap_id};
-use crate::hostname::Hostname;
+use cordon_core::hostname::Hostname;
 
 #[derive(Debug, Default)]
 struct Node {

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 
 use crate::decision::{Decision, Endpoint, GroupSet, Reason, Request, Verdict};
 use crate::model::{Action, GroupId, Mode, Policy, WorkloadId};
-use crate::special;
+use cordon_core::ip as special;
 use fqdn::FqdnTrie;
 use ranges::{AddressTable, AddressTableBuilder};
 use rules::RuleTable;
@@ -81,7 +81,7 @@ fn net_range(net: &IpNet) -> (bool, u128, u128) {
 }
 
 fn ip_key(ip: IpAddr) -> (bool, u128) {
-    match crate::raw::canonical_ip(ip) {
+    match cordon_core::canonical_ip(ip) {
         IpAddr::V4(v4) => (true, v4_key(v4)),
         IpAddr::V6(v6) => (false, u128::from(v6)),
     }
@@ -277,7 +277,7 @@ impl CompiledPolicy {
     /// The workload that owns `ip`, if the inventory names one.
     pub fn workload_at(&self, ip: IpAddr) -> Option<WorkloadId> {
         self.workload_by_ip
-            .get(&crate::raw::canonical_ip(ip))
+            .get(&cordon_core::canonical_ip(ip))
             .copied()
     }
 

@@ -174,12 +174,4 @@ pub fn iter(bits: &[u64]) -> impl Iterator<Item = GroupId> + '_ {
     })
 }
 
-/// Whether sorted `list` holds `group`.
-#[inline]
-pub fn list_contains(list: &[u32], group: u32) -> bool {
-    if list.len() <= 16 {
-        list.contains(&group)
-    } else {
-        list.binary_search(&group).is_ok()
-    }
-}
+pub use crate::decision::list_contains;

@@ -15,8 +15,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::hostname::FqdnPattern;
 use crate::model::{GroupId, Policy};
+use cordon_core::hostname::FqdnPattern;
 
 /// Something of the policy that an export leaves out, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -84,7 +84,7 @@ pub(crate) fn selectors(policy: &Policy, group: GroupId) -> Selectors {
 }
 
 /// Private address space, as the built-in `private` group defines it.
-pub(crate) use crate::special::PRIVATE;
+pub(crate) use cordon_core::ip::PRIVATE;
 
 /// A name Kubernetes accepts (DNS-1123 subdomain, at most 253 characters).
 pub(crate) fn object_name(parts: &[&str]) -> String {

@@ -12,14 +12,14 @@ use std::net::IpAddr;
 use cordon_yaml::{Diagnostics, Node, Pos};
 use ipnet::IpNet;
 
-use crate::hostname::FqdnPattern;
-use crate::model::{Action, Criticality, Limit, Mode, Vendor};
 use crate::ports::PortRange;
-use crate::units::{ByteSize, Window};
+use crate::terms::{Action, Criticality, Limit, Mode, Vendor};
+use cordon_core::hostname::FqdnPattern;
+use cordon_core::units::{ByteSize, Window};
 
 mod values;
 
-pub use values::{canonical_ip, parse_cidr};
+pub use values::parse_cidr;
 pub(crate) use values::{check_spiffe, decode_workload, ip, labels, strings};
 
 /// A value and where it was written. Equality ignores the position, so a
@@ -359,7 +359,7 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
             if let Some(text) = item.text(diags, "fqdn") {
                 match FqdnPattern::parse(text) {
                     Ok(p) => group.fqdns.push(Spanned::new(p, item.pos)),
-                    Err((message, hint)) => diags.error_hint(item.pos, message, hint),
+                    Err(e) => diags.error_hint(item.pos, e.message, e.hint),
                 }
             }
         }
@@ -448,7 +448,7 @@ fn decode_rule(node: &Node, diags: &mut Diagnostics) -> Option<RawRule> {
             if let Some(text) = item.text(diags, "port") {
                 match PortRange::parse(text) {
                     Ok(p) => ports.push(Spanned::new(p, item.pos)),
-                    Err((message, hint)) => diags.error_hint(item.pos, message, hint),
+                    Err(e) => diags.error_hint(item.pos, e.message, e.hint),
                 }
             }
         }
@@ -491,7 +491,11 @@ fn decode_limit(node: &Node, diags: &mut Diagnostics) -> Option<Limit> {
                 None
             }
             Err(e) => {
-                diags.error_hint(n.pos, e, "write a size such as `50MiB`, `1GB` or `1048576`");
+                diags.error_hint(
+                    n.pos,
+                    e.to_string(),
+                    "write a size such as `50MiB`, `1GB` or `1048576`",
+                );
                 None
             }
         }
@@ -505,7 +509,11 @@ fn decode_limit(node: &Node, diags: &mut Diagnostics) -> Option<Limit> {
                 None
             }
             Err(e) => {
-                diags.error_hint(n.pos, e, "write a window such as `30s`, `5m`, `1h` or `1d`");
+                diags.error_hint(
+                    n.pos,
+                    e.to_string(),
+                    "write a window such as `30s`, `5m`, `1h` or `1d`",
+                );
                 None
             }
         }

@@ -44,7 +44,7 @@ pub(crate) fn labels(node: &Node, diags: &mut Diagnostics) -> Vec<(String, Strin
 pub(crate) fn ip(node: &Node, diags: &mut Diagnostics) -> Option<Spanned<IpAddr>> {
     let text = node.text(diags, "ip")?;
     match text.parse::<IpAddr>() {
-        Ok(ip) => Some(Spanned::new(canonical_ip(ip), node.pos)),
+        Ok(ip) => Some(Spanned::new(cordon_core::canonical_ip(ip), node.pos)),
         Err(_) => {
             diags.error_hint(
                 node.pos,
@@ -53,14 +53,6 @@ pub(crate) fn ip(node: &Node, diags: &mut Diagnostics) -> Option<Spanned<IpAddr>
             );
             None
         }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses are their IPv4 address everywhere in Cordon.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
     }
 }
 

@@ -51,8 +51,8 @@ pub struct GatewayRecord {
     /// The TLS server name the client sent, when it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
-    /// `allow`, `deny` or `would-deny`.
-    pub verdict: String,
+    /// What the policy said.
+    pub verdict: crate::flow::Verdict,
     /// The deciding rule, when a rule decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
@@ -94,7 +94,7 @@ impl GatewayRecord {
         if let Some(sni) = &self.sni {
             flow.attr("sni", sni);
         }
-        flow.attr("gateway_verdict", &self.verdict);
+        flow.attr("gateway_verdict", self.verdict.as_str());
         if let Some(rule) = &self.rule {
             flow.attr("rule", rule);
         }

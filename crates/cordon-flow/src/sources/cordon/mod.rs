@@ -32,6 +32,12 @@ impl LineDecoder for CordonDecoder {
         };
         // Enrichment is recomputed against the policy in force at ingest.
         flow.enrichment = None;
+        // Records written before orientation was a field carried it as an
+        // attribute.
+        if flow.get_attr("oriented") == Some("reply") {
+            flow.orientation = crate::flow::Orientation::Reversed;
+            flow.attrs.remove("oriented");
+        }
         out.push(flow);
         Ok(())
     }

@@ -43,7 +43,7 @@ fn gateway_close_records_are_flows_and_decision_records_are_skipped() {
         dst_groups: vec!["vendor".into()],
         requested: "api.vendor.test:8443".into(),
         sni: None,
-        verdict: "allow".into(),
+        verdict: cordon_core::Verdict::Allow,
         rule: Some("notifier-to-vendor".into()),
         reason: "rule".into(),
         detail: String::new(),
@@ -66,4 +66,30 @@ fn gateway_close_records_are_flows_and_decision_records_are_skipped() {
     assert_eq!(out[0].get_attr("rule"), Some("notifier-to-vendor"));
     assert_eq!(out[0].get_attr("conn_id"), Some("g-1-1"));
     assert_eq!(out[0].hostname.as_deref(), Some("api.vendor.test"));
+}
+
+#[test]
+fn orientation_round_trips_and_the_old_attribute_is_read() {
+    let mut f = Flow::new(
+        FlowSource::Aws,
+        "10.0.1.10".parse().unwrap(),
+        "10.0.2.10".parse().unwrap(),
+        6,
+    );
+    f.orientation = crate::flow::Orientation::Reversed;
+    f.attr("tcp_flags", "18");
+    let line = serde_json::to_string(&f).unwrap();
+    assert!(line.contains(r#""orientation":"reversed""#), "{line}");
+    let mut out = Vec::new();
+    CordonDecoder.line(&line, &mut out).unwrap();
+    assert_eq!(out, [f.clone()]);
+    // As records written before orientation was a field carry it.
+    let old = line.replace(r#""orientation":"reversed","#, "").replace(
+        r#"["tcp_flags","18"]"#,
+        r#"["tcp_flags","18"],["oriented","reply"]"#,
+    );
+    assert!(old.contains("oriented"), "{old}");
+    out.clear();
+    CordonDecoder.line(&old, &mut out).unwrap();
+    assert_eq!(out, [f]);
 }

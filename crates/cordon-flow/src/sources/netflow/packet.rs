@@ -240,9 +240,7 @@ fn ip(bytes: &[u8]) -> Option<IpAddr> {
         16 => {
             let mut o = [0u8; 16];
             o.copy_from_slice(bytes);
-            Some(cordon_policy::raw::canonical_ip(IpAddr::V6(
-                Ipv6Addr::from(o),
-            )))
+            Some(cordon_core::canonical_ip(IpAddr::V6(Ipv6Addr::from(o))))
         }
         _ => None,
     }

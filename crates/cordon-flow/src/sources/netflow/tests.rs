@@ -399,7 +399,7 @@ fn a_file_of_ipfix_messages_reads_through_the_input_driver() {
         &ReadOptions::default(),
         &mut |_, f| {
             flows.append(f);
-            Ok(())
+            Ok::<_, std::convert::Infallible>(())
         },
     )
     .unwrap();
@@ -418,7 +418,7 @@ fn a_file_of_ipfix_messages_reads_through_the_input_driver() {
         &mut |_, f| {
             n += f.len();
             f.clear();
-            Ok(())
+            Ok::<_, std::convert::Infallible>(())
         },
     )
     .unwrap();
@@ -433,7 +433,7 @@ fn a_file_of_ipfix_messages_reads_through_the_input_driver() {
         &mut |_, f| {
             n += f.len();
             f.clear();
-            Ok(())
+            Ok::<_, std::convert::Infallible>(())
         },
     )
     .unwrap();

@@ -1,6 +1,7 @@
 use cordon_flow::{Enrichment, Flow, FlowSource};
 
-use crate::{FlowQuery, FlowStore, SqliteStore};
+use crate::prelude::*;
+use crate::{FlowQuery, SqliteStore};
 
 fn temp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("cordon-store-{name}-{}", std::process::id()));
@@ -25,9 +26,9 @@ fn flow(src: &str, dst: &str, port: u16, start: i64, groups: Option<(&str, &str,
         f.enrichment = Some(std::sync::Arc::new(Enrichment {
             src_groups: vec![s.into()].into(),
             dst_groups: vec![d.into(), "private".into()].into(),
-            verdict: verdict.into(),
+            verdict: verdict.parse().unwrap(),
             vendor: (d == "email-vendor").then(|| "Mailer Inc".into()),
-            ..Enrichment::default()
+            ..Enrichment::with_verdict(cordon_core::Verdict::Allow)
         }));
     }
     f
@@ -105,7 +106,7 @@ fn flows_round_trip_and_filter() {
     );
     assert_eq!(
         q(FlowQuery {
-            verdict: Some("deny".into()),
+            verdict: Some(cordon_core::Verdict::Deny),
             ..FlowQuery::default()
         }),
         1
@@ -135,15 +136,13 @@ fn flows_round_trip_and_filter() {
 
     let edges = s.topology(&FlowQuery::default()).unwrap();
     assert_eq!(edges.len(), 3);
+    assert!(edges.iter().any(|e| e.src_group == "web"
+        && e.dst_group == "user-db"
+        && e.verdict == Some(cordon_core::Verdict::Deny)));
     assert!(
         edges
             .iter()
-            .any(|e| e.src_group == "web" && e.dst_group == "user-db" && e.verdict == "deny")
-    );
-    assert!(
-        edges
-            .iter()
-            .any(|e| e.src_group == "private" && e.dst_group == "internet" && e.verdict == "-")
+            .any(|e| e.src_group == "private" && e.dst_group == "internet" && e.verdict.is_none())
     );
 
     assert_eq!(s.prune(180_000).unwrap(), 2);
@@ -216,4 +215,120 @@ fn blocks_of_flows_from_everywhere_are_indexed_coarsely_and_still_found() {
     assert_eq!(s.prune(10_000).unwrap(), 2001);
     assert_eq!(count(&s, by("10.0.1.10/32")), 0);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn finding(id_key: &str, first_ms: i64, score: f64) -> cordon_detect::Finding {
+    use cordon_detect::finding::{Entity, Evidence, finding_id};
+    let kind = cordon_core::FindingKind::Beaconing;
+    cordon_detect::Finding {
+        id: finding_id(kind, id_key),
+        kind,
+        title: "Beaconing".into(),
+        severity: cordon_detect::Severity::from_score(score),
+        confidence: 0.5,
+        score,
+        src: "web-1".into(),
+        dst: "203.0.113.9".into(),
+        src_entity: Entity {
+            workload: Some("web-1".into()),
+            ..Entity::default()
+        },
+        dst_entity: Entity {
+            ip: Some("203.0.113.9".parse().unwrap()),
+            ..Entity::default()
+        },
+        port: Some(443),
+        first_ms,
+        last_ms: first_ms + 3_600_000,
+        evidence: Evidence {
+            summary: format!("score {score}"),
+            ..Evidence::default()
+        },
+        techniques: vec!["T1071.001".into()],
+        tactics: vec!["TA0011".into()],
+        stage: "command-and-control".into(),
+        controls: Vec::new(),
+        action: "block".into(),
+        stopped_by: None,
+        updates: 1,
+    }
+}
+
+#[test]
+fn findings_are_rows_merged_by_the_store() {
+    use crate::FindingStore;
+    let dir = temp("findings");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let first = finding("a", 1_000_000, 70.0);
+    let saved = s.save_findings(vec![first.clone()]).unwrap();
+    assert_eq!(saved, std::slice::from_ref(&first));
+    // A later run that saw less history is merged into the stored one.
+    let later = finding("a", 5_000_000, 80.0);
+    let merged = s.save_findings(vec![later]).unwrap();
+    assert_eq!(merged[0].first_ms, 1_000_000);
+    assert_eq!(merged[0].last_ms, 5_000_000 + 3_600_000);
+    assert_eq!(merged[0].score, 80.0);
+    assert_eq!(merged[0].updates, 2);
+    // A run that saw at least as much replaces it.
+    let full = finding("a", 1_000_000, 60.0);
+    assert_eq!(
+        s.save_findings(vec![full.clone()]).unwrap(),
+        std::slice::from_ref(&full)
+    );
+    drop(s);
+    let s = SqliteStore::open(&dir).unwrap();
+    assert_eq!(s.findings(None).unwrap(), [full]);
+    assert!(s.findings(Some(1_000_000 + 3_600_001)).unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn findings_stored_as_json_bodies_are_moved_to_rows() {
+    use crate::FindingStore;
+    let dir = temp("findings-v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = finding("old", 2_000_000, 90.0);
+    {
+        let db = rusqlite::Connection::open(dir.join("flows.sqlite")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE findings(id TEXT PRIMARY KEY, kind TEXT NOT NULL, severity TEXT NOT NULL,
+                first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, body TEXT NOT NULL);
+             CREATE INDEX findings_time ON findings(last_ms);",
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO findings VALUES (?,?,?,?,?,?)",
+            rusqlite::params![
+                old.id,
+                old.kind.as_str(),
+                old.severity.as_str(),
+                old.first_ms,
+                old.last_ms,
+                serde_json::to_string(&old).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&dir).unwrap();
+    assert_eq!(s.findings(None).unwrap(), [old]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_damaged_finding_row_is_an_error_naming_it() {
+    use crate::FindingStore;
+    let dir = temp("findings-bad");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let f = finding("bad", 1_000, 50.0);
+    s.save_findings(vec![f.clone()]).unwrap();
+    drop(s);
+    {
+        let db = rusqlite::Connection::open(dir.join("flows.sqlite")).unwrap();
+        db.execute("UPDATE findings SET kind = 'nonsense'", [])
+            .unwrap();
+    }
+    let s = SqliteStore::open(&dir).unwrap();
+    let e = s.findings(None).unwrap_err().to_string();
+    assert!(e.contains(&f.id) && e.contains("nonsense"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

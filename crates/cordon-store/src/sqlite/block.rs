@@ -14,12 +14,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use cordon_flow::{Direction, Enrichment, Flow, FlowSource, Name, Names, Observed};
+use cordon_flow::{Direction, Enrichment, Flow, FlowSource, Name, Names, Observed, Orientation};
 
 /// Flows per block.
 pub const BLOCK: usize = 4096;
 
-const FORMAT_VERSION: u8 = 1;
+/// Version 2 added a byte of flags after the packed byte (bit 0: the
+/// record was turned around); version 1 blocks carried that as the
+/// attribute `oriented=reply` and are still read.
+const FORMAT_VERSION: u8 = 2;
 
 /// Sources by their stored number: append only, never reorder.
 const SOURCES: [FlowSource; 9] = FlowSource::ALL;
@@ -142,6 +145,7 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
         };
         let source = SOURCES.iter().position(|s| *s == f.source).unwrap_or(0) as u8;
         w.out.push(observed | direction << 2 | source << 4);
+        w.out.push(u8::from(f.orientation.is_reversed()));
         let host = w.string(f.hostname.as_deref());
         // Enrichments are shared between flows: one seen before in this
         // block is found by address (the flows outlive the writer).
@@ -156,7 +160,7 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
                     w.list(e.map(|e| &e.src_groups)),
                     w.list(e.map(|e| &e.dst_groups)),
                     w.string(e.and_then(|e| e.vendor.as_deref())),
-                    w.string(e.map(|e| &*e.verdict)),
+                    w.string(e.map(|e| e.verdict.as_str())),
                     w.string(e.and_then(|e| e.rule.as_deref())),
                 ];
                 if let Some(a) = shared {
@@ -269,7 +273,8 @@ pub fn decode(
     out: &mut Vec<Flow>,
 ) -> Result<(), BlockError> {
     let mut r = Reader { data, pos: 0 };
-    if r.byte()? != FORMAT_VERSION {
+    let version = r.byte()?;
+    if version != FORMAT_VERSION && version != 1 {
         return Err(r.fail("unknown block format"));
     }
     let count = r.varint()?;
@@ -354,6 +359,9 @@ pub fn decode(
         f.source = *SOURCES
             .get(usize::from(packed >> 4))
             .ok_or_else(|| r.fail("bad source"))?;
+        if version >= 2 && r.byte()? & 1 == 1 {
+            f.orientation = Orientation::Reversed;
+        }
         let mut refs = [0u64; 9];
         for slot in &mut refs {
             *slot = r.varint()?;
@@ -366,7 +374,9 @@ pub fn decode(
             let shared = match shared_enrichments.get(&key) {
                 Some(e) => std::sync::Arc::clone(e),
                 None => {
-                    let verdict = name(refs[6], &r)?.ok_or_else(|| r.fail("bad verdict"))?;
+                    let verdict = string(refs[6], &r)?
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| r.fail("bad verdict"))?;
                     let e = std::sync::Arc::new(Enrichment {
                         src_workload: name(refs[1], &r)?,
                         dst_workload: name(refs[2], &r)?,
@@ -384,6 +394,10 @@ pub fn decode(
         }
         if let Some(attrs) = string(refs[8], &r)? {
             f.attrs = cordon_flow::Attrs::from_encoded(attrs);
+            if version == 1 && f.attrs.get("oriented") == Some("reply") {
+                f.orientation = Orientation::Reversed;
+                f.attrs.remove("oriented");
+            }
         }
         if keep(&f) {
             out.push(f);

@@ -7,8 +7,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use cordon_policy::Hostname;
-use cordon_policy::hosts::Hosts;
+use crate::hostname::Hostname;
+use crate::hosts::Hosts;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverConfig, ResolverOpts,
@@ -24,6 +24,14 @@ pub enum ResolveError {
     /// No answer in time.
     #[error("resolving `{0}` timed out")]
     Timeout(String),
+    /// The DNS client could not be built.
+    #[error("cannot build the DNS client for {server}: {reason}")]
+    Client {
+        /// The DNS server.
+        server: SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
     /// The resolver failed.
     #[error("resolving `{name}` failed: {reason}")]
     Failed {
@@ -50,7 +58,11 @@ impl Resolver {
     ///
     /// # Errors
     /// When the DNS client cannot be built.
-    pub fn new(hosts: Hosts, dns: Option<SocketAddr>, timeout: Duration) -> Result<Self, String> {
+    pub fn new(
+        hosts: Hosts,
+        dns: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<Self, ResolveError> {
         let dns = match dns {
             None => None,
             Some(addr) => {
@@ -75,7 +87,10 @@ impl Resolver {
                 )
                 .with_options(opts)
                 .build()
-                .map_err(|e| format!("cannot build the DNS client for {addr}: {e}"))?;
+                .map_err(|e| ResolveError::Client {
+                    server: addr,
+                    reason: e.to_string(),
+                })?;
                 Some(resolver)
             }
         };

@@ -2,7 +2,17 @@
 //! resolve names in tests and on air-gapped sites.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, ToSocketAddrs};
+
+/// A line of a hosts file that does not start with an address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: `{word}` is not an address")]
+pub struct HostsError {
+    /// The line, from 1.
+    pub line: usize,
+    /// What stood where the address should be.
+    pub word: String,
+}
 
 /// Names and their addresses from a hosts(5) file.
 #[derive(Clone, Debug, Default)]
@@ -13,16 +23,17 @@ impl Hosts {
     /// Lines that do not start with an address are reported by number.
     ///
     /// # Errors
-    /// The first bad line, as `line N: why`.
-    pub fn parse(text: &str) -> Result<Hosts, String> {
+    /// The first bad line.
+    pub fn parse(text: &str) -> Result<Hosts, HostsError> {
         let mut map: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("");
             let mut words = line.split_whitespace();
             let Some(first) = words.next() else { continue };
-            let ip: IpAddr = first
-                .parse()
-                .map_err(|_| format!("line {}: `{first}` is not an address", i + 1))?;
+            let ip: IpAddr = first.parse().map_err(|_| HostsError {
+                line: i + 1,
+                word: first.to_string(),
+            })?;
             for name in words {
                 let name = crate::Hostname::parse(name)
                     .map(|h| h.as_str().to_string())
@@ -43,4 +54,15 @@ impl Hosts {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// The addresses the system resolver gives for `name` now, sorted.
+pub fn system(name: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = (name, 0)
+        .to_socket_addrs()
+        .map(|it| it.map(|a| a.ip()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -8,9 +8,13 @@ use cordon_flow::Flow;
 use ipnet::IpNet;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::block;
-use crate::query::{Edge, FlowQuery};
-use crate::{FlowStore, InputState, StoreError, StoredFinding};
+use crate::query::{Edge, FlowQuery, topology_label};
+use crate::{FlowReader, FlowWriter, IngestLedger, InputState, Store, StoreError};
+
+mod block;
+mod findings;
+#[cfg(test)]
+mod tests;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inputs(
@@ -51,15 +55,6 @@ CREATE TABLE IF NOT EXISTS rollups(
     bytes_in INTEGER NOT NULL,
     PRIMARY KEY(minute, src_group, dst_group, dst_port, protocol, verdict)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS findings(
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    first_ms INTEGER NOT NULL,
-    last_ms INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS findings_time ON findings(last_ms);
 ";
 
 /// A rollup row's key: minute, source group, destination group, port,
@@ -126,29 +121,6 @@ fn net_key(ip: IpAddr, (v4_bits, v6_bits): (u8, u8)) -> [u8; 17] {
     key
 }
 
-/// The group a flow endpoint is drawn under in the topology: its first user
-/// group, else the built-in class of its address.
-pub fn topology_label(groups: Option<&[cordon_flow::Name]>, ip: IpAddr) -> &str {
-    if let Some(groups) = groups {
-        if let Some(g) = groups
-            .iter()
-            .find(|g| !matches!(&***g, "internet" | "private"))
-        {
-            return g;
-        }
-        if let Some(g) = groups.first() {
-            return g;
-        }
-    }
-    if cordon_policy::special::is_private(ip) {
-        "private"
-    } else if cordon_policy::special::is_internet(ip) {
-        "internet"
-    } else {
-        "other"
-    }
-}
-
 fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -175,7 +147,7 @@ fn matches(q: &FlowQuery, f: &Flow) -> bool {
         && q.protocol.is_none_or(|p| f.protocol == p)
         && q.verdict
             .as_ref()
-            .is_none_or(|v| e.is_some_and(|e| *e.verdict == **v))
+            .is_none_or(|v| e.is_some_and(|e| e.verdict == *v))
         && q.vendor
             .as_ref()
             .is_none_or(|v| e.is_some_and(|e| e.vendor.as_deref() == Some(v.as_str())))
@@ -198,6 +170,7 @@ impl SqliteStore {
         db.pragma_update(None, "cache_size", -65_536)?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(SCHEMA)?;
+        findings::prepare(&db)?;
         Ok(SqliteStore { db })
     }
 
@@ -295,7 +268,7 @@ impl SqliteStore {
     }
 }
 
-impl FlowStore for SqliteStore {
+impl IngestLedger for SqliteStore {
     fn begin_input(&mut self, key: &str, name: &str) -> Result<InputState, StoreError> {
         self.db.execute(
             "INSERT OR IGNORE INTO inputs(key, name) VALUES (?, ?)",
@@ -315,6 +288,14 @@ impl FlowStore for SqliteStore {
         Ok(state)
     }
 
+    fn finish_input(&mut self, input: i64) -> Result<(), StoreError> {
+        self.db
+            .execute("UPDATE inputs SET done = 1 WHERE id = ?", params![input])?;
+        Ok(())
+    }
+}
+
+impl FlowWriter for SqliteStore {
     fn append(
         &mut self,
         input: i64,
@@ -334,7 +315,7 @@ impl FlowStore for SqliteStore {
                 topology_label(e.map(|e| &*e.dst_groups), f.dst_ip),
                 f.dst_port,
                 f.protocol,
-                e.map_or("-", |e| &*e.verdict),
+                e.map_or("-", |e| e.verdict.as_str()),
             );
             let r = rollups.entry(key).or_default();
             r.0 += 1;
@@ -369,13 +350,9 @@ impl FlowStore for SqliteStore {
         tx.commit()?;
         Ok(())
     }
+}
 
-    fn finish_input(&mut self, input: i64) -> Result<(), StoreError> {
-        self.db
-            .execute("UPDATE inputs SET done = 1 WHERE id = ?", params![input])?;
-        Ok(())
-    }
-
+impl FlowReader for SqliteStore {
     fn query(&self, q: &FlowQuery) -> Result<Vec<Flow>, StoreError> {
         if let Some(g) = q.group.as_ref().filter(|g| g.contains(',')) {
             return Err(StoreError::Query(format!("invalid group name `{g}`")));
@@ -429,42 +406,6 @@ impl FlowStore for SqliteStore {
         Ok(passed)
     }
 
-    fn save_findings(&mut self, findings: &[StoredFinding]) -> Result<(), StoreError> {
-        let tx = self.db.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO findings(id, kind, severity, first_ms, last_ms, body) VALUES (?,?,?,?,?,?)
-                 ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, severity = excluded.severity,
-                    first_ms = excluded.first_ms, last_ms = excluded.last_ms, body = excluded.body",
-            )?;
-            for f in findings {
-                stmt.execute(params![
-                    f.id, f.kind, f.severity, f.first_ms, f.last_ms, f.body
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn findings(&self, since_ms: Option<i64>) -> Result<Vec<StoredFinding>, StoreError> {
-        let mut stmt = self.db.prepare(
-            "SELECT id, kind, severity, first_ms, last_ms, body FROM findings
-             WHERE last_ms >= ? ORDER BY first_ms, id",
-        )?;
-        let rows = stmt.query_map(params![since_ms.unwrap_or(i64::MIN)], |r| {
-            Ok(StoredFinding {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                severity: r.get(2)?,
-                first_ms: r.get(3)?,
-                last_ms: r.get(4)?,
-                body: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
     fn topology(&self, q: &FlowQuery) -> Result<Vec<Edge>, StoreError> {
         let mut clauses = Vec::new();
         let mut args: Vec<i64> = Vec::new();
@@ -495,7 +436,7 @@ impl FlowStore for SqliteStore {
                 dst_group: r.get(1)?,
                 dst_port: r.get(2)?,
                 protocol: r.get(3)?,
-                verdict: r.get(4)?,
+                verdict: r.get::<_, String>(4)?.parse().ok(),
                 flows: n(5)?,
                 bytes_out: n(6)?,
                 bytes_in: n(7)?,
@@ -504,6 +445,18 @@ impl FlowStore for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    fn count(&self) -> Result<u64, StoreError> {
+        let n: Option<i64> = self
+            .db
+            .query_row("SELECT COALESCE(SUM(count), 0) FROM blocks", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+}
+
+impl Store for SqliteStore {
     fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError> {
         let tx = self.db.transaction()?;
         let mut deleted: i64 = tx.query_row(
@@ -554,15 +507,5 @@ impl FlowStore for SqliteStore {
         )?;
         tx.commit()?;
         Ok(u64::try_from(deleted).unwrap_or(0))
-    }
-
-    fn count(&self) -> Result<u64, StoreError> {
-        let n: Option<i64> = self
-            .db
-            .query_row("SELECT COALESCE(SUM(count), 0) FROM blocks", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 }

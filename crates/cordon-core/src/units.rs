@@ -3,6 +3,32 @@
 use std::fmt;
 use std::time::Duration;
 
+/// Why a size or duration could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// No leading number.
+    #[error("`{0}` is not a {1}")]
+    NotANumber(String, &'static str),
+    /// A unit that is not one of the known ones.
+    #[error("unknown {kind} unit `{unit}` in `{text}`")]
+    UnknownUnit {
+        /// `byte` or `time`.
+        kind: &'static str,
+        /// The unit as written.
+        unit: String,
+        /// The whole value.
+        text: String,
+        /// The units accepted.
+        known: &'static str,
+    },
+    /// A duration without a unit.
+    #[error("`{0}` needs a unit: s, m, h or d")]
+    MissingUnit(String),
+    /// Too large for 64 bits.
+    #[error("{1} `{0}` is too large")]
+    Overflow(String, &'static str),
+}
+
 /// The leading whole number of `text` and the (trimmed) unit after it.
 fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let digits_end = text
@@ -34,10 +60,10 @@ impl ByteSize {
     ///
     /// # Errors
     /// When the number is missing, the unit unknown, or the value overflows.
-    pub fn parse(text: &str) -> Result<ByteSize, String> {
+    pub fn parse(text: &str) -> Result<ByteSize, UnitError> {
         let text = text.trim();
-        let (number, unit) =
-            number_and_unit(text).ok_or_else(|| format!("`{text}` is not a byte size"))?;
+        let (number, unit) = number_and_unit(text)
+            .ok_or_else(|| UnitError::NotANumber(text.to_string(), "byte size"))?;
         let multiplier = if unit.is_empty() {
             1
         } else {
@@ -45,12 +71,17 @@ impl ByteSize {
                 .iter()
                 .find(|(name, _)| *name == unit)
                 .map(|(_, m)| *m)
-                .ok_or_else(|| format!("unknown byte unit `{unit}` in `{text}`"))?
+                .ok_or_else(|| UnitError::UnknownUnit {
+                    kind: "byte",
+                    unit: unit.to_string(),
+                    text: text.to_string(),
+                    known: "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB",
+                })?
         };
         number
             .checked_mul(multiplier)
             .map(ByteSize)
-            .ok_or_else(|| format!("byte size `{text}` is too large"))
+            .ok_or_else(|| UnitError::Overflow(text.to_string(), "byte size"))
     }
 }
 
@@ -76,19 +107,19 @@ impl Window {
     ///
     /// # Errors
     /// When the number or unit is missing or unknown, or the value overflows.
-    pub fn parse(text: &str) -> Result<Window, String> {
+    pub fn parse(text: &str) -> Result<Window, UnitError> {
         let text = text.trim();
-        let (number, unit) =
-            number_and_unit(text).ok_or_else(|| format!("`{text}` is not a duration"))?;
+        let (number, unit) = number_and_unit(text)
+            .ok_or_else(|| UnitError::NotANumber(text.to_string(), "duration"))?;
         let seconds = TIME_UNITS
             .iter()
             .find(|(name, _)| *name == unit)
             .map(|(_, s)| *s)
-            .ok_or_else(|| format!("`{text}` needs a unit: s, m, h or d"))?;
+            .ok_or_else(|| UnitError::MissingUnit(text.to_string()))?;
         number
             .checked_mul(seconds)
             .map(|s| Window(Duration::from_secs(s)))
-            .ok_or_else(|| format!("duration `{text}` is too large"))
+            .ok_or_else(|| UnitError::Overflow(text.to_string(), "duration"))
     }
 }
 

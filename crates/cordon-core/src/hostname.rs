@@ -145,7 +145,7 @@ impl FqdnPattern {
     ///
     /// # Errors
     /// A message and a hint.
-    pub fn parse(text: &str) -> Result<FqdnPattern, (String, String)> {
+    pub fn parse(text: &str) -> Result<FqdnPattern, crate::InvalidValue> {
         let (wildcard, rest) = match text.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -158,12 +158,15 @@ impl FqdnPattern {
             } else {
                 "`*` may only stand alone as the first label: `*.example.com`"
             };
-            return Err((format!("invalid FQDN pattern `{text}`"), hint.to_string()));
+            return Err(crate::InvalidValue::new(
+                format!("invalid FQDN pattern `{text}`"),
+                hint.to_string(),
+            ));
         }
         let name = Hostname::parse(rest).map_err(|e| {
-            (
+            crate::InvalidValue::new(
                 format!("invalid FQDN pattern `{text}`: {e}"),
-                "write a DNS name such as `api.example.com` or `*.example.com`".to_string(),
+                "write a DNS name such as `api.example.com` or `*.example.com`",
             )
         })?;
         Ok(FqdnPattern { name, wildcard })

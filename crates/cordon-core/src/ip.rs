@@ -1,8 +1,17 @@
-//! The address ranges behind the built-in groups `internet` and `private`.
+//! Addresses: the one canonical form, and the ranges behind the built-in
+//! groups `internet` and `private`.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+/// IPv4-mapped IPv6 addresses are their IPv4 address everywhere in Cordon.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
 
 /// Ranges that are not `internet`: private, loopback, link-local, CGNAT,
 /// multicast, documentation, benchmarking and reserved (RFC 6890 and the
@@ -68,7 +77,7 @@ fn parsed() -> &'static Parsed {
 
 /// Whether `ip` is in the built-in group `internet`.
 pub fn is_internet(ip: IpAddr) -> bool {
-    let ip = crate::raw::canonical_ip(ip);
+    let ip = canonical_ip(ip);
     let p = parsed();
     match ip {
         IpAddr::V4(_) => !p.not_internet_v4.iter().any(|n| n.contains(&ip)),
@@ -81,6 +90,6 @@ pub fn is_internet(ip: IpAddr) -> bool {
 
 /// Whether `ip` is in the built-in group `private`.
 pub fn is_private(ip: IpAddr) -> bool {
-    let ip = crate::raw::canonical_ip(ip);
+    let ip = canonical_ip(ip);
     parsed().private.iter().any(|n| n.contains(&ip))
 }

@@ -1,0 +1,414 @@
+//! The agent's run loop: compile the policy for this host, load the table,
+//! record flows, cut what the policy revokes, and follow the policy file,
+//! SIGHUP (through the [`PolicySource`]'s flag) and the DNS answers' TTLs,
+//! keeping the last good ruleset whenever a new one fails.
+//!
+//! What happens is told to the caller as [`AgentEvent`]s (the command line
+//! prints them) and logged with `tracing`.
+
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cordon_core::hosts::{Hosts, HostsError};
+use cordon_core::resolve::{ResolveError, Resolver};
+use cordon_policy::{CompiledPolicy, LoadOptions, PolicyError, PolicySource};
+
+use crate::flows::{self, Collector, FlowLog, FlowsError};
+use crate::netlink::{self, Applied, Change, NetlinkError};
+use crate::{Ruleset, RulesetError, ruleset_resolving};
+
+/// How often the loop looks at the policy file and the clock.
+const POLL: Duration = Duration::from_millis(500);
+/// How soon a name that did not resolve is asked again.
+const DNS_RETRY: Duration = Duration::from_secs(10);
+/// Names resolved by the system resolver (no TTL) are asked again this often.
+const SYSTEM_REFRESH: Duration = Duration::from_secs(60);
+/// Names are never resolved again more often than this.
+const MIN_REFRESH: Duration = Duration::from_secs(1);
+
+/// What the agent enforces, and for whom.
+#[derive(Clone, Debug, Default)]
+pub struct AgentConfig {
+    /// The policy file.
+    pub policy: PathBuf,
+    /// Inventory files merged into the policy.
+    pub load: LoadOptions,
+    /// Workloads of the inventory this host is.
+    pub workloads: Vec<String>,
+    /// This host's addresses, besides its workloads'.
+    pub self_ips: Vec<IpAddr>,
+    /// A hosts(5) file that names resolve through first.
+    pub hosts: Option<PathBuf>,
+    /// A DNS server whose answers' TTLs say when to resolve again.
+    pub dns: Option<SocketAddr>,
+    /// Log would-deny and drop nothing.
+    pub audit: bool,
+    /// Record this host's flows here.
+    pub flows: Option<PathBuf>,
+}
+
+/// Why the agent cannot (or can no longer) do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The policy is invalid.
+    #[error("`{path}` is not a valid policy:\n{source}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// Its diagnostics.
+        source: PolicyError,
+    },
+    /// A workload named on the command line is not in the inventory.
+    #[error("no workload named `{0}` in the inventory")]
+    UnknownWorkload(String),
+    /// The hosts file cannot be read.
+    #[error("cannot read `{path}`: {source}")]
+    HostsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The hosts file is invalid.
+    #[error("{path}: {source}")]
+    Hosts {
+        /// The file.
+        path: PathBuf,
+        /// The bad line.
+        source: HostsError,
+    },
+    /// The DNS client cannot start.
+    #[error(transparent)]
+    Dns(#[from] ResolveError),
+    /// A runtime for the DNS client cannot start.
+    #[error("cannot start the DNS client: {0}")]
+    Runtime(std::io::Error),
+    /// The ruleset cannot be compiled.
+    #[error(transparent)]
+    Ruleset(#[from] RulesetError),
+    /// The kernel refused the table or could not be asked.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// The flow log cannot be opened.
+    #[error("cannot open `{path}`: {source}")]
+    FlowLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Flows cannot be collected.
+    #[error(transparent)]
+    Flows(#[from] FlowsError),
+}
+
+/// What the agent did, for the caller to tell.
+#[derive(Debug)]
+pub enum AgentEvent<'a> {
+    /// Flows are recorded to this file.
+    RecordingFlows(&'a std::path::Path),
+    /// The first table is in force.
+    Applied {
+        /// Rules for this host.
+        rules: usize,
+        /// Compile time.
+        compile: Duration,
+        /// Load time.
+        apply: Duration,
+        /// Audit mode: nothing is dropped.
+        audit: bool,
+    },
+    /// A new table (or new set elements) is in force.
+    Reloaded {
+        /// Rules for this host.
+        rules: usize,
+        /// Compile time.
+        compile: Duration,
+        /// Load time.
+        apply: Duration,
+        /// What changed in the kernel.
+        change: &'a Change,
+    },
+    /// A reload failed; the last good ruleset stays in force.
+    ReloadFailed(&'a AgentError),
+    /// Connections the policy now denies were cut.
+    Cut(usize),
+    /// Revoked connections could not be cut.
+    CutFailed(&'a FlowsError),
+}
+
+/// A DNS client whose answers come with their TTL.
+struct Dns {
+    runtime: tokio::runtime::Runtime,
+    resolver: Resolver,
+}
+
+impl Dns {
+    fn new(server: SocketAddr) -> Result<Dns, AgentError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(AgentError::Runtime)?;
+        let resolver = {
+            let _inside = runtime.enter();
+            Resolver::new(Hosts::default(), Some(server), Duration::from_secs(5))?
+        };
+        Ok(Dns { runtime, resolver })
+    }
+
+    /// The addresses of `name` and until when they hold.
+    fn lookup(&self, name: &str) -> (Vec<IpAddr>, Option<Instant>) {
+        let Ok(host) = cordon_core::Hostname::parse(name) else {
+            return (Vec::new(), None);
+        };
+        match self.runtime.block_on(self.resolver.lookup_until(&host)) {
+            Ok(answer) => answer,
+            // No answer: ask again soon rather than at the next minute.
+            Err(_) => (Vec::new(), Some(Instant::now() + DNS_RETRY)),
+        }
+    }
+}
+
+/// A compiled ruleset with the policy and addresses it was made for.
+pub struct Compiled {
+    /// The ruleset.
+    pub ruleset: Ruleset,
+    policy: Arc<CompiledPolicy>,
+    ips: Vec<IpAddr>,
+    /// When the first DNS answer used runs out.
+    expires: Option<Instant>,
+    took: Duration,
+}
+
+/// The agent: its configuration, policy source and what is in force.
+pub struct Agent {
+    config: AgentConfig,
+    source: PolicySource,
+    dns: Option<Dns>,
+    applied: Option<Applied>,
+    current: Option<flows::Current>,
+    _collector: Option<Collector>,
+    resolved_at: Instant,
+    expires: Option<Instant>,
+}
+
+impl Agent {
+    /// An agent for `config`; nothing is compiled or loaded yet.
+    ///
+    /// # Errors
+    /// The DNS client cannot start.
+    pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+        // Taken before the policy is first read: a change made while the
+        // first ruleset loads is seen by the first check.
+        let source = PolicySource::new(&config.policy, config.load.clone());
+        let dns = config.dns.map(Dns::new).transpose()?;
+        Ok(Agent {
+            config,
+            source,
+            dns,
+            applied: None,
+            current: None,
+            _collector: None,
+            resolved_at: Instant::now(),
+            expires: None,
+        })
+    }
+
+    /// The flag that asks for a reload when set (register it for SIGHUP).
+    pub fn reload_flag(&self) -> Arc<AtomicBool> {
+        self.source.reload_flag()
+    }
+
+    /// Compile the ruleset from the policy file as it is now.
+    ///
+    /// # Errors
+    /// An invalid policy, an unknown workload, a bad hosts file, or a
+    /// ruleset that cannot be built.
+    pub fn compile(&mut self) -> Result<Compiled, AgentError> {
+        let started = Instant::now();
+        let (policy, _) = self.source.load().map_err(|source| AgentError::Policy {
+            path: self.config.policy.clone(),
+            source,
+        })?;
+        let mut ips = self.config.self_ips.clone();
+        for name in &self.config.workloads {
+            let w = policy
+                .workloads
+                .iter()
+                .find(|w| &w.name == name)
+                .ok_or_else(|| AgentError::UnknownWorkload(name.clone()))?;
+            ips.extend(w.ips.iter().copied());
+        }
+        let compiled = CompiledPolicy::new(Arc::new(policy));
+        let hosts = match &self.config.hosts {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| AgentError::HostsFile {
+                    path: p.clone(),
+                    source,
+                })?;
+                Some(Hosts::parse(&text).map_err(|source| AgentError::Hosts {
+                    path: p.clone(),
+                    source,
+                })?)
+            }
+        };
+        // The hosts file first; then the DNS server, whose answers say how
+        // long they hold; the system resolver only when neither is given.
+        let dns = self.dns.as_ref();
+        let expires: Cell<Option<Instant>> = Cell::new(None);
+        let resolve = |name: &str| {
+            if let Some(h) = &hosts {
+                let found = h.lookup(name);
+                if !found.is_empty() || dns.is_none() {
+                    return found;
+                }
+            }
+            match dns {
+                Some(d) => {
+                    let (found, until) = d.lookup(name);
+                    if let Some(u) = until {
+                        expires.set(Some(expires.get().map_or(u, |e| e.min(u))));
+                    }
+                    found
+                }
+                None => cordon_core::hosts::system(name),
+            }
+        };
+        let ruleset = ruleset_resolving(&compiled, &ips, self.config.audit, &resolve)?;
+        for w in &ruleset.warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(Compiled {
+            ruleset,
+            policy: Arc::new(compiled),
+            ips,
+            expires: expires.get(),
+            took: started.elapsed(),
+        })
+    }
+
+    /// Put `first` in force: start recording flows (before the table, so
+    /// its first denials are seen), load the table, cut what it revokes.
+    ///
+    /// # Errors
+    /// The flow log or collector cannot start, or the kernel refused the
+    /// table (the previous ruleset, if any, stays).
+    pub fn start(
+        &mut self,
+        first: Compiled,
+        on_event: &mut dyn FnMut(AgentEvent<'_>),
+    ) -> Result<(), AgentError> {
+        let current: flows::Current = Arc::new(std::sync::RwLock::new(first.policy.clone()));
+        if let Some(path) = &self.config.flows {
+            let log = FlowLog::open(path).map_err(|source| AgentError::FlowLog {
+                path: path.clone(),
+                source,
+            })?;
+            let collector =
+                Collector::start(log, current.clone(), first.ips.clone(), self.config.audit)?;
+            self._collector = Some(collector);
+            on_event(AgentEvent::RecordingFlows(path));
+        }
+        let started = Instant::now();
+        let (applied, _) = netlink::apply(&first.ruleset.table, None)?;
+        let apply = started.elapsed();
+        tracing::info!(
+            rules = first.ruleset.rules,
+            apply_ms = apply.as_millis() as u64,
+            generation = self.source.generation(),
+            "applied"
+        );
+        on_event(AgentEvent::Applied {
+            rules: first.ruleset.rules,
+            compile: first.took,
+            apply,
+            audit: self.config.audit,
+        });
+        self.applied = Some(applied);
+        self.current = Some(current);
+        self.expires = first.expires;
+        self.resolved_at = Instant::now();
+        self.cut(&first, on_event);
+        Ok(())
+    }
+
+    /// After a ruleset is in force: cut this host's connections that the
+    /// policy now denies (established connections would outlive it).
+    fn cut(&self, c: &Compiled, on_event: &mut dyn FnMut(AgentEvent<'_>)) {
+        if self.config.audit {
+            return;
+        }
+        match flows::cut_denied(&c.policy, &c.ips) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(connections = n, "cut revoked connections");
+                on_event(AgentEvent::Cut(n));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "established connections the policy now denies stay open");
+                on_event(AgentEvent::CutFailed(&e));
+            }
+        }
+    }
+
+    /// Follow the policy until `stop` is set: reload when the file changes,
+    /// when the reload flag is set, and when DNS answers run out (at most
+    /// once a second; every minute without TTLs). The ruleset changes only
+    /// when what it would be differs from what is in force.
+    pub fn run(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(AgentEvent<'_>)) {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(POLL);
+            let since = self.resolved_at.elapsed();
+            let refresh = since >= SYSTEM_REFRESH
+                || (self.expires.is_some_and(|e| Instant::now() >= e) && since >= MIN_REFRESH);
+            if !self.source.changed() && !refresh {
+                continue;
+            }
+            self.resolved_at = Instant::now();
+            if let Err(e) = self.reload(on_event) {
+                tracing::error!(error = %e, "keeping the last good ruleset");
+                on_event(AgentEvent::ReloadFailed(&e));
+            }
+        }
+        tracing::info!("stopped; the ruleset stays in force");
+    }
+
+    fn reload(&mut self, on_event: &mut dyn FnMut(AgentEvent<'_>)) -> Result<(), AgentError> {
+        let c = self.compile()?;
+        self.expires = c.expires;
+        let Some(previous) = &self.applied else {
+            return Ok(());
+        };
+        if c.ruleset.table == previous.table {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (now, change) = netlink::apply(&c.ruleset.table, Some(previous))?;
+        let apply = started.elapsed();
+        tracing::info!(
+            rules = c.ruleset.rules,
+            apply_ms = apply.as_millis() as u64,
+            generation = self.source.generation(),
+            "reloaded"
+        );
+        on_event(AgentEvent::Reloaded {
+            rules: c.ruleset.rules,
+            compile: c.took,
+            apply,
+            change: &change,
+        });
+        self.cut(&c, on_event);
+        if let Some(current) = &self.current
+            && let Ok(mut p) = current.write()
+        {
+            *p = c.policy.clone();
+        }
+        self.applied = Some(now);
+        Ok(())
+    }
+}

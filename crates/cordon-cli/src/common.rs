@@ -1,0 +1,224 @@
+//! What several commands share: usage errors, the store, time ranges,
+//! loading and compiling policies, the detection engine, and printing
+//! findings.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cordon_detect::config::Config;
+use cordon_detect::intel::Intel;
+use cordon_detect::kb::Kb;
+use cordon_detect::{Engine, Finding, Severity};
+use cordon_flow::time::{format_rfc3339, now_ms, parse_time_arg};
+use cordon_policy::{CompiledPolicy, LoadOptions, Policy, PolicyError, load_policy};
+use cordon_store::SqliteStore;
+use ipnet::IpNet;
+
+use crate::args::{DetectionArgs, FindingsOutput, InventoryArgs, RangeArgs, StoreArgs};
+use crate::{EXIT_CONFIG, EXIT_USAGE, outln};
+
+/// Say what is wrong with the command line; exit 2.
+pub fn usage(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {message}");
+    Ok(ExitCode::from(EXIT_USAGE))
+}
+
+/// The store named by `args`.
+pub fn open_store(args: &StoreArgs) -> anyhow::Result<SqliteStore> {
+    let path = args.path();
+    SqliteStore::open(&path)
+        .with_context(|| format!("cannot open the store at `{}`", path.display()))
+}
+
+/// `--since` and `--until` as epoch milliseconds.
+pub fn range(args: &RangeArgs) -> Result<(Option<i64>, Option<i64>), String> {
+    let now = now_ms();
+    let parse = |flag: &str, v: &Option<String>| -> Result<Option<i64>, String> {
+        v.as_deref()
+            .map(|t| {
+                parse_time_arg(t, now).ok_or_else(|| {
+                    format!("{flag}: `{t}` is not a time (RFC 3339, epoch seconds, or 24h/7d)")
+                })
+            })
+            .transpose()
+    };
+    Ok((
+        parse("--since", &args.since)?,
+        parse("--until", &args.until)?,
+    ))
+}
+
+/// An address or CIDR argument.
+pub fn cidr(flag: &str, v: &Option<String>) -> Result<Option<IpNet>, String> {
+    v.as_deref()
+        .map(|t| {
+            t.parse::<IpNet>()
+                .or_else(|_| t.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{flag}: `{t}` is not an address or CIDR"))
+        })
+        .transpose()
+}
+
+/// How `--inventory` files are loaded.
+pub fn load_options(inventory: &InventoryArgs) -> LoadOptions {
+    LoadOptions {
+        inventory: inventory.inventory.clone(),
+    }
+}
+
+/// Every diagnostic of an invalid policy, and their count.
+pub fn print_policy_errors(e: &PolicyError) {
+    for d in &e.diagnostics {
+        eprintln!("{d}");
+    }
+    let n = e.diagnostics.len();
+    eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
+}
+
+/// Load a policy, printing every error on failure.
+pub fn load(path: &Path, inventory: &InventoryArgs) -> Result<Policy, ExitCode> {
+    load_policy(path, &load_options(inventory)).map_err(|e| {
+        print_policy_errors(&e);
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Load and compile a policy, printing every error on failure.
+pub fn compile(path: &Path, inventory: &InventoryArgs) -> Result<Arc<CompiledPolicy>, ExitCode> {
+    load(path, inventory).map(|p| Arc::new(CompiledPolicy::new(Arc::new(p))))
+}
+
+/// A `--min-severity`/`--fail-on` argument.
+pub fn severity_arg(flag: &str, v: Option<&str>) -> Result<Option<Severity>, String> {
+    v.map(|s| {
+        Severity::parse(s)
+            .ok_or_else(|| format!("{flag}: `{s}` is not a severity (low, medium, high, critical)"))
+    })
+    .transpose()
+}
+
+/// Largest threat-intel feed read (feeds are held in memory while parsed).
+const MAX_FEED_BYTES: u64 = 256 << 20;
+
+/// The text of `path`, refusing files over `max` bytes before reading them.
+fn read_limited(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB; split the feed",
+            max >> 20
+        )));
+    }
+    Ok(text)
+}
+
+/// An engine with the detector settings and intel feeds of `args`; an
+/// exit code when they are invalid (after saying why).
+pub fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
+    let config = match &args.config {
+        None => Config::default(),
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read `{}`: {e}", path.display());
+                    return Err(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            match Config::parse(&path.display().to_string(), &text) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprint!("{e}");
+                    return Err(ExitCode::from(EXIT_CONFIG));
+                }
+            }
+        }
+    };
+    let intel = if args.intel.is_empty() {
+        None
+    } else {
+        let mut intel = Intel::default();
+        for path in &args.intel {
+            let loaded = read_limited(path, MAX_FEED_BYTES)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+                .and_then(|text| {
+                    intel
+                        .add(&path.display().to_string(), &text)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = loaded {
+                eprintln!("error: {e}");
+                return Err(ExitCode::from(EXIT_CONFIG));
+            }
+        }
+        for s in intel.skipped.iter().take(10) {
+            eprintln!("warning: indicator skipped: {s}");
+        }
+        if intel.skipped.len() > 10 {
+            eprintln!(
+                "warning: {} more indicators skipped",
+                intel.skipped.len() - 10
+            );
+        }
+        Some(intel)
+    };
+    let kb = match Kb::embedded() {
+        Ok(kb) => kb,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(crate::EXIT_FAILURE));
+        }
+    };
+    Ok(Engine::new(config, kb, intel))
+}
+
+/// Print `findings` as asked.
+pub fn print_findings(findings: &[Finding], output: FindingsOutput, kb: &Kb) -> anyhow::Result<()> {
+    match output {
+        FindingsOutput::Json => {
+            for f in findings {
+                outln!("{}", serde_json::to_string(f)?);
+            }
+        }
+        FindingsOutput::Ocsf => {
+            for f in findings {
+                outln!("{}", cordon_detect::ocsf::detection_finding(f, kb));
+            }
+        }
+        FindingsOutput::Stix => {
+            let bundle = cordon_detect::stix::bundle(findings, kb, now_ms());
+            outln!("{}", serde_json::to_string_pretty(&bundle)?);
+        }
+        FindingsOutput::Table => {
+            outln!(
+                "{:<9} {:<19} {:<24} {:<34} {:<20} techniques",
+                "severity",
+                "kind",
+                "first seen",
+                "source → destination",
+                "stage"
+            );
+            for f in findings {
+                let path = format!("{} → {}", f.src, f.dst);
+                outln!(
+                    "{:<9} {:<19} {:<24} {:<34} {:<20} {}",
+                    f.severity.as_str(),
+                    f.kind,
+                    format_rfc3339(f.first_ms),
+                    path,
+                    f.stage,
+                    f.techniques.join(",")
+                );
+                outln!("          {}", f.evidence.summary);
+            }
+            outln!("{} findings", findings.len());
+        }
+    }
+    Ok(())
+}

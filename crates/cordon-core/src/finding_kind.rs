@@ -1,0 +1,115 @@
+//! The kinds of finding detection reports.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What a finding is about (the knowledge base maps each kind to ATT&CK
+/// techniques, a kill-chain stage and compliance controls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// Regular connections to one destination.
+    Beaconing,
+    /// One connection held open far longer than usual.
+    LongConnection,
+    /// Data moved out far above the source's baseline.
+    Exfiltration,
+    /// Data moved out to cloud object storage that is no declared vendor.
+    CloudExfiltration,
+    /// A vendor reaching outside its learned baseline.
+    VendorDrift,
+    /// Regular traffic to an external party no policy declares.
+    ShadowVendor,
+    /// Admin or database sessions between internal endpoints.
+    LateralMovement,
+    /// Port or host scans.
+    ServiceDiscovery,
+    /// Failed authentication sessions, to one host or sprayed.
+    BruteForce,
+    /// Traffic with a threat-intel indicator.
+    ThreatIntel,
+    /// Denied and would-deny flows.
+    PolicyViolation,
+}
+
+impl FindingKind {
+    /// Every kind.
+    pub const ALL: [FindingKind; 11] = [
+        FindingKind::Beaconing,
+        FindingKind::LongConnection,
+        FindingKind::Exfiltration,
+        FindingKind::CloudExfiltration,
+        FindingKind::VendorDrift,
+        FindingKind::ShadowVendor,
+        FindingKind::LateralMovement,
+        FindingKind::ServiceDiscovery,
+        FindingKind::BruteForce,
+        FindingKind::ThreatIntel,
+        FindingKind::PolicyViolation,
+    ];
+
+    /// The kind's name (`beaconing`, `cloud-exfiltration`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Beaconing => "beaconing",
+            FindingKind::LongConnection => "long-connection",
+            FindingKind::Exfiltration => "exfiltration",
+            FindingKind::CloudExfiltration => "cloud-exfiltration",
+            FindingKind::VendorDrift => "vendor-drift",
+            FindingKind::ShadowVendor => "shadow-vendor",
+            FindingKind::LateralMovement => "lateral-movement",
+            FindingKind::ServiceDiscovery => "service-discovery",
+            FindingKind::BruteForce => "brute-force",
+            FindingKind::ThreatIntel => "threat-intel",
+            FindingKind::PolicyViolation => "policy-violation",
+        }
+    }
+
+    /// Whether the kind is data leaving (to anywhere, or to cloud storage).
+    pub fn is_exfiltration(self) -> bool {
+        matches!(
+            self,
+            FindingKind::Exfiltration | FindingKind::CloudExfiltration
+        )
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not a finding kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a finding kind")]
+pub struct UnknownFindingKind(pub String);
+
+impl FromStr for FindingKind {
+    type Err = UnknownFindingKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FindingKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownFindingKind(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FindingKind;
+
+    #[test]
+    fn names_round_trip() {
+        for k in FindingKind::ALL {
+            assert_eq!(k.as_str().parse::<FindingKind>(), Ok(k));
+            let json = serde_json::to_string(&k).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<FindingKind>(&json).ok(), Some(k));
+        }
+        assert!("exfil".parse::<FindingKind>().is_err());
+    }
+}
