@@ -188,9 +188,14 @@ impl Intel {
     }
 }
 
+/// A STIX pattern this reader does not take, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidPattern(pub String);
+
 /// The values of a STIX pattern made of `[...]` observation expressions of
 /// supported comparisons joined by `OR`.
-pub(crate) fn parse_pattern(pattern: &str) -> Result<Vec<String>, String> {
+pub fn parse_pattern(pattern: &str) -> Result<Vec<String>, InvalidPattern> {
     let mut values = Vec::new();
     let text = pattern.trim();
     // Split on OR outside quotes; refuse AND, FOLLOWEDBY, qualifiers.
@@ -229,30 +234,34 @@ pub(crate) fn parse_pattern(pattern: &str) -> Result<Vec<String>, String> {
         }
         let upper = p.to_ascii_uppercase();
         if upper.contains(" AND ") || upper.contains("FOLLOWEDBY") || upper.contains(" WITHIN ") {
-            return Err(format!("unsupported pattern `{pattern}`"));
+            return Err(InvalidPattern(format!("unsupported pattern `{pattern}`")));
         }
         let (path, op, value) = if let Some((l, r)) = p.split_once(" ISSUBSET ") {
             (l.trim(), "ISSUBSET", r.trim())
         } else if let Some((l, r)) = p.split_once('=') {
             (l.trim(), "=", r.trim())
         } else {
-            return Err(format!("unsupported comparison `{p}`"));
+            return Err(InvalidPattern(format!("unsupported comparison `{p}`")));
         };
         let value = value
             .strip_prefix('\'')
             .and_then(|v| v.strip_suffix('\''))
-            .ok_or_else(|| format!("value not quoted in `{p}`"))?
+            .ok_or_else(|| InvalidPattern(format!("value not quoted in `{p}`")))?
             .replace("\\'", "'")
             .replace("\\\\", "\\");
         match (path, op) {
             ("ipv4-addr:value" | "ipv6-addr:value", _) | ("domain-name:value", "=") => {
                 values.push(value);
             }
-            _ => return Err(format!("unsupported object path `{path}` with {op}")),
+            _ => {
+                return Err(InvalidPattern(format!(
+                    "unsupported object path `{path}` with {op}"
+                )));
+            }
         }
     }
     if values.is_empty() {
-        return Err("empty pattern".to_string());
+        return Err(InvalidPattern("empty pattern".to_string()));
     }
     Ok(values)
 }
