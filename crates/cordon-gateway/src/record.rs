@@ -32,12 +32,36 @@ pub enum LogTarget {
 #[derive(Clone, Debug)]
 pub struct RecordLog {
     tx: Option<mpsc::Sender<String>>,
+    /// Records handed to the writer, and records it has written: equal
+    /// when everything sent is on disk.
+    sent: std::sync::Arc<AtomicU64>,
+    written: std::sync::Arc<AtomicU64>,
 }
 
 impl RecordLog {
     /// A log that writes nowhere.
     pub fn disabled() -> RecordLog {
-        RecordLog { tx: None }
+        RecordLog {
+            tx: None,
+            sent: std::sync::Arc::default(),
+            written: std::sync::Arc::default(),
+        }
+    }
+
+    /// Wait until every record sent so far is written (or `within` ends):
+    /// how a stopping gateway makes sure its last close records are in
+    /// the log.
+    pub async fn flushed(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.written.load(Ordering::Acquire) >= self.sent.load(Ordering::Acquire) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Start the writer task for `target`.
@@ -56,12 +80,16 @@ impl RecordLog {
                     .await?,
             ),
         };
+        let written = std::sync::Arc::new(AtomicU64::new(0));
+        let done = written.clone();
         tokio::spawn(async move {
             let mut buf = Vec::with_capacity(64 * 1024);
             while let Some(line) = rx.recv().await {
+                let mut lines = 1;
                 buf.extend_from_slice(line.as_bytes());
                 buf.push(b'\n');
                 while let Ok(line) = rx.try_recv() {
+                    lines += 1;
                     buf.extend_from_slice(line.as_bytes());
                     buf.push(b'\n');
                     if buf.len() > 1 << 20 {
@@ -71,17 +99,29 @@ impl RecordLog {
                 if out.write_all(&buf).await.is_err() || out.flush().await.is_err() {
                     tracing::error!("cannot write the decision log");
                 }
+                // Counted written even when the write failed: nothing
+                // waits forever for a log that cannot be written.
+                done.fetch_add(lines, Ordering::Release);
                 buf.clear();
             }
         });
-        Ok(RecordLog { tx: Some(tx) })
+        Ok(RecordLog {
+            tx: Some(tx),
+            sent: std::sync::Arc::default(),
+            written,
+        })
     }
 
     /// Write one record (waits if the writer is behind).
     pub async fn write(&self, record: &GatewayRecord) {
         let Some(tx) = &self.tx else { return };
         if let Ok(line) = serde_json::to_string(record) {
-            let _ = tx.send(line).await;
+            // Counted before it is queued, so `flushed` never sees a record
+            // in the channel as written.
+            self.sent.fetch_add(1, Ordering::Release);
+            if tx.send(line).await.is_err() {
+                self.sent.fetch_sub(1, Ordering::Release);
+            }
         }
     }
 }

@@ -175,8 +175,10 @@ impl Gateway {
         if drained.is_err() {
             tracing::warn!("drain time over; closing the connections still open");
         }
-        // Let the log writer take the last records.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The last close records reach the log before the process ends.
+        if !shared.log.flushed(Duration::from_secs(10)).await {
+            tracing::warn!("the decision log did not take every record in 10 s");
+        }
     }
 }
 
