@@ -53,6 +53,22 @@ pub enum InputError {
     /// A whole-document input over the limit.
     #[error("`{0}` is a single JSON document larger than {1} bytes")]
     DocumentTooLarge(String, usize),
+    /// Not one record of the input had the format's shape: the wrong
+    /// format, or a variant of it this reader does not know. Never a silent
+    /// `0 flows`.
+    #[error(
+        "`{file}`: none of its {records} records is {format} ({found}); name the format with --format if it was detected wrongly"
+    )]
+    NothingRecognised {
+        /// The input.
+        file: String,
+        /// The format it was read as.
+        format: &'static str,
+        /// Records read.
+        records: u64,
+        /// What the first record was found to be.
+        found: String,
+    },
 }
 
 /// Why reading stopped: the input, or the sink (whose error is kept as it
@@ -307,7 +323,37 @@ pub fn read_flows<E>(
             report.flows = report.records - report.skipped_total();
         }
     }
+    nothing_recognised(name, format, &report)?;
     Ok(report)
+}
+
+/// An error when records were read and not one of them had the format's
+/// shape (every one malformed, too long or not text).
+fn nothing_recognised(name: &str, format: Format, report: &Report) -> Result<(), InputError> {
+    let garbled: u64 = [
+        SkipReason::Malformed,
+        SkipReason::TooLong,
+        SkipReason::InvalidUtf8,
+    ]
+    .iter()
+    .filter_map(|r| report.skipped.get(r))
+    .map(|c| c.count)
+    .sum();
+    if report.records == 0 || report.flows > 0 || garbled < report.records {
+        return Ok(());
+    }
+    let found = report
+        .skipped
+        .values()
+        .find_map(|c| c.examples.first())
+        .cloned()
+        .unwrap_or_default();
+    Err(InputError::NothingRecognised {
+        file: name.to_string(),
+        format: format.name(),
+        records: report.records,
+        found,
+    })
 }
 
 /// Read until `buf` is full or the input ends; how many bytes were read.

@@ -125,7 +125,10 @@ impl Format {
                 } else {
                     Format::GcpArray
                 })
-            } else if has("\"id.orig_h\"") {
+            } else if has("\"id.orig_h\"")
+                || has("\"id_orig_h\"")
+                || (has("\"id\"") && has("\"orig_h\""))
+            {
                 Some(Format::ZeekJson)
             } else if has("\"start_ms\"") && has("\"src_ip\"") {
                 Some(Format::Cordon)

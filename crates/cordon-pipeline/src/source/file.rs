@@ -145,16 +145,16 @@ impl Pipeline<'_> {
         };
         if state.as_ref().is_some_and(|s| s.done) {
             summary.already_ingested = true;
-            tracing::info!(input = %name, "already ingested");
+            tracing::debug!(input = %name, "already ingested");
             return Ok(summary);
         }
         let input = state.as_ref().map(|s| s.id);
         let resume_from = state.as_ref().map_or(0, |s| s.committed_offset);
         if resume_from > 0 {
             summary.resumed_from = Some(resume_from);
-            tracing::info!(input = %name, offset = resume_from, "resuming");
+            tracing::debug!(input = %name, offset = resume_from, "resuming");
         }
-        tracing::info!(input = %name, format = format.name(), "reading");
+        tracing::debug!(input = %name, format = format.name(), "reading");
         // Whole documents commit once, at the end: their records have no
         // offsets to resume from.
         let document = matches!(format, Format::Azure | Format::GcpArray);
@@ -198,7 +198,7 @@ impl Pipeline<'_> {
             }
         }
         summary.stored = if self.stores() { stored } else { 0 };
-        tracing::info!(
+        tracing::debug!(
             input = %name,
             records = summary.report.records,
             flows = summary.report.flows,

@@ -5,6 +5,11 @@
 //! `C` (continuing) and `E` (end) carry counts since the last update, so the
 //! bytes of a connection are the sum over its tuples; `D` (v4) is a denied
 //! flow. The state is kept as attribute `flow_state`.
+//!
+//! Files come as storage writes them (one `{"records": [...]}` document) or
+//! as Event Hubs, SIEM exports and shippers deliver them: one record per
+//! line, or several documents one after another. Each JSON value in the
+//! input is read as a document or as a single record.
 
 use serde_json::Value;
 
@@ -126,28 +131,66 @@ impl DocumentDecoder for AzureDecoder {
         report: &mut Report,
         emit: &mut dyn FnMut(&Location, Vec<Flow>),
     ) {
-        let doc: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                report.records += 1;
-                let here = Location {
-                    within: Some(format!("line {} column {}", e.line(), e.column())),
-                    ..at.clone()
-                };
-                report.skip(&here, Skip::malformed(format!("invalid JSON: {e}")));
-                return;
-            }
-        };
-        let records = doc
-            .get("records")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if records.is_empty() {
-            report.records += 1;
-            report.skip(at, Skip::new(SkipReason::NotAFlow, "no `records` array"));
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+        let mut n_record = 0usize;
+        loop {
+            let start = values.byte_offset();
+            let doc = match values.next() {
+                None => break,
+                Some(Ok(v)) => v,
+                Some(Err(e)) => {
+                    report.records += 1;
+                    let here = Location {
+                        offset: start as u64,
+                        within: Some(format!("line {} column {}", e.line(), e.column())),
+                        ..at.clone()
+                    };
+                    report.skip(&here, Skip::malformed(format!("invalid JSON: {e}")));
+                    // After a syntax error nothing that follows aligns.
+                    return;
+                }
+            };
+            let here = Location {
+                offset: start as u64,
+                ..at.clone()
+            };
+            let records: &[Value] = match doc.get("records").and_then(Value::as_array) {
+                Some(r) => r,
+                // One record on its own (a line of an export).
+                None if doc.get("properties").is_some() || doc.get("flowRecords").is_some() => {
+                    std::slice::from_ref(&doc)
+                }
+                None => {
+                    report.records += 1;
+                    report.skip(
+                        &here,
+                        Skip::new(
+                            SkipReason::NotAFlow,
+                            "neither a `records` document nor a flow log record",
+                        ),
+                    );
+                    continue;
+                }
+            };
+            self.records(records, &mut n_record, &here, report, emit);
         }
-        for (ri, record) in records.iter().enumerate() {
+    }
+}
+
+impl AzureDecoder {
+    /// The tuples of `records` as flows; `n_record` counts records across
+    /// the whole input, for locations.
+    fn records(
+        &mut self,
+        records: &[Value],
+        n_record: &mut usize,
+        at: &Location,
+        report: &mut Report,
+        emit: &mut dyn FnMut(&Location, Vec<Flow>),
+    ) {
+        for record in records {
+            *n_record += 1;
+            let ri = *n_record - 1;
             let mut groups: Vec<(u64, Option<&str>, Vec<&str>)> = Vec::new();
             if let Some(flows) = record
                 .get("properties")

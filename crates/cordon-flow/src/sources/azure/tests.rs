@@ -77,3 +77,29 @@ fn bad_tuples_are_located_and_the_rest_kept() {
     let (_, report) = run("{\"records\": [");
     assert_eq!(report.skipped[&SkipReason::Malformed].count, 1);
 }
+
+/// Records one per line, as Event Hubs and SIEM exports deliver them, read
+/// the same as the document that holds them.
+#[test]
+fn one_record_per_line_reads_like_the_document() {
+    let document = include_str!("../../../samples/azure_nsg_flowlog_v2.json");
+    let (whole, _) = run(document);
+    let doc: serde_json::Value = serde_json::from_str(document).unwrap();
+    let lines: Vec<String> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    let (flows, report) = run(&lines.join("\n"));
+    assert_eq!(report.skipped_total(), 0, "{report:?}");
+    assert_eq!(flows, whole);
+    // Two documents one after the other: both read.
+    let (twice, _) = run(&format!("{document}\n{document}"));
+    assert_eq!(twice.len(), 2 * whole.len());
+    // Something else on a line is counted, not a flow; a syntax error stops.
+    let (_, report) = run(&format!("{}\n{{\"hello\": 1}}\n", lines[0]));
+    assert_eq!(report.skipped[&SkipReason::NotAFlow].count, 1);
+    let (_, report) = run(&format!("{}\n{{\"oops\"", lines[0]));
+    assert_eq!(report.skipped[&SkipReason::Malformed].count, 1);
+}

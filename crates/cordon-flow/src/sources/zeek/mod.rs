@@ -1,5 +1,12 @@
 //! Zeek `conn.log`, as TSV with `#fields`/`#types` headers and as JSON lines.
 //!
+//! JSON comes in the shapes Zeek and log shippers write it: dotted keys
+//! (`id.orig_h`, Zeek's own), keys flattened with underscores (`id_orig_h`,
+//! as Elastic and Splunk pipelines and the OTRF datasets have them, with
+//! `@stream`/`@system` beside them), and nested objects (`"id": {"orig_h":
+//! ...}`). Records of other Zeek logs in the same stream (`@stream` other
+//! than `conn`) are not flows.
+//!
 //! Bytes are IP-level (`orig_ip_bytes`/`resp_ip_bytes`) when present, like
 //! cloud flow logs; otherwise the payload counts (`orig_bytes`/`resp_bytes`).
 //! `-` is unset and `(empty)` an empty set; columns after the known ones
@@ -155,6 +162,9 @@ pub struct ZeekTsvDecoder {
     width: usize,
     unset: String,
     empty: String,
+    /// The log's `#path` when it is not `conn` (`ssl`, `dns`, `open_conn`,
+    /// ...): its records are not connections.
+    other_log: Option<String>,
 }
 
 impl Default for ZeekTsvDecoder {
@@ -165,6 +175,7 @@ impl Default for ZeekTsvDecoder {
             width: 0,
             unset: "-".into(),
             empty: "(empty)".into(),
+            other_log: None,
         };
         d.set_fields(DEFAULT_FIELDS.split(' '));
         d
@@ -236,6 +247,14 @@ impl LineDecoder for ZeekTsvDecoder {
                     Some("empty_field") => {
                         self.empty = parts.next().unwrap_or("(empty)").to_string()
                     }
+                    // Snapshots of open connections (`open_conn`) repeat
+                    // connections the conn log reports when they end.
+                    Some("path") => {
+                        self.other_log = parts
+                            .next()
+                            .filter(|p| *p != "conn")
+                            .map(|p| clip(p).to_string());
+                    }
                     _ => {}
                 }
             }
@@ -243,6 +262,12 @@ impl LineDecoder for ZeekTsvDecoder {
         }
         if line.trim().is_empty() {
             return Err(Skip::new(SkipReason::NotAFlow, "empty line"));
+        }
+        if let Some(log) = &self.other_log {
+            return Err(Skip::new(
+                SkipReason::NotAFlow,
+                format!("a record of Zeek's `{log}` log, not conn"),
+            ));
         }
         let values: Vec<&str> = line.split(self.separator.as_str()).collect();
         if values.len() < self.width.min(7) {
@@ -271,10 +296,44 @@ struct JsonRecord {
 
 impl Record for JsonRecord {
     fn get(&self, field: usize) -> Option<&str> {
-        self.values
-            .get(*USED.get(field)?)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        let name = *USED.get(field)?;
+        let value = match self.values.get(name) {
+            Some(v) => Some(v),
+            // Shippers flatten `id.orig_h` to `id_orig_h`.
+            None if name.contains('.') => self.values.get(&name.replace('.', "_")),
+            None => None,
+        };
+        value.map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// Scalar values of `map` by key, nested objects' values by dotted key
+/// (`id` → `orig_h` is `id.orig_h`), at most two levels deep.
+fn flatten(
+    prefix: &str,
+    map: serde_json::Map<String, Value>,
+    depth: u8,
+    out: &mut HashMap<String, String>,
+) {
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::String(s) => {
+                out.insert(key, s);
+            }
+            Value::Number(n) => {
+                out.insert(key, n.to_string());
+            }
+            Value::Bool(b) => {
+                out.insert(key, b.to_string());
+            }
+            Value::Object(inner) if depth < 2 => flatten(&key, inner, depth + 1, out),
+            _ => {}
+        }
     }
 }
 
@@ -288,15 +347,21 @@ impl LineDecoder for ZeekJsonDecoder {
         let Value::Object(map) = value else {
             return Err(Skip::malformed("not a JSON object"));
         };
-        let values = map
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k, s)),
-                Value::Number(n) => Some((k, n.to_string())),
-                Value::Bool(b) => Some((k, b.to_string())),
-                _ => None,
-            })
-            .collect();
+        // A stream of several Zeek logs (shippers tag each record with the
+        // log it came from): only `conn` records are connections.
+        if let Some(stream) = map
+            .get("@stream")
+            .or_else(|| map.get("_path"))
+            .and_then(Value::as_str)
+            && stream != "conn"
+        {
+            return Err(Skip::new(
+                SkipReason::NotAFlow,
+                format!("a `{}` record, not conn", clip(stream)),
+            ));
+        }
+        let mut values = HashMap::new();
+        flatten("", map, 0, &mut values);
         out.push(build(&JsonRecord { values })?);
         Ok(())
     }

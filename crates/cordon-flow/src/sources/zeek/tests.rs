@@ -91,3 +91,56 @@ fn json_lines() {
     assert!(d.line("[1,2]", &mut flows).is_err());
     assert!(d.line(r#"{"ts":1}"#, &mut flows).is_err());
 }
+
+/// The same connection as Zeek writes it, with keys flattened the way
+/// shippers write them (and `@stream`/`@system` tags beside), and nested.
+#[test]
+fn json_with_dotted_flattened_and_nested_keys_reads_the_same() {
+    let dotted = r#"{"ts":1588205199.827696,"uid":"CJ21","id.orig_h":"10.0.1.6","id.orig_p":56880,"id.resp_h":"10.0.0.4","id.resp_p":445,"proto":"tcp","service":"smb","duration":10.76,"orig_bytes":4020,"resp_bytes":1681,"conn_state":"RSTO","history":"ShADdaR","orig_pkts":12,"orig_ip_bytes":1307,"resp_pkts":11,"resp_ip_bytes":2133}"#;
+    let flattened = r#"{"@stream":"conn","@system":"bobs.bigwheel.local","@proc":"zeek","ts":1588205199.827696,"uid":"CJ21","id_orig_h":"10.0.1.6","id_orig_p":56880,"id_resp_h":"10.0.0.4","id_resp_p":445,"proto":"tcp","service":"smb","duration":10.76,"orig_bytes":4020,"resp_bytes":1681,"conn_state":"RSTO","history":"ShADdaR","orig_pkts":12,"orig_ip_bytes":1307,"resp_pkts":11,"resp_ip_bytes":2133}"#;
+    let nested = r#"{"ts":1588205199.827696,"uid":"CJ21","id":{"orig_h":"10.0.1.6","orig_p":56880,"resp_h":"10.0.0.4","resp_p":445},"proto":"tcp","service":"smb","duration":10.76,"orig_bytes":4020,"resp_bytes":1681,"conn_state":"RSTO","history":"ShADdaR","orig_pkts":12,"orig_ip_bytes":1307,"resp_pkts":11,"resp_ip_bytes":2133}"#;
+    let mut read = Vec::new();
+    for line in [dotted, flattened, nested] {
+        assert_eq!(
+            crate::Format::detect(line.as_bytes()),
+            Some(crate::Format::ZeekJson),
+            "{line}"
+        );
+        let mut out = Vec::new();
+        ZeekJsonDecoder.line(line, &mut out).unwrap();
+        read.push(out.remove(0));
+    }
+    assert_eq!(read[0], read[1]);
+    assert_eq!(read[0], read[2]);
+    let f = &read[0];
+    assert_eq!((f.src_port, f.dst_port, f.protocol), (56880, 445, 6));
+    assert_eq!((f.bytes_out, f.bytes_in), (1307, 2133));
+    assert_eq!(f.get_attr("conn_state"), Some("RSTO"));
+    // Other logs of a tagged stream are not flows.
+    let dns = r#"{"@stream":"dns","ts":1588205199.8,"uid":"C1","id_orig_h":"10.0.1.6","id_orig_p":5,"id_resp_h":"10.0.0.4","id_resp_p":53,"proto":"udp","query":"x"}"#;
+    let skip = ZeekJsonDecoder.line(dns, &mut Vec::new()).unwrap_err();
+    assert_eq!(skip.reason, SkipReason::NotAFlow);
+}
+
+/// Other Zeek logs (ssl, dns, open_conn snapshots) are Zeek, not
+/// connections: their records are counted as not flows, not as malformed.
+#[test]
+fn logs_other_than_conn_are_not_flows() {
+    let ssl = "#separator \\x09\n#path\tssl\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tversion\n1.0\tC1\t10.0.0.1\t5\t10.0.0.2\t443\tTLSv13\n";
+    let mut d = ZeekTsvDecoder::default();
+    let mut flows = Vec::new();
+    let mut not_flows = 0;
+    for line in ssl.lines() {
+        match d.line(line, &mut flows) {
+            Err(s) if s.reason == SkipReason::NotAFlow => not_flows += 1,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    assert_eq!((flows.len(), not_flows), (0, 4));
+    let conn = TSV.replace("#path\tconn", "#path\topen_conn");
+    let mut d = ZeekTsvDecoder::default();
+    for line in conn.lines() {
+        let _ = d.line(line, &mut flows);
+    }
+    assert!(flows.is_empty(), "open_conn snapshots repeat conn records");
+}
