@@ -88,6 +88,20 @@ pub fn is_internet(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `ip` is an address no conversation can be held with across
+/// networks: multicast, the limited broadcast, link-local and unspecified
+/// addresses. DHCP, mDNS, SSDP, LLMNR and IPv6 neighbour and listener
+/// discovery live there; such an address is never a command-and-control
+/// server, an exfiltration target or the far end of a beacon.
+pub fn is_local_only(ip: IpAddr) -> bool {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => {
+            v4.is_multicast() || v4.is_broadcast() || v4.is_link_local() || v4.is_unspecified()
+        }
+        IpAddr::V6(v6) => v6.is_multicast() || v6.is_unicast_link_local() || v6.is_unspecified(),
+    }
+}
+
 /// Whether `ip` is in the built-in group `private`.
 pub fn is_private(ip: IpAddr) -> bool {
     let ip = canonical_ip(ip);

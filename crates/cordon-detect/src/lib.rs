@@ -104,8 +104,11 @@ impl Engine {
             }
             Some(_) => {}
         }
+        let local_only = cordon_core::ip::is_local_only(flow.dst_ip);
         for d in &mut self.detectors {
-            d.observe(flow, &mut self.pending);
+            if !local_only || d.sees_local_only() {
+                d.observe(flow, &mut self.pending);
+            }
         }
         if !self.pending.is_empty() {
             self.absorb();

@@ -27,6 +27,10 @@ impl Detector for IntelMatches {
         "threat-intel"
     }
 
+    fn sees_local_only(&self) -> bool {
+        true
+    }
+
     fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
         let hit = self
             .intel

@@ -35,6 +35,14 @@ pub trait Detector: Send {
     fn evicted(&self) -> u64 {
         0
     }
+    /// Whether the detector looks at flows to addresses that are local
+    /// only (multicast, broadcast, link-local: see
+    /// [`cordon_core::ip::is_local_only`]). Those are never an attacker's
+    /// far end, so detectors of attack paths do not see them; policy
+    /// violations and threat-intel matches still do.
+    fn sees_local_only(&self) -> bool {
+        false
+    }
 }
 
 /// Every enabled detector for `config`.

@@ -68,6 +68,10 @@ fn breadth(targets: &FxHashSet<(IpAddr, u16)>) -> ((usize, u16), (usize, IpAddr)
     (h, v)
 }
 
+/// The share of failed probes from which a sweep of external hosts is a
+/// scan rather than a busy client.
+const OUTWARD_MIN_FAILED: f64 = 0.5;
+
 impl Detector for Scans {
     fn name(&self) -> &'static str {
         "service-discovery"
@@ -124,8 +128,10 @@ impl Detector for Scans {
         let vertical = ports as u64 >= self.cfg.min_ports;
         let failed_ratio = f64::from(src.failed) / f64::from(src.probes.max(1));
         // Outward sweeps must also mostly fail: busy clients reach many
-        // servers on one port, scanners mostly find nothing.
-        if !(horizontal || vertical) || (!src.internal && failed_ratio < 0.25) {
+        // servers on one port (a browser: dozens of web hosts in minutes,
+        // a third of them failing over IPv6 or blocked), scanners mostly
+        // find nothing.
+        if !(horizontal || vertical) || (!src.internal && failed_ratio < OUTWARD_MIN_FAILED) {
             return;
         }
         src.reported = true;

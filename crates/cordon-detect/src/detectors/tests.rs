@@ -419,6 +419,36 @@ fn horizontal_and_vertical_scans_are_discovery() {
         })
         .collect();
     assert!(!kinds(&run(flows)).contains(&"service-discovery"));
+    // Nor one whose connections fail a third of the time (IPv6 attempts
+    // that fall back, blocked trackers); a sweep where most fail is.
+    let browsing: Vec<Flow> = (0..60u8)
+        .map(|i| {
+            let answered = i % 3 != 0;
+            flow(
+                "10.0.1.10",
+                &format!("151.101.{i}.1"),
+                443,
+                T0 + i64::from(i) * 500,
+                900,
+                if answered { 40_000 } else { 0 },
+            )
+        })
+        .collect();
+    assert!(!kinds(&run(browsing)).contains(&"service-discovery"));
+    let sweep: Vec<Flow> = (0..60u8)
+        .map(|i| {
+            let answered = i % 4 == 0;
+            flow(
+                "10.0.1.10",
+                &format!("151.101.{i}.1"),
+                443,
+                T0 + i64::from(i) * 500,
+                120,
+                if answered { 600 } else { 0 },
+            )
+        })
+        .collect();
+    assert!(kinds(&run(sweep)).contains(&"service-discovery"));
 }
 
 #[test]
@@ -680,4 +710,60 @@ fn a_vendor_active_at_a_new_hour_is_drift_once_a_day_was_learned() {
         .collect();
     assert_eq!(drift.len(), 1, "{found:#?}");
     assert_eq!(drift[0].evidence.facts["hour_of_day_utc"], 5);
+}
+
+/// SSDP announcements, DHCPv6 solicits and MLD reports go out like
+/// clockwork to multicast groups: regular, long-lived, and never an
+/// attacker's far end. No attack-path detector reports them; a policy
+/// that denies them still sees a violation.
+#[test]
+fn multicast_broadcast_and_link_local_are_never_attack_destinations() {
+    let mut flows = Vec::new();
+    for (src, dst, port) in [
+        ("10.0.0.11", "239.255.255.250", 1900),
+        ("fe80::c84:8e54:1f99:fa3", "ff02::1:2", 547),
+        ("fe80::c84:8e54:1f99:fa3", "ff02::16", 0),
+        ("10.0.0.20", "255.255.255.255", 67),
+        ("10.0.0.21", "169.254.169.254", 80),
+    ] {
+        let mut t = T0;
+        while t < T0 + 6 * HOUR {
+            let mut f = flow(src, dst, port, t, 400, 0);
+            f.protocol = 17;
+            f.end_ms = t + 3_600_000;
+            flows.push(f);
+            t += 60_000;
+        }
+    }
+    // The same rhythm to an internet address is a beacon.
+    let mut t = T0;
+    while t < T0 + 6 * HOUR {
+        flows.push(flow("10.0.0.11", "45.137.21.9", 443, t, 400, 900));
+        t += 60_000;
+    }
+    let denied: Vec<Flow> = flows
+        .iter()
+        .take(3)
+        .map(|f| enriched(f.clone(), "deny", Some("no-ssdp"), None))
+        .collect();
+    let found = run(flows);
+    assert!(
+        found
+            .iter()
+            .all(|f| f.dst_entity.ip == Some(ip("45.137.21.9"))),
+        "{:#?}",
+        found.iter().map(|f| (&f.kind, &f.dst)).collect::<Vec<_>>()
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::Beaconing)
+    );
+    let violations = run(denied);
+    assert!(
+        violations
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::PolicyViolation),
+        "a policy that denies multicast is still told it was asked"
+    );
 }

@@ -45,6 +45,10 @@ impl Detector for Violations {
         "policy-violations"
     }
 
+    fn sees_local_only(&self) -> bool {
+        true
+    }
+
     fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
         let Some(e) = flow.enrichment.as_deref() else {
             return;
