@@ -51,6 +51,15 @@ LABELS = {
         ("HTTP beacon, blank Host", ["73.54.23.243/32"], ["64.225.56.201/32"], 80),
         ("SSH session open 3 days", ["73.54.23.243/32"], ["64.225.56.201/32"], 22),
     ],
+    "zeek-traces": [
+        ("FTP brute force", ["192.168.56.1/32"], ["0.0.0.0/0"], 21),
+        ("SSH password guessing", ["192.168.56.1/32"], ["192.168.56.103/32"], 22),
+        ("VNC scanner probe", ["192.168.0.11/32"], ["10.0.0.149/32"], 5900),
+        ("Merlin C2 over QUIC", ["10.0.0.4/32"], ["24.199.110.233/32"], 443),
+    ],
+    "corelight-caldera": [
+        ("Caldera C2 beacons (Ragdoll, Sandcat)", ["172.18.0.3/32"], ["172.18.0.2/32"], 8888),
+    ],
     "otrf-apt29": [
         ("day 1 Meterpreter HTTPS C2", ["10.0.1.6/32"], ["192.168.0.4/32"], 8443),
         ("day 1 exfiltration to attacker share", ["10.0.1.4/32"], ["192.168.0.4/32"], None),
@@ -76,6 +85,13 @@ def benign(name, f, src, dst):
         if dst == ipaddress.ip_address("10.0.0.4") and f.get("port") != 5985:
             return True
         return f.get("port") in (123, 137, 138)
+    if name == "zeek-traces":
+        # The home multicast, mDNS, NTP, DHCP and websocket traces.
+        attack_hosts = {"192.168.56.1", "192.168.56.103", "192.168.0.11", "10.0.0.149",
+                        "10.0.0.4", "24.199.110.233"}
+        return str(src) not in attack_hosts and str(dst) not in attack_hosts
+    if name == "corelight-caldera":
+        return str(src) != "172.18.0.3"
     if name == "rita-missing-host":
         # The VM's own DNS and NTP; the Internet scanners are observed, not
         # labelled, so findings about them count neither way.

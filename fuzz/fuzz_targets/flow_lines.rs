@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         Some(Format::Hubble),
         Some(Format::Cordon),
         Some(Format::IpfixFile),
+        Some(Format::Pcap),
     ];
     for format in formats {
         let options = ReadOptions { format, max_line: 4096, ..ReadOptions::default() };

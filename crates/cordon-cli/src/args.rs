@@ -42,7 +42,7 @@ pub enum Command {
     /// Work with policies: check, explain, lint, diff, format.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Read flow logs into the flow store: AWS, GCP, Azure, Zeek, Hubble, Cordon.
+    /// Read flow logs and captures into the store: AWS, GCP, Azure, Zeek, Hubble, IPFIX, pcap, Cordon.
     #[command(
         after_help = "Formats are detected; gzip is read transparently. Re-running an ingest stores
 nothing twice, and an interrupted one resumes where it stopped.
@@ -51,6 +51,7 @@ EXAMPLES:
   cordon ingest vpc-flow-logs/
   cordon ingest --policy examples/acme-prod.yaml conn.log.gz
   cordon ingest --policy examples/acme-prod.yaml --dns dns.log conn.log
+  cordon ingest --detect capture.pcapng
   zcat flows.jsonl.gz | cordon ingest --format hubble -
   cordon ingest --store /var/lib/cordon --json azure-nsg.json"
     )]

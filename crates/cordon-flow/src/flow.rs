@@ -29,11 +29,13 @@ pub enum FlowSource {
     Gateway,
     /// Cordon's host agent.
     Agent,
+    /// A packet capture (pcap, pcapng), assembled into connections.
+    Pcap,
 }
 
 impl FlowSource {
     /// Every source, in a fixed order (stored encodings index into it).
-    pub const ALL: [FlowSource; 9] = [
+    pub const ALL: [FlowSource; 10] = [
         FlowSource::Aws,
         FlowSource::Gcp,
         FlowSource::Azure,
@@ -43,6 +45,7 @@ impl FlowSource {
         FlowSource::Hubble,
         FlowSource::Gateway,
         FlowSource::Agent,
+        FlowSource::Pcap,
     ];
 
     /// The lowercase name.
@@ -57,6 +60,7 @@ impl FlowSource {
             FlowSource::Hubble => "hubble",
             FlowSource::Gateway => "gateway",
             FlowSource::Agent => "agent",
+            FlowSource::Pcap => "pcap",
         }
     }
 

@@ -270,6 +270,9 @@ pub fn read_flows<E>(
                 offset += length as u64;
             }
         }
+        Decoder::Capture(mut table) => {
+            read_capture(&file, reader, &mut table, &mut report, sink)?;
+        }
         Decoder::Document(mut decoder) => {
             let mut text = String::new();
             let limit = options.max_document as u64;
@@ -325,6 +328,81 @@ pub fn read_flows<E>(
     }
     nothing_recognised(name, format, &report)?;
     Ok(report)
+}
+
+/// Packets of a capture into connections: every packet is a record; what
+/// is not IP (ARP), later fragments and frames that cannot be right are
+/// counted with their packet number; connections go to `sink` as they end.
+/// A capture cut short keeps what came before.
+fn read_capture<E>(
+    file: &std::sync::Arc<str>,
+    reader: Box<dyn BufRead>,
+    table: &mut crate::sources::pcap::ConnTable,
+    report: &mut Report,
+    sink: &mut Sink<'_, E>,
+) -> Result<(), ReadError<E>> {
+    use crate::sources::pcap::capture::CaptureReader;
+    use crate::sources::pcap::packet::{NotDatagram, parse};
+    let location = |offset: u64, within: Option<String>| Location {
+        file: std::sync::Arc::clone(file),
+        line: None,
+        offset,
+        within,
+    };
+    let mut capture = match CaptureReader::new(reader) {
+        Ok(c) => c,
+        Err(e) => {
+            report.records += 1;
+            report.skip(&location(0, None), Skip::malformed(e.to_string()));
+            return Ok(());
+        }
+    };
+    let mut out = Vec::new();
+    let mut end = 0;
+    loop {
+        let packet = match capture.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                // Nothing after a damaged record aligns: keep what came before.
+                report.records += 1;
+                report.skip(&location(end, None), Skip::malformed(e.to_string()));
+                break;
+            }
+        };
+        report.records += 1;
+        end = packet.offset;
+        let at = location(packet.offset, Some(format!("packet {}", packet.number)));
+        match parse(packet.linktype, &packet.data) {
+            Ok(d) => table.packet(packet.time_us, &d, &mut out),
+            Err(NotDatagram::NotIp(what)) => report.skip(
+                &at,
+                Skip::new(SkipReason::NotAFlow, format!("not IP: {what}")),
+            ),
+            Err(NotDatagram::LaterFragment) => report.skip(
+                &at,
+                Skip::new(
+                    SkipReason::NotAFlow,
+                    "a later fragment (its datagram is counted with the first)",
+                ),
+            ),
+            Err(NotDatagram::Malformed(what)) => report.skip(&at, Skip::malformed(what)),
+            Err(NotDatagram::LinkType(t)) => {
+                report.skip(&at, Skip::malformed(format!("link type {t} is not read")))
+            }
+        }
+        if !out.is_empty() {
+            report.flows += out.len() as u64;
+            sink(&at, &mut out).map_err(ReadError::Sink)?;
+            out.clear();
+        }
+    }
+    table.finish(&mut out);
+    if !out.is_empty() {
+        report.flows += out.len() as u64;
+        sink(&location(end, Some("end of capture".into())), &mut out).map_err(ReadError::Sink)?;
+    }
+    Ok(())
 }
 
 /// An error when records were read and not one of them had the format's

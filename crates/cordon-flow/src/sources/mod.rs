@@ -11,6 +11,7 @@ pub mod cordon;
 pub mod gcp;
 pub mod hubble;
 pub mod netflow;
+pub mod pcap;
 pub mod zeek;
 
 use std::fmt;
@@ -64,11 +65,13 @@ pub enum Format {
     /// A file of IPFIX messages one after another (RFC 5655), as IPFIX
     /// collectors and `nfcapd`-style tools store them.
     IpfixFile,
+    /// A packet capture, pcap or pcapng.
+    Pcap,
 }
 
 impl Format {
     /// Every format, for `--help` and errors.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
         Format::Aws,
         Format::Gcp,
         Format::GcpArray,
@@ -78,6 +81,7 @@ impl Format {
         Format::Hubble,
         Format::Cordon,
         Format::IpfixFile,
+        Format::Pcap,
     ];
 
     /// The name used on command lines.
@@ -92,6 +96,7 @@ impl Format {
             Format::Hubble => "hubble",
             Format::Cordon => "cordon",
             Format::IpfixFile => "ipfix",
+            Format::Pcap => "pcap",
         }
     }
 
@@ -102,6 +107,9 @@ impl Format {
 
     /// Recognise the format from the first bytes of an input.
     pub fn detect(head: &[u8]) -> Option<Format> {
+        if pcap::capture::is_capture(head) {
+            return Some(Format::Pcap);
+        }
         if let [0, 10, hi, lo, ..] = head
             && u16::from_be_bytes([*hi, *lo]) >= 16
         {
@@ -165,6 +173,7 @@ impl Format {
             Format::Hubble => Decoder::Lines(Box::new(hubble::HubbleDecoder)),
             Format::Cordon => Decoder::Lines(Box::new(cordon::CordonDecoder)),
             Format::IpfixFile => Decoder::Messages(Box::default()),
+            Format::Pcap => Decoder::Capture(Box::default()),
         }
     }
 }
@@ -183,6 +192,8 @@ pub enum Decoder {
     Document(Box<dyn DocumentDecoder>),
     /// Length-prefixed IPFIX messages.
     Messages(Box<netflow::NetflowDecoder>),
+    /// Packets of a capture, assembled into connections.
+    Capture(Box<pcap::ConnTable>),
 }
 
 /// `value` without surrounding whitespace (most values have none).

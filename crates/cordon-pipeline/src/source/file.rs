@@ -157,7 +157,9 @@ impl Pipeline<'_> {
         tracing::debug!(input = %name, format = format.name(), "reading");
         // Whole documents commit once, at the end: their records have no
         // offsets to resume from.
-        let document = matches!(format, Format::Azure | Format::GcpArray);
+        // Captures too: a connection spans packets, so an offset inside
+        // the capture is no place to resume from.
+        let document = matches!(format, Format::Azure | Format::GcpArray | Format::Pcap);
         let read_options = ReadOptions {
             format: Some(format),
             resume_from,

@@ -25,7 +25,7 @@ pub const BLOCK: usize = 4096;
 const FORMAT_VERSION: u8 = 2;
 
 /// Sources by their stored number: append only, never reorder.
-const SOURCES: [FlowSource; 9] = FlowSource::ALL;
+const SOURCES: [FlowSource; 10] = FlowSource::ALL;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
