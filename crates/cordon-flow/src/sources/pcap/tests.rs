@@ -1,6 +1,6 @@
+use super::ConnTable;
 use super::capture::{CaptureReader, is_capture};
 use super::packet::{Datagram, NotDatagram, parse};
-use super::ConnTable;
 use crate::flow::{Flow, Observed};
 
 const A: [u8; 4] = [10, 0, 1, 10];
