@@ -314,15 +314,7 @@ impl Agent {
             self._collector = Some(collector);
             on_event(AgentEvent::RecordingFlows(path));
         }
-        let started = Instant::now();
-        let (applied, _) = netlink::apply(&first.ruleset.table, None)?;
-        let apply = started.elapsed();
-        tracing::info!(
-            rules = first.ruleset.rules,
-            apply_ms = apply.as_millis() as u64,
-            generation = self.source.generation(),
-            "applied"
-        );
+        let (applied, _, apply) = self.apply(&first, None, "applied")?;
         on_event(AgentEvent::Applied {
             rules: first.ruleset.rules,
             compile: first.took,
@@ -335,6 +327,25 @@ impl Agent {
         self.resolved_at = Instant::now();
         self.cut(&first, on_event);
         Ok(())
+    }
+
+    /// Load `c`'s table over `previous` (if any), timed and logged as `what`.
+    fn apply(
+        &self,
+        c: &Compiled,
+        previous: Option<&Applied>,
+        what: &'static str,
+    ) -> Result<(Applied, Change, Duration), AgentError> {
+        let started = Instant::now();
+        let (applied, change) = netlink::apply(&c.ruleset.table, previous)?;
+        let took = started.elapsed();
+        tracing::info!(
+            rules = c.ruleset.rules,
+            apply_ms = took.as_millis() as u64,
+            generation = self.source.generation(),
+            "{what}"
+        );
+        Ok((applied, change, took))
     }
 
     /// After a ruleset is in force: cut this host's connections that the
@@ -387,15 +398,7 @@ impl Agent {
         if c.ruleset.table == previous.table {
             return Ok(());
         }
-        let started = Instant::now();
-        let (now, change) = netlink::apply(&c.ruleset.table, Some(previous))?;
-        let apply = started.elapsed();
-        tracing::info!(
-            rules = c.ruleset.rules,
-            apply_ms = apply.as_millis() as u64,
-            generation = self.source.generation(),
-            "reloaded"
-        );
+        let (now, change, apply) = self.apply(&c, Some(previous), "reloaded")?;
         on_event(AgentEvent::Reloaded {
             rules: c.ruleset.rules,
             compile: c.took,

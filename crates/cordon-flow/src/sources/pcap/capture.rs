@@ -140,7 +140,9 @@ impl<R: Read> CaptureReader<R> {
                 reader.big_endian = true;
             }
             [0x0a, 0x0d, 0x0d, 0x0a] => {
-                reader.section_header()?;
+                let mut length = [0u8; 4];
+                reader.fill(&mut length, "section header")?;
+                reader.section_rest(0, length)?;
                 return Ok(reader);
             }
             other => return Err(CaptureError::NotACapture(other)),
@@ -201,17 +203,20 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    /// The rest of a section header block (its type was read).
-    fn section_header(&mut self) -> Result<(), CaptureError> {
-        let start = self.offset - 4;
-        let mut head = [0u8; 8];
-        self.fill(&mut head, "section header")?;
-        self.big_endian = match head.get(4..8) {
-            Some([0x1a, 0x2b, 0x3c, 0x4d]) => true,
-            Some([0x4d, 0x3c, 0x2b, 0x1a]) => false,
-            _ => return Err(self.malformed(start, "section header without its byte-order magic")),
+    /// The rest of a section header block starting at `start`, whose
+    /// length field (in the section's byte order, not known yet) is
+    /// `length`: the byte-order magic, then the options, skipped.
+    fn section_rest(&mut self, start: u64, length: [u8; 4]) -> Result<(), CaptureError> {
+        let mut bom = [0u8; 4];
+        self.fill(&mut bom, "section header")?;
+        self.big_endian = match bom {
+            [0x1a, 0x2b, 0x3c, 0x4d] => true,
+            [0x4d, 0x3c, 0x2b, 0x1a] => false,
+            _ => {
+                return Err(self.malformed(start, "section header without its byte-order magic"));
+            }
         };
-        let total = self.u32_at(&head, 0) as usize;
+        let total = self.u32_at(&length, 0) as usize;
         if !(28..=MAX_PACKET).contains(&total) || !total.is_multiple_of(4) {
             return Err(self.malformed(start, format!("section header of {total} bytes")));
         }
@@ -295,32 +300,9 @@ impl<R: Read> CaptureReader<R> {
             }
             if head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
                 // A new section: its byte order may differ.
-                let mut magic = [0u8; 4];
-                magic.copy_from_slice(&head[4..8]);
-                self.big_endian = false;
-                let total = u32::from_le_bytes(magic) as usize;
-                let mut bom = [0u8; 4];
-                self.fill(&mut bom, "section header")?;
-                self.big_endian = match bom {
-                    [0x1a, 0x2b, 0x3c, 0x4d] => true,
-                    [0x4d, 0x3c, 0x2b, 0x1a] => false,
-                    _ => {
-                        return Err(
-                            self.malformed(start, "section header without its byte-order magic")
-                        );
-                    }
-                };
-                let total = if self.big_endian {
-                    u32::from_be_bytes(magic) as usize
-                } else {
-                    total
-                };
-                if !(28..=MAX_PACKET).contains(&total) || !total.is_multiple_of(4) {
-                    return Err(self.malformed(start, format!("section header of {total} bytes")));
-                }
-                let mut rest = vec![0u8; total - 12];
-                self.fill(&mut rest, "section header")?;
-                self.interfaces.clear();
+                let mut length = [0u8; 4];
+                length.copy_from_slice(&head[4..8]);
+                self.section_rest(start, length)?;
                 continue;
             }
             let kind = self.u32_at(&head, 0);
