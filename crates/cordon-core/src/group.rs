@@ -41,7 +41,12 @@ impl WellKnownGroup {
 
     /// The built-in group named `name`, if it is one.
     pub fn from_name(name: &str) -> Option<WellKnownGroup> {
-        WellKnownGroup::ALL.into_iter().find(|g| g.as_str() == name)
+        match name {
+            "any" => Some(WellKnownGroup::Any),
+            "internet" => Some(WellKnownGroup::Internet),
+            "private" => Some(WellKnownGroup::Private),
+            _ => None,
+        }
     }
 
     /// Whether `name` names a built-in group that describes address space
@@ -85,5 +90,8 @@ mod tests {
             Some(WellKnownGroup::Internet)
         );
         assert!(!WellKnownGroup::is_address_space("any"));
+        for g in WellKnownGroup::ALL {
+            assert_eq!(WellKnownGroup::from_name(g.as_str()), Some(g));
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::io::{BufRead, Read};
 
 use crate::flow::Flow;
-use crate::read::{Line, LineReader, Location, Report, Skip, SkipReason, maybe_gunzip};
+use crate::read::{Line, LineReader, Location, Report, Skip, SkipReason, maybe_gunzip, read_full};
 use crate::sources::{Decoder, Format};
 
 /// Limits and choices for reading an input.
@@ -432,18 +432,4 @@ fn nothing_recognised(name: &str, format: Format, report: &Report) -> Result<(),
         records: report.records,
         found,
     })
-}
-
-/// Read until `buf` is full or the input ends; how many bytes were read.
-fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(buf.get_mut(filled..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -278,3 +278,17 @@ impl<R: BufRead> LineReader<R> {
         Ok(Some((self.line, self.offset, Line::Text(&self.buf))))
     }
 }
+
+/// Read until `buf` is full or the input ends; how many bytes were read.
+pub(crate) fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -25,11 +25,9 @@ impl Pipeline<'_> {
     ) -> Result<u64, PipelineError> {
         let mut pending = Vec::with_capacity(REPLAY_STEP);
         let mut n = 0u64;
-        from.scan(query, &mut |mut flow| {
-            // Enrichment is stamped again by this pipeline's policy.
-            if self.prepare.enricher.is_some() {
-                flow.enrichment = None;
-            }
+        // With a policy, enrichment replaces the stored one (the enricher
+        // always sets it); without, the stored one stays.
+        from.scan(query, &mut |flow| {
             pending.push(flow);
             n += 1;
             if pending.len() >= REPLAY_STEP {

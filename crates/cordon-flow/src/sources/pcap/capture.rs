@@ -5,6 +5,8 @@
 
 use std::io::Read;
 
+use crate::read::read_full;
+
 /// The largest packet or block accepted (the largest snap length tools
 /// write is 262,144 bytes).
 pub const MAX_PACKET: usize = 256 * 1024 + 64;
@@ -94,19 +96,6 @@ pub fn is_capture(head: &[u8]) -> bool {
     )
 }
 
-fn read_exact_or_eof(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(buf.get_mut(filled..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 impl<R: Read> CaptureReader<R> {
     /// A reader over `input`, after its file header.
     ///
@@ -114,7 +103,7 @@ impl<R: Read> CaptureReader<R> {
     /// Not a capture, or the header cannot be read.
     pub fn new(mut input: R) -> Result<Self, CaptureError> {
         let mut magic = [0u8; 4];
-        let n = read_exact_or_eof(&mut input, &mut magic)
+        let n = read_full(&mut input, &mut magic)
             .map_err(|source| CaptureError::Io { offset: 0, source })?;
         if n < 4 {
             return Err(CaptureError::NotACapture(magic));
@@ -164,7 +153,7 @@ impl<R: Read> CaptureReader<R> {
     /// Fill `buf` exactly; the end of the input inside it is malformed.
     fn fill(&mut self, buf: &mut [u8], what: &str) -> Result<(), CaptureError> {
         let at = self.offset;
-        let n = read_exact_or_eof(&mut self.input, buf)
+        let n = read_full(&mut self.input, buf)
             .map_err(|source| CaptureError::Io { offset: at, source })?;
         self.offset += n as u64;
         if n < buf.len() {
@@ -239,24 +228,34 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// The next record's header, or `None` when the capture ends cleanly
+    /// before it; ending inside it is malformed.
+    fn record_header<const N: usize>(
+        &mut self,
+        what: &str,
+    ) -> Result<Option<[u8; N]>, CaptureError> {
+        let start = self.offset;
+        let mut head = [0u8; N];
+        let n = read_full(&mut self.input, &mut head).map_err(|source| CaptureError::Io {
+            offset: start,
+            source,
+        })?;
+        self.offset += n as u64;
+        match n {
+            0 => Ok(None),
+            n if n < N => Err(self.malformed(
+                start,
+                format!("the capture ends inside a {what} ({n} of {N} bytes)"),
+            )),
+            _ => Ok(Some(head)),
+        }
+    }
+
     fn next_pcap(&mut self, nanos: bool) -> Result<Option<Packet>, CaptureError> {
         let start = self.offset;
-        let mut head = [0u8; 16];
-        let n =
-            read_exact_or_eof(&mut self.input, &mut head).map_err(|source| CaptureError::Io {
-                offset: start,
-                source,
-            })?;
-        self.offset += n as u64;
-        if n == 0 {
+        let Some(head) = self.record_header::<16>("packet header")? else {
             return Ok(None);
-        }
-        if n < 16 {
-            return Err(self.malformed(
-                start,
-                format!("the capture ends inside a packet header ({n} of 16 bytes)"),
-            ));
-        }
+        };
         let seconds = i64::from(self.u32_at(&head, 0));
         let fraction = i64::from(self.u32_at(&head, 4));
         let captured = self.u32_at(&head, 8) as usize;
@@ -281,23 +280,9 @@ impl<R: Read> CaptureReader<R> {
     fn next_block(&mut self) -> Result<Option<Packet>, CaptureError> {
         loop {
             let start = self.offset;
-            let mut head = [0u8; 8];
-            let n = read_exact_or_eof(&mut self.input, &mut head).map_err(|source| {
-                CaptureError::Io {
-                    offset: start,
-                    source,
-                }
-            })?;
-            self.offset += n as u64;
-            if n == 0 {
+            let Some(head) = self.record_header::<8>("block header")? else {
                 return Ok(None);
-            }
-            if n < 8 {
-                return Err(self.malformed(
-                    start,
-                    format!("the capture ends inside a block header ({n} of 8 bytes)"),
-                ));
-            }
+            };
             if head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
                 // A new section: its byte order may differ.
                 let mut length = [0u8; 4];
