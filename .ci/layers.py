@@ -16,6 +16,7 @@ FLOORS = [
     ["cordon-policy"],
     ["cordon-flow"],
     ["cordon-detect", "cordon-sim"],
+    ["cordon-incident"],
     ["cordon-store"],
     ["cordon-pipeline"],
     ["cordon-gateway", "cordon-agent"],

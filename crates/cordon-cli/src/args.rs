@@ -152,6 +152,42 @@ EXAMPLES:
   cordon demo --format zeek --json"
     )]
     Demo(DemoArgs),
+    /// Incidents: findings linked into attack paths; list, show, acknowledge, resolve.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Incidents are made and updated by `ingest --detect` and `detect` as findings
+grow: findings on one attack path (the same host, vendor or external party,
+within a day, following the kill chain) become one incident. A single finding
+makes one only when it is high or critical on its own.
+
+EXAMPLES:
+  cordon incidents
+  cordon incidents --status open --json
+  cordon incidents show INC-5a3c0e91f2
+  cordon incidents ack INC-5a3c0e91f2 --note \"on it, isolating notifier-1\"
+  cordon incidents resolve INC-5a3c0e91f2 --by alice --note \"vendor key rotated\""
+    )]
+    Incidents(IncidentsArgs),
+    /// Write an incident's report: summary, timeline, kill chain, evidence, controls, actions.
+    #[command(after_help = "EXAMPLES:
+  cordon report INC-5a3c0e91f2
+  cordon report INC-5a3c0e91f2 --format html --out incident.html
+  cordon report INC-5a3c0e91f2 --policy examples/acme-prod.yaml --format json")]
+    Report(ReportArgs),
+    /// The register of third parties the flows show: declared vendors and undeclared ones.
+    #[command(
+        after_help = "Declared vendors are the policy's external groups with vendor metadata;
+every other external party is listed by its domain when a name is known, else
+by its address block. The CSV uses the field names of a DORA Art. 28 register
+of information (the part flows can fill) and serves as the PCI DSS 12.8.1 list
+of third-party service providers.
+
+EXAMPLES:
+  cordon vendors --policy examples/acme-prod.yaml
+  cordon vendors --since 7d --json
+  cordon vendors --policy policy.yaml --output csv > register.csv"
+    )]
+    Vendors(VendorsArgs),
 }
 
 /// `cordon policy ...`
@@ -371,6 +407,136 @@ pub struct DemoArgs {
     #[arg(long, default_value = "aws")]
     pub format: String,
     /// Print the findings as JSON lines instead of the story.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cordon incidents`
+#[derive(Debug, Args)]
+pub struct IncidentsArgs {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub command: Option<IncidentsCommand>,
+    #[command(flatten)]
+    pub list: IncidentListArgs,
+}
+
+/// `cordon incidents ...`
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List incidents, newest last.
+    List(IncidentListArgs),
+    /// One incident: stages, findings, entities, history.
+    Show(IncidentShowArgs),
+    /// Acknowledge an incident: someone is on it.
+    Ack(IncidentChangeArgs),
+    /// Resolve an incident, with a note on how.
+    Resolve(IncidentChangeArgs),
+    /// Open a resolved or acknowledged incident again.
+    Reopen(IncidentChangeArgs),
+}
+
+/// `cordon incidents list`
+#[derive(Debug, Args)]
+pub struct IncidentListArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only incidents in this status: open, acknowledged, resolved.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// One JSON array of incidents.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cordon incidents show`
+#[derive(Debug, Args)]
+pub struct IncidentShowArgs {
+    /// Incident id (`INC-...`).
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The incident and its findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cordon incidents ack|resolve|reopen`
+#[derive(Debug, Args)]
+pub struct IncidentChangeArgs {
+    /// Incident id (`INC-...`).
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Why, or what was done.
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// Who [default: $USER].
+    #[arg(long)]
+    pub by: Option<String>,
+    /// The incident as JSON afterwards.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Md,
+    /// One self-contained HTML file.
+    Html,
+    /// JSON, for machines.
+    Json,
+}
+
+/// `cordon report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Incident id (`INC-...`).
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The policy in force: names vendors' data and checks proposed rules.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Output formats of `cordon vendors`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VendorsOutput {
+    /// A table for people.
+    Table,
+    /// One JSON array.
+    Json,
+    /// CSV with DORA register field names.
+    Csv,
+}
+
+/// `cordon vendors`
+#[derive(Debug, Args)]
+pub struct VendorsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// The policy: declared vendors and the rules that allow each party.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Output.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: VendorsOutput,
+    /// Same as `--output json`.
     #[arg(long)]
     pub json: bool,
 }

@@ -33,6 +33,19 @@ pub fn open_store(args: &StoreArgs) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("cannot open the store at `{}`", path.display()))
 }
 
+/// The store named by `args`, which must exist already: commands that only
+/// read (incidents, reports, the vendor register) never create an empty one.
+pub fn existing_store(args: &StoreArgs) -> anyhow::Result<SqliteStore> {
+    let path = args.path();
+    if !path.join("flows.sqlite").is_file() {
+        anyhow::bail!(
+            "no store at `{}` (give --store DIR or set CORDON_STORE; `cordon ingest` creates one)",
+            path.display()
+        );
+    }
+    open_store(args)
+}
+
 /// `--since` and `--until` as epoch milliseconds.
 pub fn range(args: &RangeArgs) -> Result<(Option<i64>, Option<i64>), String> {
     let now = now_ms();
@@ -178,8 +191,14 @@ pub fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
     Ok(Engine::new(config, kb, intel))
 }
 
-/// Print `findings` as asked.
-pub fn print_findings(findings: &[Finding], output: FindingsOutput, kb: &Kb) -> anyhow::Result<()> {
+/// Print `findings` as asked; a STIX bundle also carries the `incidents`
+/// they belong to (an `incident` and a `report` grouping each).
+pub fn print_findings(
+    findings: &[Finding],
+    incidents: &[cordon_incident::Incident],
+    output: FindingsOutput,
+    kb: &Kb,
+) -> anyhow::Result<()> {
     match output {
         FindingsOutput::Json => {
             for f in findings {
@@ -192,7 +211,18 @@ pub fn print_findings(findings: &[Finding], output: FindingsOutput, kb: &Kb) -> 
             }
         }
         FindingsOutput::Stix => {
-            let bundle = cordon_detect::stix::bundle(findings, kb, now_ms());
+            let now = now_ms();
+            let mut bundle = cordon_detect::stix::bundle(findings, kb, now);
+            let shown: Vec<cordon_incident::Incident> = incidents
+                .iter()
+                .filter(|i| {
+                    i.findings
+                        .iter()
+                        .any(|id| findings.iter().any(|f| &f.id == id))
+                })
+                .cloned()
+                .collect();
+            cordon_incident::export::add_to_bundle(&mut bundle, &shown, kb, now);
             outln!("{}", serde_json::to_string_pretty(&bundle)?);
         }
         FindingsOutput::Table => {

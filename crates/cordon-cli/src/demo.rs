@@ -16,13 +16,14 @@ use cordon_detect::Finding;
 use cordon_detect::finding::human_bytes;
 use cordon_detect::kb::Kb;
 use cordon_flow::time::format_rfc3339;
+use cordon_incident::{Incident, report};
 use cordon_pipeline::Pipeline;
 use cordon_policy::{CompiledPolicy, LoadOptions, load_policy};
 use cordon_sim::Scenario;
 use cordon_sim::truth::Truth;
 use cordon_sim::write::OutFormat;
 use cordon_sim::write::write_simulation;
-use cordon_store::{FindingStore, SqliteStore};
+use cordon_store::{FindingStore, IncidentStore, SqliteStore};
 
 use crate::args::{DemoArgs, DetectionArgs, FindingsOutput};
 use crate::common::{engine, print_findings, usage};
@@ -191,6 +192,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let examined = engine.flows();
     let findings = store.save_findings(engine.finish())?;
     let kb = Kb::embedded()?;
+    let incidents = store.relink(&kb)?;
     say(format!(
         "2. ingest     parse → enrich (policy acme-prod: {groups} groups, {rules} rules) → verdict → store: {stored} flows ({:.1}s)",
         started.elapsed().as_secs_f64()
@@ -200,9 +202,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         engine.state().len(),
         findings.len()
     ))?;
-    write_findings(&dir, &findings, &kb)?;
+    write_findings(&dir, &findings, &incidents, &kb)?;
+    let reports = write_reports(&dir, &store_dir, &incidents, &findings, &kb, &policy_path)?;
     if args.json {
-        print_findings(&findings, FindingsOutput::Json, &kb)?;
+        print_findings(&findings, &incidents, FindingsOutput::Json, &kb)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -233,17 +236,38 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     report_truth(&truth, &findings)?;
+    outln!("\nIncidents: the findings linked into attack paths");
+    for i in &incidents {
+        outln!(
+            "  {} [{}] {} — {} findings in {} stages",
+            i.id,
+            i.severity.as_str(),
+            i.title,
+            i.findings.len(),
+            i.stages.len()
+        );
+    }
+    for path in &reports {
+        outln!("  report: {}", path.display());
+    }
     outln!("\nEverything is in {}:", dir.display());
     outln!(
         "  flows/      the simulated {} logs, dns.log and truth.json (the ground truth)",
         args.format
     );
     outln!("  store/      the flow store with flows, rollups and findings");
-    outln!("  findings.jsonl, findings.ocsf.jsonl, findings.stix.json");
+    outln!("  findings.jsonl, findings.ocsf.jsonl, findings.stix.json (with the incidents)");
+    outln!("  incidents.ocsf.jsonl, report.md, report.html");
     outln!("\nNext:");
     outln!(
         "  cordon detect --store {} --min-severity high",
         store_dir.display()
+    );
+    outln!("  cordon incidents --store {}", store_dir.display());
+    outln!(
+        "  cordon vendors --store {} --policy {}",
+        store_dir.display(),
+        policy_path.display()
     );
     outln!(
         "  cordon flows topology --store {} --output dot",
@@ -265,7 +289,49 @@ fn is_side_file(p: &Path) -> bool {
     )
 }
 
-fn write_findings(dir: &Path, findings: &[Finding], kb: &Kb) -> anyhow::Result<()> {
+/// The report of the gravest incident, as report.md and report.html.
+fn write_reports(
+    dir: &Path,
+    store: &Path,
+    incidents: &[Incident],
+    findings: &[Finding],
+    kb: &Kb,
+    policy_path: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let Some(incident) = incidents
+        .iter()
+        .max_by_key(|i| (i.severity, i.findings.len()))
+    else {
+        return Ok(Vec::new());
+    };
+    let policy = load_policy(policy_path, &LoadOptions::default()).ok();
+    let own: Vec<Finding> = findings
+        .iter()
+        .filter(|f| incident.holds(&f.id))
+        .cloned()
+        .collect();
+    let store = store.display().to_string();
+    let built = report::build(
+        incident,
+        &own,
+        kb,
+        policy.as_ref(),
+        Some(&store),
+        cordon_flow::time::now_ms(),
+    );
+    let md = dir.join("report.md");
+    let html = dir.join("report.html");
+    std::fs::write(&md, report::markdown(&built))?;
+    std::fs::write(&html, report::html(&built))?;
+    Ok(vec![md, html])
+}
+
+fn write_findings(
+    dir: &Path,
+    findings: &[Finding],
+    incidents: &[Incident],
+    kb: &Kb,
+) -> anyhow::Result<()> {
     let mut jsonl = String::new();
     let mut ocsf = String::new();
     for f in findings {
@@ -276,7 +342,21 @@ fn write_findings(dir: &Path, findings: &[Finding], kb: &Kb) -> anyhow::Result<(
     }
     std::fs::write(dir.join("findings.jsonl"), jsonl)?;
     std::fs::write(dir.join("findings.ocsf.jsonl"), ocsf)?;
-    let bundle = cordon_detect::stix::bundle(findings, kb, cordon_flow::time::now_ms());
+    let now = cordon_flow::time::now_ms();
+    let mut bundle = cordon_detect::stix::bundle(findings, kb, now);
+    cordon_incident::export::add_to_bundle(&mut bundle, incidents, kb, now);
+    let mut incidents_ocsf = String::new();
+    for i in incidents {
+        let own: Vec<Finding> = findings
+            .iter()
+            .filter(|f| i.holds(&f.id))
+            .cloned()
+            .collect();
+        incidents_ocsf
+            .push_str(&cordon_incident::export::incident_finding(i, &own, kb).to_string());
+        incidents_ocsf.push('\n');
+    }
+    std::fs::write(dir.join("incidents.ocsf.jsonl"), incidents_ocsf)?;
     std::fs::write(
         dir.join("findings.stix.json"),
         serde_json::to_string_pretty(&bundle)?,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use cordon_detect::kb::Kb;
 use cordon_pipeline::Pipeline;
-use cordon_store::{FindingStore, FlowQuery};
+use cordon_store::{FindingStore, FlowQuery, IncidentStore};
 
 use crate::EXIT_FINDINGS;
 use crate::args::{DetectArgs, FindingsOutput};
@@ -65,17 +65,19 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let findings = engine.finish();
     let kb = Kb::embedded()?;
     let mut findings = store.save_findings(findings)?;
+    let incidents = store.relink(&kb)?;
     findings.retain(|f| min.is_none_or(|m| f.severity >= m));
     let output = if args.json {
         FindingsOutput::Json
     } else {
         args.output
     };
-    print_findings(&findings, output, &kb)?;
+    print_findings(&findings, &incidents, output, &kb)?;
     if output == FindingsOutput::Table {
         eprintln!(
-            "{flows} flows examined in {:.2}s (store: {})",
+            "{flows} flows examined in {:.2}s; {} incidents (store: {})",
             started.elapsed().as_secs_f64(),
+            incidents.len(),
             args.store.path().display()
         );
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use cordon_flow::Format;
 use cordon_pipeline::{Pipeline, expand};
-use cordon_store::FindingStore;
+use cordon_store::{FindingStore, IncidentStore};
 use serde_json::json;
 
 use crate::args::IngestArgs;
@@ -114,23 +114,31 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut progress = Progress::new();
     let mut summaries = Vec::new();
-    let mut pipeline = Pipeline::builder()
-        .policy(policy)
-        .dns(dns)
-        .store(&mut store)
-        .detect(engine.as_mut())
-        .build();
     for file in &files {
         let name = file.display().to_string();
+        let mut pipeline = Pipeline::builder()
+            .policy(policy.clone())
+            .dns(dns.clone())
+            .store(&mut store)
+            .detect(engine.as_mut())
+            .build();
         let summary =
             pipeline.ingest_path(file, format, &mut |bytes| progress.update(&name, bytes))?;
+        drop(pipeline);
         summaries.push(summary);
+        // Incidents grow with the findings, input by input.
+        if let Some(e) = engine.as_ref().filter(|_| files.len() > 1) {
+            store.save_findings(e.snapshot())?;
+            store.relink(e.kb())?;
+        }
     }
-    drop(pipeline);
     progress.clear();
-    let findings = match engine.as_mut() {
-        Some(e) => Some(store.save_findings(e.finish())?),
-        None => None,
+    let (findings, incidents) = match engine.as_mut() {
+        Some(e) => {
+            let findings = store.save_findings(e.finish())?;
+            (Some(findings), Some(store.relink(e.kb())?))
+        }
+        None => (None, None),
     };
     let records: u64 = summaries.iter().map(|s| s.report.records).sum();
     let flows: u64 = summaries.iter().map(|s| s.report.flows).sum();
@@ -155,6 +163,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 "seconds": elapsed,
                 "files": summaries,
                 "findings": findings,
+                "incidents": incidents,
             }))?
         );
     } else {
@@ -208,6 +217,17 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     format!(": {}", counts.join(", "))
                 },
+                args.store.path().display()
+            );
+        }
+        if let Some(incidents) = &incidents {
+            let open = incidents
+                .iter()
+                .filter(|i| i.status != cordon_incident::Status::Resolved)
+                .count();
+            outln!(
+                "{} incidents, {open} not resolved (see `cordon incidents --store {}`)",
+                incidents.len(),
                 args.store.path().display()
             );
         }

@@ -14,11 +14,14 @@ mod demo;
 mod detect_cmd;
 mod flows_cmd;
 mod gateway_cmd;
+mod incidents_cmd;
 mod ingest_cmd;
 mod lab_cmd;
 pub mod output;
 mod policy_cmd;
+mod report_cmd;
 mod simulate_cmd;
+mod vendors_cmd;
 
 use std::process::ExitCode;
 
@@ -73,6 +76,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Gateway(cmd) => gateway_cmd::gateway(&cmd),
         args::Command::Lab(cmd) => lab_cmd::run(&cmd),
         args::Command::Simulate(cmd) => simulate_cmd::run(&cmd),
+        args::Command::Incidents(cmd) => incidents_cmd::run(cmd),
+        args::Command::Report(cmd) => report_cmd::run(&cmd),
+        args::Command::Vendors(cmd) => vendors_cmd::run(&cmd),
     }?;
     output::flush()?;
     Ok(code)

@@ -53,6 +53,23 @@ pub struct Stage {
     pub name: String,
     /// The ATT&CK tactic of the stage, if one.
     pub tactic: Option<String>,
+    /// The Cyber Kill Chain phase (OCSF `kill_chain_phase.phase_id`).
+    pub kill_chain_phase: u8,
+}
+
+/// The OCSF caption of a Cyber Kill Chain phase id.
+pub fn kill_chain_phase_name(id: u8) -> &'static str {
+    match id {
+        1 => "Reconnaissance",
+        2 => "Weaponization",
+        3 => "Delivery",
+        4 => "Exploitation",
+        5 => "Installation",
+        6 => "Command & Control",
+        7 => "Actions on Objectives",
+        99 => "Other",
+        _ => "Unknown",
+    }
 }
 
 /// A compliance control.
@@ -65,6 +82,8 @@ pub struct Control {
     pub framework: String,
     /// Short title.
     pub title: String,
+    /// What the control requires of the organisation, in short.
+    pub requires: String,
     /// Where the framework is published.
     pub source: String,
 }
@@ -236,6 +255,12 @@ impl Kb {
                 && !self.tactics.contains_key(t)
             {
                 return bad(format!("stage {} names unknown tactic {t}", s.id));
+            }
+            if kill_chain_phase_name(s.kill_chain_phase) == "Unknown" {
+                return bad(format!(
+                    "stage {} names unknown kill-chain phase {}",
+                    s.id, s.kill_chain_phase
+                ));
             }
         }
         for kind in FindingKind::ALL {

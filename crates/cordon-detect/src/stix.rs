@@ -4,50 +4,73 @@
 //! `indicator` for the external endpoint when there is one, a `sighting`,
 //! and `relationship`s tying the indicator to the techniques it indicates.
 //!
-//! Ids are deterministic (UUIDv5-shaped from a hash of what they name), so
-//! exporting the same findings twice gives the same objects.
+//! Ids follow STIX 2.1 strictly (`stix2-validator --strict` accepts the
+//! bundle). Cyber-observables (addresses, domain names, network traffic)
+//! have the deterministic ids of §2.9: UUIDv5 in the STIX namespace over
+//! the canonical JSON of their id-contributing properties, so any tool
+//! mints the same id for the same address. Every other object has a
+//! version-4 UUID whose 122 free bits are taken from a SHA-1 of what it
+//! names, so exporting the same findings twice gives the same objects.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use cordon_flow::time::format_rfc3339;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::detectors::internal;
 use crate::finding::Finding;
 use crate::kb::Kb;
 
-fn hash64(seed: u64, text: &str) -> u64 {
-    text.bytes().fold(seed, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// The namespace of STIX 2.1 deterministic cyber-observable ids (§2.9).
+const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2_3315_a9b7);
+
+/// Cordon's namespace for the names its other ids are derived from.
+const CORDON_NAMESPACE: Uuid = Uuid::from_u128(0x6c1e_5d0a_4b7e_4f3c_9a2d_3e8f_1b7c_5a90);
+
+/// A STIX id of `kind` (a domain or relationship object, a bundle) for
+/// `name`: a version-4 UUID whose free bits come from a hash of the name.
+pub fn stix_id(kind: &str, name: &str) -> String {
+    let hashed = Uuid::new_v5(&CORDON_NAMESPACE, format!("{kind}|{name}").as_bytes());
+    let id = uuid::Builder::from_random_bytes(hashed.into_bytes()).into_uuid();
+    format!("{kind}--{id}")
 }
 
-/// A STIX id of `kind` for `name`: the same name always gives the same id.
-pub fn stix_id(kind: &str, name: &str) -> String {
-    let key = format!("{kind}|{name}");
-    let a = hash64(0xcbf2_9ce4_8422_2325, &key);
-    let b = hash64(0x8422_2325_cbf2_9ce4, &key);
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&a.to_be_bytes());
-    bytes[8..].copy_from_slice(&b.to_be_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x50; // version 5
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+/// The deterministic id of a cyber-observable (§2.9): `contributing` holds
+/// its id-contributing properties; serde_json writes object keys sorted
+/// and without spaces, which is their canonical (RFC 8785) form for the
+/// strings, integers and lists used here.
+pub fn sco_id(kind: &str, contributing: &Value) -> String {
+    let canonical = contributing.to_string();
     format!(
-        "{kind}--{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
+        "{kind}--{}",
+        Uuid::new_v5(&SCO_NAMESPACE, canonical.as_bytes())
     )
 }
 
+/// A STIX timestamp of a domain object: UTC with a Z, to the millisecond
+/// (`created` and `modified` must be).
 fn ts(ms: i64) -> String {
-    // STIX timestamps are UTC with a Z; keep milliseconds.
-    let s = format_rfc3339(ms);
-    s.replace("+00:00", "Z")
+    format_rfc3339(ms).replace("+00:00", "Z")
+}
+
+/// A timestamp inside a cyber-observable: the fraction of a second without
+/// trailing zeros (none when whole), the form STIX libraries write, so a
+/// network-traffic's `start` hashes to the same deterministic id.
+fn sco_ts(ms: i64) -> String {
+    let s = format_rfc3339(ms).replace("+00:00", "Z");
+    match s.split_once('.') {
+        Some((whole, fraction)) => {
+            let digits = fraction.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{whole}Z")
+            } else {
+                format!("{whole}.{digits}Z")
+            }
+        }
+        None => s,
+    }
 }
 
 fn address(ip: IpAddr) -> (String, Value) {
@@ -56,7 +79,7 @@ fn address(ip: IpAddr) -> (String, Value) {
     } else {
         "ipv6-addr"
     };
-    let id = stix_id(kind, &ip.to_string());
+    let id = sco_id(kind, &json!({"value": ip.to_string()}));
     (
         id.clone(),
         json!({"type": kind, "spec_version": "2.1", "id": id, "value": ip.to_string()}),
@@ -91,7 +114,7 @@ pub fn bundle(findings: &[Finding], kb: &Kb, now_ms: i64) -> Value {
                     "type": "attack-pattern", "spec_version": "2.1", "id": id,
                     "created": created, "modified": created, "created_by_ref": identity_id,
                     "name": t.name,
-                    "external_references": [{"source_name": "mitre-attack", "external_id": t.id, "url": t.url()}],
+                    "external_references": [{"source_name": "mitre-attack", "external_id": t.id}],
                     "kill_chain_phases": phases,
                 })
             });
@@ -111,24 +134,19 @@ pub fn bundle(findings: &[Finding], kb: &Kb, now_ms: i64) -> Value {
                 1 => "icmp",
                 _ => "ip",
             };
-            let nt_id = stix_id(
-                "network-traffic",
-                &format!(
-                    "{}:{}>{}:{}/{}@{}",
-                    r.src_ip, r.src_port, r.dst_ip, r.dst_port, r.protocol, r.start_ms
-                ),
-            );
-            objects.insert(
-                nt_id.clone(),
-                json!({
-                    "type": "network-traffic", "spec_version": "2.1", "id": nt_id,
-                    "src_ref": src_id, "dst_ref": dst_id,
-                    "src_port": r.src_port, "dst_port": r.dst_port,
-                    "protocols": ["ipv4", protocol],
-                    "src_byte_count": r.bytes_out, "dst_byte_count": r.bytes_in,
-                    "start": ts(r.start_ms),
-                }),
-            );
+            let mut traffic = json!({
+                "src_ref": src_id, "dst_ref": dst_id,
+                "src_port": r.src_port, "dst_port": r.dst_port,
+                "protocols": [if r.src_ip.is_ipv4() { "ipv4" } else { "ipv6" }, protocol],
+                "start": sco_ts(r.start_ms),
+            });
+            let nt_id = sco_id("network-traffic", &traffic);
+            traffic["type"] = json!("network-traffic");
+            traffic["spec_version"] = json!("2.1");
+            traffic["id"] = json!(nt_id);
+            traffic["src_byte_count"] = json!(r.bytes_out);
+            traffic["dst_byte_count"] = json!(r.bytes_in);
+            objects.insert(nt_id.clone(), traffic);
             for id in [src_id, dst_id, nt_id.clone()] {
                 if !refs.contains(&id) {
                     refs.push(id);

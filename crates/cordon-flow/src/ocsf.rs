@@ -1,4 +1,9 @@
-//! Flows as OCSF Network Activity events (class 4001, OCSF 1.x).
+//! Flows as OCSF Network Activity events (class 4001, OCSF 1.3.0, the
+//! version Amazon Security Lake takes). The policy's decision is carried
+//! by the `security_control` profile, declared in `metadata.profiles`:
+//! `action`/`action_id` (allowed or denied), `disposition` (allowed,
+//! blocked, or would be blocked in audit mode) and `firewall_rule` (the
+//! deciding rule).
 
 use serde_json::{Value, json};
 
@@ -49,7 +54,9 @@ pub fn network_activity(flow: &Flow) -> Value {
         "activity_id": 6,
         "activity_name": "Traffic",
         "type_uid": 400_106,
+        "type_name": "Network Activity: Traffic",
         "severity_id": 1,
+        "severity": "Informational",
         "time": flow.end_ms,
         "start_time": flow.start_ms,
         "end_time": flow.end_ms,
@@ -72,15 +79,25 @@ pub fn network_activity(flow: &Flow) -> Value {
         },
         "metadata": {
             "version": OCSF_VERSION,
+            "profiles": ["security_control"],
             "product": {"name": "Cordon", "vendor_name": "Cordon"},
             "log_name": flow.source.as_str(),
         },
     });
     if let Some(e) = e {
-        let mut policy = json!({"name": e.rule.clone().unwrap_or_default(), "desc": e.verdict});
-        if e.rule.is_none() {
-            policy["name"] = json!("default");
-        }
+        // disposition_id: 1 Allowed, 2 Blocked, 15 Detected (audit mode:
+        // the policy would have blocked it).
+        let (disposition_id, disposition) = match e.verdict {
+            Verdict::Allow => (1, "Allowed"),
+            Verdict::Deny => (2, "Blocked"),
+            Verdict::WouldDeny => (15, "Detected"),
+        };
+        event["disposition_id"] = json!(disposition_id);
+        event["disposition"] = json!(disposition);
+        event["firewall_rule"] = json!({
+            "name": e.rule.as_deref().unwrap_or("default"),
+            "desc": e.verdict.to_string(),
+        });
         event["unmapped"] = json!({
             "cordon": {
                 "verdict": e.verdict,
@@ -90,7 +107,6 @@ pub fn network_activity(flow: &Flow) -> Value {
                 "vendor": e.vendor,
             }
         });
-        event["policy"] = policy;
     }
     event
 }

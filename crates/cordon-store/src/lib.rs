@@ -36,12 +36,15 @@ pub use query::{Edge, FlowQuery, topology_label};
 
 /// The store's traits, for `use cordon_store::prelude::*`.
 pub mod prelude {
-    pub use crate::{FindingStore, FlowReader, FlowWriter, IngestLedger, Store};
+    pub use crate::{FindingStore, FlowReader, FlowWriter, IncidentStore, IngestLedger, Store};
 }
 pub use sqlite::SqliteStore;
 
 use cordon_detect::Finding;
+use cordon_detect::kb::Kb;
 use cordon_flow::Flow;
+use cordon_incident::link::{Linked, link};
+use cordon_incident::{Incident, Status, StatusChange};
 
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,14 @@ pub enum StoreError {
     /// A query argument is invalid.
     #[error("{0}")]
     Query(String),
+    /// Nothing is stored under that id.
+    #[error("no {what} `{id}` in the store")]
+    NotFound {
+        /// What was looked for (`incident`, `finding`).
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
 }
 
 /// An input being ingested, and how far earlier runs got.
@@ -164,10 +175,59 @@ pub trait FindingStore {
     /// # Errors
     /// Database errors or a damaged row.
     fn findings(&self, since_ms: Option<i64>) -> Result<Vec<Finding>, StoreError>;
+
+    /// The stored finding with this id.
+    ///
+    /// # Errors
+    /// Database errors or a damaged row.
+    fn finding(&self, id: &str) -> Result<Option<Finding>, StoreError>;
+}
+
+/// Incidents: findings linked into attack paths, with their status history.
+/// Status changes are appended, never overwritten, so two responders
+/// acknowledging at once both stay on record.
+pub trait IncidentStore: FindingStore {
+    /// Store what linking gave: each incident replaces the stored one with
+    /// its id (its status history stays); absorbed incidents hand their
+    /// history to the one they were folded into. A resolved incident that
+    /// gained findings is opened again. Returns the incidents as stored.
+    ///
+    /// # Errors
+    /// Database errors; nothing is stored then.
+    fn save_incidents(&mut self, linked: Linked) -> Result<Vec<Incident>, StoreError>;
+
+    /// Stored incidents, oldest first, only those in `status` when given.
+    ///
+    /// # Errors
+    /// Database errors or a damaged row.
+    fn incidents(&self, status: Option<Status>) -> Result<Vec<Incident>, StoreError>;
+
+    /// The stored incident with this id.
+    ///
+    /// # Errors
+    /// Database errors or a damaged row.
+    fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
+
+    /// Record a status change; returns the incident as it now is.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id; database errors.
+    fn set_status(&mut self, id: &str, change: StatusChange) -> Result<Incident, StoreError>;
+
+    /// Link every stored finding into incidents again and store them: what
+    /// `ingest --detect` and `detect` run after saving findings.
+    ///
+    /// # Errors
+    /// Database errors or a damaged row.
+    fn relink(&mut self, kb: &Kb) -> Result<Vec<Incident>, StoreError> {
+        let findings = self.findings(None)?;
+        let previous = self.incidents(None)?;
+        self.save_incidents(link(&findings, &previous, kb))
+    }
 }
 
 /// Everything a backend keeps, plus retention.
-pub trait Store: FlowWriter + FlowReader + FindingStore {
+pub trait Store: FlowWriter + FlowReader + FindingStore + IncidentStore {
     /// Delete flows and rollups that started before `before_ms`; returns
     /// how many flows were deleted.
     ///

@@ -7,6 +7,16 @@
 //! `ingress` (or `ingressDeny`) rule on those endpoints from the sources.
 //! Endpoints with FQDN rules also get the DNS rule that lets Cilium see the
 //! lookups (`toFQDNs` only works on names it saw resolved).
+//!
+//! What the Cilium agent accepts, not only the API server:
+//! - each kind of peer is its own rule in the list (the agent refuses a
+//!   rule combining `toCIDRSet` with `toEndpoints` or with `toFQDNs`, and
+//!   would silently not enforce it);
+//! - deny rules have no `toFQDNs`: a deny towards hostnames is listed as
+//!   not expressible (the Cordon gateway enforces it);
+//! - peers selected by labels match in every namespace (a namespace
+//!   `Exists` expression), as in the Kubernetes export; without it Cilium
+//!   would match only the policy's own namespace.
 
 use serde_json::{Value, json};
 
@@ -80,7 +90,18 @@ fn to_ports(rule: &Rule, out: &mut Vec<Unexpressible>) -> (Option<Value>, Vec<Va
     (ports, icmps)
 }
 
-/// The peer fields for `s` (`to…` or `from…` by `dir`).
+/// The namespace label Cilium gives every endpoint.
+const NAMESPACE_LABEL: &str = "k8s:io.kubernetes.pod.namespace";
+
+/// A peer selector by labels that matches in any namespace.
+fn peer_labels(labels: &std::collections::BTreeMap<String, String>) -> Value {
+    let mut sel = match_labels(labels);
+    sel["matchExpressions"] = json!([{"key": NAMESPACE_LABEL, "operator": "Exists"}]);
+    sel
+}
+
+/// The peer fields for `s` (`to…` or `from…` by `dir`), one per kind of
+/// peer: each becomes a rule of its own.
 fn peer_fields(
     s: &Selectors,
     dir: &str,
@@ -94,7 +115,7 @@ fn peer_fields(
         return fields;
     }
     if !s.labels.is_empty() {
-        let sel: Vec<Value> = s.labels.iter().map(match_labels).collect();
+        let sel: Vec<Value> = s.labels.iter().map(peer_labels).collect();
         fields.push((key("Endpoints"), json!(sel)));
     }
     let mut cidrs: Vec<Value> = s
@@ -112,7 +133,13 @@ fn peer_fields(
         fields.push((key("Entities"), json!(["world"])));
     }
     if !s.fqdns.is_empty() {
-        if dir == "to" {
+        if rule.action == Action::Deny {
+            out.push(Unexpressible {
+                rule: Some(rule.name.clone()),
+                what: "deny to hostnames".into(),
+                why: "Cilium deny rules cannot select FQDNs (no toFQDNs in egressDeny); the Cordon gateway enforces this deny".into(),
+            });
+        } else if dir == "to" {
             let sel: Vec<Value> = s
                 .fqdns
                 .iter()
@@ -172,21 +199,27 @@ pub fn export(policy: &Policy, namespace: &str) -> Export {
             |dir: &str, peers: &[Selectors], notes: &mut Vec<Unexpressible>| -> Vec<Value> {
                 let mut rules = Vec::new();
                 for s in peers {
-                    let fields = peer_fields(s, dir, rule, notes);
-                    if fields.is_empty() {
-                        continue;
+                    for (k, v) in peer_fields(s, dir, rule, notes) {
+                        // Ports and ICMP types go in rules of their own too:
+                        // Cilium takes `icmps` only without `toPorts`.
+                        let mut variants = Vec::new();
+                        if let Some(p) = &ports {
+                            variants.push(("toPorts", p.clone()));
+                        }
+                        if !icmps.is_empty() {
+                            variants.push(("icmps", json!(icmps)));
+                        }
+                        if variants.is_empty() {
+                            rules.push(json!({ k: v }));
+                            continue;
+                        }
+                        for (what, value) in variants {
+                            let mut r = serde_json::Map::new();
+                            r.insert(k.clone(), v.clone());
+                            r.insert(what.into(), value);
+                            rules.push(Value::Object(r));
+                        }
                     }
-                    let mut r = serde_json::Map::new();
-                    for (k, v) in fields {
-                        r.insert(k, v);
-                    }
-                    if let Some(p) = &ports {
-                        r.insert("toPorts".into(), p.clone());
-                    }
-                    if !icmps.is_empty() {
-                        r.insert("icmps".into(), json!(icmps));
-                    }
-                    rules.push(Value::Object(r));
                 }
                 rules
             };

@@ -106,6 +106,7 @@ fn allowed(kind: &str, path: &str) -> &'static [&'static str] {
             &["http", "kafka", "dns", "l7proto", "l7"]
         }
         ("CiliumNetworkPolicy", p) if p.ends_with("rules.dns[]") => &["matchName", "matchPattern"],
+        (_, p) if p.ends_with("matchExpressions[]") => &["key", "operator", "values"],
         ("CiliumNetworkPolicy", p) if p.ends_with("icmps[]") => &["fields"],
         ("CiliumNetworkPolicy", p) if p.ends_with("icmps[].fields[]") => &["type", "family"],
         _ => &[],
@@ -287,7 +288,12 @@ spec:
         rule["toPorts"][0]["ports"][0],
         serde_json::json!({"port": "8000", "endPort": 8100, "protocol": "TCP"})
     );
-    assert_eq!(rule["icmps"][0]["fields"][0]["type"], 8);
+    // ICMP types are a rule of their own: Cilium takes `icmps` only
+    // without `toPorts`.
+    assert!(rule.get("icmps").is_none(), "{rule}");
+    let icmp = &r1["spec"]["egress"][1];
+    assert_eq!(icmp["icmps"][0]["fields"][0]["type"], 8);
+    assert!(icmp.get("toPorts").is_none(), "{icmp}");
     let r3 = c
         .objects
         .iter()
@@ -311,6 +317,91 @@ spec:
     for (d, o) in docs.iter().zip(&c.objects) {
         let parsed = cordon_yaml::parse("x.yaml", d).unwrap();
         assert_eq!(yaml_to_json(&parsed.root), *o);
+    }
+}
+
+/// What the Cilium agent refuses or reads differently, on the example and on
+/// a policy mixing every kind of peer: no rule combines kinds of peers, no
+/// deny rule names hostnames (listed as not expressible instead), and peers
+/// by labels match in every namespace, as in the Kubernetes export.
+#[test]
+fn cilium_rules_are_what_the_agent_accepts() {
+    let text = r#"
+apiVersion: cordon/v1
+kind: Policy
+metadata: {name: t}
+spec:
+  groups:
+    app: {labels: {app: app}}
+    mixed: {labels: {app: db}, cidrs: [10.9.0.0/16], fqdns: [db.example.com]}
+    web: {fqdns: ["*.example.org"], cidrs: [203.0.113.0/24]}
+  rules:
+    - {name: a1, from: [app], to: [mixed, web], ports: [tcp/443, icmp], action: allow}
+    - {name: d1, from: [app], to: [web], ports: [tcp/80], action: deny}
+"#;
+    let policy = parse_policy("t.yaml", text, &LoadOptions::default()).unwrap();
+    for export in [
+        cilium::export(&policy, "ns"),
+        cilium::export(&example(), "ns"),
+    ] {
+        for o in &export.objects {
+            for key in ["egress", "ingress", "egressDeny", "ingressDeny"] {
+                for rule in o["spec"][key].as_array().into_iter().flatten() {
+                    let peers: Vec<&String> = rule
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .filter(|k| *k != "toPorts" && *k != "icmps")
+                        .collect();
+                    assert!(peers.len() <= 1, "{key} combines {peers:?}: {rule}");
+                    assert!(
+                        !(rule.get("icmps").is_some() && rule.get("toPorts").is_some()),
+                        "{rule}"
+                    );
+                    assert!(
+                        !(key == "egressDeny" && rule.get("toFQDNs").is_some()),
+                        "deny rules have no toFQDNs: {rule}"
+                    );
+                    for sel in rule["toEndpoints"]
+                        .as_array()
+                        .into_iter()
+                        .chain(rule["fromEndpoints"].as_array())
+                        .flatten()
+                    {
+                        let label = "k8s:io.kubernetes.pod.namespace";
+                        if sel["matchLabels"].get(label).is_some() {
+                            continue; // names its namespace (kube-dns)
+                        }
+                        let ns = &sel["matchExpressions"][0];
+                        assert_eq!(ns["key"], label, "{sel}");
+                        assert_eq!(ns["operator"], "Exists", "{sel}");
+                    }
+                }
+            }
+        }
+    }
+    let c = cilium::export(&policy, "ns");
+    assert!(
+        c.unexpressible
+            .iter()
+            .any(|u| u.rule.as_deref() == Some("d1") && u.what == "deny to hostnames"),
+        "{:?}",
+        c.unexpressible
+    );
+    // The allow towards `mixed` and `web` became one rule per kind of peer.
+    let a1 = c
+        .objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "cordon-a1-egress-0-0")
+        .unwrap();
+    let kinds: BTreeSet<String> = a1["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().keys().cloned())
+        .collect();
+    for k in ["toEndpoints", "toCIDRSet", "toFQDNs", "toPorts", "icmps"] {
+        assert!(kinds.contains(k), "{k} missing: {a1}");
     }
 }
 

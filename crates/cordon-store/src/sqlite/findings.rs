@@ -209,4 +209,8 @@ impl FindingStore for SqliteStore {
         }
         Ok(out)
     }
+
+    fn finding(&self, id: &str) -> Result<Option<Finding>, StoreError> {
+        one(&self.db, id)
+    }
 }

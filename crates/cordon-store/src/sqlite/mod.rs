@@ -13,6 +13,7 @@ use crate::{FlowReader, FlowWriter, IngestLedger, InputState, Store, StoreError}
 
 mod block;
 mod findings;
+mod incidents;
 #[cfg(test)]
 mod tests;
 
@@ -171,6 +172,7 @@ impl SqliteStore {
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(SCHEMA)?;
         findings::prepare(&db)?;
+        incidents::prepare(&db)?;
         Ok(SqliteStore { db })
     }
 

@@ -332,3 +332,81 @@ fn a_damaged_finding_row_is_an_error_naming_it() {
     assert!(e.contains(&f.id) && e.contains("nonsense"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn incidents_keep_every_status_change_even_from_two_writers_at_once() {
+    use cordon_incident::{Status, StatusChange};
+    let dir = temp("incidents");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let kb = cordon_detect::kb::Kb::embedded().unwrap();
+    // One high finding is an incident of its own.
+    s.save_findings(vec![finding("a", 1_000_000, 75.0)])
+        .unwrap();
+    let made = s.relink(&kb).unwrap();
+    assert_eq!(made.len(), 1);
+    let id = made[0].id.clone();
+    assert_eq!(s.incident(&id).unwrap().unwrap().status, Status::Open);
+    assert!(s.incident("INC-nope").unwrap().is_none());
+    let change = |status, by: &str| StatusChange {
+        status,
+        by: by.to_string(),
+        at_ms: 1,
+        note: format!("{by} was here"),
+    };
+    match s.set_status("INC-nope", change(Status::Acknowledged, "x")) {
+        Err(crate::StoreError::NotFound { what, id }) => {
+            assert_eq!((what, id.as_str()), ("incident", "INC-nope"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two writers (two connections, as two processes would have)
+    // acknowledging at the same moment: both changes are kept.
+    let writers: Vec<_> = ["alice", "bob"]
+        .into_iter()
+        .map(|who| {
+            let (dir, id) = (dir.clone(), id.clone());
+            std::thread::spawn(move || {
+                let mut s = SqliteStore::open(&dir).unwrap();
+                for _ in 0..20 {
+                    s.set_status(&id, change(Status::Acknowledged, who))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = s.incident(&id).unwrap().unwrap();
+    assert_eq!(acked.status, Status::Acknowledged);
+    assert_eq!(acked.history.len(), 40);
+    for who in ["alice", "bob"] {
+        assert_eq!(acked.history.iter().filter(|c| c.by == who).count(), 20);
+    }
+    // Linking again keeps the history; a resolved incident that gains a
+    // finding is opened again, and says so.
+    s.set_status(&id, change(Status::Resolved, "carol"))
+        .unwrap();
+    assert_eq!(s.relink(&kb).unwrap()[0].status, Status::Resolved);
+    s.save_findings(vec![finding("b", 1_000_000 + 60_000, 75.0)])
+        .unwrap();
+    let mut more = finding("c", 1_000_000 + 120_000, 50.0);
+    more.kind = cordon_core::FindingKind::ServiceDiscovery;
+    more.stage = "discovery".into();
+    s.save_findings(vec![more]).unwrap();
+    let again = s.relink(&kb).unwrap();
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_eq!(again[0].id, id);
+    assert_eq!(again[0].status, Status::Open);
+    assert!(
+        again[0]
+            .history
+            .last()
+            .unwrap()
+            .note
+            .contains("new finding")
+    );
+    assert_eq!(s.incidents(Some(Status::Open)).unwrap().len(), 1);
+    assert!(s.incidents(Some(Status::Resolved)).unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
