@@ -5,7 +5,10 @@
 #     aws, zeek, gcp, azure, ipfix), ingested with the example policy and
 #     the resolver's dns.log, detected on the stream;
 #   - the same without policy or DNS (a bare capture);
-#   - findings per 100,000 flows on SEEDS/4 runs of the benign scenario.
+#   - findings per 100,000 flows on SEEDS/4 runs of the benign scenario;
+#   - incidents: per attack run, whether exactly one incident holds a
+#     finding of every step; incidents in benign runs; findings per
+#     incident.
 # A finding is a true positive when its source is a step's source and its
 # destination is the step's (or the step sweeps many), within an hour of
 # the step. Recall counts a step as found by a detector when a finding of
@@ -66,17 +69,26 @@ for mode in ("policy", "bare"):
     hit = defaultdict(int); total = defaultdict(int)
     benign_findings = 0; benign_flows = 0; benign_kinds = defaultdict(int)
     attack_runs = 0
+    one_incident = 0; incidents_attack = 0; findings_attack = 0; incidents_benign = 0
     for d in sys.argv[1:]:
         if not d.endswith(mode): continue
         ingest = json.load(open(d + ".ingest.json"))
         truth = json.load(open(d + "/flows/truth.json"))
         findings = ingest["findings"]
+        incidents = ingest.get("incidents") or []
         if truth["scenario"] == "benign":
+            incidents_benign += len(incidents)
             benign_flows += ingest["flows"]
             benign_findings += len(findings)
             for f in findings: benign_kinds[f["kind"]] += 1
             continue
         attack_runs += 1
+        incidents_attack += len(incidents); findings_attack += len(findings)
+        by_id = {f["id"]: f for f in findings}
+        if len(incidents) == 1:
+            held = [by_id[i] for i in incidents[0]["findings"] if i in by_id]
+            if all(any(matches(f, s) and fam(f["kind"]) in [fam(k) for k in s["kinds"]] for f in held) for s in truth["steps"]):
+                one_incident += 1
         for f in findings:
             k = fam(f["kind"])
             if any(matches(f, s) for s in truth["steps"]): tp[k] += 1
@@ -94,6 +106,9 @@ for mode in ("policy", "bare"):
     allp = sum(tp.values()) / max(1, sum(tp.values()) + sum(fp.values()))
     allr = sum(hit.values()) / max(1, sum(total.values()))
     print(f"{'all':<20} {allp:>10.3f} {allr:>8.3f}")
+    print(f"incidents: {one_incident} of {attack_runs} attack runs give exactly one incident holding every step; "
+          f"{incidents_attack} incidents for {findings_attack} findings ({findings_attack / max(1, incidents_attack):.1f} findings per incident); "
+          f"{incidents_benign} incidents in benign runs")
     if benign_flows:
         print(f"benign: {benign_findings} findings over {benign_flows} flows = {benign_findings / benign_flows * 1e5:.2f} per 100,000 flows {dict(benign_kinds)}")
 PY
