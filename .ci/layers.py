@@ -20,6 +20,7 @@ FLOORS = [
     ["cordon-store"],
     ["cordon-pipeline"],
     ["cordon-gateway", "cordon-agent"],
+    ["cordon-server"],
     ["cordon-cli"],
 ]
 FLOOR = {name: i for i, names in enumerate(FLOORS) for name in names}

@@ -188,6 +188,22 @@ EXAMPLES:
   cordon vendors --policy policy.yaml --output csv > register.csv"
     )]
     Vendors(VendorsArgs),
+    /// Serve the HTTP API, the web console, /metrics and /healthz over a store.
+    #[command(
+        after_help = "Reads go to the store on every request, so what a concurrent `ingest` or
+`collect` commits shows up without a restart. Nothing is anonymous but
+/healthz: the API takes `Authorization: Bearer TOKEN`, the console a login
+with a token. --tokens FILE has lines `TOKEN ROLE NAME` (roles viewer,
+responder, admin). Without it, the first start makes an admin token, keeps
+only its digest in the store folder, and writes the token once to a 0600
+file there whose path it prints.
+
+EXAMPLES:
+  cordon serve --store /tmp/cordon-demo/store --policy examples/acme-prod.yaml
+  cordon serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --tokens tokens.txt
+  curl -H \"Authorization: Bearer $(cat cordon-data/admin-token)\" http://127.0.0.1:8080/api/v1/incidents"
+    )]
+    Serve(ServeArgs),
 }
 
 /// `cordon policy ...`
@@ -409,6 +425,12 @@ pub struct DemoArgs {
     /// Print the findings as JSON lines instead of the story.
     #[arg(long)]
     pub json: bool,
+    /// Then serve the demo's store in the console (until Ctrl-C).
+    #[arg(long)]
+    pub serve: bool,
+    /// Where --serve listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// `cordon incidents`
@@ -539,6 +561,30 @@ pub struct VendorsArgs {
     /// Same as `--output json`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cordon serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The policy in force: explain, lint, what-if, vendor metadata.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Tokens: lines of `TOKEN ROLE NAME` (viewer, responder, admin).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the flow store is.

@@ -278,6 +278,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         store_dir.display(),
         policy_path.display()
     );
+    outln!(
+        "  cordon serve --store {} --policy {}",
+        store_dir.display(),
+        policy_path.display()
+    );
+    if args.serve {
+        drop(store);
+        outln!("\nServing the demo's store (Ctrl-C to stop):");
+        let policy = load_policy(&policy_path, &LoadOptions::default()).ok();
+        return crate::serve_cmd::run_on(&store_dir, policy, args.listen, None, None);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -30,6 +30,7 @@
 pub mod audit;
 pub mod recommend;
 pub mod source;
+pub mod whatif;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub use audit::{Audit, AuditReport};
 pub use recommend::{Recommendation, Recommender};
 pub use source::file::{InputSummary, expand};
 pub use source::netflow::CollectStats;
+pub use whatif::{WhatIf, WhatIfReport};
 
 /// Flows per committed batch.
 pub const BATCH: usize = 20_000;

@@ -156,6 +156,32 @@ pub trait FlowReader {
     /// # Errors
     /// Database errors.
     fn count(&self) -> Result<u64, StoreError>;
+
+    /// Flows and bytes per time bucket of `bucket_ms` and verdict in the
+    /// time range of `query`, oldest first, from the rollups.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn timeline(&self, query: &FlowQuery, bucket_ms: i64) -> Result<Vec<Bucket>, StoreError>;
+
+    /// The start times of the oldest and newest stored flows.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn time_span(&self) -> Result<Option<(i64, i64)>, StoreError>;
+}
+
+/// Flows of one verdict in one time bucket.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Bucket {
+    /// Bucket start, ms since the epoch.
+    pub start_ms: i64,
+    /// The verdict, when the flows were enriched.
+    pub verdict: Option<cordon_core::Verdict>,
+    /// Flows.
+    pub flows: u64,
+    /// Bytes both ways.
+    pub bytes: u64,
 }
 
 /// Findings, kept as rows with their fields and merged by id.

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::query::{Edge, FlowQuery, topology_label};
-use crate::{FlowReader, FlowWriter, IngestLedger, InputState, Store, StoreError};
+use crate::{Bucket, FlowReader, FlowWriter, IngestLedger, InputState, Store, StoreError};
 
 mod block;
 mod findings;
@@ -445,6 +445,41 @@ impl FlowReader for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn timeline(&self, q: &FlowQuery, bucket_ms: i64) -> Result<Vec<Bucket>, StoreError> {
+        let bucket = bucket_ms.max(60_000);
+        let since = q
+            .since_ms
+            .map_or(i64::MIN, |s| s.div_euclid(60_000) * 60_000);
+        let until = q.until_ms.unwrap_or(i64::MAX);
+        let mut stmt = self.db.prepare_cached(
+            "SELECT (minute / ?1) * ?1 AS t, verdict, SUM(flows), SUM(bytes_out) + SUM(bytes_in)
+             FROM rollups WHERE minute >= ?2 AND minute < ?3
+             GROUP BY t, verdict ORDER BY t, verdict",
+        )?;
+        let rows = stmt.query_map(params![bucket, since, until], |r| {
+            let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+            Ok(Bucket {
+                start_ms: r.get(0)?,
+                verdict: r.get::<_, String>(1)?.parse().ok(),
+                flows: n(2)?,
+                bytes: n(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn time_span(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        let span: (Option<i64>, Option<i64>) = self.db.query_row(
+            "SELECT MIN(min_start), MAX(max_start) FROM blocks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(match span {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        })
     }
 
     fn count(&self) -> Result<u64, StoreError> {

@@ -1,0 +1,95 @@
+//! `cordon serve`: the API and the console over a store.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cordon_policy::Policy;
+use cordon_server::auth::Tokens;
+use cordon_server::{App, router, serve};
+
+use crate::args::ServeArgs;
+use crate::common::load;
+use crate::{EXIT_CONFIG, outln};
+
+/// `cordon serve`
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        None => None,
+        Some(p) => match load(p, &args.inventory) {
+            Ok(p) => Some(p),
+            Err(code) => return Ok(code),
+        },
+    };
+    let tls = args.tls_cert.clone().zip(args.tls_key.clone());
+    run_on(
+        &args.store.path(),
+        policy,
+        args.listen,
+        args.tokens.as_deref(),
+        tls,
+    )
+}
+
+/// Serve `store` until Ctrl-C or SIGTERM (also what `demo --serve` runs).
+pub fn run_on(
+    store: &Path,
+    policy: Option<Policy>,
+    listen: std::net::SocketAddr,
+    tokens: Option<&Path>,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> anyhow::Result<ExitCode> {
+    let (tokens, token_file) = match tokens {
+        Some(file) => match Tokens::from_file(file) {
+            Ok(t) if !t.is_empty() => (t, None),
+            Ok(_) => {
+                eprintln!("error: {}: no tokens in it", file.display());
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+        None => Tokens::in_store(store)?,
+    };
+    let app = Arc::new(
+        App::new(store, policy, tokens, tls.is_some())
+            .with_context(|| format!("cannot open the store at `{}`", store.display()))?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        outln!("console: {scheme}://{addr}/");
+        outln!("API:     {scheme}://{addr}/api/v1/ (OpenAPI at /api/v1/openapi.json)");
+        if let Some(file) = &token_file {
+            outln!(
+                "admin token (made on this first start; only its digest is kept): {}",
+                file.display()
+            );
+        }
+        crate::output::flush()?;
+        tracing::info!(%addr, store = %store_display(&app), "serving");
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+            }
+        };
+        serve(listener, router(Arc::clone(&app)), tls, shutdown).await?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn store_display(app: &App) -> String {
+    app.store_dir.display().to_string()
+}

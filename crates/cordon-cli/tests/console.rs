@@ -1,0 +1,535 @@
+//! `cordon serve` over the demo's store: every API route against the
+//! OpenAPI document, authentication and roles, CSRF, limits and bad input
+//! over real HTTP; and the console in a real browser (Playwright driving
+//! Chromium).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{cordon, lines, stderr, temp_dir, wait_for};
+use serde_json::Value;
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+const RESPONDER: &str = "responder-token-0123456789ab";
+const VIEWER: &str = "viewer-token-0123456789abcde";
+
+fn demo() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = temp_dir("console-demo");
+        let out = cordon(&["demo", "--out", dir.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::write(
+            dir.join("tokens.txt"),
+            format!("# test tokens\n{ADMIN} admin alice\n{RESPONDER} responder bob\n{VIEWER} viewer carol\n"),
+        )
+        .unwrap();
+        dir
+    })
+}
+
+/// A running `cordon serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A copy of the demo's store for a test that changes it.
+fn store_copy(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    for f in std::fs::read_dir(demo().join("store")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    dir
+}
+
+fn serve(store: &Path, extra: &[&str]) -> Server {
+    let d = demo();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .arg("--policy")
+        .arg(d.join("acme-prod.yaml"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut child);
+    let line = wait_for(&rx, "console: http://");
+    let addr = line
+        .trim_start_matches("console: http://")
+        .trim_end_matches('/')
+        .to_string();
+    Server { child, addr }
+}
+
+struct Reply {
+    status: u16,
+    /// The head, lowercased for matching.
+    headers: String,
+    /// The head as sent.
+    raw_headers: String,
+    body: String,
+}
+
+/// One HTTP/1.1 request over a fresh connection.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Reply {
+        status,
+        headers: head.to_ascii_lowercase(),
+        raw_headers: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http(addr, "GET", path, &headers, b"")
+}
+
+fn post_json(addr: &str, path: &str, token: &str, body: &Value) -> Reply {
+    let auth = format!("Bearer {token}");
+    http(
+        addr,
+        "POST",
+        path,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn json(r: &Reply) -> Value {
+    // Bodies may be chunked: take the JSON between the first { and last }.
+    let (a, b) = (
+        r.body.find(['{', '[']).unwrap_or(0),
+        r.body.rfind(['}', ']']).unwrap_or(0),
+    );
+    serde_json::from_str(&r.body[a..=b]).unwrap_or_else(|e| panic!("{e}: {}", r.body))
+}
+
+#[test]
+fn every_route_in_the_openapi_document_answers_and_checks_who_calls() {
+    let store = store_copy("console-routes");
+    let s = serve(
+        &store,
+        &["--tokens", demo().join("tokens.txt").to_str().unwrap()],
+    );
+    let a = &s.addr;
+    assert_eq!(get(a, "/healthz", None).status, 200);
+    let doc = json(&get(a, "/api/v1/openapi.json", Some(VIEWER)));
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let id = {
+        let list = json(&get(a, "/api/v1/incidents", Some(VIEWER)));
+        list["incidents"][0]["id"].as_str().unwrap().to_string()
+    };
+    for (path, ops) in paths {
+        let concrete = path.replace("{id}", &id);
+        for (method, op) in ops.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let public = op["security"].as_array().is_some_and(Vec::is_empty);
+            // Without a token: 401 (except /healthz).
+            let anon = http(a, &method, &concrete, &[], b"");
+            if public {
+                assert_eq!(anon.status, 200, "{method} {path}");
+                continue;
+            }
+            assert_eq!(anon.status, 401, "{method} {path} without a token");
+            assert!(anon.headers.contains("www-authenticate: bearer"), "{path}");
+            // A wrong token: 401 too.
+            let bad = http(
+                a,
+                &method,
+                &concrete,
+                &[("Authorization", "Bearer nope-nope-nope-nope")],
+                b"",
+            );
+            assert_eq!(bad.status, 401, "{method} {path} with a wrong token");
+            // With the role the document names: an answer that is not an
+            // auth failure or a missing route.
+            let role = op["description"].as_str().unwrap();
+            let token = if role.contains("responder") {
+                RESPONDER
+            } else {
+                VIEWER
+            };
+            let body = match path.as_str() {
+                "/api/v1/policy/explain" => {
+                    serde_json::json!({"from": "notifier-1", "to": "user-db-1", "port": "tcp/5432"})
+                }
+                "/api/v1/policy/what-if" => {
+                    serde_json::json!({"policy": std::fs::read_to_string(demo().join("acme-prod.yaml")).unwrap()})
+                }
+                _ => serde_json::json!({"note": "from the tests"}),
+            };
+            let r = if method == "GET" {
+                get(a, &concrete, Some(token))
+            } else {
+                post_json(a, &concrete, token, &body)
+            };
+            let expected: &[u16] = if path.contains("/responses") {
+                &[501]
+            } else {
+                &[200]
+            };
+            assert!(
+                expected.contains(&r.status),
+                "{method} {path}: {} {}",
+                r.status,
+                r.body
+            );
+            // A viewer may not change anything.
+            if role.contains("responder") {
+                let r = post_json(a, &concrete, VIEWER, &body);
+                assert_eq!(r.status, 403, "{method} {path} as a viewer");
+                assert_eq!(json(&r)["error"]["code"], "forbidden");
+            }
+        }
+    }
+    // Every route the server has is in the document.
+    for route in [
+        "/api/v1/overview",
+        "/api/v1/flows",
+        "/api/v1/topology",
+        "/api/v1/findings",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}",
+        "/api/v1/incidents/{id}/ack",
+        "/api/v1/incidents/{id}/resolve",
+        "/api/v1/incidents/{id}/report",
+        "/api/v1/vendors",
+        "/api/v1/policy",
+        "/api/v1/policy/explain",
+        "/api/v1/policy/lint",
+        "/api/v1/policy/what-if",
+        "/api/v1/responses",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(route), "{route} is not documented");
+    }
+}
+
+#[test]
+fn bad_input_gets_a_reason_and_limits_hold() {
+    let s = serve(
+        &demo().join("store"),
+        &["--tokens", demo().join("tokens.txt").to_str().unwrap()],
+    );
+    let a = &s.addr;
+    for (path, says) in [
+        ("/api/v1/flows?q=port:http", "not a port"),
+        ("/api/v1/flows?q=colour:red", "unknown key"),
+        ("/api/v1/flows?limit=0", "limit"),
+        ("/api/v1/flows?limit=999999", "limit"),
+        ("/api/v1/flows?cursor=garbage", "cursor"),
+        ("/api/v1/flows?group_by=colour", "group_by"),
+        ("/api/v1/flows?bucket=7m", "bucket"),
+        ("/api/v1/flows?since=yesterday-ish", "since"),
+        ("/api/v1/findings?min_severity=dire", "min_severity"),
+        ("/api/v1/incidents?status=closed", "status"),
+        (
+            "/api/v1/incidents/INC-0000000000/report?format=pdf",
+            "format",
+        ),
+    ] {
+        let r = get(a, path, Some(VIEWER));
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let e = json(&r);
+        assert_eq!(e["error"]["code"], "bad_request");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(says),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = get(a, "/api/v1/incidents/INC-0000000000", Some(VIEWER));
+    assert_eq!(r.status, 404);
+    // An invalid candidate policy says where.
+    let r = post_json(
+        a,
+        "/api/v1/policy/what-if",
+        VIEWER,
+        &serde_json::json!({"policy": "apiVersion: cordon/v1\nkind: Policy\nspec: {rules: [{name: x}]}\n"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("candidate policy is invalid"), "{}", r.body);
+    // Oversized bodies are refused before they are read whole.
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let auth = format!("Bearer {VIEWER}");
+    let r = http(
+        a,
+        "POST",
+        "/api/v1/policy/what-if",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        &big,
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+
+    // Pages of flows chain by cursor without repeating or losing flows.
+    let first = json(&get(
+        a,
+        "/api/v1/flows?q=group:notifier&limit=50",
+        Some(VIEWER),
+    ));
+    let next = first["next_cursor"].as_str().unwrap();
+    let second = json(&get(
+        a,
+        &format!("/api/v1/flows?q=group:notifier&limit=50&cursor={next}"),
+        Some(VIEWER),
+    ));
+    let both = json(&get(
+        a,
+        "/api/v1/flows?q=group:notifier&limit=100",
+        Some(VIEWER),
+    ));
+    let key = |f: &Value| {
+        format!(
+            "{}{}{}{}",
+            f["start_ms"], f["src_port"], f["dst_ip"], f["dst_port"]
+        )
+    };
+    let paged: Vec<String> = first["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["flows"].as_array().unwrap())
+        .map(key)
+        .collect();
+    let whole: Vec<String> = both["flows"].as_array().unwrap().iter().map(key).collect();
+    assert_eq!(paged, whole);
+}
+
+#[test]
+fn the_console_needs_a_session_and_csrf_on_every_change() {
+    let store = store_copy("console-csrf");
+    let s = serve(
+        &store,
+        &["--tokens", demo().join("tokens.txt").to_str().unwrap()],
+    );
+    let a = &s.addr;
+    let r = get(a, "/flows", None);
+    assert_eq!(r.status, 303, "{}", r.headers);
+    assert!(r.headers.contains("location: /login"));
+    // Log in with a form: an HttpOnly, SameSite=Strict cookie.
+    let r = http(
+        a,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("token={RESPONDER}").as_bytes(),
+    );
+    assert_eq!(r.status, 303);
+    let cookie_line = r
+        .raw_headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap()
+        .to_string();
+    let lower = cookie_line.to_ascii_lowercase();
+    assert!(
+        lower.contains("httponly") && lower.contains("samesite=strict"),
+        "{cookie_line}"
+    );
+    let cookie = cookie_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("cordon_session="));
+    let page = http(a, "GET", "/", &[("Cookie", &cookie)], b"");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("INC-"),
+        "the overview shows the incident"
+    );
+    assert!(page.headers.contains("content-security-policy"));
+    let id = page
+        .body
+        .split("/incidents/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    // Acknowledging without the CSRF token is refused; with it, it works.
+    let form = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let r = http(a, "POST", &format!("/incidents/{id}/ack"), &form, b"note=x");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("csrf"));
+    let r = http(
+        a,
+        "POST",
+        &format!("/api/v1/incidents/{id}/ack"),
+        &form,
+        b"",
+    );
+    assert_eq!(r.status, 403, "API call by cookie without the CSRF header");
+    let incident_page = http(
+        a,
+        "GET",
+        &format!("/incidents/{id}"),
+        &[("Cookie", &cookie)],
+        b"",
+    );
+    let csrf = incident_page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = http(
+        a,
+        "POST",
+        &format!("/incidents/{id}/ack"),
+        &form,
+        format!("csrf={csrf}&note=on+it").as_bytes(),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let after = json(&get(a, &format!("/api/v1/incidents/{id}"), Some(VIEWER)));
+    let history = after["incident"]["history"].as_array().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|c| c["by"] == "bob" && c["note"] == "on it"),
+        "{history:?}"
+    );
+}
+
+#[test]
+fn first_start_without_tokens_makes_one_admin_token_and_keeps_only_its_digest() {
+    let dir = temp_dir("console-first");
+    let store = dir.join("store");
+    // An empty store is fine.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut child);
+    wait_for(&rx, "admin token");
+    let token_file = store.join("admin-token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let digests = std::fs::read_to_string(store.join("server-tokens.sha256")).unwrap();
+    assert!(!digests.contains(&token), "the token itself is not kept");
+    let _ = child.kill();
+    let _ = child.wait();
+    // The next start uses the digest and makes no new token.
+    std::fs::remove_file(&token_file).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut child);
+    let addr = wait_for(&rx, "console: http://")
+        .trim_start_matches("console: http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert!(!token_file.exists());
+    assert_eq!(get(&addr, "/api/v1/overview", Some(&token)).status, 200);
+    assert_eq!(get(&addr, "/api/v1/overview", None).status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs node with npm playwright-core (tests/browser) and chromium; CI runs it"]
+fn the_console_works_in_a_real_browser() {
+    let store = store_copy("console-browser");
+    let s = serve(
+        &store,
+        &["--tokens", demo().join("tokens.txt").to_str().unwrap()],
+    );
+    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let shot = std::env::var("CORDON_SCREENSHOT").ok();
+    let mut cmd = Command::new("node");
+    cmd.arg(browser.join("console.mjs"))
+        .arg(format!("http://{}", s.addr))
+        .args([ADMIN, RESPONDER, VIEWER])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acme-prod.yaml"));
+    if let Some(shot) = &shot {
+        cmd.arg(shot);
+    }
+    let out = cmd.output().expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
