@@ -99,6 +99,15 @@ pub fn load(path: &Path, inventory: &InventoryArgs) -> Result<Policy, ExitCode> 
     })
 }
 
+/// The policy of an optional `--policy FILE`, printing every error on
+/// failure.
+pub fn optional_policy(
+    path: Option<&Path>,
+    inventory: &InventoryArgs,
+) -> Result<Option<Policy>, ExitCode> {
+    path.map(|p| load(p, inventory)).transpose()
+}
+
 /// Load and compile a policy, printing every error on failure.
 pub fn compile(path: &Path, inventory: &InventoryArgs) -> Result<Arc<CompiledPolicy>, ExitCode> {
     load(path, inventory).map(|p| Arc::new(CompiledPolicy::new(Arc::new(p))))

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cordon_detect::Finding;
-use cordon_detect::finding::human_bytes;
 use cordon_detect::kb::Kb;
 use cordon_flow::time::format_rfc3339;
 use cordon_incident::{Incident, report};
@@ -46,26 +45,6 @@ pub(crate) fn matches_step(f: &Finding, s: &cordon_sim::truth::Step) -> bool {
     src && dst && f.first_ms <= s.end_ms + 3_600_000 && f.last_ms >= s.start_ms - 3_600_000
 }
 
-fn short_flow(r: &cordon_detect::finding::FlowRef) -> String {
-    let proto = cordon_core::Protocol(r.protocol).name();
-    let mut s = format!(
-        "{} {}:{} → {}:{} {proto}, {} out / {} in",
-        format_rfc3339(r.start_ms),
-        r.src_ip,
-        r.src_port,
-        r.dst_ip,
-        r.dst_port,
-        human_bytes(r.bytes_out),
-        human_bytes(r.bytes_in)
-    );
-    match (r.verdict, &r.rule) {
-        (Some(v), Some(rule)) => s.push_str(&format!(", policy: {v} ({rule})")),
-        (Some(v), None) => s.push_str(&format!(", policy: {v}")),
-        _ => {}
-    }
-    s
-}
-
 fn tell(f: &Finding, kb: &Kb) -> anyhow::Result<()> {
     outln!(
         "  [{}] {} — {}",
@@ -80,17 +59,9 @@ fn tell(f: &Finding, kb: &Kb) -> anyhow::Result<()> {
         format_rfc3339(f.first_ms),
         format_rfc3339(f.last_ms)
     );
-    let techniques: Vec<String> = f
-        .techniques
-        .iter()
-        .map(|t| match kb.techniques.get(t) {
-            Some(x) => format!("{t} {}", x.name),
-            None => t.clone(),
-        })
-        .collect();
-    outln!("      ATT&CK: {}", techniques.join("; "));
+    outln!("      ATT&CK: {}", kb.named(&f.techniques).join("; "));
     for r in f.evidence.flows.iter().take(2) {
-        outln!("      evidence: {}", short_flow(r));
+        outln!("      evidence: {}", report::flow_text(r));
     }
     let controls: Vec<&str> = f.controls.iter().map(|c| c.id.as_str()).collect();
     outln!("      controls: {}", controls.join(", "));

@@ -132,15 +132,7 @@ fn show(args: &IncidentShowArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        let named: Vec<String> = stage
-            .techniques
-            .iter()
-            .map(|t| match kb.techniques.get(t) {
-                Some(x) => format!("{t} {}", x.name),
-                None => t.clone(),
-            })
-            .collect();
-        outln!("      ATT&CK: {}", named.join("; "));
+        outln!("      ATT&CK: {}", kb.named(&stage.techniques).join("; "));
     }
     outln!("\nControls: {}", incident.controls.join(", "));
     if !incident.history.is_empty() {

@@ -10,18 +10,15 @@ use cordon_incident::report;
 use cordon_store::{FindingStore, IncidentStore};
 
 use crate::args::{ReportArgs, ReportFormat};
-use crate::common::{existing_store, load};
+use crate::common::{existing_store, optional_policy};
 use crate::incidents_cmd::unknown;
 use crate::out;
 
 /// `cordon report`
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let policy = match &args.policy {
-        None => None,
-        Some(p) => match load(p, &args.inventory) {
-            Ok(p) => Some(p),
-            Err(code) => return Ok(code),
-        },
+    let policy = match optional_policy(args.policy.as_deref(), &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
     let store = existing_store(&args.store)?;
     let Some(incident) = store.incident(&args.id)? else {

@@ -10,17 +10,14 @@ use cordon_server::auth::Tokens;
 use cordon_server::{App, router, serve};
 
 use crate::args::ServeArgs;
-use crate::common::load;
+use crate::common::optional_policy;
 use crate::{EXIT_CONFIG, outln};
 
 /// `cordon serve`
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let policy = match &args.policy {
-        None => None,
-        Some(p) => match load(p, &args.inventory) {
-            Ok(p) => Some(p),
-            Err(code) => return Ok(code),
-        },
+    let policy = match optional_policy(args.policy.as_deref(), &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
     let tls = args.tls_cert.clone().zip(args.tls_key.clone());
     run_on(

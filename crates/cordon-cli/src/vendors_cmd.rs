@@ -9,7 +9,7 @@ use cordon_incident::vendors::{Register, csv};
 use cordon_store::{FindingStore, FlowQuery, FlowReader, IncidentStore};
 
 use crate::args::{VendorsArgs, VendorsOutput};
-use crate::common::{existing_store, load, range, usage};
+use crate::common::{existing_store, optional_policy, range, usage};
 use crate::{out, outln};
 
 /// `cordon vendors`
@@ -18,12 +18,9 @@ pub fn run(args: &VendorsArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let policy = match &args.policy {
-        None => None,
-        Some(p) => match load(p, &args.inventory) {
-            Ok(p) => Some(p),
-            Err(code) => return Ok(code),
-        },
+    let policy = match optional_policy(args.policy.as_deref(), &args.inventory) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
     let store = existing_store(&args.store)?;
     let mut register = Register::new(policy.as_ref());

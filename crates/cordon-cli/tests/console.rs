@@ -66,22 +66,10 @@ fn store_copy(name: &str) -> PathBuf {
 
 fn serve(store: &Path, extra: &[&str]) -> Server {
     let d = demo();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .arg("--policy")
-        .arg(d.join("acme-prod.yaml"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = lines(&mut child);
-    let line = wait_for(&rx, "console: http://");
-    let addr = line
-        .trim_start_matches("console: http://")
-        .trim_end_matches('/')
-        .to_string();
+    let policy = d.join("acme-prod.yaml");
+    let mut args = vec!["--policy", policy.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (child, addr) = spawn_serve(store, &args);
     Server { child, addr }
 }
 
@@ -460,16 +448,9 @@ fn the_console_needs_a_session_and_csrf_on_every_change() {
 fn first_start_without_tokens_makes_one_admin_token_and_keeps_only_its_digest() {
     let dir = temp_dir("console-first");
     let store = dir.join("store");
-    // An empty store is fine.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(&store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = lines(&mut child);
-    wait_for(&rx, "admin token");
+    // An empty store is fine; the token file exists before the server
+    // says where it listens.
+    let (mut child, _) = spawn_serve(&store, &[]);
     let token_file = store.join("admin-token");
     let token = std::fs::read_to_string(&token_file)
         .unwrap()
@@ -487,21 +468,142 @@ fn first_start_without_tokens_makes_one_admin_token_and_keeps_only_its_digest() 
     let _ = child.wait();
     // The next start uses the digest and makes no new token.
     std::fs::remove_file(&token_file).unwrap();
+    let (mut child, addr) = spawn_serve(&store, &[]);
+    assert!(!token_file.exists());
+    assert_eq!(get(&addr, "/api/v1/overview", Some(&token)).status, 200);
+    assert_eq!(get(&addr, "/api/v1/overview", None).status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cordon serve` on `store` with `extra` arguments; its address.
+fn spawn_serve(store: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(&store)
+        .arg(store)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let rx = lines(&mut child);
-    let addr = wait_for(&rx, "console: http://")
-        .trim_start_matches("console: http://")
+    let line = wait_for(&rx, "console: http");
+    let addr = line
+        .split("://")
+        .nth(1)
+        .unwrap()
         .trim_end_matches('/')
         .to_string();
-    assert!(!token_file.exists());
-    assert_eq!(get(&addr, "/api/v1/overview", Some(&token)).status, 200);
-    assert_eq!(get(&addr, "/api/v1/overview", None).status, 401);
+    (child, addr)
+}
+
+#[test]
+fn what_a_concurrent_ingest_commits_shows_up_without_a_restart() {
+    let dir = temp_dir("console-live");
+    let store = dir.join("store");
+    let tokens = dir.join("tokens.txt");
+    std::fs::write(&tokens, format!("{VIEWER} viewer carol\n")).unwrap();
+    let (mut child, addr) = spawn_serve(&store, &["--tokens", tokens.to_str().unwrap()]);
+    let before = json(&get(&addr, "/api/v1/overview", Some(VIEWER)));
+    assert_eq!(before["flows"], 0);
+    let log = dir.join("flows.log");
+    std::fs::write(
+        &log,
+        "2 123456789012 eni-1 10.0.1.10 10.0.2.10 40000 5432 6 10 1000 1770076800 1770076860 ACCEPT OK\n\
+         2 123456789012 eni-1 10.0.1.10 52.216.1.1 40001 443 6 10 1000 1770076800 1770076860 ACCEPT OK\n",
+    )
+    .unwrap();
+    let out = cordon(&[
+        "ingest",
+        "--store",
+        store.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = json(&get(&addr, "/api/v1/overview", Some(VIEWER)));
+    assert_eq!(after["flows"], 2, "{after}");
+    let page = json(&get(&addr, "/api/v1/flows?q=port:5432", Some(VIEWER)));
+    assert_eq!(page["count"], 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs openssl and curl; CI runs it"]
+fn the_server_speaks_tls_with_the_given_certificate() {
+    let dir = temp_dir("console-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tokens = dir.join("tokens.txt");
+    std::fs::write(&tokens, format!("{VIEWER} viewer carol\n")).unwrap();
+    let (mut child, addr) = spawn_serve(
+        &dir.join("store"),
+        &[
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(&cert)
+            .args(args)
+            .output()
+            .expect("curl runs")
+    };
+    let health = curl(&[&format!("https://{addr}/healthz")]);
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("ok"),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    // Over TLS the session cookie is Secure.
+    let login = curl(&[
+        "-i",
+        "-d",
+        &format!("token={VIEWER}"),
+        &format!("https://{addr}/login"),
+    ]);
+    let head = String::from_utf8_lossy(&login.stdout).to_ascii_lowercase();
+    assert!(
+        head.contains("set-cookie:") && head.contains("; secure"),
+        "{head}"
+    );
+    // Plain HTTP to the TLS port gets nothing useful.
+    let plain = get(&addr, "/healthz", None);
+    assert_ne!(plain.status, 200);
     let _ = child.kill();
     let _ = child.wait();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -321,6 +321,18 @@ impl Kb {
         }
     }
 
+    /// Techniques as people read them: `T1021.004 Remote Services: SSH`
+    /// (the id alone when the knowledge base does not know it).
+    pub fn named(&self, techniques: &[String]) -> Vec<String> {
+        techniques
+            .iter()
+            .map(|t| match self.techniques.get(t) {
+                Some(x) => format!("{t} {}", x.name),
+                None => t.clone(),
+            })
+            .collect()
+    }
+
     /// The stage's position in the kill chain (policy violations last).
     pub fn stage_order(&self, stage: &str) -> usize {
         self.stages

@@ -88,6 +88,21 @@ fn endpoint(e: &crate::finding::Entity) -> Value {
     v
 }
 
+/// OCSF `finding_info` of `f`: id, title, kind, times, ATT&CK, kill chain.
+pub fn finding_info(f: &Finding, kb: &Kb) -> Value {
+    json!({
+        "uid": f.id,
+        "title": f.title,
+        "desc": f.evidence.summary,
+        "types": [f.kind],
+        "first_seen_time": f.first_ms,
+        "last_seen_time": f.last_ms,
+        "attacks": attacks(&f.techniques, kb),
+        "kill_chain": kill_chain(&f.stage, kb),
+        "analytic": {"name": f.kind, "type_id": 1, "type": "Rule"},
+    })
+}
+
 /// The OCSF Detection Finding for `f`.
 pub fn detection_finding(f: &Finding, kb: &Kb) -> Value {
     let evidences: Vec<Value> = f
@@ -135,17 +150,7 @@ pub fn detection_finding(f: &Finding, kb: &Kb) -> Value {
         "confidence_score": (f.confidence * 100.0).round() as u64,
         "risk_score": f.score.round() as u64,
         "message": f.evidence.summary,
-        "finding_info": {
-            "uid": f.id,
-            "title": f.title,
-            "desc": f.evidence.summary,
-            "types": [f.kind],
-            "first_seen_time": f.first_ms,
-            "last_seen_time": f.last_ms,
-            "attacks": attacks(&f.techniques, kb),
-            "kill_chain": kill_chain(&f.stage, kb),
-            "analytic": {"name": f.kind, "type_id": 1, "type": "Rule"},
-        },
+        "finding_info": finding_info(f, kb),
         "evidences": evidences,
         "remediation": {"desc": f.action},
         "metadata": {

@@ -5,7 +5,7 @@
 
 use cordon_detect::Finding;
 use cordon_detect::kb::Kb;
-use cordon_detect::ocsf::{OCSF_VERSION, attacks, kill_chain, severity};
+use cordon_detect::ocsf::{OCSF_VERSION, attacks, finding_info, severity};
 use cordon_detect::stix::stix_id;
 use cordon_flow::time::format_rfc3339;
 use serde_json::{Value, json};
@@ -29,22 +29,7 @@ pub fn incident_finding(incident: &Incident, findings: &[Finding], kb: &Kb) -> V
         Status::Resolved => (4, "Resolved"),
     };
     let (severity_id, severity) = severity(incident.severity);
-    let infos: Vec<Value> = findings
-        .iter()
-        .map(|f| {
-            json!({
-                "uid": f.id,
-                "title": f.title,
-                "desc": f.evidence.summary,
-                "types": [f.kind],
-                "first_seen_time": f.first_ms,
-                "last_seen_time": f.last_ms,
-                "attacks": attacks(&f.techniques, kb),
-                "kill_chain": kill_chain(&f.stage, kb),
-                "analytic": {"name": f.kind, "type_id": 1, "type": "Rule"},
-            })
-        })
-        .collect();
+    let infos: Vec<Value> = findings.iter().map(|f| finding_info(f, kb)).collect();
     let mut event = json!({
         "class_uid": 2005,
         "class_name": "Incident Finding",

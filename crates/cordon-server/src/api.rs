@@ -169,7 +169,21 @@ pub struct FlowParams {
     pub group_by: Option<String>,
     /// Time buckets: 1m, 5m, 1h, 1d.
     pub bucket: Option<String>,
+    /// Console only: `all` counts every matching flow instead of stopping
+    /// after a short budget.
+    pub count: Option<String>,
 }
+
+/// What flows can be grouped by.
+pub const GROUP_BY: [&str; 7] = [
+    "src_group",
+    "dst_group",
+    "port",
+    "verdict",
+    "vendor",
+    "src",
+    "dst",
+];
 
 fn encode_cursor(start_ms: i64, skip: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{start_ms}:{skip}"))
@@ -240,17 +254,7 @@ pub async fn flows_json(app: &Arc<App>, p: FlowParams) -> Result<Value, ApiError
         return Err(ApiError::bad_request(format!("limit: 1 to {MAX_PAGE}")));
     }
     if let Some(by) = p.group_by.clone() {
-        if ![
-            "src_group",
-            "dst_group",
-            "port",
-            "verdict",
-            "vendor",
-            "src",
-            "dst",
-        ]
-        .contains(&by.as_str())
-        {
+        if !GROUP_BY.contains(&by.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "group_by: `{by}` (src_group, dst_group, port, verdict, vendor, src, dst)"
             )));
@@ -520,16 +524,27 @@ pub async fn change_status(
     Ok(json!({"incident": incident}))
 }
 
+/// A status change through the API: a responder, the note in the body.
+async fn status_route(
+    app: Arc<App>,
+    headers: HeaderMap,
+    id: String,
+    bytes: &[u8],
+    status: Status,
+) -> ApiResult {
+    let caller = app.require(&headers, Role::Responder, true, None)?;
+    let note = optional_body::<ChangeBody>(bytes)?.note;
+    let v = change_status(&app, id, status, caller.principal.name, note).await?;
+    Ok(Json(v).into_response())
+}
+
 async fn ack(
     State(app): AppState,
     headers: HeaderMap,
     Path(id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult {
-    let caller = app.require(&headers, Role::Responder, true, None)?;
-    let note = optional_body::<ChangeBody>(&bytes)?.note;
-    let v = change_status(&app, id, Status::Acknowledged, caller.principal.name, note).await?;
-    Ok(Json(v).into_response())
+    status_route(app, headers, id, &bytes, Status::Acknowledged).await
 }
 
 async fn resolve(
@@ -538,10 +553,7 @@ async fn resolve(
     Path(id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult {
-    let caller = app.require(&headers, Role::Responder, true, None)?;
-    let note = optional_body::<ChangeBody>(&bytes)?.note;
-    let v = change_status(&app, id, Status::Resolved, caller.principal.name, note).await?;
-    Ok(Json(v).into_response())
+    status_route(app, headers, id, &bytes, Status::Resolved).await
 }
 
 #[derive(Debug, Default, Deserialize)]

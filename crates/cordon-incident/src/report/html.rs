@@ -10,7 +10,7 @@ use cordon_flow::time::format_rfc3339;
 use super::Report;
 
 /// Escape text for HTML content and attribute values.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -115,6 +115,27 @@ fn timeline_svg(r: &Report) -> String {
     s
 }
 
+/// An incident's status changes as an HTML list.
+pub fn history(changes: &[crate::StatusChange]) -> String {
+    let mut s = String::from("<ul>");
+    for c in changes {
+        let _ = write!(
+            s,
+            "<li>{} <b>{}</b> by {}{}</li>",
+            format_rfc3339(c.at_ms),
+            c.status,
+            esc(&c.by),
+            if c.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", esc(&c.note))
+            }
+        );
+    }
+    s.push_str("</ul>");
+    s
+}
+
 /// The report as one HTML document.
 pub fn html(r: &Report) -> String {
     let i = &r.incident;
@@ -165,19 +186,10 @@ pub fn html(r: &Report) -> String {
 
     s.push_str("<h2>Affected entities</h2><table><tr><th>Role</th><th>Entity</th><th>Address</th><th>Groups</th><th>Vendor record</th></tr>");
     for e in &r.entities {
-        let vendor = e.vendor.as_ref().map_or_else(String::new, |v| {
-            let mut t = format!("data: {}", v.data.join(", "));
-            for (k, val) in [
-                ("criticality", &v.criticality),
-                ("contact", &v.contact),
-                ("contract", &v.contract),
-            ] {
-                if let Some(val) = val {
-                    let _ = write!(t, "; {k}: {val}");
-                }
-            }
-            t
-        });
+        let vendor = e
+            .vendor
+            .as_ref()
+            .map_or_else(String::new, super::VendorInfo::describe);
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -271,22 +283,8 @@ pub fn html(r: &Report) -> String {
     }
     s.push_str("</ol>");
     if !i.history.is_empty() {
-        s.push_str("<h2>History</h2><ul>");
-        for c in &i.history {
-            let _ = write!(
-                s,
-                "<li>{} <b>{}</b> by {}{}</li>",
-                format_rfc3339(c.at_ms),
-                c.status,
-                esc(&c.by),
-                if c.note.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", esc(&c.note))
-                }
-            );
-        }
-        s.push_str("</ul>");
+        s.push_str("<h2>History</h2>");
+        s.push_str(&history(&i.history));
     }
     let _ = writeln!(
         s,

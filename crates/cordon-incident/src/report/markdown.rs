@@ -54,19 +54,10 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(s, "| Role | Entity | Address | Groups | Vendor record |");
     let _ = writeln!(s, "|---|---|---|---|---|");
     for e in &r.entities {
-        let vendor = e.vendor.as_ref().map_or_else(String::new, |v| {
-            let mut t = format!("data: {}", v.data.join(", "));
-            for (k, val) in [
-                ("criticality", &v.criticality),
-                ("contact", &v.contact),
-                ("contract", &v.contract),
-            ] {
-                if let Some(val) = val {
-                    let _ = write!(t, "; {k}: {val}");
-                }
-            }
-            t
-        });
+        let vendor = e
+            .vendor
+            .as_ref()
+            .map_or_else(String::new, super::VendorInfo::describe);
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} |",

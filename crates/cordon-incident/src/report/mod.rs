@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::model::{Incident, Role};
 
-pub use html::html;
+pub use html::{esc as escape_html, history as history_html, html};
 pub use markdown::markdown;
 
 /// One finding on the timeline.
@@ -60,6 +60,23 @@ pub struct VendorInfo {
     /// Contract reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contract: Option<String>,
+}
+
+impl VendorInfo {
+    /// One line: data shared, criticality, contact, contract.
+    pub fn describe(&self) -> String {
+        let mut t = format!("data: {}", self.data.join(", "));
+        for (k, val) in [
+            ("criticality", &self.criticality),
+            ("contact", &self.contact),
+            ("contract", &self.contract),
+        ] {
+            if let Some(val) = val {
+                t.push_str(&format!("; {k}: {val}"));
+            }
+        }
+        t
+    }
 }
 
 /// An affected entity.

@@ -37,20 +37,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// Escape text for HTML.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use cordon_incident::report::escape_html as esc;
 
 /// Percent-encode a query value.
 pub fn url(s: &str) -> String {

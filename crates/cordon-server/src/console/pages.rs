@@ -377,6 +377,10 @@ fn autocomplete(app: &App) -> String {
     s
 }
 
+/// How long the flow explorer counts matching flows before it says "more
+/// than".
+const COUNT_BUDGET: std::time::Duration = std::time::Duration::from_millis(120);
+
 /// The filter box: suggests terms for the word being typed.
 const FILTER_SCRIPT: &str = "<script>(function(){var q=document.getElementById('q');var opts=[].map.call(document.querySelectorAll('#terms option'),function(o){return o.value});var list=document.getElementById('suggest');q.addEventListener('input',function(){var words=q.value.split(' ');var last=words[words.length-1];list.innerHTML='';if(!last)return;opts.filter(function(o){return o.indexOf(last)===0&&o!==last}).slice(0,8).forEach(function(o){var b=document.createElement('button');b.type='button';b.className='secondary';b.textContent=o;b.addEventListener('click',function(){words[words.length-1]=o;q.value=words.join(' ')+(o.endsWith(':')?'':' ');q.focus();list.innerHTML=''});list.appendChild(b)})})})();</script>";
 
@@ -401,15 +405,7 @@ pub async fn flows(
         esc(p.since.as_deref().unwrap_or("")),
         esc(p.until.as_deref().unwrap_or(""))
     );
-    for g in [
-        "src_group",
-        "dst_group",
-        "port",
-        "verdict",
-        "vendor",
-        "src",
-        "dst",
-    ] {
+    for g in api::GROUP_BY {
         let sel = if p.group_by.as_deref() == Some(g) {
             " selected"
         } else {
@@ -426,37 +422,58 @@ pub async fn flows(
         url(p.until.as_deref().unwrap_or(""))
     );
     let group_by = p.group_by.clone().filter(|g| !g.is_empty());
+    let (since, until) = (p.since.clone(), p.until.clone());
     let mut params = p;
     params.group_by = group_by.clone();
     params.limit = Some(params.limit.unwrap_or(100).min(1000));
-    // The total: the matching flows counted by verdict.
-    let total = {
-        let counting = FlowParams {
-            q: params.q.clone(),
-            since: params.since.clone(),
-            until: params.until.clone(),
-            group_by: Some("verdict".to_string()),
-            limit: Some(10),
-            ..FlowParams::default()
-        };
-        match api::flows_json(&app, counting).await {
-            Ok(v) => v["groups"]
-                .as_array()
-                .map(|g| g.iter().map(|x| num(&x["flows"])).sum::<u64>()),
-            Err(e) => return error_page(&caller, &e),
-        }
-    };
-    let data = match api::flows_json(&app, params).await {
-        Ok(v) => v,
+    // The total: the matching flows counted within a time budget, so a
+    // filter over millions of flows still answers quickly ("more than");
+    // counted beside the page, on another connection.
+    let query = match api::flow_query(&params) {
+        Ok(q) => q,
         Err(e) => return error_page(&caller, &e),
     };
-    let _ = write!(
-        b,
-        "<p><span id=\"flow-count\" data-count=\"{}\">{} matching flows</span> · <a href=\"{}\">CSV export</a></p>",
-        total.unwrap_or(0),
-        total.unwrap_or(0),
-        esc(&csv_link)
-    );
+    let budget = if params.count.as_deref() == Some("all") {
+        crate::QUERY_TIME / 2
+    } else {
+        COUNT_BUDGET
+    };
+    let counting = app.with_store(move |s| {
+        let started = std::time::Instant::now();
+        let mut n = 0u64;
+        let mut complete = true;
+        s.scan(&query, &mut |_| {
+            n += 1;
+            if started.elapsed() > budget {
+                complete = false;
+                return false;
+            }
+            true
+        })?;
+        Ok((n, complete))
+    });
+    let (counted, data) = tokio::join!(counting, api::flows_json(&app, params));
+    let ((total, complete), data) = match (counted, data) {
+        (Ok(c), Ok(d)) => (c, d),
+        (Err(e), _) | (_, Err(e)) => return error_page(&caller, &e),
+    };
+    if complete {
+        let _ = write!(
+            b,
+            "<p><span id=\"flow-count\" data-count=\"{total}\">{total} matching flows</span> · <a href=\"{}\">CSV export</a></p>",
+            esc(&csv_link)
+        );
+    } else {
+        let _ = write!(
+            b,
+            "<p><span id=\"flow-count\">more than {total} matching flows (counting stopped after {} ms)</span> · <a id=\"count-all\" href=\"/flows?q={}&since={}&until={}&count=all\">count them all</a> · <a href=\"{}\">CSV export</a></p>",
+            budget.as_millis(),
+            url(&q),
+            url(since.as_deref().unwrap_or("")),
+            url(until.as_deref().unwrap_or("")),
+            esc(&csv_link)
+        );
+    }
     if group_by.is_some() {
         b.push_str("<table><tr><th>Key</th><th>Flows</th><th>Bytes out</th><th>Bytes in</th></tr>");
         for g in data["groups"].as_array().into_iter().flatten() {
@@ -748,22 +765,8 @@ pub async fn incident(
         b.push_str("</ul>");
     }
     if !incident.history.is_empty() {
-        b.push_str("<h2>History</h2><ul>");
-        for c in &incident.history {
-            let _ = write!(
-                b,
-                "<li>{} <b>{}</b> by {}{}</li>",
-                time(Some(c.at_ms)),
-                c.status,
-                esc(&c.by),
-                if c.note.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", esc(&c.note))
-                }
-            );
-        }
-        b.push_str("</ul>");
+        b.push_str("<h2>History</h2>");
+        b.push_str(&cordon_incident::report::history_html(&incident.history));
     }
     page(&incident.id, &caller, "/incidents", &b)
 }

@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS block_nets(
     block_id INTEGER NOT NULL,
     PRIMARY KEY(net, block_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS block_groups(
+    grp TEXT NOT NULL,
+    block_id INTEGER NOT NULL,
+    PRIMARY KEY(grp, block_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollups(
     minute INTEGER NOT NULL,
     src_group TEXT NOT NULL,
@@ -126,6 +131,37 @@ fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Groups indexed per block; a block with more is left unindexed (always
+/// read when filtering by group).
+const MAX_BLOCK_GROUPS: usize = 256;
+
+/// The marker row of a block whose groups are indexed.
+const GROUPS_INDEXED: &str = "";
+
+/// Record the policy groups a block's flows are in, so a query by group
+/// reads only the blocks that can hold it. Blocks written before the index
+/// (no marker row) are always read.
+fn index_groups(tx: &rusqlite::Transaction<'_>, id: i64, flows: &[Flow]) -> Result<(), StoreError> {
+    let mut groups: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    for e in flows.iter().filter_map(|f| f.enrichment.as_ref()) {
+        for g in e.src_groups.iter().chain(e.dst_groups.iter()) {
+            groups.insert(g);
+        }
+        if groups.len() > MAX_BLOCK_GROUPS {
+            return Ok(());
+        }
+    }
+    let mut stmt =
+        tx.prepare_cached("INSERT OR IGNORE INTO block_groups(grp, block_id) VALUES (?, ?)")?;
+    stmt.execute(params![GROUPS_INDEXED, id])?;
+    let mut sorted: Vec<&str> = groups.into_iter().collect();
+    sorted.sort_unstable();
+    for g in sorted {
+        stmt.execute(params![g, id])?;
+    }
+    Ok(())
+}
+
 /// Whether `f` passes every filter of `q` (the database only narrows the
 /// blocks; this decides).
 fn matches(q: &FlowQuery, f: &Flow) -> bool {
@@ -190,6 +226,7 @@ impl SqliteStore {
         )?
         .execute(params![input, min, max, flows.len() as i64, data])?;
         let id = tx.last_insert_rowid();
+        index_groups(tx, id, flows)?;
         // Few distinct prefixes among thousands of addresses: dedupe by
         // hash, then sort the few for b-tree friendly inserts.
         let distinct: rustc_hash::FxHashSet<[u8; 16]> = flows
@@ -255,6 +292,14 @@ impl SqliteStore {
                 args.push(V::Blob(net_key(net.broadcast(), level).to_vec()));
             }
             sql.push(')');
+        }
+        if let Some(g) = &q.group {
+            sql.push_str(
+                " AND (id IN (SELECT block_id FROM block_groups WHERE grp = ?) \
+                 OR id NOT IN (SELECT block_id FROM block_groups WHERE grp = ?))",
+            );
+            args.push(V::Text(g.clone()));
+            args.push(V::Text(GROUPS_INDEXED.to_string()));
         }
         sql.push_str(" ORDER BY min_start, id");
         let mut stmt = self.db.prepare(&sql)?;
@@ -501,7 +546,7 @@ impl Store for SqliteStore {
             params![before_ms],
             |r| r.get(0),
         )?;
-        for table in ["block_prefixes", "block_nets"] {
+        for table in ["block_prefixes", "block_nets", "block_groups"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE block_id IN (SELECT id FROM blocks WHERE max_start < ?)"),
                 params![before_ms],
@@ -533,6 +578,7 @@ impl Store for SqliteStore {
             deleted += dropped;
             tx.execute("DELETE FROM block_prefixes WHERE block_id = ?", params![id])?;
             tx.execute("DELETE FROM block_nets WHERE block_id = ?", params![id])?;
+            tx.execute("DELETE FROM block_groups WHERE block_id = ?", params![id])?;
             tx.execute("DELETE FROM blocks WHERE id = ?", params![id])?;
             if !kept.is_empty() {
                 Self::insert_block(&tx, input, &kept)?;

@@ -410,3 +410,52 @@ fn incidents_keep_every_status_change_even_from_two_writers_at_once() {
     assert!(s.incidents(Some(Status::Resolved)).unwrap().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_query_by_group_reads_only_the_blocks_that_can_hold_it() {
+    let dir = temp("groups");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let input = s.begin_input("k", "n").unwrap();
+    let a: Vec<Flow> = (0..10)
+        .map(|i| {
+            flow(
+                "10.0.1.10",
+                "10.0.2.10",
+                5432,
+                i,
+                Some(("web", "user-db", "allow")),
+            )
+        })
+        .collect();
+    let b: Vec<Flow> = (0..10)
+        .map(|i| {
+            flow(
+                "10.0.4.10",
+                "198.51.100.7",
+                443,
+                i,
+                Some(("notifier", "email-vendor", "allow")),
+            )
+        })
+        .collect();
+    let bare: Vec<Flow> = (0..10)
+        .map(|i| flow("10.0.9.9", "10.0.9.8", 22, i, None))
+        .collect();
+    s.append(input.id, &a, 1).unwrap();
+    s.append(input.id, &b, 2).unwrap();
+    s.append(input.id, &bare, 3).unwrap();
+    let by = |g: &str| FlowQuery {
+        group: Some(g.to_string()),
+        ..FlowQuery::default()
+    };
+    assert_eq!(s.candidate_blocks(&by("notifier")).unwrap().len(), 1);
+    assert_eq!(s.query(&by("notifier")).unwrap().len(), 10);
+    assert_eq!(s.query(&by("user-db")).unwrap().len(), 10);
+    assert!(s.candidate_blocks(&by("nobody")).unwrap().is_empty());
+    // A block written before the index (no marker) is always read.
+    s.db.execute("DELETE FROM block_groups WHERE grp = ''", [])
+        .unwrap();
+    assert_eq!(s.candidate_blocks(&by("nobody")).unwrap().len(), 3);
+    assert_eq!(s.query(&by("notifier")).unwrap().len(), 10);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
