@@ -189,7 +189,11 @@ fn encode_cursor(start_ms: i64, skip: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{start_ms}:{skip}"))
 }
 
-fn decode_cursor(c: &str) -> Result<(i64, u64), ApiError> {
+/// The position a cursor of [`flows_json`] names.
+///
+/// # Errors
+/// 400 when it is not a cursor this server gave.
+pub fn decode_cursor(c: &str) -> Result<(i64, u64), ApiError> {
     let bad = || ApiError::bad_request("cursor: not a cursor this server gave");
     let text = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
     let text = String::from_utf8(text).map_err(|_| bad())?;

@@ -150,6 +150,14 @@ impl Tokens {
         Tokens::parse(&path.display().to_string(), &text, false)
     }
 
+    /// Tokens from the text of a token file (`path` names it in errors).
+    ///
+    /// # Errors
+    /// A line says what is wrong with it.
+    pub fn parse_text(path: &str, text: &str) -> Result<Tokens, AuthError> {
+        Tokens::parse(path, text, false)
+    }
+
     fn parse(path: &str, text: &str, digests: bool) -> Result<Tokens, AuthError> {
         let mut map = HashMap::new();
         for (n, line) in text.lines().enumerate() {
