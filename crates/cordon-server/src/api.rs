@@ -30,6 +30,27 @@ use crate::{ApiError, App, MAX_PAGE, QUERY_TIME};
 type AppState = State<Arc<App>>;
 type ApiResult = Result<Response, ApiError>;
 
+/// Scan the flows of `query` into `sink` for at most half of
+/// [`QUERY_TIME`]; true when it stopped early (the answer says
+/// `truncated`).
+fn scan_within(
+    s: &cordon_store::SqliteStore,
+    query: &FlowQuery,
+    mut sink: impl FnMut(Flow),
+) -> Result<bool, ApiError> {
+    let started = Instant::now();
+    let mut truncated = false;
+    s.scan(query, &mut |f| {
+        sink(f);
+        if started.elapsed() > QUERY_TIME / 2 {
+            truncated = true;
+            return false;
+        }
+        true
+    })?;
+    Ok(truncated)
+}
+
 /// A JSON body, read after the caller is checked (so an anonymous
 /// request gets 401 whatever it sent).
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -265,10 +286,8 @@ pub async fn flows_json(app: &Arc<App>, p: FlowParams) -> Result<Value, ApiError
         }
         return app
             .with_store(move |s| {
-                let started = Instant::now();
                 let mut groups: HashMap<String, (u64, u64, u64)> = HashMap::new();
-                let mut truncated = false;
-                s.scan(&q, &mut |f| {
+                let truncated = scan_within(s, &q, |f| {
                     let key = group_key(&f, &by);
                     if groups.len() < 100_000 || groups.contains_key(&key) {
                         let g = groups.entry(key).or_default();
@@ -276,11 +295,6 @@ pub async fn flows_json(app: &Arc<App>, p: FlowParams) -> Result<Value, ApiError
                         g.1 = g.1.saturating_add(f.bytes_out);
                         g.2 = g.2.saturating_add(f.bytes_in);
                     }
-                    if started.elapsed() > QUERY_TIME / 2 {
-                        truncated = true;
-                        return false;
-                    }
-                    true
                 })?;
                 let mut rows: Vec<Value> = groups
                     .into_iter()
@@ -634,23 +648,12 @@ pub async fn vendors_json(app: &Arc<App>, r: Range) -> Result<Value, ApiError> {
     let policy = app.policy.as_ref().map(|c| c.policy().as_ref().clone());
     app.with_store(move |s| {
         let mut register = cordon_incident::vendors::Register::new(policy.as_ref());
-        let started = Instant::now();
-        let mut truncated = false;
-        s.scan(
-            &FlowQuery {
-                since_ms,
-                until_ms,
-                ..FlowQuery::default()
-            },
-            &mut |f| {
-                register.add(&f);
-                if started.elapsed() > QUERY_TIME / 2 {
-                    truncated = true;
-                    return false;
-                }
-                true
-            },
-        )?;
+        let query = FlowQuery {
+            since_ms,
+            until_ms,
+            ..FlowQuery::default()
+        };
+        let truncated = scan_within(s, &query, |f| register.add(&f))?;
         let parties = register.finish(&s.findings(since_ms)?, &s.incidents(None)?);
         Ok(json!({"vendors": parties, "truncated": truncated}))
     })
@@ -792,23 +795,12 @@ pub async fn what_if_json(app: &Arc<App>, body: WhatIfBody) -> Result<Value, Api
     let report = app
         .with_store(move |s| {
             let mut what_if = cordon_pipeline::WhatIf::new(current, compiled);
-            let started = Instant::now();
-            let mut truncated = false;
-            s.scan(
-                &FlowQuery {
-                    since_ms,
-                    until_ms,
-                    ..FlowQuery::default()
-                },
-                &mut |f| {
-                    what_if.observe(f);
-                    if started.elapsed() > QUERY_TIME / 2 {
-                        truncated = true;
-                        return false;
-                    }
-                    true
-                },
-            )?;
+            let query = FlowQuery {
+                since_ms,
+                until_ms,
+                ..FlowQuery::default()
+            };
+            let truncated = scan_within(s, &query, |f| what_if.observe(f))?;
             Ok((what_if.finish(), truncated))
         })
         .await?;
