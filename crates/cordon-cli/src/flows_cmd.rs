@@ -88,36 +88,9 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
             }
         }
         QueryOutput::Csv => {
-            outln!(
-                "start,end,source,src_ip,src_port,dst_ip,dst_port,protocol,bytes_out,bytes_in,packets_out,packets_in,hostname,src_workload,dst_workload,src_groups,dst_groups,vendor,verdict,rule"
-            );
+            outln!("{}", cordon_flow::csv::HEADER);
             for f in &flows {
-                let e = f.enrichment.as_deref();
-                let name = |n: Option<&str>| n.unwrap_or_default().to_string();
-                let fields = [
-                    format_rfc3339(f.start_ms),
-                    format_rfc3339(f.end_ms),
-                    f.source.to_string(),
-                    f.src_ip.to_string(),
-                    f.src_port.to_string(),
-                    f.dst_ip.to_string(),
-                    f.dst_port.to_string(),
-                    f.protocol.to_string(),
-                    f.bytes_out.to_string(),
-                    f.bytes_in.to_string(),
-                    f.packets_out.to_string(),
-                    f.packets_in.to_string(),
-                    f.hostname.clone().unwrap_or_default(),
-                    name(e.and_then(|e| e.src_workload.as_deref())),
-                    name(e.and_then(|e| e.dst_workload.as_deref())),
-                    e.map(|e| e.src_groups.join(";")).unwrap_or_default(),
-                    e.map(|e| e.dst_groups.join(";")).unwrap_or_default(),
-                    name(e.and_then(|e| e.vendor.as_deref())),
-                    name(e.map(|e| e.verdict.as_str())),
-                    name(e.and_then(|e| e.rule.as_deref())),
-                ];
-                let escaped: Vec<String> = fields.iter().map(|v| csv_field(v)).collect();
-                outln!("{}", escaped.join(","));
+                outln!("{}", cordon_flow::csv::row(f));
             }
         }
         QueryOutput::Table => {
@@ -173,14 +146,6 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
 }
 
 fn dot_id(s: &str) -> String {

@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use cordon_detect::Finding;
 use cordon_detect::kb::Kb;
 use cordon_flow::time::{format_rfc3339, now_ms};
-use cordon_incident::{Incident, Status, StatusChange};
-use cordon_store::{FindingStore, IncidentStore, StoreError};
+use cordon_incident::{Status, StatusChange};
+use cordon_store::{IncidentStore, StoreError};
 
 use crate::args::{
     IncidentChangeArgs, IncidentListArgs, IncidentShowArgs, IncidentsArgs, IncidentsCommand,
@@ -76,22 +75,11 @@ fn list(args: &IncidentListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn findings_of(store: &impl FindingStore, incident: &Incident) -> Result<Vec<Finding>, StoreError> {
-    let mut out = Vec::with_capacity(incident.findings.len());
-    for id in &incident.findings {
-        if let Some(f) = store.finding(id)? {
-            out.push(f);
-        }
-    }
-    Ok(out)
-}
-
 fn show(args: &IncidentShowArgs) -> anyhow::Result<ExitCode> {
     let store = existing_store(&args.store)?;
-    let Some(incident) = store.incident(&args.id)? else {
+    let Some((incident, findings)) = store.incident_with_findings(&args.id)? else {
         return unknown(&args.id);
     };
-    let findings = findings_of(&store, &incident)?;
     if args.json {
         let value = serde_json::json!({"incident": incident, "findings": findings});
         outln!("{}", serde_json::to_string_pretty(&value)?);

@@ -7,7 +7,7 @@ use anyhow::Context;
 use cordon_detect::kb::Kb;
 use cordon_flow::time::now_ms;
 use cordon_incident::report;
-use cordon_store::{FindingStore, IncidentStore};
+use cordon_store::IncidentStore;
 
 use crate::args::{ReportArgs, ReportFormat};
 use crate::common::{existing_store, optional_policy};
@@ -21,15 +21,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let store = existing_store(&args.store)?;
-    let Some(incident) = store.incident(&args.id)? else {
+    let Some((incident, findings)) = store.incident_with_findings(&args.id)? else {
         return unknown(&args.id);
     };
-    let mut findings = Vec::with_capacity(incident.findings.len());
-    for id in &incident.findings {
-        if let Some(f) = store.finding(id)? {
-            findings.push(f);
-        }
-    }
     let kb = Kb::embedded()?;
     let store_path = args.store.path().display().to_string();
     let built = report::build(

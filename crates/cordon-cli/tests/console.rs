@@ -69,8 +69,7 @@ fn serve(store: &Path, extra: &[&str]) -> Server {
     let policy = d.join("acme-prod.yaml");
     let mut args = vec!["--policy", policy.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let (child, addr) = spawn_serve(store, &args);
-    Server { child, addr }
+    spawn_serve(store, &args)
 }
 
 struct Reply {
@@ -450,7 +449,7 @@ fn first_start_without_tokens_makes_one_admin_token_and_keeps_only_its_digest() 
     let store = dir.join("store");
     // An empty store is fine; the token file exists before the server
     // says where it listens.
-    let (mut child, _) = spawn_serve(&store, &[]);
+    let first = spawn_serve(&store, &[]);
     let token_file = store.join("admin-token");
     let token = std::fs::read_to_string(&token_file)
         .unwrap()
@@ -464,21 +463,20 @@ fn first_start_without_tokens_makes_one_admin_token_and_keeps_only_its_digest() 
     }
     let digests = std::fs::read_to_string(store.join("server-tokens.sha256")).unwrap();
     assert!(!digests.contains(&token), "the token itself is not kept");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(first);
     // The next start uses the digest and makes no new token.
     std::fs::remove_file(&token_file).unwrap();
-    let (mut child, addr) = spawn_serve(&store, &[]);
+    let again = spawn_serve(&store, &[]);
+    let addr = again.addr.clone();
     assert!(!token_file.exists());
     assert_eq!(get(&addr, "/api/v1/overview", Some(&token)).status, 200);
     assert_eq!(get(&addr, "/api/v1/overview", None).status, 401);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(again);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `cordon serve` on `store` with `extra` arguments; its address.
-fn spawn_serve(store: &Path, extra: &[&str]) -> (Child, String) {
+/// `cordon serve` on `store` with `extra` arguments, stopped when dropped.
+fn spawn_serve(store: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
         .args(["serve", "--listen", "127.0.0.1:0", "--store"])
         .arg(store)
@@ -495,7 +493,7 @@ fn spawn_serve(store: &Path, extra: &[&str]) -> (Child, String) {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
-    (child, addr)
+    Server { child, addr }
 }
 
 #[test]
@@ -504,7 +502,8 @@ fn what_a_concurrent_ingest_commits_shows_up_without_a_restart() {
     let store = dir.join("store");
     let tokens = dir.join("tokens.txt");
     std::fs::write(&tokens, format!("{VIEWER} viewer carol\n")).unwrap();
-    let (mut child, addr) = spawn_serve(&store, &["--tokens", tokens.to_str().unwrap()]);
+    let server = spawn_serve(&store, &["--tokens", tokens.to_str().unwrap()]);
+    let addr = server.addr.clone();
     let before = json(&get(&addr, "/api/v1/overview", Some(VIEWER)));
     assert_eq!(before["flows"], 0);
     let log = dir.join("flows.log");
@@ -525,8 +524,7 @@ fn what_a_concurrent_ingest_commits_shows_up_without_a_restart() {
     assert_eq!(after["flows"], 2, "{after}");
     let page = json(&get(&addr, "/api/v1/flows?q=port:5432", Some(VIEWER)));
     assert_eq!(page["count"], 1);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -564,7 +562,7 @@ fn the_server_speaks_tls_with_the_given_certificate() {
     );
     let tokens = dir.join("tokens.txt");
     std::fs::write(&tokens, format!("{VIEWER} viewer carol\n")).unwrap();
-    let (mut child, addr) = spawn_serve(
+    let server = spawn_serve(
         &dir.join("store"),
         &[
             "--tokens",
@@ -575,6 +573,7 @@ fn the_server_speaks_tls_with_the_given_certificate() {
             key.to_str().unwrap(),
         ],
     );
+    let addr = server.addr.clone();
     let curl = |args: &[&str]| {
         Command::new("curl")
             .args(["-sS", "--cacert"])
@@ -604,8 +603,7 @@ fn the_server_speaks_tls_with_the_given_certificate() {
     // Plain HTTP to the TLS port gets nothing useful.
     let plain = get(&addr, "/healthz", None);
     assert_ne!(plain.status, 200);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -213,16 +213,16 @@ pub struct Finding {
     pub updates: u32,
 }
 
+/// 64-bit FNV-1a of `bytes`: the stable hash ids are made from.
+pub fn fnv64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// A stable id for `kind` about `key`: FNV-1a, so it survives restarts.
 pub fn finding_id(kind: FindingKind, key: &str) -> String {
-    let hash = kind
-        .as_str()
-        .bytes()
-        .chain([0])
-        .chain(key.bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = fnv64(kind.as_str().bytes().chain([0]).chain(key.bytes()));
     format!("{kind}-{hash:016x}")
 }
 

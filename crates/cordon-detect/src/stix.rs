@@ -51,7 +51,7 @@ pub fn sco_id(kind: &str, contributing: &Value) -> String {
 
 /// A STIX timestamp of a domain object: UTC with a Z, to the millisecond
 /// (`created` and `modified` must be).
-fn ts(ms: i64) -> String {
+pub fn ts(ms: i64) -> String {
     format_rfc3339(ms).replace("+00:00", "Z")
 }
 

@@ -26,6 +26,7 @@
 //! assert_eq!(flows[0].dst_port, 22);
 //! ```
 
+pub mod csv;
 pub mod dns;
 pub mod enrich;
 pub mod flow;

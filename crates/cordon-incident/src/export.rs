@@ -6,8 +6,7 @@
 use cordon_detect::Finding;
 use cordon_detect::kb::Kb;
 use cordon_detect::ocsf::{OCSF_VERSION, attacks, finding_info, severity};
-use cordon_detect::stix::stix_id;
-use cordon_flow::time::format_rfc3339;
+use cordon_detect::stix::{stix_id, ts};
 use serde_json::{Value, json};
 
 use crate::model::{Incident, Status};
@@ -78,11 +77,6 @@ pub fn incident_finding(incident: &Incident, findings: &[Finding], kb: &Kb) -> V
         }
     }
     event
-}
-
-/// STIX timestamps of domain objects: UTC, to the millisecond.
-fn ts(ms: i64) -> String {
-    format_rfc3339(ms).replace("+00:00", "Z")
 }
 
 /// Add each incident to a findings bundle made by

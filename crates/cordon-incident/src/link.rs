@@ -139,11 +139,7 @@ fn qualifies(chain: &[&Finding]) -> bool {
 }
 
 fn fresh_id(seed: &str, used: &BTreeSet<String>) -> String {
-    let hash = |text: &str| {
-        text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-    };
+    let hash = |text: &str| cordon_detect::finding::fnv64(text.bytes());
     let mut salt = 0u32;
     loop {
         let text = if salt == 0 {

@@ -169,6 +169,9 @@ pub struct Register<'p> {
     policy: Option<&'p Policy>,
     /// Vendor groups of the policy: group name → vendor name.
     vendor_groups: HashMap<String, String>,
+    /// Egress limits of the policy's rules: rule name → (bytes, window s),
+    /// looked up for every allowed flow.
+    limits: HashMap<String, (u64, u64)>,
     parties: BTreeMap<String, Acc>,
     /// Flows to parties beyond [`MAX_PARTIES`].
     pub overflow: u64,
@@ -203,9 +206,18 @@ impl<'p> Register<'p> {
             .flat_map(|p| p.groups.iter())
             .filter_map(|g| g.vendor.as_ref().map(|v| (g.name.clone(), v.name.clone())))
             .collect();
+        let limits = policy
+            .into_iter()
+            .flat_map(|p| p.rules.iter())
+            .filter_map(|r| {
+                let l = r.limit.as_ref()?;
+                Some((r.name.clone(), (l.bytes_out.0, l.per.0.as_secs())))
+            })
+            .collect();
         Register {
             policy,
             vendor_groups,
+            limits,
             parties,
             overflow: 0,
             seen: 0,
@@ -332,9 +344,7 @@ impl<'p> Register<'p> {
 
     /// The limit of rule `name`: (bytes, window seconds).
     fn limit_of(&self, name: &str) -> Option<(u64, u64)> {
-        let rule = self.policy?.rules.iter().find(|r| r.name == name)?;
-        let limit = rule.limit.as_ref()?;
-        Some((limit.bytes_out.0, limit.per.0.as_secs()))
+        self.limits.get(name).copied()
     }
 
     /// The register, declared vendors first, then by bytes sent; findings
@@ -342,12 +352,7 @@ impl<'p> Register<'p> {
     pub fn finish(self, findings: &[Finding], incidents: &[Incident]) -> Vec<Party> {
         let mut out = Vec::with_capacity(self.parties.len());
         for (name, acc) in &self.parties {
-            let meta = self
-                .policy
-                .into_iter()
-                .flat_map(|p| p.groups.iter())
-                .filter_map(|g| g.vendor.as_ref())
-                .find(|v| &v.name == name);
+            let meta = self.policy.and_then(|p| p.vendor(name));
             let involved: Vec<String> = findings
                 .iter()
                 .filter(|f| {
@@ -456,25 +461,13 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "Incidents",
 ];
 
-fn csv_field(s: &str) -> String {
-    // Cells starting with a formula character are prefixed so spreadsheets
-    // show them as text.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 /// The register as CSV (RFC 4180), header first.
 pub fn csv(parties: &[Party]) -> String {
     let mut out = String::new();
-    let header: Vec<String> = CSV_COLUMNS.iter().map(|c| csv_field(c)).collect();
+    let header: Vec<String> = CSV_COLUMNS
+        .iter()
+        .map(|c| cordon_flow::csv::field(c))
+        .collect();
     out.push_str(&header.join(","));
     out.push_str("\r\n");
     for p in parties {
@@ -517,7 +510,7 @@ pub fn csv(parties: &[Party]) -> String {
             p.findings.join("; "),
             p.incidents.join("; "),
         ];
-        let row: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
+        let row: Vec<String> = row.iter().map(|c| cordon_flow::csv::field(c)).collect();
         out.push_str(&row.join(","));
         out.push_str("\r\n");
     }

@@ -189,6 +189,14 @@ impl Policy {
         self.group(id).map_or("?", |g| g.name.as_str())
     }
 
+    /// The vendor metadata declared under `name`, when a group has it.
+    pub fn vendor(&self, name: &str) -> Option<&crate::terms::Vendor> {
+        self.groups
+            .iter()
+            .filter_map(|g| g.vendor.as_ref())
+            .find(|v| v.name == name)
+    }
+
     /// The rule with id `id`.
     pub fn rule(&self, id: RuleId) -> Option<&Rule> {
         self.rules.get(id.index())

@@ -485,18 +485,15 @@ async fn incidents(
     Ok(Json(json!({"incidents": list})).into_response())
 }
 
+/// 404 for an incident that is not stored.
+fn found<T>(value: Option<T>, id: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::not_found(format!("no incident `{id}`")))
+}
+
 /// An incident and its findings.
 pub async fn incident_json(app: &Arc<App>, id: String) -> Result<Value, ApiError> {
     app.with_store(move |s| {
-        let incident = s
-            .incident(&id)?
-            .ok_or_else(|| ApiError::not_found(format!("no incident `{id}`")))?;
-        let mut findings = Vec::new();
-        for f in &incident.findings {
-            if let Some(f) = s.finding(f)? {
-                findings.push(f);
-            }
-        }
+        let (incident, findings) = found(s.incident_with_findings(&id)?, &id)?;
         Ok(json!({"incident": incident, "findings": findings}))
     })
     .await
@@ -579,6 +576,25 @@ struct ReportParams {
     format: Option<String>,
 }
 
+/// The report of incident `id`, checked against the policy in force.
+pub async fn report_of(app: &Arc<App>, id: String) -> Result<report::Report, ApiError> {
+    let policy = app.policy.as_ref().map(|c| c.policy().as_ref().clone());
+    let store = app.store_dir.display().to_string();
+    app.with_store(move |s| {
+        let (incident, findings) = found(s.incident_with_findings(&id)?, &id)?;
+        let kb = Kb::embedded().map_err(ApiError::internal)?;
+        Ok(report::build(
+            &incident,
+            &findings,
+            &kb,
+            policy.as_ref(),
+            Some(&store),
+            now_ms(),
+        ))
+    })
+    .await
+}
+
 /// The report of incident `id` in `format` (md, html, json).
 pub async fn report_response(app: &Arc<App>, id: String, format: &str) -> ApiResult {
     if !["md", "html", "json"].contains(&format) {
@@ -586,30 +602,7 @@ pub async fn report_response(app: &Arc<App>, id: String, format: &str) -> ApiRes
             "format: `{format}` (md, html, json)"
         )));
     }
-    let policy = app.policy.as_ref().map(|c| c.policy().as_ref().clone());
-    let store = app.store_dir.display().to_string();
-    let built = app
-        .with_store(move |s| {
-            let incident = s
-                .incident(&id)?
-                .ok_or_else(|| ApiError::not_found(format!("no incident `{id}`")))?;
-            let mut findings = Vec::new();
-            for f in &incident.findings {
-                if let Some(f) = s.finding(f)? {
-                    findings.push(f);
-                }
-            }
-            let kb = Kb::embedded().map_err(ApiError::internal)?;
-            Ok(report::build(
-                &incident,
-                &findings,
-                &kb,
-                policy.as_ref(),
-                Some(&store),
-                now_ms(),
-            ))
-        })
-        .await?;
+    let built = report_of(app, id).await?;
     let name = format!("{}.{format}", built.incident.id);
     let (body, kind) = match format {
         "md" => (report::markdown(&built), "text/markdown; charset=utf-8"),

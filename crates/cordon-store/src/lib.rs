@@ -234,6 +234,27 @@ pub trait IncidentStore: FindingStore {
     /// Database errors or a damaged row.
     fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError>;
 
+    /// The stored incident with this id and its findings (those still
+    /// stored), in the incident's order.
+    ///
+    /// # Errors
+    /// Database errors or a damaged row.
+    fn incident_with_findings(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Incident, Vec<Finding>)>, StoreError> {
+        let Some(incident) = self.incident(id)? else {
+            return Ok(None);
+        };
+        let mut findings = Vec::with_capacity(incident.findings.len());
+        for f in &incident.findings {
+            if let Some(f) = self.finding(f)? {
+                findings.push(f);
+            }
+        }
+        Ok(Some((incident, findings)))
+    }
+
     /// Record a status change; returns the incident as it now is.
     ///
     /// # Errors

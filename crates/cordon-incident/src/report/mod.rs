@@ -292,11 +292,7 @@ fn shell_word(s: &str) -> String {
 }
 
 fn vendor_info(policy: Option<&Policy>, name: &str) -> Option<VendorInfo> {
-    let v = policy?
-        .groups
-        .iter()
-        .filter_map(|g| g.vendor.as_ref())
-        .find(|v| v.name == name)?;
+    let v = policy?.vendor(name)?;
     Some(VendorInfo {
         name: v.name.clone(),
         data: v.data.clone(),

@@ -8,7 +8,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cordon_detect::finding::human_bytes;
-use cordon_flow::time::format_rfc3339;
 use cordon_incident::Status;
 use cordon_store::{FlowQuery, FlowReader};
 use serde::Deserialize;
@@ -22,12 +21,8 @@ use crate::{App, Caller};
 type AppState = State<Arc<App>>;
 
 fn time(ms: Option<i64>) -> String {
-    ms.map(|m| {
-        let t = format_rfc3339(m).replacen('T', " ", 1);
-        t.strip_suffix(".000Z")
-            .map_or(t.clone(), |s| format!("{s}Z"))
-    })
-    .unwrap_or_default()
+    ms.map(cordon_incident::report::short_time)
+        .unwrap_or_default()
 }
 
 fn sev(s: &str) -> String {
@@ -530,19 +525,6 @@ pub async fn flows(
     page("Flows", &caller, "/flows", &b)
 }
 
-fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 /// `/flows.csv`: the filtered flows as CSV (at most 100,000).
 pub async fn flows_csv(
     State(app): AppState,
@@ -558,25 +540,10 @@ pub async fn flows_csv(
     };
     let csv = app
         .with_store(move |s| {
-            let mut out = String::from("start,src_ip,src_port,dst_ip,dst_port,protocol,hostname,bytes_out,bytes_in,verdict,rule\r\n");
+            let mut out = format!("{}\r\n", cordon_flow::csv::HEADER);
             let mut n = 0;
             s.scan(&query, &mut |f| {
-                let e = f.enrichment.as_ref();
-                let row = [
-                    format_rfc3339(f.start_ms),
-                    f.src_ip.to_string(),
-                    f.src_port.to_string(),
-                    f.dst_ip.to_string(),
-                    f.dst_port.to_string(),
-                    cordon_core::Protocol(f.protocol).name(),
-                    f.hostname.clone().unwrap_or_default(),
-                    f.bytes_out.to_string(),
-                    f.bytes_in.to_string(),
-                    e.map(|e| e.verdict.to_string()).unwrap_or_default(),
-                    e.and_then(|e| e.rule.as_deref().map(str::to_string)).unwrap_or_default(),
-                ];
-                let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-                out.push_str(&cells.join(","));
+                out.push_str(&cordon_flow::csv::row(&f));
                 out.push_str("\r\n");
                 n += 1;
                 n < 100_000
@@ -685,29 +652,11 @@ pub async fn incident(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let data = match api::incident_json(&app, id.clone()).await {
-        Ok(v) => v,
+    let report = match api::report_of(&app, id).await {
+        Ok(r) => r,
         Err(e) => return error_page(&caller, &e),
     };
-    let incident: cordon_incident::Incident = match serde_json::from_value(data["incident"].clone())
-    {
-        Ok(i) => i,
-        Err(e) => return error_page(&caller, &crate::ApiError::internal(e)),
-    };
-    let findings: Vec<cordon_detect::Finding> =
-        serde_json::from_value(data["findings"].clone()).unwrap_or_default();
-    let Ok(kb) = cordon_detect::kb::Kb::embedded() else {
-        return error_page(&caller, &crate::ApiError::internal("knowledge base"));
-    };
-    let policy = app.policy.as_ref().map(|c| c.policy().as_ref().clone());
-    let report = cordon_incident::report::build(
-        &incident,
-        &findings,
-        &kb,
-        policy.as_ref(),
-        Some(&app.store_dir.display().to_string()),
-        cordon_flow::time::now_ms(),
-    );
+    let incident = &report.incident;
     let mut b = format!(
         "<h1>{}: {}</h1><p>{} {} · status <b id=\"status\">{}</b> · {} → {}</p><p>{}</p>",
         esc(&incident.id),

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{FindingStore, StoreError};
 
-use super::SqliteStore;
+use super::{SqliteStore, damaged, json};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS findings(
@@ -66,7 +66,7 @@ pub(super) fn prepare(db: &Connection) -> Result<(), StoreError> {
             rows.collect::<Result<_, _>>()?
         };
         for (id, body) in bodies {
-            let finding: Finding = serde_json::from_str(&body).map_err(|e| damaged(&id, e))?;
+            let finding: Finding = serde_json::from_str(&body).map_err(|e| damaged(ROW, &id, e))?;
             insert(db, &finding)?;
         }
         db.execute_batch("DROP TABLE findings_v1")?;
@@ -82,16 +82,8 @@ pub(super) fn prepare(db: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn damaged(id: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Damaged {
-        what: format!("finding `{id}`"),
-        detail: e.to_string(),
-    }
-}
-
-fn json<T: serde::Serialize>(id: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| damaged(id, e))
-}
+/// What a row of this table is, in errors.
+const ROW: &str = "finding";
 
 fn insert(db: &Connection, f: &Finding) -> Result<(), StoreError> {
     let mut stmt = db.prepare_cached(&format!(
@@ -107,16 +99,16 @@ fn insert(db: &Connection, f: &Finding) -> Result<(), StoreError> {
         f.score,
         f.src,
         f.dst,
-        json(&f.id, &f.src_entity)?,
-        json(&f.id, &f.dst_entity)?,
+        json(ROW, &f.id, &f.src_entity)?,
+        json(ROW, &f.id, &f.dst_entity)?,
         f.port,
         f.first_ms,
         f.last_ms,
-        json(&f.id, &f.evidence)?,
-        json(&f.id, &f.techniques)?,
-        json(&f.id, &f.tactics)?,
+        json(ROW, &f.id, &f.evidence)?,
+        json(ROW, &f.id, &f.techniques)?,
+        json(ROW, &f.id, &f.tactics)?,
         f.stage,
-        json(&f.id, &f.controls)?,
+        json(ROW, &f.id, &f.controls)?,
         f.action,
         f.stopped_by,
         f.updates,
@@ -146,11 +138,11 @@ fn read(row: &Row<'_>) -> Result<Result<Finding, StoreError>, rusqlite::Error> {
     let stopped_by: Option<String> = row.get(19)?;
     let updates: u32 = row.get(20)?;
     Ok((|| {
-        let parse = |what: &str, e: serde_json::Error| damaged(&id, format!("{what}: {e}"));
+        let parse = |what: &str, e: serde_json::Error| damaged(ROW, &id, format!("{what}: {e}"));
         Ok(Finding {
-            kind: kind.parse().map_err(|e| damaged(&id, e))?,
+            kind: kind.parse().map_err(|e| damaged(ROW, &id, e))?,
             severity: Severity::parse(&severity)
-                .ok_or_else(|| damaged(&id, format!("severity `{severity}`")))?,
+                .ok_or_else(|| damaged(ROW, &id, format!("severity `{severity}`")))?,
             src_entity: serde_json::from_str(&src_entity).map_err(|e| parse("src_entity", e))?,
             dst_entity: serde_json::from_str(&dst_entity).map_err(|e| parse("dst_entity", e))?,
             evidence: serde_json::from_str(&evidence).map_err(|e| parse("evidence", e))?,

@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 
 use cordon_detect::Severity;
+use cordon_flow::time::now_ms;
 use cordon_incident::link::Linked;
 use cordon_incident::{Incident, Status, StatusChange};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{IncidentStore, StoreError};
 
-use super::SqliteStore;
+use super::{SqliteStore, damaged, json};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS incidents(
@@ -49,16 +50,8 @@ pub(super) fn prepare(db: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn damaged(id: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Damaged {
-        what: format!("incident `{id}`"),
-        detail: e.to_string(),
-    }
-}
-
-fn json<T: serde::Serialize>(id: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| damaged(id, e))
-}
+/// What a row of this table is, in errors.
+const ROW: &str = "incident";
 
 fn insert(db: &Connection, i: &Incident) -> Result<(), StoreError> {
     db.prepare_cached(&format!(
@@ -71,12 +64,12 @@ fn insert(db: &Connection, i: &Incident) -> Result<(), StoreError> {
         i.severity_reason,
         i.first_ms,
         i.last_ms,
-        json(&i.id, &i.stages)?,
-        json(&i.id, &i.findings)?,
-        json(&i.id, &i.entities)?,
-        json(&i.id, &i.techniques)?,
-        json(&i.id, &i.tactics)?,
-        json(&i.id, &i.controls)?,
+        json(ROW, &i.id, &i.stages)?,
+        json(ROW, &i.id, &i.findings)?,
+        json(ROW, &i.id, &i.entities)?,
+        json(ROW, &i.id, &i.techniques)?,
+        json(ROW, &i.id, &i.tactics)?,
+        json(ROW, &i.id, &i.controls)?,
     ])?;
     Ok(())
 }
@@ -93,11 +86,11 @@ fn read(row: &Row<'_>) -> Result<Result<Incident, StoreError>, rusqlite::Error> 
             what: &str,
             text: &str,
         ) -> Result<T, StoreError> {
-            serde_json::from_str(text).map_err(|e| damaged(id, format!("{what}: {e}")))
+            serde_json::from_str(text).map_err(|e| damaged(ROW, id, format!("{what}: {e}")))
         }
         Ok(Incident {
             severity: Severity::parse(&severity)
-                .ok_or_else(|| damaged(&id, format!("severity `{severity}`")))?,
+                .ok_or_else(|| damaged(ROW, &id, format!("severity `{severity}`")))?,
             stages: typed(&id, "stages", &lists[0])?,
             findings: typed(&id, "findings", &lists[1])?,
             entities: typed(&id, "entities", &lists[2])?,
@@ -131,7 +124,7 @@ fn history(db: &Connection, id: &str) -> Result<Vec<StatusChange>, StoreError> {
     for row in rows {
         let (status, by, at_ms, note) = row?;
         out.push(StatusChange {
-            status: status.parse().map_err(|e| damaged(id, e))?,
+            status: status.parse().map_err(|e| damaged(ROW, id, e))?,
             by,
             at_ms,
             note,
@@ -161,12 +154,6 @@ fn append(db: &Connection, id: &str, c: &StatusChange) -> Result<(), StoreError>
     )?
     .execute(params![id, c.at_ms, c.status.as_str(), c.by, c.note])?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl IncidentStore for SqliteStore {

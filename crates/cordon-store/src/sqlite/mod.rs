@@ -131,6 +131,19 @@ fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// A stored row of `kind` (`finding`, `incident`) that does not read back.
+fn damaged(kind: &str, id: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Damaged {
+        what: format!("{kind} `{id}`"),
+        detail: e.to_string(),
+    }
+}
+
+/// A value of a row of `kind` as a JSON column.
+fn json<T: serde::Serialize>(kind: &str, id: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| damaged(kind, id, e))
+}
+
 /// Groups indexed per block; a block with more is left unindexed (always
 /// read when filtering by group).
 const MAX_BLOCK_GROUPS: usize = 256;

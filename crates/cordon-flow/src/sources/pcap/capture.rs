@@ -169,10 +169,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn u32_at(&self, b: &[u8], at: usize) -> u32 {
-        let mut v = [0u8; 4];
-        if let Some(s) = b.get(at..at + 4) {
-            v.copy_from_slice(s);
-        }
+        let v = bytes_at(b, at);
         if self.big_endian {
             u32::from_be_bytes(v)
         } else {
@@ -181,10 +178,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn u16_at(&self, b: &[u8], at: usize) -> u16 {
-        let mut v = [0u8; 2];
-        if let Some(s) = b.get(at..at + 2) {
-            v.copy_from_slice(s);
-        }
+        let v = bytes_at(b, at);
         if self.big_endian {
             u16::from_be_bytes(v)
         } else {
@@ -391,4 +385,14 @@ impl<R: Read> CaptureReader<R> {
             }
         }
     }
+}
+
+/// `N` bytes of `b` at `at`, zeros where `b` is shorter (callers check
+/// lengths first; this only keeps a short read from panicking).
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut v = [0u8; N];
+    if let Some(s) = b.get(at..at + N) {
+        v.copy_from_slice(s);
+    }
+    v
 }
