@@ -58,8 +58,8 @@ async fn egress_limit_is_shared_by_parallel_tunnels_and_closes_them() {
     }
     let received = seen.bytes.load(Ordering::Relaxed);
     // Four tunnels could have sent 8 MiB; the shared 1 MiB limit stopped
-    // them all shortly after it was passed.
-    assert!(received > 1 << 20, "received {received}");
+    // them all once it was reached (exactly at it, or shortly after).
+    assert!(received >= 1 << 20, "received {received}");
     assert!(received < (1 << 20) + 4 * 64 * 1024, "received {received}");
     assert!(sent < 4 * (2 << 20));
     // New tunnels under the spent limit are refused.
