@@ -17,6 +17,7 @@ FLOORS = [
     ["cordon-flow"],
     ["cordon-detect", "cordon-sim"],
     ["cordon-incident"],
+    ["cordon-response"],
     ["cordon-store"],
     ["cordon-pipeline"],
     ["cordon-gateway", "cordon-agent"],

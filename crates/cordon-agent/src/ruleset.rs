@@ -48,40 +48,6 @@ pub enum RulesetError {
     UnknownWorkload(String),
 }
 
-/// Addresses of `group`: workloads in it, its CIDRs and the addresses its
-/// exact hostnames resolve to, through members; `None` for `any`.
-fn addresses(
-    policy: &Policy,
-    compiled: &CompiledPolicy,
-    group: GroupId,
-    resolve: &dyn Fn(&str) -> Vec<IpAddr>,
-) -> Option<BTreeSet<IpNet>> {
-    if group == GroupId::ANY {
-        return None;
-    }
-    let mut out = BTreeSet::new();
-    for w in &policy.workloads {
-        for ip in &w.ips {
-            if compiled.membership(&Endpoint::ip(*ip)).contains(group) {
-                out.insert(IpNet::from(*ip));
-            }
-        }
-    }
-    for g in policy
-        .group_closure(group)
-        .into_iter()
-        .filter_map(|id| policy.group(id))
-    {
-        out.extend(g.cidrs.iter().map(IpNet::trunc));
-        for f in g.fqdns.iter().filter(|f| !f.wildcard) {
-            out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
-        }
-    }
-    // Overlaps (a workload inside one of the group's CIDRs) are merged
-    // into one interval when the set is made.
-    Some(out)
-}
-
 /// A group's addresses by family, and whether hostnames may add more.
 struct GroupSets {
     v4: Vec<IpNet>,
@@ -98,7 +64,8 @@ impl GroupSets {
         group: GroupId,
         resolve: &dyn Fn(&str) -> Vec<IpAddr>,
     ) -> GroupSets {
-        let (v6, v4): (Vec<IpNet>, Vec<IpNet>) = addresses(policy, compiled, group, resolve)
+        let (v6, v4): (Vec<IpNet>, Vec<IpNet>) = compiled
+            .group_addresses(group, resolve)
             .unwrap_or_default()
             .into_iter()
             .partition(|n| matches!(n, IpNet::V6(_)));

@@ -281,6 +281,40 @@ impl CompiledPolicy {
             .copied()
     }
 
+    /// The addresses of `group`: its workloads, its CIDRs and the
+    /// addresses `resolve` gives for its exact hostnames, through members;
+    /// `None` for `any`, which is every address. Overlaps are left for the
+    /// caller to merge.
+    pub fn group_addresses(
+        &self,
+        group: GroupId,
+        resolve: &dyn Fn(&str) -> Vec<IpAddr>,
+    ) -> Option<std::collections::BTreeSet<IpNet>> {
+        if group == GroupId::ANY {
+            return None;
+        }
+        let policy = self.policy();
+        let mut out = std::collections::BTreeSet::new();
+        for w in &policy.workloads {
+            for ip in &w.ips {
+                if self.membership(&Endpoint::ip(*ip)).contains(group) {
+                    out.insert(IpNet::from(*ip));
+                }
+            }
+        }
+        for g in policy
+            .group_closure(group)
+            .into_iter()
+            .filter_map(|id| policy.group(id))
+        {
+            out.extend(g.cidrs.iter().map(IpNet::trunc));
+            for f in g.fqdns.iter().filter(|f| !f.wildcard) {
+                out.extend(resolve(f.name.as_str()).into_iter().map(IpNet::from));
+            }
+        }
+        Some(out)
+    }
+
     /// The groups `endpoint` is in.
     pub fn membership(&self, endpoint: &Endpoint) -> GroupSet<'_> {
         self.membership_with_costs(endpoint).0
