@@ -19,7 +19,9 @@ use cordon_policy::{CompiledPolicy, LoadOptions, PolicyError, PolicySource};
 
 use crate::flows::{self, Collector, FlowLog, FlowsError};
 use crate::netlink::{self, Applied, Change, NetlinkError};
-use crate::{Ruleset, RulesetError, ruleset_resolving};
+use crate::ruleset::response::{ResponseSets, response_sets};
+use crate::{Ruleset, RulesetError, ruleset_with_responses};
+use cordon_response::file::{FileError, Source as ResponseSource};
 
 /// How often the loop looks at the policy file and the clock.
 const POLL: Duration = Duration::from_millis(500);
@@ -49,6 +51,9 @@ pub struct AgentConfig {
     pub audit: bool,
     /// Record this host's flows here.
     pub flows: Option<PathBuf>,
+    /// The responses file to follow (`kind: Responses`); missing means
+    /// none, and is watched for its creation.
+    pub responses: Option<PathBuf>,
 }
 
 /// Why the agent cannot (or can no longer) do its work.
@@ -104,6 +109,9 @@ pub enum AgentError {
     /// Flows cannot be collected.
     #[error(transparent)]
     Flows(#[from] FlowsError),
+    /// The responses file is invalid; the last good responses stay.
+    #[error("the responses file is invalid; the last good responses stay in force:\n{0}")]
+    Responses(#[from] FileError),
 }
 
 /// What the agent did, for the caller to tell.
@@ -139,6 +147,8 @@ pub enum AgentEvent<'a> {
     Cut(usize),
     /// Revoked connections could not be cut.
     CutFailed(&'a FlowsError),
+    /// Responses in force that this host does not enforce, and why.
+    ResponseWarning(&'a str),
 }
 
 /// A DNS client whose answers come with their TTL.
@@ -181,6 +191,12 @@ pub struct Compiled {
     ips: Vec<IpAddr>,
     /// When the first DNS answer used runs out.
     expires: Option<Instant>,
+    /// The responses in force on this host.
+    pub responses: ResponseSets,
+    /// When a response in force expires next (ms since the epoch).
+    response_expiry: Option<i64>,
+    /// Responses not enforced here, and why.
+    response_warnings: Vec<String>,
     took: Duration,
 }
 
@@ -194,6 +210,9 @@ pub struct Agent {
     _collector: Option<Collector>,
     resolved_at: Instant,
     expires: Option<Instant>,
+    responses: Option<ResponseSource>,
+    response_expiry: Option<i64>,
+    said: Vec<String>,
 }
 
 impl Agent {
@@ -206,6 +225,7 @@ impl Agent {
         // first ruleset loads is seen by the first check.
         let source = PolicySource::new(&config.policy, config.load.clone());
         let dns = config.dns.map(Dns::new).transpose()?;
+        let responses = config.responses.as_deref().map(ResponseSource::new);
         Ok(Agent {
             config,
             source,
@@ -215,12 +235,43 @@ impl Agent {
             _collector: None,
             resolved_at: Instant::now(),
             expires: None,
+            responses,
+            response_expiry: None,
+            said: Vec::new(),
         })
     }
 
     /// The flag that asks for a reload when set (register it for SIGHUP).
     pub fn reload_flag(&self) -> Arc<AtomicBool> {
         self.source.reload_flag()
+    }
+
+    /// The flag that asks for the responses file to be read again (also
+    /// SIGHUP); `None` without a responses file.
+    pub fn responses_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.responses.as_ref().map(ResponseSource::reload_flag)
+    }
+
+    /// Read the responses file if it changed. On error the last good
+    /// responses stay.
+    ///
+    /// # Errors
+    /// The file cannot be read or is invalid.
+    pub fn load_responses(&mut self) -> Result<(), AgentError> {
+        if let Some(r) = &mut self.responses
+            && r.changed()
+        {
+            let path = r.path().display().to_string();
+            match r.load() {
+                Ok(doc) => tracing::info!(
+                    responses = %path,
+                    generation = doc.generation,
+                    "responses read"
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Compile the ruleset from the policy file as it is now.
@@ -279,7 +330,24 @@ impl Agent {
                 None => cordon_core::hosts::system(name),
             }
         };
-        let ruleset = ruleset_resolving(&compiled, &ips, self.config.audit, &resolve)?;
+        let now = cordon_flow::time::now_ms();
+        let (responses, response_warnings, response_expiry) = match &self.responses {
+            None => (ResponseSets::default(), Vec::new(), None),
+            Some(source) => {
+                // The never-block list: the document's, loopback and the
+                // system's resolvers, and the DNS server this agent asks.
+                let mut never = cordon_response::system_never_block();
+                if let Some(d) = self.config.dns {
+                    never.push((ipnet::IpNet::from(d.ip()), format!("DNS server {}", d.ip())));
+                }
+                let overlay =
+                    cordon_response::Overlay::build(source.good(), &compiled, now, &never);
+                let (sets, warnings) = response_sets(&overlay, &compiled, &ips, &resolve);
+                (sets, warnings, overlay.next_expiry)
+            }
+        };
+        let ruleset =
+            ruleset_with_responses(&compiled, &ips, self.config.audit, &resolve, &responses)?;
         for w in &ruleset.warnings {
             tracing::warn!("{w}");
         }
@@ -288,6 +356,9 @@ impl Agent {
             policy: Arc::new(compiled),
             ips,
             expires: expires.get(),
+            responses,
+            response_expiry,
+            response_warnings,
             took: started.elapsed(),
         })
     }
@@ -324,6 +395,8 @@ impl Agent {
         self.applied = Some(applied);
         self.current = Some(current);
         self.expires = first.expires;
+        self.response_expiry = first.response_expiry;
+        self.tell_warnings(&first, on_event);
         self.resolved_at = Instant::now();
         self.cut(&first, on_event);
         Ok(())
@@ -348,13 +421,27 @@ impl Agent {
         Ok((applied, change, took))
     }
 
+    /// Say each response warning once (until it goes away).
+    fn tell_warnings(&mut self, c: &Compiled, on_event: &mut dyn FnMut(AgentEvent<'_>)) {
+        for w in &c.response_warnings {
+            if !self.said.contains(w) {
+                tracing::warn!("{w}");
+                on_event(AgentEvent::ResponseWarning(w));
+            }
+        }
+        self.said.clone_from(&c.response_warnings);
+    }
+
     /// After a ruleset is in force: cut this host's connections that the
-    /// policy now denies (established connections would outlive it).
+    /// policy or a response now denies (established connections would
+    /// outlive it).
     fn cut(&self, c: &Compiled, on_event: &mut dyn FnMut(AgentEvent<'_>)) {
         if self.config.audit {
             return;
         }
-        match flows::cut_denied(&c.policy, &c.ips) {
+        let responses = &c.responses;
+        let also = |src: IpAddr, dst: IpAddr| responses.cuts(src, dst, &c.ips);
+        match flows::cut_denied(&c.policy, &c.ips, &also) {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(connections = n, "cut revoked connections");
@@ -377,7 +464,15 @@ impl Agent {
             let since = self.resolved_at.elapsed();
             let refresh = since >= SYSTEM_REFRESH
                 || (self.expires.is_some_and(|e| Instant::now() >= e) && since >= MIN_REFRESH);
-            if !self.source.changed() && !refresh {
+            let responses_changed = self.responses.as_ref().is_some_and(ResponseSource::changed);
+            let expired = self
+                .response_expiry
+                .is_some_and(|e| cordon_flow::time::now_ms() >= e);
+            if responses_changed && let Err(e) = self.load_responses() {
+                tracing::error!(error = %e, "keeping the last good responses");
+                on_event(AgentEvent::ReloadFailed(&e));
+            }
+            if !self.source.changed() && !refresh && !responses_changed && !expired {
                 continue;
             }
             self.resolved_at = Instant::now();
@@ -392,6 +487,8 @@ impl Agent {
     fn reload(&mut self, on_event: &mut dyn FnMut(AgentEvent<'_>)) -> Result<(), AgentError> {
         let c = self.compile()?;
         self.expires = c.expires;
+        self.response_expiry = c.response_expiry;
+        self.tell_warnings(&c, on_event);
         let Some(previous) = &self.applied else {
             return Ok(());
         };

@@ -56,4 +56,4 @@ pub mod netlink;
 pub mod ruleset;
 
 pub use daemon::{Agent, AgentConfig, AgentError, AgentEvent};
-pub use ruleset::{Ruleset, RulesetError, ruleset, ruleset_resolving};
+pub use ruleset::{Ruleset, RulesetError, ruleset, ruleset_resolving, ruleset_with_responses};

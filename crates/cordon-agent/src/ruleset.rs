@@ -130,6 +130,29 @@ pub fn ruleset_resolving(
     audit: bool,
     resolve: &dyn Fn(&str) -> Vec<IpAddr>,
 ) -> Result<Ruleset, RulesetError> {
+    ruleset_with_responses(
+        compiled,
+        self_ips,
+        audit,
+        resolve,
+        &response::ResponseSets::default(),
+    )
+}
+
+/// [`ruleset_resolving`] with the responses in force on this host
+/// ([`response::response_sets`]) in their sets. The sets and the rules
+/// that read them are there when no response is, so responses change
+/// elements only.
+///
+/// # Errors
+/// No addresses to enforce for.
+pub fn ruleset_with_responses(
+    compiled: &CompiledPolicy,
+    self_ips: &[IpAddr],
+    audit: bool,
+    resolve: &dyn Fn(&str) -> Vec<IpAddr>,
+    responses: &response::ResponseSets,
+) -> Result<Ruleset, RulesetError> {
     if self_ips.is_empty() {
         return Err(RulesetError::NoAddresses);
     }
@@ -384,9 +407,11 @@ pub fn ruleset_resolving(
             }
         }
     }
+    sets.extend(response::sets(responses));
     let mut chains = Vec::new();
     for (rules, hook) in [(input, Hook::Input), (output, Hook::Output)] {
-        rules.finish(hook, &default, &mut sets, &mut chains);
+        let first = response::rules(hook, audit_policy);
+        rules.finish(hook, &first, &default, &mut sets, &mut chains);
     }
     Ok(Ruleset {
         table: Table {
@@ -454,6 +479,7 @@ fn label_text(s: &str) -> String {
 
 pub mod model;
 mod portmap;
+pub mod response;
 
 use portmap::{ChainRules, Tier};
 

@@ -43,7 +43,12 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         dns: args.dns,
         audit: args.audit,
         flows: args.flows.clone().filter(|_| !args.once),
+        responses: args.responses.clone(),
     })?;
+    if let Err(e) = agent.load_responses() {
+        eprintln!("error: {e}; nothing was changed");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
     let first = match agent.compile() {
         Ok(c) => c,
         Err(e) => {
@@ -74,6 +79,10 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, agent.reload_flag())
         .context("cannot install signal handlers")?;
+    if let Some(flag) = agent.responses_flag() {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, flag)
+            .context("cannot install signal handlers")?;
+    }
     agent.run(&stop, &mut say);
     outln!("stopped; the ruleset stays in force (cordon agent --cleanup removes it)");
     Ok(ExitCode::SUCCESS)
@@ -117,10 +126,11 @@ fn tell(event: &AgentEvent<'_>) -> anyhow::Result<()> {
             ),
         },
         AgentEvent::ReloadFailed(e) => eprintln!("error: {e}; keeping the last good ruleset"),
-        AgentEvent::Cut(n) => outln!("cut {n} connections the policy no longer allows"),
+        AgentEvent::Cut(n) => outln!("cut {n} connections the policy or a response no longer allows"),
         AgentEvent::CutFailed(e) => {
             eprintln!("warning: {e}; established connections the policy now denies stay open")
         }
+        AgentEvent::ResponseWarning(w) => eprintln!("warning: {w}"),
     }
     Ok(())
 }

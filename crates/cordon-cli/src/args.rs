@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod operate;
+mod respond;
 pub use operate::*;
+pub use respond::*;
 
 /// Cordon: zero-trust segmentation, egress control, flow visibility and
 /// attack detection in one binary.
@@ -204,6 +206,22 @@ EXAMPLES:
   curl -H \"Authorization: Bearer $(cat cordon-data/admin-token)\" http://127.0.0.1:8080/api/v1/incidents"
     )]
     Serve(ServeArgs),
+    /// Respond to an attack: quarantine, block or throttle, with a TTL and an audit trail.
+    #[command(
+        subcommand,
+        after_help = "Responses are written to one file (`--responses FILE`) that
+`cordon agent --responses` and `cordon gateway --responses` follow: a response
+is enforced everywhere within seconds, ends by itself when its TTL runs out
+(also across restarts), and `undo` restores exactly what was in force before.
+Nothing on the never-block list (the file's spec.neverBlock, loopback and the
+system's DNS resolvers) can be quarantined or blocked.
+
+EXAMPLES:
+  cordon respond quarantine --ip 203.0.113.66 --ttl 1h --reason \"C2 beacon\" --responses responses.yaml
+  cordon respond list --responses responses.yaml
+  cordon respond undo RSP-0a1b2c3d4e --note \"false positive\" --responses responses.yaml"
+    )]
+    Respond(RespondCommand),
 }
 
 /// `cordon policy ...`

@@ -20,6 +20,7 @@ mod lab_cmd;
 pub mod output;
 mod policy_cmd;
 mod report_cmd;
+mod respond_cmd;
 mod serve_cmd;
 mod simulate_cmd;
 mod vendors_cmd;
@@ -81,6 +82,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Report(cmd) => report_cmd::run(&cmd),
         args::Command::Vendors(cmd) => vendors_cmd::run(&cmd),
         args::Command::Serve(cmd) => serve_cmd::run(&cmd),
+        args::Command::Respond(cmd) => respond_cmd::run(cmd),
     }?;
     output::flush()?;
     Ok(code)

@@ -346,12 +346,17 @@ fn list() -> Option<Vec<conntrack::Entry>> {
 }
 
 /// Delete the conntrack entries of this host's connections that `policy`
-/// denies (not in audit mode), so a revoked connection stops at its next
-/// packet. Returns how many were cut.
+/// denies (not in audit mode) or that `also` says must stop (a response),
+/// so a revoked connection stops at its next packet. Returns how many
+/// were cut.
 ///
 /// # Errors
 /// When `conntrack` cannot run.
-pub fn cut_denied(policy: &CompiledPolicy, self_ips: &[IpAddr]) -> Result<usize, FlowsError> {
+pub fn cut_denied(
+    policy: &CompiledPolicy,
+    self_ips: &[IpAddr],
+    also: &dyn Fn(IpAddr, IpAddr) -> bool,
+) -> Result<usize, FlowsError> {
     let entries = list().ok_or(FlowsError::Conntrack)?;
     let mut cut = 0;
     for e in entries {
@@ -360,7 +365,7 @@ pub fn cut_denied(policy: &CompiledPolicy, self_ips: &[IpAddr]) -> Result<usize,
             continue;
         }
         let (verdict, _) = judge(policy, e.src, e.dst, e.protocol, e.dport, false);
-        if verdict != Verdict::Deny {
+        if verdict != Verdict::Deny && !also(e.src, e.dst) {
             continue;
         }
         let mut args = vec![

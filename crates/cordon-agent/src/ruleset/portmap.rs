@@ -161,6 +161,7 @@ impl ChainRules {
     pub fn finish(
         mut self,
         hook: Hook,
+        first: &[Rule],
         default: &Rule,
         sets: &mut Vec<Set>,
         chains: &mut Vec<Chain>,
@@ -189,22 +190,16 @@ impl ChainRules {
             }
         }
         sets.append(&mut self.port_sets);
-        let mut rules = vec![
-            Rule {
-                matches: vec![Match::Established],
-                counter: true,
-                log: None,
-                verdict: Verdict::Accept,
-                comment: None,
-            },
-            Rule {
-                matches: vec![Match::Loopback(hook)],
-                counter: false,
-                log: None,
-                verdict: Verdict::Accept,
-                comment: None,
-            },
-        ];
+        // Loopback and the link's own ICMPv6 first: nothing (not even a
+        // response) cuts a host off from itself or its link. Then `first`
+        // (the responses), which must see established connections too.
+        let mut rules = vec![Rule {
+            matches: vec![Match::Loopback(hook)],
+            counter: false,
+            log: None,
+            verdict: Verdict::Accept,
+            comment: None,
+        }];
         // IPv6 needs neighbour discovery (ARP's part) to reach anyone,
         // router discovery for its addresses and listener reports for its
         // multicast groups; conntrack does not see these as related to
@@ -221,6 +216,14 @@ impl ChainRules {
                 comment: None,
             });
         }
+        rules.extend(first.iter().cloned());
+        rules.push(Rule {
+            matches: vec![Match::Established],
+            counter: true,
+            log: None,
+            verdict: Verdict::Accept,
+            comment: None,
+        });
         rules.append(&mut tiers);
         rules.push(default.clone());
         chains.push(Chain {
@@ -387,7 +390,7 @@ mod tests {
         c.add(Tier::Allow, d, &[], &t);
         let (mut sets, mut chains) = (Vec::new(), Vec::new());
         let default = rule("-", Verdict::Drop).1;
-        c.finish(Hook::Input, &default, &mut sets, &mut chains);
+        c.finish(Hook::Input, &[], &default, &mut sets, &mut chains);
         let table = Table {
             comment: String::new(),
             sets,

@@ -40,6 +40,13 @@ pub struct AgentArgs {
     /// tcpdump).
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
+    /// Follow this responses file (`cordon respond` writes it): the
+    /// quarantines and blocks in force are overlaid on the policy (deny
+    /// overrides), applied as set-element updates, and their established
+    /// connections are cut. A missing file means no responses and is
+    /// watched for; SIGHUP reads it again.
+    #[arg(long, value_name = "FILE")]
+    pub responses: Option<PathBuf>,
     /// Apply once and exit (no watching).
     #[arg(long)]
     pub once: bool,
