@@ -126,7 +126,9 @@ fn tell(event: &AgentEvent<'_>) -> anyhow::Result<()> {
             ),
         },
         AgentEvent::ReloadFailed(e) => eprintln!("error: {e}; keeping the last good ruleset"),
-        AgentEvent::Cut(n) => outln!("cut {n} connections the policy or a response no longer allows"),
+        AgentEvent::Cut(n) => {
+            outln!("cut {n} connections the policy or a response no longer allows")
+        }
         AgentEvent::CutFailed(e) => {
             eprintln!("warning: {e}; established connections the policy now denies stay open")
         }

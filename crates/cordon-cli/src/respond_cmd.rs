@@ -10,11 +10,11 @@ use cordon_core::units::Window;
 use cordon_policy::{CompiledPolicy, Endpoint};
 use cordon_response::file::{self, FileError};
 use cordon_response::{
-    Action, Destination, NewResponse, Overlay, Peer, Refused, Response, Responses, Status,
-    Subject, response_json,
+    Action, Destination, NewResponse, Overlay, Peer, Refused, Response, Responses, Status, Subject,
+    response_json,
 };
-use cordon_store::FlowReader;
 use cordon_store::FlowQuery;
+use cordon_store::FlowReader;
 
 use crate::args::{NewResponseArgs, RespondCommand};
 use crate::common::{compile, existing_store, usage};
@@ -139,7 +139,10 @@ pub fn run(cmd: RespondCommand) -> anyhow::Result<ExitCode> {
                 {
                     last.note = Some(n.clone());
                 }
-                Ok(doc.get(&a.id).cloned().ok_or_else(|| Refused(a.id.clone()))?)
+                Ok(doc
+                    .get(&a.id)
+                    .cloned()
+                    .ok_or_else(|| Refused(a.id.clone()))?)
             });
             match r {
                 Ok(r) => say(&r, "approved", a.json),
@@ -151,7 +154,10 @@ pub fn run(cmd: RespondCommand) -> anyhow::Result<ExitCode> {
             let now = cordon_flow::time::now_ms();
             let r = file::update(&a.file.responses, |doc| -> Result<Response, Failure> {
                 cordon_response::undo(doc, &a.id, &by, a.note.clone(), now)?;
-                Ok(doc.get(&a.id).cloned().ok_or_else(|| Refused(a.id.clone()))?)
+                Ok(doc
+                    .get(&a.id)
+                    .cloned()
+                    .ok_or_else(|| Refused(a.id.clone()))?)
             });
             match r {
                 Ok(r) => say(&r, "undone", a.json),
@@ -236,7 +242,10 @@ fn create(action: Action, a: &NewResponseArgs) -> anyhow::Result<ExitCode> {
     }
     let r = file::update(&a.file.responses, |doc| -> Result<Response, Failure> {
         let id = cordon_response::add(doc, new, &policy, now, &never)?;
-        Ok(doc.get(&id.0).cloned().ok_or_else(|| Refused(id.0.clone()))?)
+        Ok(doc
+            .get(&id.0)
+            .cloned()
+            .ok_or_else(|| Refused(id.0.clone()))?)
     });
     match r {
         Ok(r) => say(&r, if a.propose { "proposed" } else { "active" }, a.json),
@@ -254,7 +263,12 @@ fn say(r: &Response, what: &str, json: bool) -> anyhow::Result<ExitCode> {
         .expires
         .map(|e| format!(" until {}", cordon_flow::time::format_rfc3339(e)))
         .unwrap_or_default();
-    outln!("{}\t{} {}\t{what}{until}", r.id, r.action.name(), r.action.target());
+    outln!(
+        "{}\t{} {}\t{what}{until}",
+        r.id,
+        r.action.name(),
+        r.action.target()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -301,7 +315,10 @@ fn dry_run(
                     .and_then(|h| cordon_core::Hostname::parse(h).ok()),
                 ..Endpoint::ip(f.dst_ip)
             };
-            if overlay.denies(policy, &Endpoint::ip(f.src_ip), &dst).is_some() {
+            if overlay
+                .denies(policy, &Endpoint::ip(f.src_ip), &dst)
+                .is_some()
+            {
                 cut.push(f);
             }
             true
@@ -458,7 +475,10 @@ fn show(path: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
             cordon_flow::time::format_rfc3339(e.at),
             e.what,
             e.by,
-            e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+            e.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)

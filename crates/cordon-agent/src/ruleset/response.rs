@@ -35,7 +35,6 @@ pub struct ResponseSets {
     pub allow: [Vec<Element>; 2],
 }
 
-
 /// Ranges in both `a` and `b` (ascending disjoint ranges each).
 fn intersect(a: &[Element], b: &[Element]) -> Vec<Element> {
     let mut out = Vec::new();
@@ -197,7 +196,11 @@ pub fn response_sets(
         out.allow = a;
     }
     // Never cut a never-block address as a peer either.
-    out.peer.retain(|n| !never.iter().any(|m| m.contains(&n.network()) && m.prefix_len() <= n.prefix_len()));
+    out.peer.retain(|n| {
+        !never
+            .iter()
+            .any(|m| m.contains(&n.network()) && m.prefix_len() <= n.prefix_len())
+    });
     (out, warnings)
 }
 
@@ -214,9 +217,21 @@ fn by_family(nets: &[IpNet]) -> [Vec<Element>; 2] {
 pub fn sets(sets: &ResponseSets) -> Vec<Set> {
     let mut out = Vec::new();
     for (name, ranges, comment) in [
-        ("resp_peer", by_family(&sets.peer), "responses: peers cut off both ways"),
-        ("resp_self", by_family(&sets.local), "responses: this host's quarantined addresses"),
-        ("resp_allow", sets.allow.clone(), "responses: who a quarantined address may still reach"),
+        (
+            "resp_peer",
+            by_family(&sets.peer),
+            "responses: peers cut off both ways",
+        ),
+        (
+            "resp_self",
+            by_family(&sets.local),
+            "responses: this host's quarantined addresses",
+        ),
+        (
+            "resp_allow",
+            sets.allow.clone(),
+            "responses: who a quarantined address may still reach",
+        ),
     ] {
         let [v4, v6] = ranges;
         for (family, elements, key) in [("v4", v4, Key::Ipv4), ("v6", v6, Key::Ipv6)] {
