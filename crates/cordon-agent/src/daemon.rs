@@ -334,7 +334,7 @@ impl Agent {
         let (responses, response_warnings, response_expiry) = match &self.responses {
             None => (ResponseSets::default(), Vec::new(), None),
             Some(source) => {
-                // The never-block list: the document's, loopback and the
+                // The never-block list: the document's, the
                 // system's resolvers, and the DNS server this agent asks.
                 let mut never = cordon_response::system_never_block();
                 if let Some(d) = self.config.dns {

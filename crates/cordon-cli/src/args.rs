@@ -213,8 +213,9 @@ EXAMPLES:
 `cordon agent --responses` and `cordon gateway --responses` follow: a response
 is enforced everywhere within seconds, ends by itself when its TTL runs out
 (also across restarts), and `undo` restores exactly what was in force before.
-Nothing on the never-block list (the file's spec.neverBlock, loopback and the
-system's DNS resolvers) can be quarantined or blocked.
+Nothing on the never-block list (the file's spec.neverBlock, the system's DNS
+resolvers, the gateway's own addresses) and no loopback address can be
+quarantined or blocked.
 
 EXAMPLES:
   cordon respond quarantine --ip 203.0.113.66 --ttl 1h --reason \"C2 beacon\" --responses responses.yaml

@@ -45,6 +45,7 @@ fn config(args: &GatewayArgs) -> Config {
             path => LogTarget::File(path.into()),
         }),
         tokens: args.tokens.clone(),
+        responses: args.responses.clone(),
         upstream_tls_port: args.upstream_tls_port,
         upstream_http_port: args.upstream_http_port,
         limits: Limits {

@@ -79,6 +79,58 @@ pub struct ClientConn {
     /// The upstream HTTP connection kept alive between this client's
     /// requests: (address, host, connection).
     pub http_upstream: Mutex<Option<(SocketAddr, String, crate::body::Upstream)>>,
+    /// Whether a task watches the kept upstream for reloads that revoke it.
+    pub upstream_watched: std::sync::atomic::AtomicBool,
+    /// Dropped with the connection: what watches it stops.
+    pub closed: tokio::sync::watch::Sender<()>,
+}
+
+/// Watch the upstream kept alive for `conn`: when a reload (a policy or a
+/// response) no longer allows the address and host it goes to, drop it,
+/// which closes it. One task per client connection, ending with it.
+pub fn watch_kept_upstream(conn: &Arc<ClientConn>) {
+    if conn
+        .upstream_watched
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    let weak = Arc::downgrade(conn);
+    let mut generation = conn.shared.generation.subscribe();
+    let mut closed = conn.closed.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = generation.changed() => if r.is_err() { return },
+                _ = closed.changed() => return,
+            }
+            let Some(conn) = weak.upgrade() else { return };
+            let Ok(mut slot) = conn.http_upstream.lock() else {
+                return;
+            };
+            let Some((addr, host, _)) = slot.as_ref() else {
+                continue;
+            };
+            let Ok(target) =
+                crate::target::parse_authority(&format!("{host}:{}", addr.port()), None)
+            else {
+                *slot = None;
+                continue;
+            };
+            let shared = conn.shared.clone();
+            let now = judge_address(
+                &shared,
+                &shared.policy(),
+                &conn.identity,
+                &target,
+                addr.ip(),
+            );
+            if !now.verdict.passes() {
+                tracing::info!(upstream = %addr, host = %host, reason = now.reason, "closed a kept-alive upstream the reload revokes");
+                *slot = None;
+            }
+        }
+    });
 }
 
 /// Log the decision for `rec` and count it.
@@ -163,6 +215,9 @@ pub async fn stop_signal(
             Ok(()) = generation.changed() => {
                 let policy = shared.policy();
                 let now = judge_address(&shared, &policy, &identity, &target, ip);
+                if now.reason == "response" {
+                    return Stop::Response(now.detail);
+                }
                 if !now.verdict.passes() {
                     let rule = now.rule.map(|r| format!(" (rule `{r}`)")).unwrap_or_default();
                     return Stop::Revoked(format!("the reloaded policy denies this tunnel: {}{rule}", now.reason));
@@ -242,6 +297,12 @@ pub async fn run_tunnel<CS, CW>(
         Some(Stop::Idle) => rec.ended("idle", "no bytes either way for the idle timeout".into()),
         Some(Stop::Quota) => rec.ended("quota", "the rule's egress limit was spent".into()),
         Some(Stop::Revoked(why)) => rec.ended("policy-reload", why),
+        Some(Stop::Response(why)) => {
+            shared
+                .metrics
+                .decision(cordon_core::Verdict::Deny, None, "response");
+            rec.ended("response", why);
+        }
         Some(Stop::Fronting(why)) => {
             shared
                 .metrics

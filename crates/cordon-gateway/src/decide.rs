@@ -165,6 +165,9 @@ pub fn judge_address(
         let reason = out.reason;
         return out.refuse(reason, detail, 403);
     }
+    if let Some(out) = by_response(shared, policy, &request, &out) {
+        return out;
+    }
     let kind = guard::forbidden(ip)
         .or_else(|| shared.own_ips.contains(&ip).then_some("the gateway itself"));
     if let Some(kind) = kind
@@ -190,11 +193,16 @@ pub async fn decide(shared: &Shared, identity: &Identity, target: &Target) -> Ou
             port: target.port,
         };
         let d = policy.evaluate(&request);
-        from_decision(&policy, &d)
+        let out = from_decision(&policy, &d);
+        if !out.verdict.passes() {
+            return out;
+        }
+        // A response that cuts the name itself refuses before any lookup.
+        match by_response(shared, &policy, &request, &out) {
+            Some(refused) => return refused,
+            None => out,
+        }
     };
-    if !first.verdict.passes() {
-        return first;
-    }
     let (addrs, dns_ms) = match &target.host {
         Host::Ip(ip) => (vec![*ip], None),
         Host::Name(name) => {
@@ -241,11 +249,33 @@ pub async fn decide(shared: &Shared, identity: &Identity, target: &Target) -> Ou
     out
 }
 
+/// The refusal when a response in force denies `request` (deny
+/// overrides: whatever the policy said).
+fn by_response(
+    shared: &Shared,
+    policy: &CompiledPolicy,
+    request: &Request,
+    out: &Outcome,
+) -> Option<Outcome> {
+    let responses = shared.responses();
+    if responses.enforced.is_empty() {
+        return None;
+    }
+    let (enforced, why) = responses.denies(policy, &request.src, &request.dst)?;
+    let mut refused = out.clone().refuse("response", why, 403);
+    refused.rule = Some(enforced.id.0.clone());
+    refused.rule_id = None;
+    Some(refused)
+}
+
 /// Attach the deciding rule's egress limit, refusing when it is spent.
 /// The meter's groups are the rule's groups the decision placed each side
 /// in (`any` matches every side).
 fn apply_limit(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) {
     let p = policy.policy();
+    if apply_throttle(shared, policy, out) {
+        return;
+    }
     let Some(rule) = out.rule_id.and_then(|r| p.rule(r)) else {
         return;
     };
@@ -288,4 +318,51 @@ fn apply_limit(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) {
         }
     }
     out.meter = Some(meter);
+}
+
+/// A throttle response on the destination's vendor: its meter replaces
+/// the rule's limit when it is lower (or the rule has none). Returns
+/// whether one applied.
+fn apply_throttle(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) -> bool {
+    let responses = shared.responses();
+    let p = policy.policy();
+    let groups: Vec<GroupId> = out
+        .dst_groups
+        .iter()
+        .filter_map(|name| p.group_id(name))
+        .collect();
+    let Some((bytes, per, enforced)) = responses.throttle(&groups) else {
+        return false;
+    };
+    let rule_rate = out
+        .rule_id
+        .and_then(|r| p.rule(r))
+        .and_then(|r| r.limit)
+        .map(|l| l.bytes_out.0 as f64 / l.per.0.as_secs_f64().max(1e-3));
+    if rule_rate.is_some_and(|r| r <= bytes as f64 / per.as_secs_f64().max(1e-3)) {
+        return false;
+    }
+    let key = MeterKey {
+        rule: format!("response {}", enforced.id),
+        from: "any".into(),
+        to: enforced.target.clone(),
+    };
+    let window_ms = u64::try_from(per.as_millis()).unwrap_or(u64::MAX);
+    let Some(meter) = shared.meters.meter(&key, bytes, window_ms) else {
+        return false;
+    };
+    if meter.exceeded() {
+        let detail = format!(
+            "egress limit lowered by response {} spent: {} of {} bytes this window ({})",
+            enforced.id,
+            meter.used(),
+            meter.limit(),
+            enforced.target
+        );
+        *out = out.clone().refuse("response", detail, 403);
+        return true;
+    }
+    out.meter_audit = false;
+    out.meter = Some(meter);
+    true
 }

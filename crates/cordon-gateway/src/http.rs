@@ -461,6 +461,7 @@ async fn forward(
         Box::new(move || {
             if let (Some(keep), Ok(mut slot)) = (keep, conn.http_upstream.lock()) {
                 *slot = Some(keep);
+                crate::conn::watch_kept_upstream(&conn);
             }
             rec.bytes_out
                 .store(out_counter.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -135,6 +135,10 @@ pub struct Config {
     pub upstream_http_port: u16,
     /// Limits.
     pub limits: Limits,
+    /// The responses file to follow (`kind: Responses`): quarantines and
+    /// blocks refuse connections and close open tunnels; throttles lower
+    /// vendors' egress limits.
+    pub responses: Option<PathBuf>,
 }
 
 impl Config {
@@ -155,6 +159,7 @@ impl Config {
             upstream_tls_port: 443,
             upstream_http_port: 80,
             limits: Limits::default(),
+            responses: None,
         }
     }
 }
@@ -202,6 +207,10 @@ pub struct Shared {
     pub config: Config,
     /// Set when shutting down.
     pub shutdown: watch::Sender<bool>,
+    /// The responses document last read (the last good one).
+    pub response_doc: RwLock<cordon_response::Responses>,
+    /// Its responses in force, resolved against the policy in force.
+    responses: RwLock<Arc<cordon_response::Overlay>>,
 }
 
 impl Shared {
@@ -211,6 +220,65 @@ impl Shared {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The responses in force.
+    pub fn responses(&self) -> Arc<cordon_response::Overlay> {
+        match self.responses.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The never-block addresses this gateway adds to the document's: its
+    /// own addresses, its DNS server and the system's resolvers.
+    pub fn never_block(&self) -> Vec<(ipnet::IpNet, String)> {
+        let mut out = cordon_response::system_never_block();
+        out.extend(self.own_ips.iter().map(|ip| {
+            (
+                ipnet::IpNet::from(*ip),
+                format!("the gateway itself ({ip})"),
+            )
+        }));
+        if let Some(d) = self.config.dns {
+            out.push((ipnet::IpNet::from(d.ip()), format!("DNS server {}", d.ip())));
+        }
+        out
+    }
+
+    /// Resolve the responses document against the policy in force, as of
+    /// now, without telling open tunnels.
+    fn resolve_responses(&self) {
+        let doc = match self.response_doc.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let overlay = cordon_response::Overlay::build(
+            &doc,
+            &self.policy(),
+            cordon_flow::time::now_ms(),
+            &self.never_block(),
+        );
+        for w in &overlay.warnings {
+            tracing::warn!("{w}");
+        }
+        match self.responses.write() {
+            Ok(mut r) => *r = Arc::new(overlay),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(overlay),
+        }
+    }
+
+    /// Put `doc` (or, with `None`, the document held, as of now) in force
+    /// and judge every open tunnel again.
+    pub fn set_responses(&self, doc: Option<cordon_response::Responses>) {
+        if let Some(doc) = doc {
+            match self.response_doc.write() {
+                Ok(mut d) => *d = doc,
+                Err(poisoned) => *poisoned.into_inner() = doc,
+            }
+        }
+        self.resolve_responses();
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// Load the policy file as it is now and put it in force; on error the
@@ -240,6 +308,8 @@ impl Shared {
                     Ok(mut p) => *p = Arc::new(compiled),
                     Err(poisoned) => *poisoned.into_inner() = Arc::new(compiled),
                 }
+                // Responses name the policy's groups: resolve them again.
+                self.resolve_responses();
                 self.generation.send_modify(|g| *g += 1);
                 self.metrics
                     .reloads

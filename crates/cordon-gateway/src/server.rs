@@ -102,7 +102,14 @@ impl Gateway {
                 .await
                 .map_err(|e| GatewayError::Config(format!("decision log: {e}")))?,
         };
+        let response_doc = match &config.responses {
+            None => cordon_response::Responses::default(),
+            Some(path) => cordon_response::file::read(path)
+                .map_err(|e| GatewayError::Config(format!("the responses file is invalid: {e}")))?,
+        };
         let shared = Arc::new(Shared {
+            response_doc: RwLock::new(response_doc),
+            responses: RwLock::default(),
             policy: RwLock::new(Arc::new(compiled)),
             generation: watch::Sender::new(0),
             resolver,
@@ -114,6 +121,7 @@ impl Gateway {
             config,
             shutdown: watch::Sender::new(false),
         });
+        shared.set_responses(None);
         Ok(Gateway {
             shared,
             listeners,
@@ -160,6 +168,9 @@ impl Gateway {
             tasks.push(tokio::spawn(crate::admin::serve(admin, shared.clone())));
         }
         tasks.push(tokio::spawn(watch_policy(shared.clone())));
+        if shared.config.responses.is_some() {
+            tasks.push(tokio::spawn(watch_responses(shared.clone())));
+        }
         shutdown.await;
         shared.shutdown.send_replace(true);
         for t in &tasks {
@@ -226,6 +237,8 @@ async fn accept_loop(
             identity: Identity::by_address(client.ip()),
             permit,
             http_upstream: Mutex::new(None),
+            upstream_watched: std::sync::atomic::AtomicBool::new(false),
+            closed: tokio::sync::watch::Sender::new(()),
         };
         match kind {
             Kind::Explicit => {
@@ -309,6 +322,57 @@ async fn watch_policy(shared: Arc<Shared>) {
                 policy = %source.path().display(),
                 "the new policy is invalid; the previous policy stays in force:\n{e}"
             ),
+        }
+    }
+}
+
+/// Follow the responses file: read it when it changes (checked twice a
+/// second) and on SIGHUP, keep the last good document when a new one is
+/// invalid, and resolve the responses again when one expires.
+async fn watch_responses(shared: Arc<Shared>) {
+    let Some(path) = shared.config.responses.clone() else {
+        return;
+    };
+    let mut source = cordon_response::file::Source::new(&path);
+    // The document read at start is in force; this notes the file's state.
+    let _ = source.load();
+    let flag = source.reload_flag();
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(()) = async {
+                match &mut hup {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => flag.store(true, std::sync::atomic::Ordering::Relaxed),
+        }
+        if source.changed() {
+            match source.load() {
+                Ok(doc) => {
+                    tracing::info!(
+                        responses = %path.display(),
+                        generation = doc.generation,
+                        "responses reloaded"
+                    );
+                    shared.set_responses(Some(doc.clone()));
+                }
+                Err(e) => tracing::error!(
+                    responses = %path.display(),
+                    "the responses file is invalid; the last good responses stay in force: {e}"
+                ),
+            }
+            continue;
+        }
+        let due = shared
+            .responses()
+            .next_expiry
+            .is_some_and(|e| cordon_flow::time::now_ms() >= e);
+        if due {
+            tracing::info!("a response expired");
+            shared.set_responses(None);
         }
     }
 }

@@ -65,6 +65,8 @@ pub enum Stop {
     Quota,
     /// A policy reload revoked the tunnel.
     Revoked(String),
+    /// A response cut the tunnel.
+    Response(String),
     /// The ClientHello named another host.
     Fronting(String),
     /// Shutdown deadline.

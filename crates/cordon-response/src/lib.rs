@@ -13,8 +13,8 @@
 //! `expires` time written in it, and every reader compares that with the
 //! clock, so a restart of any process, or a process that was down when the
 //! time came, never brings an expired response back or keeps one alive.
-//! The never-block list (the document's, plus loopback and the system's
-//! resolvers, plus what each process adds: the gateway's own addresses,
+//! The never-block list (the document's, plus the system's resolvers,
+//! plus what each process adds: the gateway's own addresses,
 //! the agent's DNS server) is checked when a response is made and again
 //! wherever it is enforced.
 //!
@@ -33,8 +33,7 @@
 //! assert!(doc.get(&id.0).unwrap().in_force(1000));
 //! assert!(!doc.get(&id.0).unwrap().in_force(3_600_000));
 //! // Loopback is never quarantined.
-//! let never = cordon_response::system_never_block();
-//! assert!(add(&mut doc, quarantine("127.0.0.1/32"), &policy, 0, &never).is_err());
+//! assert!(add(&mut doc, quarantine("127.0.0.1/32"), &policy, 0, &[]).is_err());
 //! ```
 
 pub mod document;

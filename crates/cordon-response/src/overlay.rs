@@ -212,15 +212,12 @@ pub struct Overlay {
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// The never-block entries every process adds: loopback and the
-/// resolvers of `/etc/resolv.conf`.
+/// The never-block entries every process adds: the resolvers of
+/// `/etc/resolv.conf`. (Loopback is refused as a target on its own: see
+/// [`Overlay::resolve`].)
 #[must_use]
 pub fn system_never_block() -> Vec<(IpNet, String)> {
-    let mut out: Vec<(IpNet, String)> = ["127.0.0.0/8", "::1/128"]
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .map(|n| (n, "loopback".to_string()))
-        .collect();
+    let mut out: Vec<(IpNet, String)> = Vec::new();
     if let Ok(text) = std::fs::read_to_string("/etc/resolv.conf") {
         for line in text.lines() {
             let mut words = line.split_whitespace();
@@ -236,6 +233,24 @@ pub fn system_never_block() -> Vec<(IpNet, String)> {
 
 fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// A target that is (or holds) a loopback address: traffic on it never
+/// leaves the host, and cutting it breaks the host's own services.
+fn loopback(n: &IpNet) -> Result<(), Refused> {
+    let lo: [IpNet; 2] = [
+        IpNet::V4(
+            ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default(),
+        ),
+        IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::LOCALHOST, 128).unwrap_or_default()),
+    ];
+    if lo.iter().any(|l| overlaps(l, n)) {
+        return Err(Refused(format!(
+            "{} is loopback: a response never targets the host's own loopback",
+            show_net(n)
+        )));
+    }
+    Ok(())
 }
 
 impl Overlay {
@@ -324,6 +339,9 @@ impl Overlay {
                         w.ips.iter().map(|ip| IpNet::from(*ip)).collect()
                     }
                 };
+                for n in &nets {
+                    loopback(n)?;
+                }
                 self.check_subject(policy, &nets, subject)?;
                 let allow = PeerSet::resolve(allow, policy).map_err(Refused)?;
                 Kind::Quarantine {
@@ -340,7 +358,10 @@ impl Overlay {
                     ),
                 };
                 let to = match to {
-                    Destination::Net(n) => Target::Net(*n),
+                    Destination::Net(n) => {
+                        loopback(n)?;
+                        Target::Net(*n)
+                    }
                     Destination::Fqdn(f) => Target::Fqdn(f.clone()),
                     Destination::Group(name) => {
                         let g = p

@@ -200,6 +200,12 @@ pub struct GatewayArgs {
     /// presented as `Proxy-Authorization: Bearer TOKEN`.
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// Follow this responses file (`cordon respond` writes it): quarantines
+    /// and blocks refuse connections (403, reason=response) and close open
+    /// tunnels and kept-alive upstreams; throttles lower vendors' egress
+    /// limits. Read again when it changes and on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub responses: Option<PathBuf>,
     /// Admin listener: /metrics (Prometheus) and /healthz.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<std::net::SocketAddr>,
