@@ -649,6 +649,19 @@ pub struct IngestArgs {
     pub detect: bool,
     #[command(flatten)]
     pub detection: DetectionArgs,
+    /// Run this response playbook (`kind: ResponsePlaybook`) on the
+    /// findings: responses are written to --responses (needs --detect).
+    #[arg(long, value_name = "FILE", requires_all = ["detect", "responses"])]
+    pub playbook: Option<PathBuf>,
+    /// The responses file the playbook writes (what `cordon agent` and
+    /// `cordon gateway` follow).
+    #[arg(long, value_name = "FILE", requires = "playbook")]
+    pub responses: Option<PathBuf>,
+    /// Keep reading the files as they grow (a gateway's decision log, an
+    /// agent's flows), detecting and responding as records arrive, until
+    /// interrupted.
+    #[arg(long)]
+    pub follow: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

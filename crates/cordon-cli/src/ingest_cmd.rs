@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::args::IngestArgs;
 use crate::common::{compile, engine, open_store, usage};
+use crate::ingest_follow::{Responder, follow, tell};
 use crate::{EXIT_CONFIG, outln};
 
 /// A one-line progress report on a terminal; silent when piped.
@@ -111,6 +112,31 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let responder = match (&args.playbook, &args.responses) {
+        (Some(p), Some(r)) => match Responder::load(p, r, policy.clone()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+        _ => None,
+    };
+    if args.follow {
+        if files.iter().any(|f| f.as_os_str() == "-") {
+            return usage("--follow reads files, not standard input");
+        }
+        return follow(
+            &files,
+            format,
+            policy,
+            dns,
+            &mut store,
+            engine.as_mut(),
+            responder.as_ref(),
+            &args.store.path(),
+        );
+    }
     let started = Instant::now();
     let mut progress = Progress::new();
     let mut summaries = Vec::new();
@@ -140,6 +166,10 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
         None => (None, None),
     };
+    let responses = match (&responder, &findings) {
+        (Some(r), Some(f)) => Some(r.apply(f)?),
+        _ => None,
+    };
     let records: u64 = summaries.iter().map(|s| s.report.records).sum();
     let flows: u64 = summaries.iter().map(|s| s.report.flows).sum();
     let stored: u64 = summaries.iter().map(|s| s.stored).sum();
@@ -164,6 +194,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 "files": summaries,
                 "findings": findings,
                 "incidents": incidents,
+                "responses": responses,
             }))?
         );
     } else {
@@ -219,6 +250,9 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 },
                 args.store.path().display()
             );
+        }
+        if let Some(outcomes) = &responses {
+            tell(outcomes)?;
         }
         if let Some(incidents) = &incidents {
             let open = incidents

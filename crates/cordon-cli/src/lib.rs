@@ -16,6 +16,7 @@ mod flows_cmd;
 mod gateway_cmd;
 mod incidents_cmd;
 mod ingest_cmd;
+mod ingest_follow;
 mod lab_cmd;
 pub mod output;
 mod policy_cmd;

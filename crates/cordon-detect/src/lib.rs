@@ -150,6 +150,17 @@ impl Engine {
         self.dropped += 1;
     }
 
+    /// Score what every detector holds now, without closing any window
+    /// (for a live input, where the window's end may be an hour away), and
+    /// return the findings so far.
+    pub fn checkpoint(&mut self) -> Vec<Finding> {
+        for d in &mut self.detectors {
+            d.interim(&mut self.pending);
+        }
+        self.absorb();
+        self.snapshot()
+    }
+
     /// Findings so far, without closing any window.
     pub fn snapshot(&self) -> Vec<Finding> {
         let mut v: Vec<Finding> = self.findings.values().cloned().collect();

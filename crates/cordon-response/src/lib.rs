@@ -41,11 +41,13 @@ pub mod file;
 pub mod lifecycle;
 pub mod model;
 pub mod overlay;
+pub mod playbook;
 
 pub use document::{DocumentError, Responses, response_json};
 pub use lifecycle::{NewResponse, add, approve, empty_policy, expire_due, undo};
 pub use model::{Action, Destination, Event, Peer, Response, ResponseId, Status, Subject};
 pub use overlay::{Enforced, Kind, Overlay, PeerSet, Refused, Target, system_never_block};
+pub use playbook::Playbook;
 
 #[cfg(test)]
 mod tests;

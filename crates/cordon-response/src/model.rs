@@ -19,7 +19,12 @@ impl ResponseId {
     /// document's generation and anything else that tells two apart).
     #[must_use]
     pub fn new(created_ms: i64, salt: &str) -> ResponseId {
-        let h = cordon_detect::finding::fnv64(format!("{created_ms}/{salt}").bytes());
+        let mut h = cordon_detect::finding::fnv64(format!("{created_ms}/{salt}").bytes());
+        // Spread the bits (splitmix64's finalizer): ids made a moment
+        // apart should not look alike to the people who type them.
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
         ResponseId(format!("RSP-{:010x}", h & 0xff_ffff_ffff))
     }
 

@@ -211,6 +211,10 @@ impl Detector for Beacons {
         }
     }
 
+    fn interim(&mut self, out: &mut Vec<Finding>) {
+        self.evaluate(out);
+    }
+
     fn finish(&mut self, out: &mut Vec<Finding>) {
         self.evaluate(out);
     }

@@ -29,6 +29,10 @@ pub trait Detector: Send {
     fn tick(&mut self, _now_ms: i64, _out: &mut Vec<Finding>) {}
     /// The input ended: report on everything still open.
     fn finish(&mut self, _out: &mut Vec<Finding>) {}
+    /// Score what is held now without closing any window, for a caller
+    /// that follows a live input and cannot wait for the window's end
+    /// (detectors that score as flows arrive need nothing here).
+    fn interim(&mut self, _out: &mut Vec<Finding>) {}
     /// Keys held now.
     fn state(&self) -> usize;
     /// Keys evicted to stay within bounds.

@@ -34,17 +34,46 @@ pub struct InputSummary {
 
 /// A key that identifies an input by where it is and how it begins, so a
 /// file replaced by another under the same name is a new input.
-fn input_key(path: &Path) -> std::io::Result<String> {
+fn input_key(path: &Path, growing: bool) -> std::io::Result<String> {
     let absolute = std::fs::canonicalize(path)?;
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)?
         .take(4096)
         .read_to_end(&mut head)?;
+    if growing {
+        // A file still being written: its first 4 KiB are not there yet,
+        // its first line is (and does not change).
+        if let Some(end) = head.iter().position(|b| *b == b'\n') {
+            head.truncate(end + 1);
+        }
+    }
     // FNV-1a: stable across runs and versions, unlike the std hasher.
     let hash = head.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     });
     Ok(format!("{}#{hash:016x}", absolute.display()))
+}
+
+/// How many bytes of `path` end in a newline (what can be read whole).
+fn complete_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    // Lines are at most 1 MiB (the line limit); look no further back.
+    while end > 0 && len - end <= 2 * 1024 * 1024 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = usize::try_from(end - start).unwrap_or(0);
+        f.seek(SeekFrom::Start(start))?;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        f.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// Every regular file under `path` (or `path` itself), sorted.
@@ -89,6 +118,33 @@ impl Pipeline<'_> {
         format: Option<Format>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<InputSummary, PipelineError> {
+        self.ingest(path, format, progress, false)
+    }
+
+    /// Ingest what a file that is still being written (a decision log, an
+    /// agent's flows) holds now, up to its last complete line, and remember
+    /// how far: the next call reads only what was added. The input is
+    /// never marked finished. Formats read as whole documents cannot be
+    /// followed.
+    ///
+    /// # Errors
+    /// Store errors stop the ingest (what was committed stays).
+    pub fn ingest_growing(
+        &mut self,
+        path: &Path,
+        format: Option<Format>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<InputSummary, PipelineError> {
+        self.ingest(path, format, progress, true)
+    }
+
+    fn ingest(
+        &mut self,
+        path: &Path,
+        format: Option<Format>,
+        progress: &mut dyn FnMut(u64),
+        growing: bool,
+    ) -> Result<InputSummary, PipelineError> {
         let name = path.display().to_string();
         let mut summary = InputSummary {
             file: name.clone(),
@@ -106,8 +162,18 @@ impl Pipeline<'_> {
                 Box::new(std::io::stdin()),
             ))
         } else {
-            input_key(path)
-                .and_then(|key| Ok((key, Box::new(std::fs::File::open(path)?) as Box<dyn Read>)))
+            input_key(path, growing).and_then(|key| {
+                let file = std::fs::File::open(path)?;
+                let reader: Box<dyn Read> = if growing {
+                    // Up to the last complete line: a line being written
+                    // is read next time, whole.
+                    let upto = complete_lines(path)?;
+                    Box::new(file.take(upto))
+                } else {
+                    Box::new(file)
+                };
+                Ok((key, reader))
+            })
         };
         let fail = |summary: &mut InputSummary, e: &dyn std::fmt::Display| {
             tracing::warn!(input = %name, error = %e, "input not read");
@@ -160,6 +226,16 @@ impl Pipeline<'_> {
         // Captures too: a connection spans packets, so an offset inside
         // the capture is no place to resume from.
         let document = matches!(format, Format::Azure | Format::GcpArray | Format::Pcap);
+        if growing && document {
+            fail(
+                &mut summary,
+                &format_args!(
+                    "`{name}`: {} is read as a whole document and cannot be followed",
+                    format.name()
+                ),
+            );
+            return Ok(summary);
+        }
         let read_options = ReadOptions {
             format: Some(format),
             resume_from,
@@ -182,7 +258,7 @@ impl Pipeline<'_> {
         match result {
             Ok(report) => {
                 stored += self.commit(input, last_offset)?;
-                if let (Some(store), Some(input)) = (&mut self.store, input) {
+                if !growing && let (Some(store), Some(input)) = (&mut self.store, input) {
                     store.finish_input(input)?;
                 }
                 summary.report = report;
