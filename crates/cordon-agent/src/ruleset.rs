@@ -410,7 +410,9 @@ pub fn ruleset_with_responses(
     sets.extend(response::sets(responses));
     let mut chains = Vec::new();
     for (rules, hook) in [(input, Hook::Input), (output, Hook::Output)] {
-        let first = response::rules(hook, audit_policy);
+        // Responses are explicit actions: enforced whatever the policy's
+        // mode, logged only when the agent itself runs in audit mode.
+        let first = response::rules(hook, audit);
         rules.finish(hook, &first, &default, &mut sets, &mut chains);
     }
     Ok(Ruleset {

@@ -416,3 +416,176 @@ fn a_quarantine_expires_by_itself_also_across_an_agent_restart() {
     );
     stop(agent);
 }
+
+/// The loop closed: a workload beacons through the gateway, the gateway's
+/// own decision log is followed by `ingest --follow --detect`, the
+/// playbook quarantines the source in `auto` mode, and the gateway refuses
+/// the next beacon with `reason=response`. The time from the first beacon
+/// record to the first refusal is reported.
+#[test]
+#[ignore = "needs root (network namespaces); CI runs it"]
+fn a_beacon_through_the_gateway_is_detected_and_quarantined_by_the_playbook() {
+    let _one = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    root_with_tools();
+    let dir = temp_dir("respond-loop");
+    let acme = std::fs::read_to_string("../../examples/acme-prod.yaml").unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        acme.replace(
+            "  groups:\n",
+            "  groups:\n    c2-lookalike:\n      external: true\n      fqdns: [c2.attacker.test]\n      cidrs: [203.0.113.66/32]\n",
+        )
+        ,
+    )
+    .unwrap();
+    std::fs::copy(
+        "../../examples/acme-inventory.yaml",
+        dir.join("acme-inventory.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hosts"),
+        "203.0.113.66 c2.attacker.test\n198.51.100.25 api.mailer.example\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("detect.yaml"),
+        "apiVersion: cordon/v1\nkind: DetectionConfig\ndetectors:\n  beaconing: {min_connections: 5, min_span: 4s}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("playbook.yaml"),
+        "apiVersion: cordon/v1\nkind: ResponsePlaybook\nmetadata: {name: contain-c2}\nspec:\n  rules:\n    - name: quarantine-beaconing-hosts\n      match: {kinds: [beaconing]}\n      action: quarantine-source\n      allow: [bastion]\n      ttl: 10m\n      mode: auto\n",
+    )
+    .unwrap();
+    let up = cordon(&["lab", "up"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let _lab = Lab;
+    let _c2 = serve_echo("attacker", &[8443]);
+    let _mailer = serve_echo("email-vendor", &[587]);
+    let log = dir.join("decisions.jsonl");
+    let responses = dir.join("responses.yaml");
+    let gateway_log = std::fs::File::create(dir.join("gateway.log")).unwrap();
+    let _gateway = Killed(
+        in_ns("api-1", env!("CARGO_BIN_EXE_cordon"))
+            .arg("gateway")
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--hosts")
+            .arg(dir.join("hosts"))
+            .arg("--log")
+            .arg(&log)
+            .arg("--responses")
+            .arg(&responses)
+            .args(["--listen", "10.0.3.10:3128"])
+            .stdout(gateway_log.try_clone().unwrap())
+            .stderr(gateway_log)
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let store = dir.join("store");
+    let follow_log = std::fs::File::create(dir.join("follow.log")).unwrap();
+    // The log is followed from its first line on; it appears with the
+    // first decision.
+    // Each second: the beacon (refused by the default deny, which is how
+    // the gateway sees it) and the workload's sanctioned mail call, which
+    // only a response can stop.
+    let beacon = "import socket,sys,time\n\
+         def connect(target):\n    s=socket.create_connection(('10.0.3.10',3128),timeout=2)\n    s.sendall(('CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' % (target,target)).encode())\n    head=b''\n    while not head.endswith(b'\\r\\n\\r\\n'):\n        c=s.recv(1)\n        if not c: break\n        head+=c\n    return s, head.decode()\n\
+         end=time.time()+40\n\
+         while time.time()<end:\n    t=time.time()\n    try:\n        s,head=connect('c2.attacker.test:8443'); s.close()\n        s,head=connect('api.mailer.example:587')\n        if ' 200' in head.split('\\r\\n')[0]:\n            s.sendall(b'mail'); s.recv(16)\n            print('ok',t,flush=True)\n        else:\n            print('refused',t,head.replace('\\r\\n',' | '),flush=True)\n            if 'reason=response' in head: break\n        s.close()\n    except Exception as e:\n        print('error',t,e,flush=True)\n    time.sleep(max(0,1-(time.time()-t)))\n";
+    let mut client = python("notifier-1", beacon)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut client);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.exists() {
+        assert!(Instant::now() < deadline, "the gateway wrote no decision");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _follow = Killed(
+        Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .arg("ingest")
+            .arg(&log)
+            .args(["--follow", "--detect", "--detect-config"])
+            .arg(dir.join("detect.yaml"))
+            .arg("--playbook")
+            .arg(dir.join("playbook.yaml"))
+            .arg("--responses")
+            .arg(&responses)
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--store")
+            .arg(&store)
+            .stdout(follow_log.try_clone().unwrap())
+            .stderr(follow_log)
+            .spawn()
+            .unwrap(),
+    );
+    let mut said = Vec::new();
+    let refused_at = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(45))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no refusal; the client said:\n{}\nfollow:\n{}\ngateway:\n{}",
+                    said.join("\n"),
+                    std::fs::read_to_string(dir.join("follow.log")).unwrap_or_default(),
+                    std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default()
+                )
+            });
+        said.push(line.clone());
+        if line.starts_with("refused") && line.contains("reason=response") {
+            break line
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<f64>()
+                .unwrap();
+        }
+        assert!(
+            !line.starts_with("refused"),
+            "the mail call was refused for another reason: {line}"
+        );
+    };
+    let first = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["start_ms"].as_i64())
+        .min()
+        .unwrap();
+    let took = refused_at - first as f64 / 1000.0;
+    eprintln!(
+        "closed loop: first beacon record to enforcement {took:.1} s ({} beacons before it)",
+        said.iter().filter(|l| l.starts_with("ok")).count()
+    );
+    assert!(took < 10.0, "took {took:.1} s:\n{}", said.join("\n"));
+    let list = respond(&[
+        "respond",
+        "list",
+        "--json",
+        "--responses",
+        responses.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let made = &v[0];
+    assert_eq!(made["action"], "quarantine");
+    assert_eq!(made["target"]["workload"], "notifier-1");
+    assert!(
+        made["createdBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("playbook:contain-c2"),
+        "{made}"
+    );
+    assert!(
+        made["finding"].as_str().unwrap().starts_with("beaconing-"),
+        "{made}"
+    );
+    let _ = client.kill();
+    let _ = client.wait();
+}

@@ -104,7 +104,10 @@ impl Engine {
             }
             Some(_) => {}
         }
-        let local_only = cordon_core::ip::is_local_only(flow.dst_ip);
+        // A name refused before it was resolved has no address (0.0.0.0)
+        // but is no local-only traffic: its name says where it went.
+        let local_only = cordon_core::ip::is_local_only(flow.dst_ip)
+            && !(flow.dst_ip.is_unspecified() && flow.hostname.is_some());
         for d in &mut self.detectors {
             if !local_only || d.sees_local_only() {
                 d.observe(flow, &mut self.pending);

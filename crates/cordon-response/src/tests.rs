@@ -342,3 +342,110 @@ fn concurrent_writers_lose_no_update() {
     assert_eq!(doc.generation, 40);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn finding(
+    id: &str,
+    kind: &str,
+    severity: &str,
+    src_workload: &str,
+    dst_host: &str,
+) -> cordon_detect::Finding {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "kind": kind, "title": "Regular outbound connections", "severity": severity,
+        "confidence": 0.9, "score": 0.9, "src": src_workload, "dst": dst_host,
+        "src_entity": {"ip": "10.0.1.10", "workload": src_workload},
+        "dst_entity": {"ip": "198.51.100.7", "hostname": dst_host},
+        "first_ms": 0, "last_ms": 1000, "evidence": {"summary": "s"}, "techniques": [], "tactics": [],
+        "stage": "command-and-control", "controls": [], "action": "", "updates": 0
+    }))
+    .unwrap()
+}
+
+const PLAYBOOK: &str = "apiVersion: cordon/v1
+kind: ResponsePlaybook
+metadata: {name: contain}
+spec:
+  rules:
+    - name: quarantine-beacons
+      match: {kinds: [beaconing], minSeverity: high}
+      action: quarantine-source
+      allow: [mgmt]
+      ttl: 1h
+      mode: auto
+    - name: block-exfil
+      match: {kinds: [exfiltration]}
+      action: block-destination
+      ttl: 30m
+      mode: approve
+    - name: watch
+      match: {stages: [command-and-control]}
+      action: quarantine-destination
+      ttl: 10m
+      mode: dry-run
+";
+
+#[test]
+fn a_playbook_acts_per_rule_and_mode_and_never_twice() {
+    let p = policy();
+    let book = Playbook::parse("pb.yaml", PLAYBOOK).unwrap();
+    let mut doc = Responses::default();
+    let findings = [
+        finding("b1", "beaconing", "critical", "web-1", "c2.example"),
+        finding("e1", "exfiltration", "high", "web-1", "drop.example"),
+        finding("b2", "beaconing", "medium", "web-1", "c3.example"),
+    ];
+    let out = book.apply(&mut doc, &findings, &p, 0, &[]);
+    let results: Vec<(&str, &str)> = out.iter().map(|o| (o.rule.as_str(), o.result)).collect();
+    assert_eq!(
+        results,
+        [
+            ("quarantine-beacons", "created"),
+            ("block-exfil", "proposed"),
+            ("watch", "dry-run")
+        ],
+        "{out:#?}"
+    );
+    assert_eq!(doc.responses.len(), 2, "a dry run writes nothing");
+    let q = &doc.responses[0];
+    assert_eq!(q.status, Status::Active);
+    assert_eq!(q.finding.as_deref(), Some("b1"));
+    assert!(q.created_by.starts_with("playbook:contain/"));
+    assert!(
+        matches!(&q.action, Action::Quarantine { subject: Subject::Workload(w), .. } if w == "web-1")
+    );
+    assert!(
+        matches!(&doc.responses[1].action, Action::Block { to: Destination::Fqdn(f), .. } if f.to_string() == "drop.example")
+    );
+    // The same findings again: nothing new.
+    let again = book.apply(&mut doc, &findings, &p, 10, &[]);
+    assert!(
+        again
+            .iter()
+            .filter(|o| o.mode != playbook::Mode::DryRun)
+            .all(|o| o.result == "exists"),
+        "{again:#?}"
+    );
+    assert_eq!(doc.responses.len(), 2);
+}
+
+#[test]
+fn bad_playbooks_are_refused_with_the_place() {
+    let e = Playbook::parse("pb.yaml", &PLAYBOOK.replace("mode: auto", "mode: yolo"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pb.yaml:11:13") && e.contains("unknown mode `yolo`"),
+        "{e}"
+    );
+    let e = Playbook::parse(
+        "pb.yaml",
+        &PLAYBOOK.replace("kinds: [beaconing]", "kinds: [beacon]"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown finding kind `beacon`"), "{e}");
+    let e = Playbook::parse("pb.yaml", &PLAYBOOK.replace("ttl: 1h", "ttl: soon"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`ttl`"), "{e}");
+}

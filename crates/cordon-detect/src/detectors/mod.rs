@@ -111,8 +111,17 @@ pub(crate) fn src_internal(f: &Flow) -> bool {
         || internal(f.src_ip)
 }
 
-/// Whether the destination side of `f` is internal.
+/// Whether the destination side of `f` is internal. A gateway that
+/// refused a name before resolving it records no address (`0.0.0.0`):
+/// the name is the destination, and a name is not internal unless the
+/// inventory says so. (Refused callbacks to a C2 name are beacons too.)
 pub(crate) fn dst_internal(f: &Flow) -> bool {
+    if f.dst_ip.is_unspecified() && f.hostname.is_some() {
+        return f
+            .enrichment
+            .as_ref()
+            .is_some_and(|e| e.dst_workload.is_some());
+    }
     f.enrichment
         .as_ref()
         .is_some_and(|e| e.dst_workload.is_some())
