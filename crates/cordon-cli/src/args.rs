@@ -598,6 +598,10 @@ pub struct ServeArgs {
     /// Tokens: lines of `TOKEN ROLE NAME` (viewer, responder, admin).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// The responses file the agents and gateways follow: listed on the
+    /// console and the API, made, approved and undone by responders.
+    #[arg(long, value_name = "FILE")]
+    pub responses: Option<PathBuf>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -26,6 +26,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         args.listen,
         args.tokens.as_deref(),
         tls,
+        args.responses.clone(),
     )
 }
 
@@ -36,6 +37,7 @@ pub fn run_on(
     listen: std::net::SocketAddr,
     tokens: Option<&Path>,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    responses: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let (tokens, token_file) = match tokens {
         Some(file) => match Tokens::from_file(file) {
@@ -53,7 +55,8 @@ pub fn run_on(
     };
     let app = Arc::new(
         App::new(store, policy, tokens, tls.is_some())
-            .with_context(|| format!("cannot open the store at `{}`", store.display()))?,
+            .with_context(|| format!("cannot open the store at `{}`", store.display()))?
+            .with_responses(responses),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -201,8 +201,10 @@ fn every_route_in_the_openapi_document_answers_and_checks_who_calls() {
             } else {
                 post_json(a, &concrete, token, &body)
             };
-            let expected: &[u16] = if path.contains("/responses") {
-                &[501]
+            // Responses: listed (200); changes need a responses file this
+            // server was not given (409) and a body of their own (400).
+            let expected: &[u16] = if path.contains("/responses") && method != "GET" {
+                &[400, 409]
             } else {
                 &[200]
             };
@@ -611,9 +613,34 @@ fn the_server_speaks_tls_with_the_given_certificate() {
 #[ignore = "needs node with npm playwright-core (tests/browser) and chromium; CI runs it"]
 fn the_console_works_in_a_real_browser() {
     let store = store_copy("console-browser");
+    // One proposal waiting for a responder.
+    let responses = store.join("responses.yaml");
+    let made = cordon(&[
+        "respond",
+        "quarantine",
+        "--ip",
+        "203.0.113.66",
+        "--ttl",
+        "1h",
+        "--reason",
+        "beacon to a lookalike domain",
+        "--propose",
+        "--responses",
+        responses.to_str().unwrap(),
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let s = serve(
         &store,
-        &["--tokens", demo().join("tokens.txt").to_str().unwrap()],
+        &[
+            "--tokens",
+            demo().join("tokens.txt").to_str().unwrap(),
+            "--responses",
+            responses.to_str().unwrap(),
+        ],
     );
     let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let shot = std::env::var("CORDON_SCREENSHOT").ok();
@@ -632,4 +659,117 @@ fn the_console_works_in_a_real_browser() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn responses_are_made_approved_and_undone_over_the_api() {
+    let store = store_copy("console-responses");
+    let responses = store.join("responses.yaml");
+    let s = serve(
+        &store,
+        &[
+            "--tokens",
+            demo().join("tokens.txt").to_str().unwrap(),
+            "--responses",
+            responses.to_str().unwrap(),
+        ],
+    );
+    let a = &s.addr;
+    let list = get(a, "/api/v1/responses", Some(VIEWER));
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(json(&list)["responses"], serde_json::json!([]));
+    // A proposal, then its approval and its undoing, each in the trail.
+    let made = post_json(
+        a,
+        "/api/v1/responses",
+        RESPONDER,
+        &serde_json::json!({"action": "block", "to": "storage.googleapis.com", "from": "notifier",
+            "ttl": "2h", "reason": "exfiltration to cloud storage", "propose": true}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = json(&made)["id"].as_str().unwrap().to_string();
+    assert_eq!(json(&made)["status"], "proposed");
+    let approved = post_json(
+        a,
+        &format!("/api/v1/responses/{id}/approve"),
+        RESPONDER,
+        &serde_json::json!({"note": "confirmed"}),
+    );
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(json(&approved)["status"], "active");
+    let undone = post_json(
+        a,
+        &format!("/api/v1/responses/{id}/undo"),
+        RESPONDER,
+        &serde_json::json!({}),
+    );
+    assert_eq!(json(&undone)["status"], "undone");
+    let trail: Vec<String> = json(&undone)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["what"].as_str().unwrap(),
+                e["by"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "proposed api:bob",
+            "approved api:bob",
+            "undone api:bob"
+        ],
+        "{}",
+        undone.body
+    );
+    // Refusals say why: the TTL bound, an unknown group, twice undone.
+    let long = post_json(
+        a,
+        "/api/v1/responses",
+        RESPONDER,
+        &serde_json::json!({"action": "quarantine", "ip": "203.0.113.66", "ttl": "30d", "reason": "x"}),
+    );
+    assert_eq!(long.status, 409, "{}", long.body);
+    assert!(long.body.contains("longer than"), "{}", long.body);
+    let unknown = post_json(
+        a,
+        "/api/v1/responses",
+        RESPONDER,
+        &serde_json::json!({"action": "block", "to": "storage.googleapis.com", "from": "notifiers", "ttl": "1h", "reason": "x"}),
+    );
+    assert_eq!(unknown.status, 409, "{}", unknown.body);
+    assert!(
+        unknown.body.contains("did you mean `notifier`"),
+        "{}",
+        unknown.body
+    );
+    let again = post_json(
+        a,
+        &format!("/api/v1/responses/{id}/undo"),
+        RESPONDER,
+        &serde_json::json!({}),
+    );
+    assert_eq!(again.status, 409, "{}", again.body);
+    let missing = post_json(
+        a,
+        "/api/v1/responses/RSP-0000000000/undo",
+        RESPONDER,
+        &serde_json::json!({}),
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    // The file is what the command line and the enforcement points read.
+    let cli = cordon(&[
+        "respond",
+        "show",
+        &id,
+        "--json",
+        "--responses",
+        responses.to_str().unwrap(),
+    ]);
+    let shown: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(shown["status"], "undone");
 }

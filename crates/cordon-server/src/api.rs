@@ -27,8 +27,10 @@ use serde_json::{Value, json};
 use crate::auth::Role;
 use crate::{ApiError, App, MAX_PAGE, QUERY_TIME};
 
-type AppState = State<Arc<App>>;
-type ApiResult = Result<Response, ApiError>;
+/// The state every handler takes.
+pub type AppState = State<Arc<App>>;
+/// What every handler returns.
+pub type ApiResult = Result<Response, ApiError>;
 
 /// Scan the flows of `query` into `sink` for at most half of
 /// [`QUERY_TIME`]; true when it stopped early (the answer says
@@ -88,9 +90,15 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/policy/explain", post(explain))
         .route("/api/v1/policy/lint", get(lint))
         .route("/api/v1/policy/what-if", post(what_if))
-        .route("/api/v1/responses", get(responses).post(responses_change))
-        .route("/api/v1/responses/{id}/approve", post(responses_change))
-        .route("/api/v1/responses/{id}/undo", post(responses_change))
+        .route(
+            "/api/v1/responses",
+            get(crate::responses::list).post(crate::responses::create),
+        )
+        .route(
+            "/api/v1/responses/{id}/approve",
+            post(crate::responses::approve),
+        )
+        .route("/api/v1/responses/{id}/undo", post(crate::responses::undo))
 }
 
 async fn healthz() -> Response {
@@ -804,22 +812,4 @@ async fn what_if(State(app): AppState, headers: HeaderMap, bytes: axum::body::By
     app.require(&headers, Role::Viewer, false, None)?;
     let request: WhatIfBody = body(&bytes)?;
     Ok(Json(what_if_json(&app, request).await?).into_response())
-}
-
-async fn responses(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    app.require(&headers, Role::Viewer, false, None)?;
-    Err(not_yet())
-}
-
-async fn responses_change(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    app.require(&headers, Role::Responder, true, None)?;
-    Err(not_yet())
-}
-
-fn not_yet() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "not_implemented",
-        message: "automatic response (quarantine and block) is not part of this server yet; findings and incidents are".to_string(),
-    }
 }

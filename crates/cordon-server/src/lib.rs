@@ -15,6 +15,7 @@ pub mod auth;
 pub mod console;
 pub mod filter;
 pub mod openapi;
+pub mod responses;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Whether cookies get `Secure` (served over TLS).
     pub secure_cookies: bool,
+    /// The responses file the agents and gateways follow, when given.
+    pub responses: Option<PathBuf>,
 }
 
 /// An error as the API answers it: a status and `{"error": {code, message}}`.
@@ -236,7 +239,15 @@ impl App {
             sessions: Sessions::default(),
             metrics: Metrics::default(),
             secure_cookies,
+            responses: None,
         })
+    }
+
+    /// The responses file this server lists and changes.
+    #[must_use]
+    pub fn with_responses(mut self, responses: Option<PathBuf>) -> App {
+        self.responses = responses;
+        self
     }
 
     /// Who is calling: a bearer token, else the session cookie.

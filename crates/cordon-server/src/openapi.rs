@@ -40,6 +40,18 @@ fn op(summary: &str, role: &str, params: Vec<Value>, body: Option<Value>) -> Val
 
 /// The document.
 pub fn document() -> Value {
+    let create_body = json!({
+        "type": "object", "required": ["action", "ttl", "reason"],
+        "properties": {
+            "action": {"type": "string", "enum": ["quarantine", "block", "throttle"]},
+            "ip": {"type": "string"}, "workload": {"type": "string"},
+            "allow": {"type": "array", "items": {"type": "string"}},
+            "to": {"type": "string", "description": "FQDN, CIDR, group, or vendor:NAME"}, "from": {"type": "string"},
+            "vendor": {"type": "string"}, "limit": {"type": "string", "examples": ["10MiB/h"]},
+            "ttl": {"type": "string", "examples": ["1h"]}, "reason": {"type": "string"},
+            "finding": {"type": "string"}, "incident": {"type": "string"}, "propose": {"type": "boolean"},
+        },
+    });
     let id = || param("id", "path", "Incident id (INC-...)", true);
     let mut flows = range();
     flows.extend([
@@ -125,11 +137,11 @@ pub fn document() -> Value {
                 "properties": {"policy": {"type": "string", "description": "Policy YAML"}, "since": {"type": "string"}, "until": {"type": "string"}},
             })))},
             "/api/v1/responses": {
-                "get": op("Responses (answers 501 until automatic response lands)", "viewer", vec![], None),
-                "post": op("Create a response (501 until automatic response lands)", "responder", vec![], None),
+                "get": op("Responses in the responses file (quarantines, blocks, throttles) with status and audit trail", "viewer", vec![], None),
+                "post": op("Make a response (409 when refused: never-block list, TTL above the maximum, unknown name; or when the server has no responses file)", "responder", vec![], Some(create_body)),
             },
-            "/api/v1/responses/{id}/approve": {"post": op("Approve a response (501 until automatic response lands)", "responder", vec![param("id", "path", "Response id", true)], None)},
-            "/api/v1/responses/{id}/undo": {"post": op("Undo a response (501 until automatic response lands)", "responder", vec![param("id", "path", "Response id", true)], None)},
+            "/api/v1/responses/{id}/approve": {"post": op("Approve a proposed response: in force for its TTL from now", "responder", vec![param("id", "path", "Response id", true)], None)},
+            "/api/v1/responses/{id}/undo": {"post": op("Undo a response: what it cut is let through again", "responder", vec![param("id", "path", "Response id", true)], None)},
         },
     })
 }

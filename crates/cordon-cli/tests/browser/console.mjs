@@ -120,6 +120,11 @@ try {
     const { context, page } = await login(responder);
     await page.goto(base + '/responses');
     check(await page.locator('#approve').count() === 1, 'a responder does not see the approve control');
+    check(await page.locator('tr[data-status="proposed"]').count() === 1, 'the proposal is not listed');
+    await page.click('#approve');
+    await page.waitForURL(base + '/responses');
+    check(await page.locator('tr[data-status="active"]').count() === 1, 'approving did not put the response in force');
+    check(await page.locator('#approve').count() === 0, 'an approved response still offers approval');
     await context.close();
   }
   check(thirdParty.length === 0, `requests to other sites: ${thirdParty.join(', ')}`);

@@ -5,6 +5,7 @@
 //! the session's CSRF token.
 
 mod pages;
+mod responses;
 
 use std::sync::Arc;
 
@@ -33,7 +34,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/incidents/{id}/{action}", post(pages::incident_action))
         .route("/vendors", get(pages::vendors))
         .route("/policy", get(pages::policy).post(pages::what_if))
-        .route("/responses", get(pages::responses))
+        .route("/responses", get(responses::responses))
+        .route("/responses/{id}/{action}", post(responses::action))
 }
 
 /// Escape text for HTML.

@@ -931,21 +931,3 @@ pub async fn what_if(
         &what_if_form(&caller, &form.policy, &form.since, &form.until, &result),
     )
 }
-
-/// `/responses`: what automatic response will show; the approve control is
-/// only there for responders.
-pub async fn responses(State(app): AppState, headers: HeaderMap) -> Response {
-    let caller = match session(&app, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let mut b = String::from(
-        "<h1>Responses</h1><p>Automatic response (quarantine and block, pushed to the gateway and the agents) is not part of this server yet: <code>/api/v1/responses</code> answers 501.</p>",
-    );
-    if caller.principal.role >= Role::Responder {
-        b.push_str("<p><button id=\"approve\" type=\"button\" disabled>Approve</button> <button type=\"button\" class=\"secondary\" disabled>Undo</button> <span class=\"note\">(available once responses exist)</span></p>");
-    } else {
-        b.push_str("<p class=\"note\">Viewers see responses; approving and undoing them needs the responder role.</p>");
-    }
-    page("Responses", &caller, "/responses", &b)
-}
