@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one fuzz target with coverage instrumentation on the stable toolchain.
 #   fuzz/run.sh policy_parse 300      # target, seconds
-# Targets: policy_parse, inventory_parse, names, flow_lines, flow_documents, netflow, pcap_capture, detection_inputs, gateway_inputs, agent_inputs, server_inputs. Crashes land in fuzz/artifacts/.
+# Targets: policy_parse, inventory_parse, names, flow_lines, flow_documents, netflow, pcap_capture, detection_inputs, gateway_inputs, agent_inputs, server_inputs, response_inputs. Crashes land in fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
 target=${1:?usage: fuzz/run.sh TARGET [SECONDS]}
@@ -19,6 +19,7 @@ case $target in
   policy_parse) cp -n ../examples/*.yaml ../crates/cordon-policy/tests/corpus/*.policy.yaml "corpus/$target/" ;;
   inventory_parse) cp -n ../examples/acme-inventory.yaml ../crates/cordon-policy/tests/inventory/* "corpus/$target/" 2>/dev/null || true ;;
   flow_lines|flow_documents) cp -n ../crates/cordon-flow/samples/*.{log,json,jsonl} "corpus/$target/" ;;
+  response_inputs) cp -n ../examples/responses.yaml ../examples/playbook.yaml "corpus/$target/" ;;
 esac
 "$CARGO_TARGET_DIR/$triple/release/$target" "corpus/$target" \
   -max_total_time="$seconds" -max_len=65536 -artifact_prefix="artifacts/$target-"

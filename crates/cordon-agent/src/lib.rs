@@ -3,10 +3,11 @@
 //! [`ruleset()`] compiles the policy for the workloads on one host (or one
 //! network namespace) into a table of its own (`inet cordon`), held as data
 //! ([`ruleset::Table`]): an interval set per group and address family the
-//! host's rules name, `ct state established,related` accepted first, then
-//! loopback and the ICMPv6 that IPv6 needs on the link, a hash verdict map
-//! per protocol that sends each destination port to a chain of the rules
-//! for it, deny rules before allow rules (deny overrides allow), a counter
+//! host's rules name, loopback and the ICMPv6 that IPv6 needs on the link
+//! accepted first, then the response sets' rules (always there, empty when
+//! no response is in force), then `ct state established,related`, a hash
+//! verdict map per protocol that sends each destination port to a chain of
+//! the rules for it, deny rules before allow rules (deny overrides allow), a counter
 //! on every rule, an NFLOG record with the rule's name for denied and
 //! audited packets, and the policy default last.
 //!
