@@ -718,11 +718,7 @@ fn responses_are_made_approved_and_undone_over_the_api() {
         .collect();
     assert_eq!(
         trail,
-        [
-            "proposed api:bob",
-            "approved api:bob",
-            "undone api:bob"
-        ],
+        ["proposed api:bob", "approved api:bob", "undone api:bob"],
         "{}",
         undone.body
     );

@@ -65,6 +65,7 @@ main{max-width:1280px;margin:1.2em auto;padding:0 1.2em}h1{font-size:1.45em;marg
 th,td{border:1px solid #dde3ec;padding:.3em .5em;text-align:left;vertical-align:top}th{background:#eef2f8}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.badge{display:inline-block;padding:0 .5em;border-radius:.8em;color:#fff;font-size:.85em;font-weight:600}
 .sev-low{background:#6b7f99}.sev-medium{background:#c98a00}.sev-high{background:#d9480f}.sev-critical{background:#b00020}
+.rsp-active{background:#b00020}.rsp-proposed{background:#c98a00}.rsp-expired,.rsp-undone{background:#6b7f99}td.nowrap,td.nowrap code{white-space:nowrap}
 .v-deny{color:#b00020;font-weight:600}.v-would-deny{color:#b35c00;font-weight:600}.v-allow{color:#2f6f3e}
 input,textarea,select,button{font:inherit}input[type=text],input[type=search],input[type=password],textarea{border:1px solid #b8c2d3;border-radius:4px;padding:.35em .5em}
 button{background:#2456c7;color:#fff;border:0;border-radius:4px;padding:.4em .9em;cursor:pointer}button.secondary{background:#5a6478}

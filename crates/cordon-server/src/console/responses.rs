@@ -96,7 +96,7 @@ pub async fn responses(State(app): AppState, headers: HeaderMap) -> Response {
         }
         let _ = write!(
             b,
-            "<tr data-id=\"{}\" data-status=\"{}\"><td><code>{}</code></td><td><span class=\"badge status-{}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{controls}</td></tr>",
+            "<tr data-id=\"{}\" data-status=\"{}\"><td class=\"nowrap\"><code>{}</code></td><td><span class=\"badge rsp-{}\">{}</span></td><td>{}</td><td>{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td class=\"nowrap\">{controls}</td></tr>",
             esc(id),
             esc(status),
             esc(id),
@@ -104,7 +104,7 @@ pub async fn responses(State(app): AppState, headers: HeaderMap) -> Response {
             esc(status),
             esc(r["action"].as_str().unwrap_or_default()),
             esc(&target),
-            esc(r["expires"].as_str().unwrap_or("-")),
+            esc(&short(r["expires"].as_str().unwrap_or("-"))),
             esc(r["reason"].as_str().unwrap_or_default()),
             esc(r["createdBy"].as_str().unwrap_or_default()),
         );
@@ -139,5 +139,14 @@ pub async fn action(
     match change(&app, id, what, by, None).await {
         Ok(_) => Redirect::to("/responses").into_response(),
         Err(e) => error_page(&caller, &e),
+    }
+}
+
+/// `2026-12-07T06:59:58.352Z` as `2026-12-07 06:59Z`: enough to act on,
+/// one line in a table.
+fn short(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(day), Some(hm)) if t.len() > 16 => format!("{day} {hm}Z"),
+        _ => t.to_string(),
     }
 }
