@@ -324,7 +324,10 @@ fn decode(root: &Node, diags: &mut Diagnostics) -> Option<Responses> {
         {
             for item in items {
                 if let Some(t) = item.text(diags, "neverBlock item") {
-                    out.never_block.push(Peer::parse(t));
+                    match Peer::invalid(t) {
+                        Some(why) => diags.error(item.pos, why),
+                        None => out.never_block.push(Peer::parse(t)),
+                    }
                 }
             }
         }
@@ -539,7 +542,10 @@ fn quarantine(
     {
         for item in items {
             if let Some(text) = item.text(diags, "allow item") {
-                allow.push(Peer::parse(text));
+                match Peer::invalid(text) {
+                    Some(why) => diags.error(item.pos, why),
+                    None => allow.push(Peer::parse(text)),
+                }
             }
         }
     }

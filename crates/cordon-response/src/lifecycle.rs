@@ -9,7 +9,7 @@ use cordon_policy::{CompiledPolicy, LoadOptions};
 use ipnet::IpNet;
 
 use crate::document::Responses;
-use crate::model::{Action, Event, Response, ResponseId, Status};
+use crate::model::{Action, Event, Peer, Response, ResponseId, Status};
 use crate::overlay::{Overlay, Refused};
 
 /// What a new response is to be.
@@ -86,6 +86,11 @@ pub fn add(
     }
     if new.reason.trim().is_empty() {
         return Err(Refused("a response needs a reason".into()));
+    }
+    if let Action::Quarantine { allow, .. } = &new.action
+        && let Some(why) = allow.iter().find_map(|p| Peer::invalid(&p.to_string()))
+    {
+        return Err(Refused(format!("allow-list: {why}")));
     }
     expire_due(doc, now_ms);
     let mut id = ResponseId::new(

@@ -119,12 +119,30 @@ impl Peer {
         if let Some(net) = parse_net(t) {
             return Peer::Net(net);
         }
-        if t.contains('.')
+        // A hostname has a dot inside it (a trailing one alone is a
+        // rooted single label, which names nothing here).
+        if t.trim_end_matches('.').contains('.')
             && let Ok(p) = FqdnPattern::parse(t)
         {
             return Peer::Fqdn(p);
         }
         Peer::Name(t.to_string())
+    }
+
+    /// Why `text` cannot name a peer, if it cannot: a name of the policy
+    /// has no spaces or control characters.
+    #[must_use]
+    pub fn invalid(text: &str) -> Option<String> {
+        match Peer::parse(text) {
+            Peer::Name(n) if n.is_empty() => Some("an empty name".into()),
+            Peer::Name(n) if n.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                Some(format!(
+                    "`{}` is not an address, a hostname or a name of the policy",
+                    n.escape_debug()
+                ))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -449,3 +449,24 @@ fn bad_playbooks_are_refused_with_the_place() {
         .to_string();
     assert!(e.contains("`ttl`"), "{e}");
 }
+
+#[test]
+fn peers_read_back_as_they_were_written() {
+    // Found by fuzzing: a rooted single label was read as a hostname and
+    // written back without its dot, as a name.
+    let text = "kind: Responses\nspec:\n  neverBlock: [bastion., mgmt, 10.0.0.2, '*.corp.example', api.corp.example.]\n";
+    let doc = Responses::parse("r.yaml", text).unwrap();
+    for json in [false, true] {
+        assert_eq!(Responses::parse("again", &doc.render(json)).unwrap(), doc);
+    }
+    let e = Responses::parse(
+        "r.yaml",
+        "kind: Responses\nspec:\n  neverBlock: ['two words']\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("r.yaml:3:16") && e.contains("not an address, a hostname or a name"),
+        "{e}"
+    );
+}
