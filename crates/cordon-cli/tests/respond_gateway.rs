@@ -104,15 +104,13 @@ fn echoes(s: &mut TcpStream) -> bool {
     }
 }
 
-#[test]
-fn a_block_closes_the_open_tunnel_refuses_the_next_and_undo_restores() {
-    let dir = temp_dir("respond-gateway");
+/// A gateway on loopback following `dir/responses.yaml`, with the
+/// policy above, `api.mailer.test` resolving to 127.0.0.2 and its decision
+/// log in `dir/decisions.jsonl`.
+fn start_gateway(dir: &std::path::Path) -> (Killed, SocketAddr) {
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, POLICY).unwrap();
     std::fs::write(dir.join("hosts"), "127.0.0.2 api.mailer.test\n").unwrap();
-    let responses = dir.join("responses.yaml");
-    let log = dir.join("decisions.jsonl");
-    let upstream = echo_server();
     let mut child = Killed(
         Command::new(env!("CARGO_BIN_EXE_cordon"))
             .arg("gateway")
@@ -121,9 +119,9 @@ fn a_block_closes_the_open_tunnel_refuses_the_next_and_undo_restores() {
             .arg("--hosts")
             .arg(dir.join("hosts"))
             .arg("--log")
-            .arg(&log)
+            .arg(dir.join("decisions.jsonl"))
             .arg("--responses")
-            .arg(&responses)
+            .arg(dir.join("responses.yaml"))
             .args(["--listen", "127.0.0.1:0"])
             .stderr(Stdio::piped())
             .spawn()
@@ -140,6 +138,19 @@ fn a_block_closes_the_open_tunnel_refuses_the_next_and_undo_restores() {
         .parse()
         .unwrap();
     std::thread::spawn(move || for _ in err.lines() {});
+    (child, proxy)
+}
+
+#[test]
+fn a_block_closes_the_open_tunnel_refuses_the_next_and_undo_restores() {
+    let dir = temp_dir("respond-gateway");
+    let (_gateway, proxy) = start_gateway(&dir);
+    let (policy, responses, log) = (
+        dir.join("policy.yaml"),
+        dir.join("responses.yaml"),
+        dir.join("decisions.jsonl"),
+    );
+    let upstream = echo_server();
     let target = format!("api.mailer.test:{}", upstream.port());
     let (head, tunnel) = connect(proxy, &target);
     let mut tunnel = tunnel.unwrap_or_else(|| panic!("{head}"));
@@ -399,4 +410,101 @@ fn the_command_line_refuses_what_it_must_and_loses_no_concurrent_update() {
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["history"][1]["what"], "approved");
     assert_eq!(shown["history"][1]["note"], "confirmed");
+}
+
+#[test]
+fn a_throttle_lowers_a_vendors_limit_at_the_gateway() {
+    let dir = temp_dir("respond-throttle");
+    let (_gateway, proxy) = start_gateway(&dir);
+    let upstream = echo_server();
+    let target = format!("api.mailer.test:{}", upstream.port());
+    let made = cordon(&[
+        "respond",
+        "throttle",
+        "--vendor",
+        "MailCo",
+        "--limit",
+        "4KiB/h",
+        "--ttl",
+        "10m",
+        "--reason",
+        "unusual volume",
+        "--policy",
+        dir.join("policy.yaml").to_str().unwrap(),
+        "--responses",
+        dir.join("responses.yaml").to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    std::thread::sleep(Duration::from_millis(1200));
+    let (head, t) = connect(proxy, &target);
+    let mut t = t.unwrap_or_else(|| panic!("{head}"));
+    // 16 KiB through a 4 KiB-per-hour limit: the tunnel is stopped.
+    let chunk = [b'x'; 1024];
+    let mut sent = 0;
+    while sent < 16 * 1024 {
+        if t.write_all(&chunk).is_err() {
+            break;
+        }
+        let mut back = [0u8; 1024];
+        if t.read_exact(&mut back).is_err() {
+            break;
+        }
+        sent += 1024;
+    }
+    assert!(sent <= 8 * 1024, "{sent} bytes went through a 4 KiB limit");
+    // And the limit holds for the next connection.
+    let (head, t) = connect(proxy, &target);
+    assert!(t.is_none() && head.contains("reason=response"), "{head}");
+}
+
+#[test]
+fn a_dry_run_lists_what_it_would_have_cut_and_changes_nothing() {
+    let dir = temp_dir("respond-dry-run");
+    let sim = dir.join("sim");
+    let out = cordon(&["simulate", "--out", sim.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = dir.join("store");
+    let out = cordon(&[
+        "ingest",
+        sim.join("vpc-flow.log").to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--policy",
+        "../../examples/acme-prod.yaml",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let responses = dir.join("responses.yaml");
+    let out = cordon(&[
+        "respond",
+        "quarantine",
+        "--workload",
+        "notifier-1",
+        "--ttl",
+        "1h",
+        "--reason",
+        "beacon",
+        "--dry-run",
+        "--json",
+        "--policy",
+        "../../examples/acme-prod.yaml",
+        "--store",
+        store.to_str().unwrap(),
+        "--responses",
+        responses.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    let cut = v["would_cut"].as_u64().unwrap();
+    assert!(
+        cut > 0 && cut <= v["flows_examined"].as_u64().unwrap(),
+        "{v:#}"
+    );
+    for f in v["flows"].as_array().unwrap() {
+        assert!(
+            f["src_ip"] == "10.0.4.10" || f["dst_ip"] == "10.0.4.10",
+            "a flow not of notifier-1: {f}"
+        );
+    }
+    assert!(!responses.exists(), "a dry run wrote the responses file");
 }

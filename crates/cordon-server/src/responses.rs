@@ -20,9 +20,11 @@ use cordon_response::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiResult, AppState};
 use crate::auth::Role;
 use crate::{ApiError, App};
+
+type AppState = State<Arc<App>>;
+type ApiResult = Result<axum::response::Response, ApiError>;
 
 /// What a change to the file may fail with.
 enum Failure {
