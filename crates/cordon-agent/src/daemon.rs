@@ -23,8 +23,9 @@ use crate::ruleset::response::{ResponseSets, response_sets};
 use crate::{Ruleset, RulesetError, ruleset_with_responses};
 use cordon_response::file::{FileError, Source as ResponseSource};
 
-/// How often the loop looks at the policy file and the clock.
-const POLL: Duration = Duration::from_millis(500);
+/// How often the loop looks at the policy file, the responses file and the
+/// clock (a stat each: responses are enforced within this of a change).
+const POLL: Duration = Duration::from_millis(100);
 /// How soon a name that did not resolve is asked again.
 const DNS_RETRY: Duration = Duration::from_secs(10);
 /// Names resolved by the system resolver (no TTL) are asked again this often.

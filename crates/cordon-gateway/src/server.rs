@@ -326,8 +326,9 @@ async fn watch_policy(shared: Arc<Shared>) {
     }
 }
 
-/// Follow the responses file: read it when it changes (checked twice a
-/// second) and on SIGHUP, keep the last good document when a new one is
+/// Follow the responses file: read it when it changes (a stat ten times a
+/// second: a response is enforced within that of being written) and on
+/// SIGHUP, keep the last good document when a new one is
 /// invalid, and resolve the responses again when one expires.
 async fn watch_responses(shared: Arc<Shared>) {
     let Some(path) = shared.config.responses.clone() else {
@@ -338,7 +339,7 @@ async fn watch_responses(shared: Arc<Shared>) {
     let _ = source.load();
     let flag = source.reload_flag();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
