@@ -216,10 +216,3 @@ pub fn undo(
     });
     Ok(())
 }
-
-/// Whether `a` and `b` do the same thing (a second identical response is
-/// not made while one is in force or waiting).
-#[must_use]
-pub fn same_action(a: &Action, b: &Action) -> bool {
-    a == b
-}
