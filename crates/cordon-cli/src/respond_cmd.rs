@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use cordon_core::units::Window;
 use cordon_policy::{CompiledPolicy, Endpoint};
-use cordon_response::file::{self, FileError};
+use cordon_response::file;
 use cordon_response::{
-    Action, Destination, NewResponse, Overlay, Peer, Refused, Response, Responses, Status, Subject,
-    response_json,
+    Action, NewResponse, Overlay, Peer, Refused, Response, Responses, Status, Subject, UpdateError,
+    response_json, response_json_at,
 };
 use cordon_store::FlowQuery;
 use cordon_store::FlowReader;
@@ -20,37 +20,12 @@ use crate::args::{NewResponseArgs, RespondCommand};
 use crate::common::{compile, existing_store, usage};
 use crate::{EXIT_CONFIG, EXIT_FAILURE, outln};
 
-/// Why a respond command stopped.
-enum Failure {
-    /// The response was refused (never-block, TTL, unknown name...).
-    Refused(Refused),
-    /// The file could not be read or written.
-    File(FileError),
-}
-
-impl From<FileError> for Failure {
-    fn from(e: FileError) -> Self {
-        Failure::File(e)
-    }
-}
-
-impl From<Refused> for Failure {
-    fn from(e: Refused) -> Self {
-        Failure::Refused(e)
-    }
-}
-
-fn fail(f: Failure) -> anyhow::Result<ExitCode> {
-    match f {
-        Failure::Refused(r) => {
-            eprintln!("error: refused: {r}");
-            Ok(ExitCode::from(EXIT_CONFIG))
-        }
-        Failure::File(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(EXIT_FAILURE))
-        }
-    }
+fn fail(f: UpdateError) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {f}");
+    Ok(ExitCode::from(match f {
+        UpdateError::Refused(_) => EXIT_CONFIG,
+        UpdateError::File(_) => EXIT_FAILURE,
+    }))
 }
 
 /// Who is asking, for the audit trail.
@@ -95,7 +70,7 @@ pub fn run(cmd: RespondCommand) -> anyhow::Result<ExitCode> {
                 Ok(p) => p,
                 Err(code) => return Ok(code),
             };
-            let to = match destination(&a.to, &policy) {
+            let to = match cordon_response::destination(&a.to, &policy) {
                 Ok(d) => d,
                 Err(e) => return usage(format!("--to: {e}")),
             };
@@ -131,14 +106,8 @@ pub fn run(cmd: RespondCommand) -> anyhow::Result<ExitCode> {
             let never = cordon_response::system_never_block();
             let by = who();
             let now = cordon_flow::time::now_ms();
-            let r = file::update(&a.file.responses, |doc| -> Result<Response, Failure> {
-                cordon_response::approve(doc, &a.id, &by, &policy, now, &never)?;
-                if let Some(n) = &a.note
-                    && let Some(r) = doc.responses.iter_mut().find(|r| r.id.0 == a.id)
-                    && let Some(last) = r.history.last_mut()
-                {
-                    last.note = Some(n.clone());
-                }
+            let r = file::update(&a.file.responses, |doc| -> Result<Response, UpdateError> {
+                cordon_response::approve(doc, &a.id, &by, a.note.clone(), &policy, now, &never)?;
                 Ok(doc
                     .get(&a.id)
                     .cloned()
@@ -152,7 +121,7 @@ pub fn run(cmd: RespondCommand) -> anyhow::Result<ExitCode> {
         RespondCommand::Undo(a) => {
             let by = who();
             let now = cordon_flow::time::now_ms();
-            let r = file::update(&a.file.responses, |doc| -> Result<Response, Failure> {
+            let r = file::update(&a.file.responses, |doc| -> Result<Response, UpdateError> {
                 cordon_response::undo(doc, &a.id, &by, a.note.clone(), now)?;
                 Ok(doc
                     .get(&a.id)
@@ -165,41 +134,6 @@ pub fn run(cmd: RespondCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
-}
-
-/// Read `--to`: `vendor:NAME` and `group:NAME` say what they are; an
-/// address or CIDR; a name of the policy (a group, else a vendor); else
-/// a hostname.
-fn destination(text: &str, policy: &CompiledPolicy) -> Result<Destination, String> {
-    let p = policy.policy();
-    if let Some(v) = text.strip_prefix("vendor:") {
-        return Ok(Destination::Vendor(v.to_string()));
-    }
-    if let Some(g) = text.strip_prefix("group:") {
-        return Ok(Destination::Group(g.to_string()));
-    }
-    if let Some(n) = cordon_response::model::parse_net(text) {
-        return Ok(Destination::Net(n));
-    }
-    if p.group_id(text).is_some() {
-        return Ok(Destination::Group(text.to_string()));
-    }
-    if p.vendor(text).is_some() {
-        return Ok(Destination::Vendor(text.to_string()));
-    }
-    if text.contains('.') {
-        return cordon_core::FqdnPattern::parse(text)
-            .map(Destination::Fqdn)
-            .map_err(|e| e.to_string());
-    }
-    Err(format!(
-        "`{text}` is not an address, a hostname, or a group or vendor of the policy{}",
-        if p.groups.len() <= 3 {
-            " (give --policy to name groups)"
-        } else {
-            ""
-        }
-    ))
 }
 
 fn create(action: Action, a: &NewResponseArgs) -> anyhow::Result<ExitCode> {
@@ -229,18 +163,18 @@ fn create(action: Action, a: &NewResponseArgs) -> anyhow::Result<ExitCode> {
         // Every check, on a copy; nothing is written.
         let mut doc = match file::read(&a.file.responses) {
             Ok(d) => d,
-            Err(e) => return fail(Failure::File(e)),
+            Err(e) => return fail(UpdateError::File(e)),
         };
         let id = match cordon_response::add(&mut doc, new, &policy, now, &never) {
             Ok(id) => id,
-            Err(r) => return fail(Failure::Refused(r)),
+            Err(r) => return fail(UpdateError::Refused(r)),
         };
         let Some(r) = doc.get(&id.0).cloned() else {
             return Ok(ExitCode::from(EXIT_FAILURE));
         };
         return dry_run(&r, &doc, &policy, &never, a);
     }
-    let r = file::update(&a.file.responses, |doc| -> Result<Response, Failure> {
+    let r = file::update(&a.file.responses, |doc| -> Result<Response, UpdateError> {
         let id = cordon_response::add(doc, new, &policy, now, &never)?;
         Ok(doc
             .get(&id.0)
@@ -391,7 +325,7 @@ fn list(path: &Path, status: Option<&str>, json: bool) -> anyhow::Result<ExitCod
     };
     let doc = match file::read(path) {
         Ok(d) => d,
-        Err(e) => return fail(Failure::File(e)),
+        Err(e) => return fail(UpdateError::File(e)),
     };
     let now = cordon_flow::time::now_ms();
     let rows: Vec<&Response> = doc
@@ -400,14 +334,7 @@ fn list(path: &Path, status: Option<&str>, json: bool) -> anyhow::Result<ExitCod
         .filter(|r| want.is_none_or(|w| r.status_at(now) == w))
         .collect();
     if json {
-        let v: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                let mut j = response_json(r);
-                j["status"] = serde_json::json!(r.status_at(now).as_str());
-                j
-            })
-            .collect();
+        let v: Vec<serde_json::Value> = rows.iter().map(|r| response_json_at(r, now)).collect();
         outln!("{}", serde_json::Value::Array(v));
         return Ok(ExitCode::SUCCESS);
     }
@@ -434,7 +361,7 @@ fn list(path: &Path, status: Option<&str>, json: bool) -> anyhow::Result<ExitCod
 fn show(path: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let doc = match file::read(path) {
         Ok(d) => d,
-        Err(e) => return fail(Failure::File(e)),
+        Err(e) => return fail(UpdateError::File(e)),
     };
     let Some(r) = doc.get(id) else {
         eprintln!("error: no response `{id}` in `{}`", path.display());
@@ -442,9 +369,7 @@ fn show(path: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     };
     let now = cordon_flow::time::now_ms();
     if json {
-        let mut j = response_json(r);
-        j["status"] = serde_json::json!(r.status_at(now).as_str());
-        outln!("{j}");
+        outln!("{}", response_json_at(r, now));
         return Ok(ExitCode::SUCCESS);
     }
     outln!("{}  {} {}", r.id, r.action.name(), r.action.target());

@@ -16,7 +16,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{cordon, temp_dir};
+use common::{Killed, cordon, temp_dir};
 
 fn root_with_nft() {
     let uid = Command::new("id").arg("-u").output().unwrap();
@@ -105,16 +105,6 @@ struct Lab;
 
 /// One lab at a time: the tests in this file share its namespaces.
 static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 impl Drop for Lab {
     fn drop(&mut self) {

@@ -18,7 +18,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cordon, stderr, stdout, temp_dir};
+use common::{Killed, cordon, stderr, stdout, temp_dir};
 
 const POLICY: &str = r#"apiVersion: cordon/v1
 kind: Policy
@@ -231,16 +231,6 @@ fn a_block_closes_the_open_tunnel_refuses_the_next_and_undo_restores() {
             "no close record with reason response:\n{text}"
         );
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

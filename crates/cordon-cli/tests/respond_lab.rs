@@ -15,11 +15,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{cordon, lines, stderr, stdout, temp_dir};
+use common::{Killed, cordon, lines, stderr, stdout, temp_dir};
 
 /// One lab at a time in this file.
 static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -29,16 +29,6 @@ struct Lab;
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = cordon(&["lab", "down"]);
-    }
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -325,6 +325,9 @@ fn apply_limit(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) {
 /// whether one applied.
 fn apply_throttle(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) -> bool {
     let responses = shared.responses();
+    if responses.enforced.is_empty() {
+        return false;
+    }
     let p = policy.policy();
     let groups: Vec<GroupId> = out
         .dst_groups

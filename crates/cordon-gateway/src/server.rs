@@ -293,21 +293,42 @@ async fn overloaded(mut stream: TcpStream, kind: Kind) {
     }
 }
 
+/// What wakes a file watcher: its tick, or SIGHUP.
+struct Wake {
+    tick: tokio::time::Interval,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Wake {
+    fn new(every: Duration) -> Wake {
+        Wake {
+            tick: tokio::time::interval(every),
+            hup: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+        }
+    }
+
+    /// Wait for the next tick or SIGHUP; whether it was SIGHUP.
+    async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.tick.tick() => false,
+            Some(()) = async {
+                match &mut self.hup {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+        }
+    }
+}
+
 /// Reload on SIGHUP and when the policy file changes (checked every
 /// second by modification time and size).
 async fn watch_policy(shared: Arc<Shared>) {
     let mut source = PolicySource::new(&shared.config.policy, shared.config.load.clone());
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut wake = Wake::new(Duration::from_secs(1));
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(()) = async {
-                match &mut hup {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => source.request_reload(),
+        if wake.next().await {
+            source.request_reload();
         }
         if !source.changed() {
             continue;
@@ -338,17 +359,10 @@ async fn watch_responses(shared: Arc<Shared>) {
     // The document read at start is in force; this notes the file's state.
     let _ = source.load();
     let flag = source.reload_flag();
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut wake = Wake::new(Duration::from_millis(100));
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(()) = async {
-                match &mut hup {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => flag.store(true, std::sync::atomic::Ordering::Relaxed),
+        if wake.next().await {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if source.changed() {
             match source.load() {

@@ -184,6 +184,15 @@ pub fn response_json(r: &Response) -> Value {
     Value::Object(m)
 }
 
+/// [`response_json`] with the status as of `now_ms` (an active response
+/// past its expiry shows as expired before anyone writes that down).
+#[must_use]
+pub fn response_json_at(r: &Response, now_ms: i64) -> Value {
+    let mut j = response_json(r);
+    j["status"] = json!(r.status_at(now_ms).as_str());
+    j
+}
+
 fn time(ms: i64) -> String {
     cordon_flow::time::format_rfc3339(ms)
 }
@@ -268,20 +277,7 @@ fn scalar(v: &Value) -> String {
 
 fn decode(root: &Node, diags: &mut Diagnostics) -> Option<Responses> {
     let mut top = root.fields(diags, "document")?;
-    match top
-        .require(diags, "kind")
-        .and_then(|k| k.text(diags, "kind"))
-    {
-        Some("Responses") | None => {}
-        Some(other) => {
-            let pos = top.get("kind").map_or(top.pos(), |n| n.pos);
-            diags.error_hint(
-                pos,
-                format!("this is a `{other}` document, not `Responses`"),
-                "a responses file starts with `kind: Responses`",
-            );
-        }
-    }
+    top.expect_kind(diags, "Responses", "a responses file");
     if let Some(v) = top
         .get("apiVersion")
         .and_then(|n| n.text(diags, "apiVersion"))
@@ -310,26 +306,11 @@ fn decode(root: &Node, diags: &mut Diagnostics) -> Option<Responses> {
     if let Some(spec) = top.get("spec")
         && let Some(mut f) = spec.fields(diags, "spec")
     {
-        if let Some(n) = f.get("maxTtl")
-            && let Some(t) = n.text(diags, "maxTtl")
-        {
-            match Window::parse(t) {
-                Ok(w) if !w.0.is_zero() => out.max_ttl = w,
-                Ok(_) => diags.error(n.pos, "`maxTtl` must be longer than zero"),
-                Err(e) => diags.error(n.pos, format!("`maxTtl`: {e}")),
-            }
+        if let Some(w) = f.get("maxTtl").and_then(|n| duration(n, diags, "maxTtl")) {
+            out.max_ttl = w;
         }
-        if let Some(n) = f.get("neverBlock")
-            && let Some(items) = n.items(diags, "neverBlock")
-        {
-            for item in items {
-                if let Some(t) = item.text(diags, "neverBlock item") {
-                    match Peer::invalid(t) {
-                        Some(why) => diags.error(item.pos, why),
-                        None => out.never_block.push(Peer::parse(t)),
-                    }
-                }
-            }
+        if let Some(n) = f.get("neverBlock") {
+            out.never_block = peers(n, diags, "neverBlock");
         }
         if let Some(n) = f.get("responses")
             && let Some(items) = n.items(diags, "responses")
@@ -347,6 +328,37 @@ fn decode(root: &Node, diags: &mut Diagnostics) -> Option<Responses> {
     }
     top.finish(diags, &["apiVersion", "kind", "metadata", "spec"]);
     Some(out)
+}
+
+/// A duration longer than zero (`ttl`, `maxTtl`), or an error at `node`.
+pub(crate) fn duration(node: &Node, diags: &mut Diagnostics, key: &str) -> Option<Window> {
+    let text = node.text(diags, key)?;
+    match Window::parse(text) {
+        Ok(w) if !w.0.is_zero() => Some(w),
+        Ok(_) => {
+            diags.error(node.pos, format!("`{key}` must be longer than zero"));
+            None
+        }
+        Err(e) => {
+            diags.error(node.pos, format!("`{key}`: {e}"));
+            None
+        }
+    }
+}
+
+/// A list of peers (`neverBlock`, `allow`): addresses, hostnames and
+/// names of the policy, each checked.
+pub(crate) fn peers(node: &Node, diags: &mut Diagnostics, key: &str) -> Vec<Peer> {
+    let mut out = Vec::new();
+    for item in node.items(diags, key).unwrap_or_default() {
+        if let Some(text) = item.text(diags, &format!("{key} item")) {
+            match Peer::invalid(text) {
+                Some(why) => diags.error(item.pos, why),
+                None => out.push(Peer::parse(text)),
+            }
+        }
+    }
+    out
 }
 
 fn text_of<'n>(
@@ -437,17 +449,9 @@ fn response(node: &Node, diags: &mut Diagnostics) -> Option<Response> {
     let incident = text_of(&mut f, diags, "incident").map(|(t, _)| t);
     let created_by = required(&mut f, diags, "createdBy").map(|(t, _)| t);
     let created = required(&mut f, diags, "created").and_then(|t| timestamp(diags, t, "created"));
-    let ttl = required(&mut f, diags, "ttl").and_then(|(t, pos)| match Window::parse(&t) {
-        Ok(w) if !w.0.is_zero() => Some(w),
-        Ok(_) => {
-            diags.error(pos, "`ttl` must be longer than zero");
-            None
-        }
-        Err(e) => {
-            diags.error(pos, format!("`ttl`: {e}"));
-            None
-        }
-    });
+    let ttl = f
+        .require(diags, "ttl")
+        .and_then(|n| duration(n, diags, "ttl"));
     let expires = text_of(&mut f, diags, "expires").and_then(|t| timestamp(diags, t, "expires"));
     let status = required(&mut f, diags, "status").and_then(|(t, pos)| {
         let s = Status::parse(&t);
@@ -536,19 +540,10 @@ fn quarantine(
         }
     };
     t.finish(diags, &["ip", "workload"]);
-    let mut allow = Vec::new();
-    if let Some(a) = f.get("allow")
-        && let Some(items) = a.items(diags, "allow")
-    {
-        for item in items {
-            if let Some(text) = item.text(diags, "allow item") {
-                match Peer::invalid(text) {
-                    Some(why) => diags.error(item.pos, why),
-                    None => allow.push(Peer::parse(text)),
-                }
-            }
-        }
-    }
+    let allow = f
+        .get("allow")
+        .map(|a| peers(a, diags, "allow"))
+        .unwrap_or_default();
     Some(Action::Quarantine {
         subject: subject?,
         allow,

@@ -43,10 +43,12 @@ pub mod model;
 pub mod overlay;
 pub mod playbook;
 
-pub use document::{DocumentError, Responses, response_json};
-pub use lifecycle::{NewResponse, add, approve, empty_policy, expire_due, undo};
+pub use document::{DocumentError, Responses, response_json, response_json_at};
+pub use lifecycle::{NewResponse, UpdateError, add, approve, empty_policy, expire_due, undo};
 pub use model::{Action, Destination, Event, Peer, Response, ResponseId, Status, Subject};
-pub use overlay::{Enforced, Kind, Overlay, PeerSet, Refused, Target, system_never_block};
+pub use overlay::{
+    Enforced, Kind, Overlay, PeerSet, Refused, Target, destination, system_never_block,
+};
 pub use playbook::Playbook;
 
 #[cfg(test)]

@@ -31,6 +31,17 @@ pub struct NewResponse {
     pub propose: bool,
 }
 
+/// Why a change to the responses file did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The change was refused (never-block list, TTL, unknown name or id).
+    #[error("refused: {0}")]
+    Refused(#[from] Refused),
+    /// The file could not be read or written.
+    #[error(transparent)]
+    File(#[from] crate::file::FileError),
+}
+
 /// A policy with nothing in it, for checking responses when no policy is
 /// given: addresses and hostnames resolve, names do not.
 ///
@@ -152,8 +163,8 @@ fn find<'a>(doc: &'a mut Responses, id: &str) -> Result<&'a mut Response, Refuse
         })
 }
 
-/// Approve the proposed response `id`: it becomes active for its TTL from
-/// now, after the same checks as a new one.
+/// Approve the proposed response `id` (with `note` for the trail): it
+/// becomes active for its TTL from now, after the same checks as a new one.
 ///
 /// # Errors
 /// No such response, not proposed, or refused by the checks.
@@ -161,6 +172,7 @@ pub fn approve(
     doc: &mut Responses,
     id: &str,
     by: &str,
+    note: Option<String>,
     policy: &CompiledPolicy,
     now_ms: i64,
     extra_never: &[(IpNet, String)],
@@ -182,7 +194,7 @@ pub fn approve(
         at: now_ms,
         by: by.into(),
         what: "approved".into(),
-        note: None,
+        note,
     });
     Ok(())
 }

@@ -39,8 +39,20 @@ impl PeerSet {
     /// # Errors
     /// A name that is neither.
     pub fn resolve(peers: &[Peer], policy: &CompiledPolicy) -> Result<PeerSet, String> {
+        let (out, unknown) = PeerSet::resolve_known(peers, policy);
+        match unknown.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Resolve what `policy` knows of `peers`; why each of the others was
+    /// left out.
+    #[must_use]
+    pub fn resolve_known(peers: &[Peer], policy: &CompiledPolicy) -> (PeerSet, Vec<String>) {
         let p = policy.policy();
         let mut out = PeerSet::default();
+        let mut unknown = Vec::new();
         for peer in peers {
             match peer {
                 Peer::Net(n) => out.nets.push((*n, show_net(n))),
@@ -51,12 +63,12 @@ impl PeerSet {
                     } else if let Some(w) = p.workload_id(name) {
                         out.workloads.push(w);
                     } else {
-                        return Err(unknown_name(policy, name, "a group or workload"));
+                        unknown.push(unknown_name(policy, name, "a group or workload"));
                     }
                 }
             }
         }
-        Ok(out)
+        (out, unknown)
     }
 
     /// Add an address with why it is here.
@@ -132,6 +144,44 @@ fn unknown_name(policy: &CompiledPolicy, name: &str, what: &str) -> String {
         Some(best) => format!("`{name}` is not {what} of the policy (did you mean `{best}`?)"),
         None => format!("`{name}` is not {what} of the policy"),
     }
+}
+
+/// Read a block's destination as people write it: `vendor:NAME` and
+/// `group:NAME` say what they are; then an address or CIDR; a name of
+/// the policy (a group, else a vendor); else a hostname.
+///
+/// # Errors
+/// Text that is none of these.
+pub fn destination(text: &str, policy: &CompiledPolicy) -> Result<Destination, String> {
+    let p = policy.policy();
+    if let Some(v) = text.strip_prefix("vendor:") {
+        return Ok(Destination::Vendor(v.to_string()));
+    }
+    if let Some(g) = text.strip_prefix("group:") {
+        return Ok(Destination::Group(g.to_string()));
+    }
+    if let Some(n) = crate::model::parse_net(text) {
+        return Ok(Destination::Net(n));
+    }
+    if p.group_id(text).is_some() {
+        return Ok(Destination::Group(text.to_string()));
+    }
+    if p.vendor(text).is_some() {
+        return Ok(Destination::Vendor(text.to_string()));
+    }
+    if text.contains('.') {
+        return FqdnPattern::parse(text)
+            .map(Destination::Fqdn)
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "`{text}` is not an address, a hostname, or a group or vendor of the policy{}",
+        if p.groups.len() <= 3 {
+            " (give --policy to name groups)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// What a destination of a block is, resolved.
@@ -267,19 +317,12 @@ impl Overlay {
         extra_never: &[(IpNet, String)],
     ) -> Overlay {
         let mut warnings = Vec::new();
-        let mut never = match PeerSet::resolve(&doc.never_block, policy) {
-            Ok(n) => n,
-            Err(e) => {
-                warnings.push(format!("never-block list: {e}"));
-                let ok: Vec<Peer> = doc
-                    .never_block
-                    .iter()
-                    .filter(|p| PeerSet::resolve(std::slice::from_ref(*p), policy).is_ok())
-                    .cloned()
-                    .collect();
-                PeerSet::resolve(&ok, policy).unwrap_or_default()
-            }
-        };
+        let (mut never, unknown) = PeerSet::resolve_known(&doc.never_block, policy);
+        warnings.extend(
+            unknown
+                .into_iter()
+                .map(|e| format!("never-block list: {e}")),
+        );
         for (n, why) in extra_never {
             never.push_net(*n, why.clone());
         }

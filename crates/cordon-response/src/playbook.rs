@@ -242,20 +242,7 @@ impl PlaybookRule {
 
 fn decode(root: &cordon_yaml::Node, diags: &mut Diagnostics) -> Option<Playbook> {
     let mut top = root.fields(diags, "playbook")?;
-    match top
-        .require(diags, "kind")
-        .and_then(|k| k.text(diags, "kind"))
-    {
-        Some("ResponsePlaybook") | None => {}
-        Some(other) => {
-            let pos = top.get("kind").map_or(top.pos(), |n| n.pos);
-            diags.error_hint(
-                pos,
-                format!("this is a `{other}` document, not `ResponsePlaybook`"),
-                "a playbook starts with `kind: ResponsePlaybook`",
-            );
-        }
-    }
+    top.expect_kind(diags, "ResponsePlaybook", "a playbook");
     let _ = top.get("apiVersion");
     let mut name = "playbook".to_string();
     if let Some(meta) = top.get("metadata")
@@ -359,30 +346,13 @@ fn rule(node: &cordon_yaml::Node, diags: &mut Diagnostics) -> Option<PlaybookRul
                 None
             }
         });
-    let mut allow = Vec::new();
-    if let Some(a) = f.get("allow")
-        && let Some(items) = a.items(diags, "allow")
-    {
-        for item in items {
-            if let Some(t) = item.text(diags, "allow item") {
-                allow.push(Peer::parse(t));
-            }
-        }
-    }
+    let allow = f
+        .get("allow")
+        .map(|a| crate::document::peers(a, diags, "allow"))
+        .unwrap_or_default();
     let ttl = f
         .require(diags, "ttl")
-        .and_then(|n| n.text(diags, "ttl").map(|t| (t, n.pos)))
-        .and_then(|(t, pos)| match Window::parse(t) {
-            Ok(w) if !w.0.is_zero() => Some(w),
-            Ok(_) => {
-                diags.error(pos, "`ttl` must be longer than zero");
-                None
-            }
-            Err(e) => {
-                diags.error(pos, format!("`ttl`: {e}"));
-                None
-            }
-        });
+        .and_then(|n| crate::document::duration(n, diags, "ttl"));
     let mode = f
         .require(diags, "mode")
         .and_then(|n| n.text(diags, "mode").map(|t| (t, n.pos)))

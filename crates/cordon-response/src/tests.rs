@@ -291,7 +291,7 @@ fn proposed_responses_wait_for_approval_and_expire_from_it() {
     n.propose = true;
     let id = add(&mut doc, n, &p, 0, &[]).unwrap();
     assert!(Overlay::build(&doc, &p, 10, &[]).enforced.is_empty());
-    approve(&mut doc, &id.0, "cli:boss", &p, 1_000, &[]).unwrap();
+    approve(&mut doc, &id.0, "cli:boss", None, &p, 1_000, &[]).unwrap();
     let r = doc.get(&id.0).unwrap();
     assert_eq!(r.expires, Some(1_000 + 3_600_000));
     assert_eq!(
@@ -301,7 +301,7 @@ fn proposed_responses_wait_for_approval_and_expire_from_it() {
             .collect::<Vec<_>>(),
         ["proposed", "approved"]
     );
-    assert!(approve(&mut doc, &id.0, "cli:boss", &p, 2_000, &[]).is_err());
+    assert!(approve(&mut doc, &id.0, "cli:boss", None, &p, 2_000, &[]).is_err());
     assert_eq!(expire_due(&mut doc, 3_601_000), 1);
     assert_eq!(doc.get(&id.0).unwrap().status, Status::Expired);
 }

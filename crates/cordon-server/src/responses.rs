@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use cordon_core::units::Window;
 use cordon_policy::CompiledPolicy;
-use cordon_response::file::{self, FileError};
+use cordon_response::file;
 use cordon_response::{
-    Action, Destination, NewResponse, Peer, Refused, Response, Responses, Subject, response_json,
+    Action, NewResponse, Peer, Refused, Responses, Subject, UpdateError, response_json_at,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,34 +26,16 @@ use crate::{ApiError, App};
 type AppState = State<Arc<App>>;
 type ApiResult = Result<axum::response::Response, ApiError>;
 
-/// What a change to the file may fail with.
-enum Failure {
-    Refused(Refused),
-    File(FileError),
-}
-
-impl From<FileError> for Failure {
-    fn from(e: FileError) -> Self {
-        Failure::File(e)
-    }
-}
-
-impl From<Refused> for Failure {
-    fn from(e: Refused) -> Self {
-        Failure::Refused(e)
-    }
-}
-
-impl From<Failure> for ApiError {
-    fn from(f: Failure) -> ApiError {
+impl From<UpdateError> for ApiError {
+    fn from(f: UpdateError) -> ApiError {
         match f {
-            Failure::Refused(r) if r.0.starts_with("no response") => ApiError::not_found(r.0),
-            Failure::Refused(r) => ApiError {
+            UpdateError::Refused(r) if r.0.starts_with("no response") => ApiError::not_found(r.0),
+            UpdateError::Refused(r) => ApiError {
                 status: StatusCode::CONFLICT,
                 code: "refused",
                 message: r.0,
             },
-            Failure::File(e) => ApiError::internal(e),
+            UpdateError::File(e) => ApiError::internal(e),
         }
     }
 }
@@ -75,13 +57,6 @@ fn policy_of(app: &App) -> Result<Arc<CompiledPolicy>, ApiError> {
     }
 }
 
-/// One response as JSON, with its status as of now.
-fn shown(r: &Response, now: i64) -> Value {
-    let mut j = response_json(r);
-    j["status"] = json!(r.status_at(now).as_str());
-    j
-}
-
 /// Every response in the file, oldest first, and the document's
 /// generation (an empty list when the server has no file).
 pub async fn list_json(app: &Arc<App>) -> Result<Value, ApiError> {
@@ -96,7 +71,7 @@ pub async fn list_json(app: &Arc<App>) -> Result<Value, ApiError> {
     Ok(json!({
         "configured": true,
         "generation": doc.generation,
-        "responses": doc.responses.iter().map(|r| shown(r, now)).collect::<Vec<_>>(),
+        "responses": doc.responses.iter().map(|r| response_json_at(r, now)).collect::<Vec<_>>(),
     }))
 }
 
@@ -128,23 +103,17 @@ pub async fn change(
     let done = tokio::task::spawn_blocking(move || {
         let now = cordon_flow::time::now_ms();
         let never = cordon_response::system_never_block();
-        file::update(&path, |doc: &mut Responses| -> Result<Value, Failure> {
+        file::update(&path, |doc: &mut Responses| -> Result<Value, UpdateError> {
             match what {
                 Change::Approve => {
-                    cordon_response::approve(doc, &id, &by, &policy, now, &never)?;
-                    if let (Some(n), Some(r)) =
-                        (note, doc.responses.iter_mut().find(|r| r.id.0 == id))
-                        && let Some(last) = r.history.last_mut()
-                    {
-                        last.note = Some(n);
-                    }
+                    cordon_response::approve(doc, &id, &by, note, &policy, now, &never)?;
                 }
                 Change::Undo => cordon_response::undo(doc, &id, &by, note, now)?,
             }
             let r = doc
                 .get(&id)
                 .ok_or_else(|| Refused(format!("no response `{id}`")))?;
-            Ok(shown(r, now))
+            Ok(response_json_at(r, now))
         })
     })
     .await
@@ -176,17 +145,7 @@ pub async fn approve(
     Path(id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult {
-    let caller = app.require(&headers, Role::Responder, true, None)?;
-    let note = note_of(&bytes)?;
-    let v = change(
-        &app,
-        id,
-        Change::Approve,
-        format!("api:{}", caller.principal.name),
-        note,
-    )
-    .await?;
-    Ok(Json(v).into_response())
+    change_route(app, headers, id, &bytes, Change::Approve).await
 }
 
 /// `POST /api/v1/responses/{id}/undo`
@@ -196,17 +155,20 @@ pub async fn undo(
     Path(id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult {
+    change_route(app, headers, id, &bytes, Change::Undo).await
+}
+
+async fn change_route(
+    app: Arc<App>,
+    headers: HeaderMap,
+    id: String,
+    bytes: &[u8],
+    what: Change,
+) -> ApiResult {
     let caller = app.require(&headers, Role::Responder, true, None)?;
-    let note = note_of(&bytes)?;
-    let v = change(
-        &app,
-        id,
-        Change::Undo,
-        format!("api:{}", caller.principal.name),
-        note,
-    )
-    .await?;
-    Ok(Json(v).into_response())
+    let note = note_of(bytes)?;
+    let by = format!("api:{}", caller.principal.name);
+    Ok(Json(change(&app, id, what, by, note).await?).into_response())
 }
 
 /// The body of `POST /api/v1/responses`.
@@ -268,22 +230,8 @@ fn action_of(b: &CreateBody, policy: &CompiledPolicy) -> Result<Action, ApiError
             let to =
                 b.to.as_deref()
                     .ok_or_else(|| bad("a block names `to`".into()))?;
-            let p = policy.policy();
-            let to = if let Some(v) = to.strip_prefix("vendor:") {
-                Destination::Vendor(v.into())
-            } else if let Some(g) = to.strip_prefix("group:") {
-                Destination::Group(g.into())
-            } else if let Some(n) = cordon_response::model::parse_net(to) {
-                Destination::Net(n)
-            } else if p.group_id(to).is_some() {
-                Destination::Group(to.into())
-            } else if p.vendor(to).is_some() {
-                Destination::Vendor(to.into())
-            } else {
-                Destination::Fqdn(
-                    cordon_core::FqdnPattern::parse(to).map_err(|e| bad(format!("`to`: {e}")))?,
-                )
-            };
+            let to =
+                cordon_response::destination(to, policy).map_err(|e| bad(format!("`to`: {e}")))?;
             Ok(Action::Block {
                 to,
                 from: b.from.clone(),
@@ -334,12 +282,12 @@ pub async fn create(
     let made = tokio::task::spawn_blocking(move || {
         let now = cordon_flow::time::now_ms();
         let never = cordon_response::system_never_block();
-        file::update(&path, |doc: &mut Responses| -> Result<Value, Failure> {
+        file::update(&path, |doc: &mut Responses| -> Result<Value, UpdateError> {
             let id = cordon_response::add(doc, new, &policy, now, &never)?;
             let r = doc
                 .get(&id.0)
                 .ok_or_else(|| Refused(format!("no response `{id}`")))?;
-            Ok(shown(r, now))
+            Ok(response_json_at(r, now))
         })
     })
     .await

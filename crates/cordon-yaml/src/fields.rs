@@ -47,6 +47,23 @@ impl<'n> Fields<'n> {
         value
     }
 
+    /// Check the document's required `kind:` is `kind`; `what` names such a
+    /// document in the hint (`a playbook`).
+    pub fn expect_kind(&mut self, diags: &mut Diagnostics, kind: &str, what: &str) {
+        let Some(node) = self.require(diags, "kind") else {
+            return;
+        };
+        match node.text(diags, "kind") {
+            Some(k) if k == kind => {}
+            Some(other) => diags.error_hint(
+                node.pos,
+                format!("this is a `{other}` document, not `{kind}`"),
+                format!("{what} starts with `kind: {kind}`"),
+            ),
+            None => {}
+        }
+    }
+
     /// Report every key that was not asked for, suggesting the closest of
     /// `known`.
     pub fn finish(self, diags: &mut Diagnostics, known: &[&str]) {

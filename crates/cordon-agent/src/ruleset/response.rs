@@ -81,12 +81,6 @@ impl ResponseSets {
         };
         inside(&self.peer, peer) || (inside(&self.local, local) && !allowed(peer))
     }
-
-    /// Whether no response applies here.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.peer.is_empty() && self.local.is_empty()
-    }
 }
 
 /// What the responses of `overlay` mean for a host with `self_ips`;

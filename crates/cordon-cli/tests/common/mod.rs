@@ -79,3 +79,13 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> Option<bool> {
     let _ = child.kill();
     None
 }
+
+/// A child process killed when the test ends, however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
