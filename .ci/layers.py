@@ -19,7 +19,7 @@ FLOORS = [
     ["cordon-incident"],
     ["cordon-response"],
     ["cordon-store"],
-    ["cordon-pipeline"],
+    ["cordon-pipeline", "cordon-taxii"],
     ["cordon-gateway", "cordon-agent"],
     ["cordon-server"],
     ["cordon-cli"],

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod intel;
 mod operate;
 mod respond;
+pub use intel::*;
 pub use operate::*;
 pub use respond::*;
 
@@ -223,6 +225,19 @@ EXAMPLES:
   cordon respond undo RSP-0a1b2c3d4e --note \"false positive\" --responses responses.yaml"
     )]
     Respond(RespondCommand),
+    /// Exchange threat intelligence over TAXII 2.1: pull feeds in, push findings out.
+    #[command(
+        subcommand,
+        after_help = "`cordon serve` is also a TAXII 2.1 server (under /taxii2/): its `findings` and
+`indicators` collections share what Cordon found, and partners push feeds to
+its `intel` collection. `cordon intel` is the client side.
+
+EXAMPLES:
+  cordon intel pull --taxii https://taxii.isac.example/api1/ --collection feed --user acme --password-file isac.pass
+  cordon intel push --taxii https://taxii.isac.example/api1/ --collection shared --token-file isac.token --findings
+  cordon intel list"
+    )]
+    Intel(IntelCommand),
 }
 
 /// `cordon policy ...`

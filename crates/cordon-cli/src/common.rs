@@ -126,23 +126,25 @@ pub fn severity_arg(flag: &str, v: Option<&str>) -> Result<Option<Severity>, Str
 const MAX_FEED_BYTES: u64 = 256 << 20;
 
 /// The text of `path`, refusing files over `max` bytes before reading them.
-fn read_limited(path: &Path, max: u64) -> std::io::Result<String> {
+pub fn read_limited(path: &Path, max: u64) -> std::io::Result<String> {
     use std::io::Read;
     let file = std::fs::File::open(path)?;
     let mut text = String::new();
     file.take(max + 1).read_to_string(&mut text)?;
     if text.len() as u64 > max {
         return Err(std::io::Error::other(format!(
-            "larger than {} MiB; split the feed",
+            "larger than {} MiB; split the file",
             max >> 20
         )));
     }
     Ok(text)
 }
 
-/// An engine with the detector settings and intel feeds of `args`; an
-/// exit code when they are invalid (after saying why).
-pub fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
+/// An engine with the detector settings and intel feeds of `args`, plus
+/// the intelligence kept in `store` (pushed to its TAXII `intel`
+/// collection or pulled with `cordon intel pull`) when given; an exit code
+/// when they are invalid (after saying why).
+pub fn engine(args: &DetectionArgs, store: Option<&SqliteStore>) -> Result<Engine, ExitCode> {
     let config = match &args.config {
         None => Config::default(),
         Some(path) => {
@@ -162,34 +164,7 @@ pub fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
             }
         }
     };
-    let intel = if args.intel.is_empty() {
-        None
-    } else {
-        let mut intel = Intel::default();
-        for path in &args.intel {
-            let loaded = read_limited(path, MAX_FEED_BYTES)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-                .and_then(|text| {
-                    intel
-                        .add(&path.display().to_string(), &text)
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(e) = loaded {
-                eprintln!("error: {e}");
-                return Err(ExitCode::from(EXIT_CONFIG));
-            }
-        }
-        for s in intel.skipped.iter().take(10) {
-            eprintln!("warning: indicator skipped: {s}");
-        }
-        if intel.skipped.len() > 10 {
-            eprintln!(
-                "warning: {} more indicators skipped",
-                intel.skipped.len() - 10
-            );
-        }
-        Some(intel)
-    };
+    let intel = load_intel(args, store)?;
     let kb = match Kb::embedded() {
         Ok(kb) => kb,
         Err(e) => {
@@ -197,7 +172,66 @@ pub fn engine(args: &DetectionArgs) -> Result<Engine, ExitCode> {
             return Err(ExitCode::from(crate::EXIT_FAILURE));
         }
     };
+    let intel = (!intel.is_empty() || !intel.skipped.is_empty()).then_some(intel);
     Ok(Engine::new(config, kb, intel))
+}
+
+/// The indicators of the `--intel` files of `args` and of `store`, with
+/// what was skipped said on stderr; an exit code when a file is unusable.
+pub fn load_intel(args: &DetectionArgs, store: Option<&SqliteStore>) -> Result<Intel, ExitCode> {
+    let mut intel = Intel::default();
+    for path in &args.intel {
+        let loaded = read_limited(path, MAX_FEED_BYTES)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+            .and_then(|text| {
+                intel
+                    .add(&path.display().to_string(), &text)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = loaded {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(EXIT_CONFIG));
+        }
+    }
+    if let Some(store) = store {
+        match store_intel(store, &mut intel) {
+            Ok(0) => {}
+            Ok(n) => eprintln!("intel: {n} indicators from the store"),
+            Err(e) => {
+                eprintln!("error: reading the store's intelligence: {e}");
+                return Err(ExitCode::from(crate::EXIT_FAILURE));
+            }
+        }
+    }
+    for s in intel.skipped.iter().take(10) {
+        eprintln!("warning: indicator skipped: {s}");
+    }
+    if intel.skipped.len() > 10 {
+        eprintln!(
+            "warning: {} more indicators skipped",
+            intel.skipped.len() - 10
+        );
+    }
+    Ok(intel)
+}
+
+/// Add the indicators kept in `store` (the `intel` collection and pulled
+/// sources) to `intel`; returns how many indicator objects were read.
+///
+/// # Errors
+/// Database errors.
+pub fn store_intel(
+    store: &SqliteStore,
+    intel: &mut Intel,
+) -> Result<u64, cordon_store::StoreError> {
+    use cordon_store::ExchangeStore as _;
+    store.intel_objects(
+        "indicator",
+        &mut |_, body| match serde_json::from_str::<serde_json::Value>(body) {
+            Ok(o) => intel.add_object(&o),
+            Err(e) => intel.skipped.push(format!("a stored indicator: {e}")),
+        },
+    )
 }
 
 /// Print `findings` as asked; a STIX bundle also carries the `incidents`

@@ -22,7 +22,7 @@ use cordon_sim::Scenario;
 use cordon_sim::truth::Truth;
 use cordon_sim::write::OutFormat;
 use cordon_sim::write::write_simulation;
-use cordon_store::{FindingStore, IncidentStore, SqliteStore};
+use cordon_store::{FindingStore, SqliteStore, Store};
 
 use crate::args::{DemoArgs, DetectionArgs, FindingsOutput};
 use crate::common::{engine, print_findings, usage};
@@ -142,10 +142,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let input = std::fs::File::open(&dns_path)
         .with_context(|| format!("cannot read `{}`", dns_path.display()))?;
     dns.read_zeek(&dns_path.display().to_string(), Box::new(input))?;
-    let mut engine = match engine(&DetectionArgs {
-        config: None,
-        intel: Vec::new(),
-    }) {
+    let mut engine = match engine(
+        &DetectionArgs {
+            config: None,
+            intel: Vec::new(),
+        },
+        None,
+    ) {
         Ok(e) => e,
         Err(code) => return Ok(code),
     };

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use cordon_detect::kb::Kb;
 use cordon_pipeline::Pipeline;
-use cordon_store::{FindingStore, FlowQuery, IncidentStore};
+use cordon_store::{FindingStore, FlowQuery, Store};
 
 use crate::EXIT_FINDINGS;
 use crate::args::{DetectArgs, FindingsOutput};
@@ -32,11 +32,11 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         },
     };
-    let mut engine = match engine(&args.detection) {
+    let mut store = open_store(&args.store)?;
+    let mut engine = match engine(&args.detection, Some(&store)) {
         Ok(e) => e,
         Err(code) => return Ok(code),
     };
-    let mut store = open_store(&args.store)?;
     let query = FlowQuery {
         since_ms,
         until_ms,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use cordon_flow::Format;
 use cordon_pipeline::{Pipeline, expand};
-use cordon_store::{FindingStore, IncidentStore};
+use cordon_store::{FindingStore, Store};
 use serde_json::json;
 
 use crate::args::IngestArgs;
@@ -105,7 +105,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut engine = if args.detect {
-        match engine(&args.detection) {
+        match engine(&args.detection, Some(&store)) {
             Ok(e) => Some(e),
             Err(code) => return Ok(code),
         }
@@ -135,6 +135,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             engine.as_mut(),
             responder.as_ref(),
             &args.store.path(),
+            &args.detection,
         );
     }
     let started = Instant::now();

@@ -16,7 +16,7 @@ use cordon_policy::CompiledPolicy;
 use cordon_response::Playbook;
 use cordon_response::file::{self, FileError};
 use cordon_response::playbook::Outcome;
-use cordon_store::{FindingStore, IncidentStore, SqliteStore};
+use cordon_store::{ExchangeStore, FindingStore, SqliteStore, Store};
 
 use crate::outln;
 
@@ -98,6 +98,7 @@ pub fn follow(
     mut engine: Option<&mut Engine>,
     responder: Option<&Responder>,
     store_path: &Path,
+    detection: &crate::args::DetectionArgs,
 ) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -112,7 +113,19 @@ pub fn follow(
     );
     let mut stored_total = 0u64;
     let mut known = std::collections::BTreeSet::new();
+    let mut intel_mark = store.intel_mark()?;
     while !stop.load(Ordering::Relaxed) {
+        // Intelligence pushed or pulled into the store meanwhile is
+        // matched from the next flow on.
+        if let Some(e) = engine.as_deref_mut() {
+            let mark = store.intel_mark()?;
+            if mark != intel_mark {
+                intel_mark = mark;
+                if let Ok(intel) = crate::common::load_intel(detection, Some(store)) {
+                    e.set_intel(intel);
+                }
+            }
+        }
         let mut stored = 0;
         for f in files {
             let mut pipeline = Pipeline::builder()

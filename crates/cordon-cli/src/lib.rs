@@ -17,6 +17,7 @@ mod gateway_cmd;
 mod incidents_cmd;
 mod ingest_cmd;
 mod ingest_follow;
+mod intel_cmd;
 mod lab_cmd;
 pub mod output;
 mod policy_cmd;
@@ -84,6 +85,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Vendors(cmd) => vendors_cmd::run(&cmd),
         args::Command::Serve(cmd) => serve_cmd::run(&cmd),
         args::Command::Respond(cmd) => respond_cmd::run(cmd),
+        args::Command::Intel(cmd) => intel_cmd::run(cmd),
     }?;
     output::flush()?;
     Ok(code)

@@ -53,6 +53,18 @@ pub fn run_on(
         },
         None => Tokens::in_store(store)?,
     };
+    // Findings stored before the TAXII collections existed (or by an older
+    // version) are shared too: publish what changed since last time.
+    {
+        use cordon_store::Store as _;
+        let kb = cordon_detect::kb::Kb::embedded().context("the knowledge base")?;
+        let mut s = cordon_store::SqliteStore::open(store)
+            .with_context(|| format!("cannot open the store at `{}`", store.display()))?;
+        let published = s.publish_findings(&kb)?;
+        if published > 0 {
+            tracing::info!(published, "findings published to the TAXII collections");
+        }
+    }
     let app = Arc::new(
         App::new(store, policy, tokens, tls.is_some())
             .with_context(|| format!("cannot open the store at `{}`", store.display()))?
@@ -70,6 +82,7 @@ pub fn run_on(
         let scheme = if tls.is_some() { "https" } else { "http" };
         outln!("console: {scheme}://{addr}/");
         outln!("API:     {scheme}://{addr}/api/v1/ (OpenAPI at /api/v1/openapi.json)");
+        outln!("TAXII:   {scheme}://{addr}/taxii2/ (API root /taxii2/cordon/)");
         if let Some(file) = &token_file {
             outln!(
                 "admin token (made on this first start; only its digest is kept): {}",

@@ -12,14 +12,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use common::{cordon, lines, stderr, temp_dir, wait_for};
+use common::serve::{Reply, Server, http, spawn_serve};
+use common::{cordon, stderr, temp_dir};
 use serde_json::Value;
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
@@ -41,19 +39,6 @@ fn demo() -> &'static Path {
     })
 }
 
-/// A running `cordon serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A copy of the demo's store for a test that changes it.
 fn store_copy(name: &str) -> PathBuf {
     let dir = temp_dir(name);
@@ -70,46 +55,6 @@ fn serve(store: &Path, extra: &[&str]) -> Server {
     let mut args = vec!["--policy", policy.to_str().unwrap()];
     args.extend_from_slice(extra);
     spawn_serve(store, &args)
-}
-
-struct Reply {
-    status: u16,
-    /// The head, lowercased for matching.
-    headers: String,
-    /// The head as sent.
-    raw_headers: String,
-    body: String,
-}
-
-/// One HTTP/1.1 request over a fresh connection.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        headers: head.to_ascii_lowercase(),
-        raw_headers: head.to_string(),
-        body: body.to_string(),
-    }
 }
 
 fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
@@ -478,26 +423,6 @@ fn first_start_without_tokens_makes_one_admin_token_and_keeps_only_its_digest() 
 }
 
 /// `cordon serve` on `store` with `extra` arguments, stopped when dropped.
-fn spawn_serve(store: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = lines(&mut child);
-    let line = wait_for(&rx, "console: http");
-    let addr = line
-        .split("://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    Server { child, addr }
-}
-
 #[test]
 fn what_a_concurrent_ingest_commits_shows_up_without_a_restart() {
     let dir = temp_dir("console-live");

@@ -85,7 +85,7 @@ impl Intel {
                 });
             }
             for o in &bundle.objects {
-                self.add_stix(o);
+                self.add_object(o);
             }
             return Ok(());
         }
@@ -118,8 +118,13 @@ impl Intel {
         Ok(())
     }
 
-    fn add_stix(&mut self, o: &serde_json::Value) {
-        if o.get("type").and_then(|t| t.as_str()) != Some("indicator") {
+    /// Add one STIX object: an `indicator` with a STIX pattern of
+    /// supported comparisons (anything else is skipped; a revoked
+    /// indicator is left out).
+    pub fn add_object(&mut self, o: &serde_json::Value) {
+        if o.get("type").and_then(|t| t.as_str()) != Some("indicator")
+            || o.get("revoked").and_then(serde_json::Value::as_bool) == Some(true)
+        {
             return;
         }
         let id = o

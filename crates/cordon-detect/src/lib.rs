@@ -57,6 +57,7 @@ const MAX_FINDINGS: usize = 100_000;
 /// Runs every enabled detector over a stream of flows.
 pub struct Engine {
     detectors: Vec<Box<dyn Detector>>,
+    intel_config: Option<config::Common>,
     kb: Arc<Kb>,
     findings: FxHashMap<String, Finding>,
     next_tick: Option<i64>,
@@ -70,6 +71,7 @@ impl Engine {
     /// `intel` when given.
     pub fn new(config: Config, kb: Kb, intel: Option<Intel>) -> Engine {
         Engine {
+            intel_config: config.intel.enabled.then(|| config.intel.clone()),
             detectors: detectors::all(&config, intel),
             kb: Arc::new(kb),
             findings: FxHashMap::default(),
@@ -78,6 +80,18 @@ impl Engine {
             pending: Vec::new(),
             dropped: 0,
         }
+    }
+
+    /// Match flows from now on against `intel` instead of the indicators
+    /// the engine had (a feed that changed while flows stream in); nothing
+    /// when the threat-intel detector is disabled. Findings made so far stay.
+    pub fn set_intel(&mut self, intel: Intel) {
+        let Some(cfg) = self.intel_config.clone() else {
+            return;
+        };
+        self.detectors.retain(|d| d.name() != "threat-intel");
+        self.detectors
+            .push(Box::new(detectors::IntelMatches::new(intel, cfg)));
     }
 
     /// The knowledge base in use.

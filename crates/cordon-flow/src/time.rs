@@ -36,6 +36,12 @@ fn digits(s: &str) -> Option<i64> {
 /// Parse an RFC 3339 timestamp (`2026-02-05T09:14:02.118403201Z`,
 /// `...+01:00`) into epoch milliseconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_us(s).map(|us| us.div_euclid(1000))
+}
+
+/// Parse an RFC 3339 timestamp into epoch microseconds (digits past the
+/// sixth of the fraction are dropped).
+pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, rest) = (s.get(..10)?, s.get(10..)?);
     let mut parts = date.split('-');
@@ -62,16 +68,16 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         digits(hms.next()?)?,
         digits(hms.next()?)?,
     );
-    if hh > 23 || mm > 59 || ss > 60 {
+    if hh > 23 || mm > 59 || ss > 60 || hms.next().is_some() {
         return None;
     }
-    let millis = if frac.is_empty() {
+    let micros = if frac.is_empty() {
         0
     } else {
-        let f: String = frac.chars().chain("000".chars()).take(3).collect();
         if !frac.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
+        let f: String = frac.chars().chain("000000".chars()).take(6).collect();
         digits(&f)?
     };
     let offset_minutes = match zone {
@@ -84,7 +90,24 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     };
     let days = days_from_civil(y, m, d);
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_minutes * 60;
-    Some(secs * 1000 + millis)
+    secs.checked_mul(1_000_000)?.checked_add(micros)
+}
+
+/// Format epoch microseconds as RFC 3339 UTC with six fraction digits
+/// (`2026-12-07T07:17:45.123456Z`).
+pub fn format_rfc3339_us(us: i64) -> String {
+    let ms = format_rfc3339(us.div_euclid(1000));
+    let extra = us.rem_euclid(1000);
+    // `...SS.mmmZ` → `...SS.mmmuuuZ`
+    format!("{}{extra:03}Z", &ms[..ms.len() - 1])
+}
+
+/// Now, in epoch microseconds.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Format epoch milliseconds as RFC 3339 UTC with milliseconds.
@@ -137,4 +160,38 @@ pub fn parse_time_arg(s: &str, now: i64) -> Option<i64> {
         return Some(now - d);
     }
     s.parse::<i64>().ok().map(|secs| secs * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microseconds_round_trip() {
+        let us = parse_rfc3339_us("2026-12-07T07:17:45.123456Z").unwrap();
+        assert_eq!(us % 1_000_000, 123_456);
+        assert_eq!(format_rfc3339_us(us), "2026-12-07T07:17:45.123456Z");
+        assert_eq!(parse_rfc3339(&format_rfc3339_us(us)), Some(us / 1000));
+        // Nanoseconds are cut to microseconds; offsets are applied.
+        assert_eq!(
+            parse_rfc3339_us("2026-12-07T08:17:45.1234569+01:00"),
+            Some(us)
+        );
+        assert_eq!(format_rfc3339_us(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn malformed_timestamps_are_refused() {
+        for bad in [
+            "",
+            "2026-12-07",
+            "2026-12-07T07:17:45",
+            "2026-13-07T07:17:45Z",
+            "2026-12-07T07:17:45:01Z",
+            "2026-12-07T07:17:45.12a4Z",
+            "9999999999-12-07T07:17:45Z",
+        ] {
+            assert_eq!(parse_rfc3339_us(bad), None, "{bad}");
+        }
+    }
 }

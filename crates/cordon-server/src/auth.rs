@@ -109,13 +109,18 @@ fn unhex(s: &str) -> Option<Digest> {
 
 /// A random secret, URL-safe base64 of `bytes` random bytes.
 pub fn random_secret(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    // The system generator does not fail on Linux; if it ever did, an
-    // all-zero secret must not be handed out.
+    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
+}
+
+/// `n` random bytes from the system generator; none if it failed (it
+/// does not on Linux; if it ever did, an all-zero secret must not be
+/// handed out).
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
     if SystemRandom::new().fill(&mut buf).is_err() {
         buf.clear();
     }
-    URL_SAFE_NO_PAD.encode(buf)
+    buf
 }
 
 /// The token digests and who each one is.

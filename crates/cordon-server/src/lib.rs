@@ -16,6 +16,7 @@ pub mod console;
 pub mod filter;
 pub mod openapi;
 pub mod responses;
+pub mod taxii;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,9 @@ pub struct App {
     pub secure_cookies: bool,
     /// The responses file the agents and gateways follow, when given.
     pub responses: Option<PathBuf>,
+    /// The key TAXII `next` tokens are signed with (read from the store
+    /// on first use).
+    pub taxii_key: std::sync::OnceLock<Arc<Vec<u8>>>,
 }
 
 /// An error as the API answers it: a status and `{"error": {code, message}}`.
@@ -204,6 +208,17 @@ pub struct Caller {
     pub via: Via,
 }
 
+/// The user and password of HTTP Basic credentials (base64 of `user:password`).
+fn basic_credentials(encoded: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "cordon_session";
 
@@ -240,6 +255,7 @@ impl App {
             metrics: Metrics::default(),
             secure_cookies,
             responses: None,
+            taxii_key: std::sync::OnceLock::new(),
         })
     }
 
@@ -250,18 +266,26 @@ impl App {
         self
     }
 
-    /// Who is calling: a bearer token, else the session cookie.
+    /// Who is calling: a bearer token (or HTTP Basic with the token's name
+    /// and the token), else the session cookie.
     ///
     /// # Errors
     /// 401 when neither is valid.
     pub fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            let token = auth
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            return match token.and_then(|t| self.tokens.check(t)) {
+            let value = auth.to_str().unwrap_or_default();
+            let principal = if let Some(token) = value.strip_prefix("Bearer ") {
+                self.tokens.check(token.trim())
+            } else if let Some(basic) = value.strip_prefix("Basic ") {
+                basic_credentials(basic).and_then(|(user, token)| {
+                    self.tokens
+                        .check(&token)
+                        .filter(|p| auth::same_secret(&p.name, &user))
+                })
+            } else {
+                None
+            };
+            return match principal {
                 Some(p) => Ok(Caller {
                     principal: p.clone(),
                     via: Via::Bearer,
@@ -397,6 +421,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(console::routes())
+        .merge(taxii::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             count_requests,

@@ -29,14 +29,18 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+pub mod exchange;
 mod query;
 pub mod sqlite;
 
+pub use exchange::ExchangeStore;
 pub use query::{Edge, FlowQuery, topology_label};
 
 /// The store's traits, for `use cordon_store::prelude::*`.
 pub mod prelude {
-    pub use crate::{FindingStore, FlowReader, FlowWriter, IncidentStore, IngestLedger, Store};
+    pub use crate::{
+        ExchangeStore, FindingStore, FlowReader, FlowWriter, IncidentStore, IngestLedger, Store,
+    };
 }
 pub use sqlite::SqliteStore;
 
@@ -260,8 +264,19 @@ pub trait IncidentStore: FindingStore {
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown id; database errors.
     fn set_status(&mut self, id: &str, change: StatusChange) -> Result<Incident, StoreError>;
+}
 
-    /// Link every stored finding into incidents again and store them: what
+/// Everything a backend keeps, plus retention.
+pub trait Store: FlowWriter + FlowReader + FindingStore + IncidentStore + ExchangeStore {
+    /// Delete flows and rollups that started before `before_ms`; returns
+    /// how many flows were deleted.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Link every stored finding into incidents again and store them, then
+    /// publish them (see [`Store::publish_findings`]): what
     /// `ingest --detect` and `detect` run after saving findings.
     ///
     /// # Errors
@@ -269,16 +284,47 @@ pub trait IncidentStore: FindingStore {
     fn relink(&mut self, kb: &Kb) -> Result<Vec<Incident>, StoreError> {
         let findings = self.findings(None)?;
         let previous = self.incidents(None)?;
-        self.save_incidents(link(&findings, &previous, kb))
+        let incidents = self.save_incidents(link(&findings, &previous, kb))?;
+        self.publish_stix(&findings, &incidents, kb)?;
+        Ok(incidents)
     }
-}
 
-/// Everything a backend keeps, plus retention.
-pub trait Store: FlowWriter + FlowReader + FindingStore + IncidentStore {
-    /// Delete flows and rollups that started before `before_ms`; returns
-    /// how many flows were deleted.
+    /// Publish the stored findings and incidents as STIX to the
+    /// [`exchange::FINDINGS`] collection (their indicators also to
+    /// [`exchange::INDICATORS`]); what changed since the last time gets a
+    /// new version. Returns how many versions were added.
+    ///
+    /// # Errors
+    /// Database errors or a damaged row.
+    fn publish_findings(&mut self, kb: &Kb) -> Result<usize, StoreError> {
+        let findings = self.findings(None)?;
+        let incidents = self.incidents(None)?;
+        self.publish_stix(&findings, &incidents, kb)
+    }
+
+    /// Publish `findings` and `incidents` (see [`Store::publish_findings`]).
     ///
     /// # Errors
     /// Database errors.
-    fn prune(&mut self, before_ms: i64) -> Result<u64, StoreError>;
+    fn publish_stix(
+        &mut self,
+        findings: &[Finding],
+        incidents: &[Incident],
+        kb: &Kb,
+    ) -> Result<usize, StoreError> {
+        let now = cordon_flow::time::now_ms();
+        let mut bundle = cordon_detect::stix::bundle(findings, kb, now);
+        cordon_incident::export::add_to_bundle(&mut bundle, incidents, kb, now);
+        let objects = match bundle.get_mut("objects").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(objects)) => objects,
+            _ => Vec::new(),
+        };
+        let indicators: Vec<serde_json::Value> = objects
+            .iter()
+            .filter(|o| matches!(o["type"].as_str(), Some("indicator" | "identity")))
+            .cloned()
+            .collect();
+        Ok(self.publish(exchange::FINDINGS, &objects)?
+            + self.publish(exchange::INDICATORS, &indicators)?)
+    }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses a part")]
 
+pub mod serve;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
@@ -37,14 +39,15 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// Lines `child` prints on its (piped) standard output, as they come.
+/// The pipe is read to its end even when nobody listens any more, so the
+/// child never writes into a closed pipe (and ends, as `cordon` does when
+/// its reader goes away).
 pub fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     rx

@@ -4,6 +4,7 @@ mod beacon;
 mod brute;
 mod exfil;
 mod intel;
+pub(crate) use intel::IntelMatches;
 mod lateral;
 mod longconn;
 mod scan;

@@ -12,6 +12,7 @@ use crate::query::{Edge, FlowQuery, topology_label};
 use crate::{Bucket, FlowReader, FlowWriter, IngestLedger, InputState, Store, StoreError};
 
 mod block;
+mod exchange;
 mod findings;
 mod incidents;
 #[cfg(test)]
@@ -222,6 +223,7 @@ impl SqliteStore {
         db.execute_batch(SCHEMA)?;
         findings::prepare(&db)?;
         incidents::prepare(&db)?;
+        exchange::prepare(&db)?;
         Ok(SqliteStore { db })
     }
 

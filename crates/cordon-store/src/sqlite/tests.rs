@@ -459,3 +459,189 @@ fn a_query_by_group_reads_only_the_blocks_that_can_hold_it() {
     assert_eq!(s.query(&by("notifier")).unwrap().len(), 10);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+mod exchange {
+    use super::temp;
+    use crate::SqliteStore;
+    use crate::exchange::{
+        Added, ExchangeStore, NewObject, ObjectQuery, Source, Versions, is_intel,
+    };
+    use serde_json::json;
+
+    fn object(id: &str, version_us: Option<i64>) -> NewObject {
+        NewObject {
+            id: id.to_string(),
+            kind: id.split("--").next().unwrap().to_string(),
+            spec_version: "2.1".to_string(),
+            version_us,
+            body: json!({"id": id, "v": version_us}).to_string(),
+        }
+    }
+
+    #[test]
+    fn versions_are_kept_and_first_and_last_follow_adds_and_deletes() {
+        let mut s = SqliteStore::open(&temp("stix-versions")).unwrap();
+        let a = "indicator--a";
+        let added = s
+            .add_objects("intel", &[object(a, Some(2_000)), object(a, Some(1_000))])
+            .unwrap();
+        assert_eq!(
+            added,
+            vec![
+                Added::New { version_us: 2_000 },
+                Added::New { version_us: 1_000 }
+            ]
+        );
+        // The same version again is not stored twice.
+        assert_eq!(
+            s.add_objects("intel", &[object(a, Some(2_000))]).unwrap(),
+            vec![Added::Present { version_us: 2_000 }]
+        );
+        let versions = |s: &SqliteStore, v: Versions| {
+            let mut q = ObjectQuery::all("intel", 10);
+            q.versions = v;
+            s.objects(&q)
+                .unwrap()
+                .objects
+                .iter()
+                .map(|o| o.version_us)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions(&s, Versions::last()), vec![2_000]);
+        let first = Versions {
+            first: true,
+            ..Versions::default()
+        };
+        assert_eq!(versions(&s, first.clone()), vec![1_000]);
+        let all = Versions {
+            all: true,
+            ..Versions::default()
+        };
+        assert_eq!(versions(&s, all.clone()).len(), 2);
+        // Deleting the latest makes the one before the latest.
+        assert_eq!(
+            s.delete_object("intel", a, &Versions::last(), &[]).unwrap(),
+            1
+        );
+        assert_eq!(versions(&s, Versions::last()), vec![1_000]);
+        assert_eq!(versions(&s, first), vec![1_000]);
+        assert_eq!(s.delete_object("intel", a, &all, &[]).unwrap(), 1);
+        assert!(versions(&s, all).is_empty());
+    }
+
+    #[test]
+    fn pages_continue_after_their_last_object_whatever_is_added_meanwhile() {
+        let mut s = SqliteStore::open(&temp("stix-pages")).unwrap();
+        let batch: Vec<NewObject> = (0..50)
+            .map(|i| object(&format!("x-thing--{i:03}"), None))
+            .collect();
+        s.add_objects("intel", &batch).unwrap();
+        let mut q = ObjectQuery::all("intel", 7);
+        let mut seen = Vec::new();
+        loop {
+            let page = s.objects(&q).unwrap();
+            seen.extend(page.objects.iter().map(|o| o.id.clone()));
+            if seen.len() == 21 {
+                let late: Vec<NewObject> = (50..53)
+                    .map(|i| object(&format!("x-thing--{i:03}"), None))
+                    .collect();
+                s.add_objects("intel", &late).unwrap();
+            }
+            match page.objects.last() {
+                Some(last) if page.more => q.after = Some(last.cursor()),
+                _ => break,
+            }
+        }
+        let expected: Vec<String> = (0..53).map(|i| format!("x-thing--{i:03}")).collect();
+        assert_eq!(seen, expected);
+        // Objects without versions are versioned by when they were added.
+        let page = s.objects(&ObjectQuery::all("intel", 1)).unwrap();
+        assert_eq!(page.objects[0].version_us, page.objects[0].date_added_us);
+    }
+
+    #[test]
+    fn publishing_adds_a_version_only_when_content_changes() {
+        let mut s = SqliteStore::open(&temp("stix-publish")).unwrap();
+        let o = json!({"type": "indicator", "id": "indicator--p", "created": "x", "modified": "x", "name": "one"});
+        assert_eq!(s.publish("findings", std::slice::from_ref(&o)).unwrap(), 1);
+        // Only the timestamps differ: nothing new.
+        let mut same = o.clone();
+        same["modified"] = json!("y");
+        assert_eq!(s.publish("findings", &[same]).unwrap(), 0);
+        let mut changed = o.clone();
+        changed["name"] = json!("two");
+        assert_eq!(s.publish("findings", &[changed]).unwrap(), 1);
+        let mut q = ObjectQuery::all("findings", 10);
+        q.versions = Versions {
+            all: true,
+            ..Versions::default()
+        };
+        let page = s.objects(&q).unwrap();
+        assert_eq!(page.objects.len(), 2);
+        let first: serde_json::Value = serde_json::from_str(&page.objects[0].body).unwrap();
+        let second: serde_json::Value = serde_json::from_str(&page.objects[1].body).unwrap();
+        assert_eq!(first["created"], second["created"], "created stays");
+        assert!(page.objects[1].version_us > page.objects[0].version_us);
+        assert_eq!(
+            second["modified"],
+            cordon_detect::stix::ts(page.objects[1].version_us / 1000)
+        );
+    }
+
+    #[test]
+    fn pulled_sources_keep_their_mark_with_their_objects_and_feed_detection() {
+        let mut s = SqliteStore::open(&temp("stix-sources")).unwrap();
+        assert!(
+            s.add_pulled("isac", &[], Some(1)).is_err(),
+            "an unknown source"
+        );
+        let source = Source {
+            name: "isac".to_string(),
+            url: "https://taxii.example/api1/".to_string(),
+            collection: "feed".to_string(),
+            added_after_us: None,
+            last_pull_ms: None,
+            complete: false,
+            last_error: None,
+            objects: 0,
+        };
+        s.save_source(&source).unwrap();
+        s.add_pulled("isac", &[object("indicator--i", Some(5))], Some(77))
+            .unwrap();
+        s.add_objects("intel", &[object("indicator--j", Some(5))])
+            .unwrap();
+        s.add_objects("indicators", &[object("indicator--own", Some(5))])
+            .unwrap();
+        let kept = &s.sources().unwrap()[0];
+        assert_eq!(kept.added_after_us, Some(77));
+        assert_eq!(kept.objects, 1);
+        let mut read = Vec::new();
+        let n = s
+            .intel_objects("indicator", &mut |c, _| read.push(c.to_string()))
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(read, vec!["source:isac", "intel"]);
+        assert!(is_intel("source:isac") && is_intel("intel") && !is_intel("indicators"));
+        let mark = s.intel_mark().unwrap();
+        s.add_objects("intel", &[object("indicator--k", Some(5))])
+            .unwrap();
+        assert_ne!(s.intel_mark().unwrap(), mark);
+    }
+
+    #[test]
+    fn secrets_and_statuses_survive_reopening() {
+        let dir = temp("stix-secret");
+        let first = {
+            let mut s = SqliteStore::open(&dir).unwrap();
+            s.save_status("st-1", "{\"id\":\"st-1\"}").unwrap();
+            s.secret("k", &mut || vec![1, 2, 3]).unwrap()
+        };
+        let mut s = SqliteStore::open(&dir).unwrap();
+        assert_eq!(s.secret("k", &mut || vec![9]).unwrap(), first);
+        assert_eq!(
+            s.status("st-1").unwrap().as_deref(),
+            Some("{\"id\":\"st-1\"}")
+        );
+        assert_eq!(s.status("st-2").unwrap(), None);
+    }
+}
