@@ -67,8 +67,11 @@ pub enum Param<'a> {
 }
 
 /// Settings of every detector.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
+    /// What is not an attack path: infrastructure protocols and periodic
+    /// benign services (the knowledge base's, plus the settings' own).
+    pub services: std::sync::Arc<crate::services::Services>,
     /// Beaconing.
     pub beaconing: Beaconing,
     /// Long connections.
@@ -87,6 +90,27 @@ pub struct Config {
     pub intel: Common,
     /// Policy violations.
     pub violations: Violations,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            // The shipped file is checked by the tests; were it ever
+            // unreadable, detection would run without it rather than not.
+            services: std::sync::Arc::new(
+                crate::services::Services::embedded().unwrap_or_default(),
+            ),
+            beaconing: Beaconing::default(),
+            long_connections: LongConnections::default(),
+            exfiltration: Exfiltration::default(),
+            vendors: Vendors::default(),
+            lateral: Lateral::default(),
+            scan: Scan::default(),
+            brute_force: BruteForce::default(),
+            intel: Common::default(),
+            violations: Violations::default(),
+        }
+    }
 }
 
 macro_rules! settings {
@@ -120,13 +144,13 @@ settings!(
     /// Beaconing: regular connections from one source to one destination.
     Beaconing {
         /// Connections needed before a pair is scored.
-        min_connections: u64 = 20, Count;
+        min_connections: u64 = 10, Count;
         /// Score (0..1) at or above which a pair is reported.
         threshold: f64 = 0.8, Ratio;
         /// Most connection times kept per pair.
         max_samples: u64 = 256, Count;
         /// Least time between first and last connection.
-        min_span: i64 = 30 * MINUTE, Duration;
+        min_span: i64 = 5 * MINUTE, Duration;
     }
 );
 
@@ -271,7 +295,12 @@ impl Config {
                 }
                 detectors.finish(&mut diags, &DETECTORS);
             }
-            top.finish(&mut diags, &["apiVersion", "kind", "detectors"]);
+            if let Some(node) = top.get("services") {
+                let mut services = (*config.services).clone();
+                decode_services(node, &mut services, &mut diags);
+                config.services = std::sync::Arc::new(services);
+            }
+            top.finish(&mut diags, &["apiVersion", "kind", "detectors", "services"]);
         }
         if diags.has_errors() {
             return Err(ConfigError {
@@ -294,6 +323,78 @@ impl Config {
             _ => decode_settings(node, name, &mut self.intel, Vec::new(), diags),
         }
     }
+}
+
+/// Decode `services:` (infrastructure protocols and periodic services the
+/// settings add to the knowledge base's).
+fn decode_services(node: &Node, services: &mut crate::services::Services, diags: &mut Diagnostics) {
+    let Some(mut fields) = node.fields(diags, "services") else {
+        return;
+    };
+    let strings = |node: &Node, what: &str, diags: &mut Diagnostics| -> Vec<String> {
+        node.items(diags, what)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.text(diags, what).map(str::to_string))
+            .collect()
+    };
+    if let Some(list) = fields
+        .get("infrastructure")
+        .and_then(|n| n.items(diags, "infrastructure"))
+    {
+        for item in list {
+            let Some(mut entry) = item.fields(diags, "infrastructure service") else {
+                continue;
+            };
+            let name = entry
+                .require(diags, "name")
+                .and_then(|n| n.text(diags, "name"))
+                .unwrap_or("")
+                .to_string();
+            let transports = entry
+                .require(diags, "transport")
+                .map(|n| strings(n, "transport", diags))
+                .unwrap_or_default();
+            let mut ports = Vec::new();
+            if let Some(list) = entry.get("ports").and_then(|n| n.items(diags, "ports")) {
+                for p in list {
+                    match p.text(diags, "port").map(str::parse::<u16>) {
+                        Some(Ok(port)) => ports.push(port),
+                        Some(Err(_)) => diags.error(p.pos, "a port is a number from 0 to 65535"),
+                        None => {}
+                    }
+                }
+            }
+            if let Err(e) = services.add_infrastructure(&name, &transports, &ports) {
+                diags.error(item.pos, e);
+            }
+            entry.finish(diags, &["name", "transport", "ports"]);
+        }
+    }
+    if let Some(list) = fields
+        .get("periodic")
+        .and_then(|n| n.items(diags, "periodic"))
+    {
+        for item in list {
+            let Some(mut entry) = item.fields(diags, "periodic service") else {
+                continue;
+            };
+            let name = entry
+                .require(diags, "name")
+                .and_then(|n| n.text(diags, "name"))
+                .unwrap_or("")
+                .to_string();
+            let hosts = entry
+                .require(diags, "hosts")
+                .map(|n| strings(n, "hosts", diags))
+                .unwrap_or_default();
+            if let Err(e) = services.add_periodic(&name, &hosts) {
+                diags.error(item.pos, e);
+            }
+            entry.finish(diags, &["name", "hosts"]);
+        }
+    }
+    fields.finish(diags, &["infrastructure", "periodic"]);
 }
 
 /// Decode one detector's mapping: `enabled`, `allow`, `max_state` and its

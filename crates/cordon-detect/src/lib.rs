@@ -32,6 +32,7 @@ pub mod finding;
 pub mod intel;
 pub mod kb;
 pub mod ocsf;
+pub mod services;
 pub mod stats;
 pub mod stix;
 

@@ -11,27 +11,130 @@
 //! ignore outliers, so jitter and missed beats cost little.
 //!
 //! Pairs are keyed by (source, destination hostname or address, port), so a
-//! beacon to a name behind rotating addresses is still one pair.
+//! beacon to a name behind rotating addresses is still one pair. A pair is
+//! any source and destination but an inbound one (an external source to an
+//! internal destination): C2 servers also sit inside private ranges (a
+//! compromised host, a proxy), and a sensor on an Internet-facing host sees
+//! no private addresses at all. Infrastructure services (the knowledge
+//! base's `services.json`: DNS, NTP, DHCP, Kerberos...) are never pairs.
+//!
+//! Besides the regular beat, the detector reports two shapes real C2 shows:
+//! a **strobe** (a hundred or more connections to one pair within five
+//! minutes: an interactive session over short-lived requests) and a
+//! **reconnect storm** (many refused or unanswered attempts to one pair:
+//! an implant calling a C2 server that is down). Scoring works from a few
+//! minutes of traffic (`min_span`) to days.
+//!
+//! Severity means something: a lone periodic pattern is at most `medium`
+//! (and `low` between internal hosts on a well-known port, or to a known
+//! periodic service such as a connectivity check); `high` and `critical`
+//! need the policy to say the destination is not sanctioned. Each finding
+//! says why in its `severity_reason` fact.
 
 use cordon_core::FindingKind;
 use cordon_flow::Flow;
 
-use super::{Detector, Samples, c2_technique, dst_key, fact, finding};
+use super::{Detector, Samples, c2_technique, calibrate, dst_key, fact, finding, two_way};
 use crate::bounded::{Aged, Bounded};
 use crate::config::Beaconing;
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
+use crate::services::Services;
 use crate::stats::regularity;
 
+/// Connections within [`STROBE_WINDOW_S`] that make a strobe.
+const STROBE_CONNECTIONS: usize = 100;
+/// The window of a strobe, seconds.
+const STROBE_WINDOW_S: u32 = 300;
+/// Unanswered attempts that make a reconnect storm.
+const STORM_ATTEMPTS: usize = 20;
+/// The window of a reconnect storm, seconds.
+const STORM_WINDOW_S: u32 = 900;
+/// Least span of a beacon between hosts neither known to be internal.
+const UNKNOWN_MIN_SPAN_MS: i64 = 6 * 3_600_000;
+
+/// Where a pair's destination is, seen from its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    /// Internal to external.
+    Outbound,
+    /// Between internal hosts.
+    Internal,
+    /// Neither side known to be internal (a sensor on a public host).
+    Unknown,
+}
+
+impl Reach {
+    fn of(f: &Flow) -> Option<Reach> {
+        match (super::src_internal(f), super::dst_internal(f)) {
+            (true, false) => Some(Reach::Outbound),
+            (true, true) => Some(Reach::Internal),
+            (false, false) => Some(Reach::Unknown),
+            (false, true) => None,
+        }
+    }
+}
+
 struct Pair {
-    /// Connection starts, seconds since `base_s`.
+    /// Answered connection starts, seconds since `base_s`.
     times: Vec<u32>,
-    /// Bytes out per connection.
+    /// Bytes out per answered connection.
     sizes: Vec<u32>,
+    /// Unanswered attempts, seconds since `base_s`.
+    fails: Vec<u32>,
     base_s: i64,
     last_ms: i64,
     reported: f64,
+    strobe_reported: bool,
+    storm_reported: bool,
+    reach: Reach,
+    /// The policy says the destination is not sanctioned (enriched, not
+    /// allowed by a rule) or denied it.
+    unsanctioned: bool,
     sample: Option<Flow>,
     samples: Samples,
+}
+
+/// Whether `f` is an attempt nobody answered: refused, reset before any
+/// answer, or (for sources that record both directions) no bytes back.
+fn unanswered(f: &Flow) -> bool {
+    if f.observed == Some(cordon_flow::Observed::Rejected) {
+        return true;
+    }
+    match f.get_attr("conn_state") {
+        Some(state) => matches!(state, "REJ" | "S0" | "RSTOS0" | "SH" | "SHR" | "OTH"),
+        None => f.protocol == 6 && two_way(f) && f.bytes_in == 0 && f.packets_in == 0,
+    }
+}
+
+/// Ports whose periodic use between internal hosts is ordinary (web,
+/// mail, web proxies, remote administration, databases, file services).
+fn common_port(port: u16) -> bool {
+    matches!(
+        port,
+        21 | 22
+            | 25
+            | 80
+            | 110
+            | 143
+            | 443
+            | 445
+            | 465
+            | 587
+            | 993
+            | 995
+            | 1433
+            | 1521
+            | 3128
+            | 3306
+            | 3389
+            | 5432
+            | 5985
+            | 5986
+            | 6379
+            | 8080
+            | 9200
+            | 27017
+    )
 }
 
 impl Aged for Pair {
@@ -43,20 +146,80 @@ impl Aged for Pair {
 /// The beaconing detector.
 pub struct Beacons {
     cfg: Beaconing,
+    services: std::sync::Arc<Services>,
     pairs: Bounded<(std::net::IpAddr, String, u16), Pair>,
     hour: Option<i64>,
 }
 
 impl Beacons {
-    /// A detector with `cfg`.
-    pub fn new(cfg: Beaconing) -> Self {
+    /// A detector with `cfg`, leaving out `services`' infrastructure.
+    pub fn new(cfg: Beaconing, services: std::sync::Arc<Services>) -> Self {
         let pairs = Bounded::new(cfg.common.max_state);
         Beacons {
             cfg,
+            services,
             pairs,
             hour: None,
         }
     }
+}
+
+/// The highest severity a pattern of `pair` may have on its own, and why.
+fn ceiling(pair: &Pair, port: u16, host: Option<&str>, services: &Services) -> (Severity, String) {
+    if let Some(service) = services.periodic(host) {
+        return (
+            Severity::Low,
+            format!(
+                "a known periodic service ({service}); low unless something else corroborates it"
+            ),
+        );
+    }
+    match pair.reach {
+        Reach::Outbound if pair.unsanctioned => (
+            Severity::Critical,
+            "the policy sanctions no traffic to this destination".to_string(),
+        ),
+        Reach::Outbound => (
+            Severity::Medium,
+            "a periodic pattern alone (no policy says the destination is unsanctioned)".to_string(),
+        ),
+        Reach::Internal | Reach::Unknown if !common_port(port) => (
+            Severity::Medium,
+            format!(
+                "{} on an uncommon port ({port})",
+                if pair.reach == Reach::Internal {
+                    "between internal hosts"
+                } else {
+                    "between hosts not known to be internal"
+                }
+            ),
+        ),
+        Reach::Internal | Reach::Unknown => (
+            Severity::Low,
+            format!(
+                "{} on a common service port ({port}); low unless something else corroborates it",
+                if pair.reach == Reach::Internal {
+                    "between internal hosts"
+                } else {
+                    "between hosts not known to be internal"
+                }
+            ),
+        ),
+    }
+}
+
+/// `s` seconds for people (`40 s`, `12 min`, `3.5 h`).
+fn human_span(s: u32) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{:.1} h", f64::from(s) / 3600.0),
+    }
+}
+
+/// Whether some `n` of the sorted `times` fall within `window` seconds.
+fn dense(times: &[u32], n: usize, window: u32) -> bool {
+    n >= 2 && times.windows(n).any(|w| w[n - 1] - w[0] <= window)
 }
 
 /// The score (0..1) and its parts for connection times and sizes.
@@ -103,14 +266,45 @@ pub(crate) fn score(times: &[u32], sizes: &[u32]) -> Option<(f64, [f64; 5])> {
 impl Beacons {
     fn evaluate(&mut self, out: &mut Vec<Finding>) {
         let cfg = &self.cfg;
+        let services = &self.services;
         for ((src, dst, port), pair) in self.pairs.iter_mut() {
-            if (pair.times.len() as u64) < cfg.min_connections {
+            let host = pair.sample.as_ref().and_then(|s| s.hostname.clone());
+            let ceiling = ceiling(pair, *port, host.as_deref(), services);
+            if let Some(f) = storm(src, dst, *port, pair) {
+                let mut f = f;
+                calibrate(&mut f, ceiling.clone());
+                out.push(f);
+            }
+            if let Some(f) = strobe(src, dst, *port, pair) {
+                let mut f = f;
+                calibrate(&mut f, ceiling.clone());
+                out.push(f);
+            }
+            // Without a known inside, scanners and password guessers
+            // repeat too: only a pattern that lasts for hours counts.
+            let (min_connections, min_span) = if pair.reach == Reach::Unknown {
+                (
+                    cfg.min_connections.max(20),
+                    cfg.min_span.max(UNKNOWN_MIN_SPAN_MS),
+                )
+            } else {
+                (cfg.min_connections, cfg.min_span)
+            };
+            if (pair.times.len() as u64) < min_connections {
                 continue;
             }
             let span_ms = (i64::from(*pair.times.iter().max().unwrap_or(&0))
                 - i64::from(*pair.times.iter().min().unwrap_or(&0)))
                 * 1000;
-            if span_ms < cfg.min_span {
+            if span_ms < min_span {
+                continue;
+            }
+            // A burst (most connections in the same second) is a strobe's
+            // business, not a beat.
+            let mut sorted = pair.times.clone();
+            sorted.sort_unstable();
+            let same_second = sorted.windows(2).filter(|w| w[1] == w[0]).count();
+            if same_second * 2 >= sorted.len() {
                 continue;
             }
             let Some((s, parts)) = score(&pair.times, &pair.sizes) else {
@@ -154,9 +348,88 @@ impl Beacons {
             fact(&mut f, "size_skew_score", parts[3]);
             fact(&mut f, "size_mad_score", parts[4]);
             pair.samples.clone().into_evidence(&mut f);
+            calibrate(&mut f, ceiling);
             out.push(f);
         }
     }
+}
+
+/// A reconnect storm of `pair`, the first time it has one.
+fn storm(src: &std::net::IpAddr, dst: &str, port: u16, pair: &mut Pair) -> Option<Finding> {
+    // Without a known inside, attempts cannot be told from inbound scans.
+    if pair.storm_reported || pair.fails.len() < STORM_ATTEMPTS || pair.reach == Reach::Unknown {
+        return None;
+    }
+    let mut t = pair.fails.clone();
+    t.sort_unstable();
+    if !dense(&t, STORM_ATTEMPTS, STORM_WINDOW_S) {
+        return None;
+    }
+    let sample = pair.sample.as_ref()?;
+    pair.storm_reported = true;
+    let span = t.last()? - t.first()?;
+    let (technique, _) = c2_technique(sample.protocol, port);
+    let mut f = finding(
+        FindingKind::Beaconing,
+        &format!("storm:{src}>{dst}:{port}"),
+        sample,
+        65.0,
+        format!(
+            "{} refused or unanswered attempts from {src} to {dst}:{port} over {} (a callback to a server that is down)",
+            t.len(),
+            human_span(span)
+        ),
+    );
+    f.first_ms = (pair.base_s + i64::from(*t.first()?)) * 1000;
+    f.last_ms = pair.last_ms;
+    f.techniques.push(technique.to_string());
+    fact(&mut f, "shape", "reconnect storm");
+    fact(&mut f, "unanswered_attempts", t.len());
+    fact(&mut f, "answered_connections", pair.times.len());
+    pair.samples.clone().into_evidence(&mut f);
+    Some(f)
+}
+
+/// A strobe of `pair`, the first time it has one.
+fn strobe(src: &std::net::IpAddr, dst: &str, port: u16, pair: &mut Pair) -> Option<Finding> {
+    // Services between internal hosts on their usual ports (an API
+    // tier, a proxy) are called this way all day.
+    let ordinary = pair.reach == Reach::Internal && common_port(port);
+    if pair.strobe_reported
+        || pair.times.len() < STROBE_CONNECTIONS
+        || pair.reach == Reach::Unknown
+        || ordinary
+    {
+        return None;
+    }
+    let mut t = pair.times.clone();
+    t.sort_unstable();
+    if !dense(&t, STROBE_CONNECTIONS, STROBE_WINDOW_S) {
+        return None;
+    }
+    let sample = pair.sample.as_ref()?;
+    pair.strobe_reported = true;
+    let (technique, encrypted) = c2_technique(sample.protocol, port);
+    let mut f = finding(
+        FindingKind::Beaconing,
+        &format!("strobe:{src}>{dst}:{port}"),
+        sample,
+        70.0,
+        format!(
+            "{STROBE_CONNECTIONS} or more connections from {src} to {dst}:{port} within {} min (an interactive session over short requests)",
+            STROBE_WINDOW_S / 60
+        ),
+    );
+    f.first_ms = (pair.base_s + i64::from(*t.first()?)) * 1000;
+    f.last_ms = pair.last_ms;
+    f.techniques.push(technique.to_string());
+    if encrypted {
+        f.techniques.push("T1573".to_string());
+    }
+    fact(&mut f, "shape", "strobe");
+    fact(&mut f, "connections", t.len());
+    pair.samples.clone().into_evidence(&mut f);
+    Some(f)
 }
 
 impl Detector for Beacons {
@@ -165,12 +438,32 @@ impl Detector for Beacons {
     }
 
     fn observe(&mut self, flow: &Flow, _out: &mut Vec<Finding>) {
-        // Command and control calls out: internal sources, external
-        // destinations (internal periodic traffic, pools and resolvers,
-        // is how services work).
-        if !super::unsanctioned_outbound(flow, &self.cfg.common.allow) {
+        // Sanctioned traffic (a rule allows it), the allowlist, inbound
+        // connections and infrastructure services are not command and
+        // control.
+        let Some(reach) = Reach::of(flow) else {
+            return;
+        };
+        if super::allowed_by_rule(flow)
+            || self
+                .cfg
+                .common
+                .allow
+                .contains(flow.dst_ip, flow.hostname.as_deref())
+            || self
+                .services
+                .infrastructure(flow.protocol, flow.dst_port)
+                .is_some()
+        {
             return;
         }
+        let enriched = flow.enrichment.as_ref();
+        let unsanctioned = enriched.is_some_and(|e| {
+            matches!(
+                e.verdict,
+                cordon_core::Verdict::Deny | cordon_core::Verdict::WouldDeny
+            ) || (reach == Reach::Outbound && e.rule.is_none())
+        });
         let max = self.cfg.max_samples.max(8) as usize;
         let start_s = flow.start_ms.div_euclid(1000);
         let pair = self
@@ -178,13 +471,31 @@ impl Detector for Beacons {
             .entry((flow.src_ip, dst_key(flow), flow.dst_port), || Pair {
                 times: Vec::new(),
                 sizes: Vec::new(),
+                fails: Vec::new(),
                 base_s: start_s,
                 last_ms: flow.start_ms,
                 reported: 0.0,
+                strobe_reported: false,
+                storm_reported: false,
+                reach,
+                unsanctioned: false,
                 sample: None,
                 samples: Samples::default(),
             });
+        pair.unsanctioned |= unsanctioned;
         let offset = u32::try_from((start_s - pair.base_s).max(0)).unwrap_or(u32::MAX);
+        if unanswered(flow) {
+            if pair.fails.len() >= max {
+                pair.fails.remove(0);
+            }
+            pair.fails.push(offset);
+            pair.last_ms = pair.last_ms.max(flow.start_ms);
+            if pair.sample.is_none() {
+                pair.sample = Some(flow.clone());
+            }
+            pair.samples.add(flow);
+            return;
+        }
         if pair.times.len() >= max {
             // Keep the most recent beats.
             pair.times.remove(0);

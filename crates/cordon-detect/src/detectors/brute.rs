@@ -153,6 +153,7 @@ impl Detector for BruteForce {
             f.techniques = vec!["T1110.001".into()];
             fact(&mut f, "failed_attempts", target.attempts);
             fact(&mut f, "service", service);
+            from_outside(flow, &mut f);
             target.samples.clone().into_evidence(&mut f);
             out.push(f);
         }
@@ -191,6 +192,7 @@ impl Detector for BruteForce {
             f.techniques = vec!["T1110.003".into()];
             fact(&mut f, "hosts", spray.hosts.len());
             fact(&mut f, "service", service);
+            from_outside(flow, &mut f);
             out.push(f);
         }
     }
@@ -201,5 +203,20 @@ impl Detector for BruteForce {
 
     fn evicted(&self) -> u64 {
         self.targets.evicted() + self.sprays.evicted()
+    }
+}
+
+/// Password guessing from outside is the Internet's background on any
+/// exposed service: low unless something else corroborates it.
+fn from_outside(flow: &Flow, f: &mut Finding) {
+    if !super::src_internal(flow) {
+        super::calibrate(
+            f,
+            (
+                crate::finding::Severity::Low,
+                "attempts from outside (the Internet's background on an exposed service); low unless something else corroborates it"
+                    .to_string(),
+            ),
+        );
     }
 }

@@ -2,6 +2,11 @@
 //! RDP, SMB, WinRM, RPC, VNC) or to a database port, between two internal
 //! endpoints, that no allow rule covers — or, without a policy, that is new
 //! for the source after a learning period.
+//!
+//! Without a policy, RPC and SMB to a domain controller (a host seen
+//! answering Kerberos or LDAP) are domain background (logons, Group
+//! Policy, replication), not movement; and a first use is at most
+//! `medium`, since nothing says whether it is sanctioned.
 
 use cordon_core::FindingKind;
 use std::net::IpAddr;
@@ -25,6 +30,8 @@ impl Aged for Seen {
 pub struct Lateral {
     cfg: Settings,
     first_ms: Option<i64>,
+    /// Hosts seen answering Kerberos or LDAP: domain controllers.
+    directory: Bounded<IpAddr, Seen>,
     pairs: Bounded<(IpAddr, IpAddr, u16), Seen>,
     ports: Bounded<(IpAddr, u16), Seen>,
 }
@@ -33,6 +40,7 @@ impl Lateral {
     /// A detector with `cfg`.
     pub fn new(cfg: Settings) -> Self {
         Lateral {
+            directory: Bounded::new(cfg.common.max_state),
             pairs: Bounded::new(cfg.common.max_state),
             ports: Bounded::new(cfg.common.max_state),
             first_ms: None,
@@ -47,6 +55,9 @@ impl Detector for Lateral {
     }
 
     fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
+        if matches!(flow.dst_port, 88 | 389 | 636 | 3268) && !failed(flow) {
+            self.directory.entry(flow.dst_ip, || Seen(flow.start_ms)).0 = flow.start_ms;
+        }
         let Some((protocol, technique)) = admin_protocol(flow.dst_port) else {
             return;
         };
@@ -90,7 +101,17 @@ impl Detector for Lateral {
                 if t < first + self.cfg.learn || pair_known || port_known {
                     return;
                 }
-                (format!("the source had not used {protocol} before"), 72.0)
+                if matches!(flow.dst_port, 135 | 139 | 445)
+                    && self.directory.get_mut(&flow.dst_ip).is_some()
+                {
+                    return;
+                }
+                (
+                    format!(
+                        "the source had not used {protocol} before (no policy says whether it may)"
+                    ),
+                    69.0,
+                )
             }
         };
         let mut f = finding(

@@ -13,6 +13,9 @@ use crate::bounded::{Aged, Bounded};
 use crate::config::LongConnections as Settings;
 use crate::finding::Finding;
 
+/// Most time between UDP records of one stream.
+const UDP_MAX_GAP_MS: i64 = 30_000;
+
 struct Conn {
     first_ms: i64,
     last_ms: i64,
@@ -68,7 +71,14 @@ impl Detector for LongConnections {
             flow.protocol,
         );
         let end = flow.end_ms.max(flow.start_ms);
-        let gap = self.cfg.max_gap;
+        // UDP has no connection: records are one stream only while packets
+        // keep flowing (NTP or DNS to one server on a fixed source port are
+        // separate exchanges minutes apart, never one long connection).
+        let gap = if flow.protocol == 17 {
+            self.cfg.max_gap.min(UDP_MAX_GAP_MS)
+        } else {
+            self.cfg.max_gap
+        };
         let conn = self.conns.entry(key, || Conn {
             first_ms: flow.start_ms,
             last_ms: end,

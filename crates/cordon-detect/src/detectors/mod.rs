@@ -54,7 +54,10 @@ pub trait Detector: Send {
 pub fn all(config: &Config, intel: Option<Intel>) -> Vec<Box<dyn Detector>> {
     let mut v: Vec<Box<dyn Detector>> = Vec::new();
     if config.beaconing.common.enabled {
-        v.push(Box::new(beacon::Beacons::new(config.beaconing.clone())));
+        v.push(Box::new(beacon::Beacons::new(
+            config.beaconing.clone(),
+            std::sync::Arc::clone(&config.services),
+        )));
     }
     if config.long_connections.common.enabled {
         v.push(Box::new(longconn::LongConnections::new(
@@ -276,6 +279,21 @@ pub(crate) fn finding(
         stopped_by: stopped_by(f),
         updates: 1,
     }
+}
+
+/// Lower `f`'s severity to `max` (recording why) or say why it stays.
+pub(crate) fn calibrate(f: &mut Finding, (max, why): (Severity, String)) {
+    if f.severity > max {
+        f.severity = max;
+        f.score = f.score.min(match max {
+            Severity::Low => 39.0,
+            Severity::Medium => 69.0,
+            Severity::High => 89.0,
+            Severity::Critical => 100.0,
+        });
+        f.confidence = (f.score / 100.0).clamp(0.05, 0.99);
+    }
+    fact(f, "severity_reason", why);
 }
 
 /// Add a measured number to a finding's evidence.

@@ -11,7 +11,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::{Detector, Samples, dst_internal, fact, failed, finding};
 use crate::bounded::{Aged, Bounded};
 use crate::config::Scan as Settings;
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 
 const MAX_TARGETS: usize = 4096;
 
@@ -180,6 +180,16 @@ impl Detector for Scans {
         fact(&mut f, "probes", src.probes);
         fact(&mut f, "failed_ratio", failed_ratio);
         src.samples.clone().into_evidence(&mut f);
+        if !super::src_internal(flow) {
+            super::calibrate(
+                &mut f,
+                (
+                    Severity::Low,
+                    "scanning from outside (the Internet's background); low unless something else corroborates it"
+                        .to_string(),
+                ),
+            );
+        }
         out.push(f);
     }
 

@@ -103,9 +103,211 @@ fn a_jittery_beacon_with_missed_beats_is_found() {
     assert_eq!(beacon.techniques, ["T1071.001", "T1573"]);
     assert_eq!(beacon.tactics, ["TA0011"]);
     assert_eq!(beacon.stage, "command-and-control");
-    assert!(beacon.score >= 80.0, "{beacon:?}");
+    // The pattern is strong, but alone (no policy) it is at most medium.
+    assert!(
+        beacon.evidence.facts["score"].as_f64().unwrap() >= 0.8,
+        "{beacon:?}"
+    );
+    assert_eq!(beacon.severity, crate::Severity::Medium);
+    assert!(
+        beacon.evidence.facts["severity_reason"]
+            .as_str()
+            .unwrap()
+            .contains("alone")
+    );
     assert!(beacon.evidence.facts["median_interval_s"].as_f64().unwrap() > 50.0);
     assert!(!beacon.evidence.flows.is_empty());
+    // The policy saying nothing sanctions the destination corroborates it.
+    let mut r = Lcg(1);
+    let mut flows = Vec::new();
+    let mut t = T0 as f64;
+    while (t as i64) < T0 + 3 * HOUR {
+        let size = 600.0 * (0.9 + 0.2 * r.f64());
+        let f = flow("10.0.4.10", "45.137.21.9", 443, t as i64, size as u64, 900);
+        flows.push(enriched(f, "would-deny", None, None));
+        t += 60_000.0 * (0.95 + 0.1 * r.f64());
+    }
+    let found = run(flows);
+    let beacon = found
+        .iter()
+        .find(|f| f.kind == cordon_core::FindingKind::Beaconing)
+        .expect("a beacon");
+    assert!(beacon.severity >= crate::Severity::High, "{beacon:?}");
+}
+
+/// `n` connections from `src` to `dst:port`, `every` ms apart from `t0`.
+fn series(src: &str, dst: &str, port: u16, t0: i64, n: i64, every: i64, back: u64) -> Vec<Flow> {
+    (0..n)
+        .map(|i| flow(src, dst, port, t0 + i * every, 700, back))
+        .collect()
+}
+
+fn beacons(found: &[Finding]) -> Vec<&Finding> {
+    found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::Beaconing)
+        .collect()
+}
+
+#[test]
+fn minutes_of_c2_between_internal_hosts_are_found_at_the_severity_they_merit() {
+    // Twelve check-ins a minute apart to an internal host on an uncommon
+    // port (a C2 server on a compromised machine): medium.
+    let found = run(series("172.18.0.3", "172.18.0.2", 8888, T0, 12, MIN, 8000));
+    let b = beacons(&found);
+    assert_eq!(b.len(), 1, "{found:?}");
+    assert_eq!(b[0].severity, crate::Severity::Medium);
+    // The same to an internal web proxy: found, but low.
+    let found = run(series("10.0.0.18", "10.0.0.16", 3128, T0, 12, MIN, 8000));
+    assert_eq!(beacons(&found)[0].severity, crate::Severity::Low);
+    // Infrastructure is never a beacon: NTP, DNS, Kerberos to the DC.
+    for port in [53, 88, 389] {
+        let found = run(series("10.0.0.18", "10.0.0.4", port, T0, 60, MIN, 300));
+        assert!(beacons(&found).is_empty(), "port {port}: {found:?}");
+    }
+    // Inbound (outside to inside) is not command and control.
+    let found = run(series("45.137.21.9", "10.0.0.18", 443, T0, 60, MIN, 300));
+    assert!(beacons(&found).is_empty(), "{found:?}");
+}
+
+#[test]
+fn without_a_known_inside_only_beats_that_last_for_hours_count() {
+    // Two public hosts (a sensor on an Internet-facing machine): an hour
+    // of regular connections is a scanner or a password guesser's rhythm.
+    let found = run(series(
+        "73.54.23.243",
+        "64.225.56.201",
+        80,
+        T0,
+        30,
+        2 * MIN,
+        500,
+    ));
+    assert!(beacons(&found).is_empty(), "{found:?}");
+    // Eight hours of it is a beacon, low on a common port.
+    let found = run(series(
+        "73.54.23.243",
+        "64.225.56.201",
+        80,
+        T0,
+        100,
+        5 * MIN,
+        500,
+    ));
+    let b = beacons(&found);
+    assert_eq!(b.len(), 1, "{found:?}");
+    assert_eq!(b[0].severity, crate::Severity::Low);
+}
+
+#[test]
+fn strobes_and_reconnect_storms_are_found() {
+    // Hundreds of short HTTPS requests within seconds to a host on an
+    // uncommon port (Meterpreter's reverse_https): a strobe.
+    let found = run(series("10.0.1.6", "192.168.0.4", 8443, T0, 300, 200, 2000));
+    let b = beacons(&found);
+    assert!(
+        b.iter().any(|f| f.evidence.facts["shape"] == "strobe"),
+        "{found:?}"
+    );
+    // Calls between internal services on their usual port are not.
+    let found = run(series("10.0.1.10", "10.0.3.10", 8080, T0, 300, 200, 2000));
+    assert!(beacons(&found).is_empty(), "{found:?}");
+    // A RAT calling a C2 server that is down: refused every few seconds.
+    let mut refused = series("10.0.4.10", "203.0.113.50", 4444, T0, 40, 5_000, 0);
+    for f in &mut refused {
+        f.attr("conn_state", "REJ");
+    }
+    let found = run(refused);
+    let b = beacons(&found);
+    assert_eq!(b.len(), 1, "{found:?}");
+    assert_eq!(b[0].evidence.facts["shape"], "reconnect storm");
+    assert_eq!(b[0].evidence.facts["unanswered_attempts"], 40);
+}
+
+#[test]
+fn periodic_benign_services_and_their_users_extensions_stay_low() {
+    let mut flows = series("10.0.4.10", "91.189.91.48", 80, T0, 40, 20 * MIN, 300);
+    for f in &mut flows {
+        f.hostname = Some("connectivity-check.ubuntu.com".into());
+    }
+    let found = run(flows.clone());
+    assert_eq!(beacons(&found)[0].severity, crate::Severity::Low);
+    // The settings can name more infrastructure.
+    let config = Config::parse(
+        "detect.yaml",
+        "apiVersion: cordon/v1\nkind: DetectionConfig\nservices:\n  infrastructure:\n    - name: health checks\n      transport: [tcp]\n      ports: [80]\n",
+    )
+    .unwrap();
+    let found = run_with(config, None, &mut flows);
+    assert!(beacons(&found).is_empty(), "{found:?}");
+    let bad = Config::parse(
+        "detect.yaml",
+        "apiVersion: cordon/v1\nkind: DetectionConfig\nservices:\n  infrastructure:\n    - name: x\n      transport: [quic]\n",
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("detect.yaml:5:"), "{bad}");
+}
+
+#[test]
+fn scans_and_guessing_from_the_internet_are_background() {
+    // 16 ports probed on an exposed host from outside: low.
+    let flows: Vec<Flow> = (0..16)
+        .map(|i| {
+            flow(
+                "47.89.128.90",
+                "10.0.0.5",
+                1000 + i,
+                T0 + i64::from(i) * 1000,
+                60,
+                0,
+            )
+        })
+        .collect();
+    let found = run(flows);
+    let scan = found
+        .iter()
+        .find(|f| f.kind == cordon_core::FindingKind::ServiceDiscovery)
+        .expect("a scan");
+    assert_eq!(scan.severity, crate::Severity::Low);
+    // From inside, the same is a compromised host looking around: high.
+    let flows: Vec<Flow> = (0..16)
+        .map(|i| {
+            flow(
+                "10.0.0.9",
+                "10.0.0.5",
+                1000 + i,
+                T0 + i64::from(i) * 1000,
+                60,
+                0,
+            )
+        })
+        .collect();
+    let found = run(flows);
+    let scan = found
+        .iter()
+        .find(|f| f.kind == cordon_core::FindingKind::ServiceDiscovery)
+        .expect("a scan");
+    assert!(scan.severity >= crate::Severity::Medium, "{scan:?}");
+}
+
+#[test]
+fn ntp_exchanges_minutes_apart_are_not_one_long_connection() {
+    let flows: Vec<Flow> = (0..120)
+        .map(|i| {
+            let mut f = flow("10.0.0.9", "162.159.200.1", 123, T0 + i * 64_000, 48, 48);
+            f.protocol = 17;
+            f.src_port = 123;
+            f.end_ms = f.start_ms;
+            f
+        })
+        .collect();
+    let found = run(flows);
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::LongConnection),
+        "{found:?}"
+    );
 }
 
 #[test]
