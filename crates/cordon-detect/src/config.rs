@@ -173,6 +173,9 @@ settings!(
         mad_factor: f64 = 10.0, Ratio;
         /// Out/in ratio at or above which a transfer is upload-heavy.
         upload_ratio: f64 = 20.0, Ratio;
+        /// Least bytes in one hour to a first-seen raw address on a
+        /// non-web port (judged without a baseline).
+        min_bytes_raw: u64 = 20 * MIB, Bytes;
     }
 );
 
@@ -224,6 +227,11 @@ settings!(
         min_attempts: u64 = 30, Count;
         /// Hosts tried by one source on one auth port (spraying).
         min_spray_hosts: u64 = 10, Count;
+        /// Failed interactive logins (SSH, Telnet, FTP, RDP, VNC) within
+        /// `burst_window` that are a guessing burst.
+        min_burst: u64 = 10, Count;
+        /// The window of a guessing burst.
+        burst_window: i64 = 2 * MINUTE, Duration;
     }
 );
 

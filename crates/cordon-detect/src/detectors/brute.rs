@@ -41,10 +41,17 @@ fn auth_service(port: u16) -> Option<&'static str> {
     })
 }
 
+/// Services a person logs in to by hand.
+fn interactive(port: u16) -> bool {
+    matches!(port, 21 | 22 | 23 | 3389 | 5900)
+}
+
 struct Target {
     window_start: i64,
     last_ms: i64,
     attempts: u32,
+    /// Times of the latest attempts (for the burst rule).
+    recent: Vec<i64>,
     reported: bool,
     samples: Samples,
 }
@@ -120,6 +127,7 @@ impl Detector for BruteForce {
                 window_start: t,
                 last_ms: t,
                 attempts: 0,
+                recent: Vec::new(),
                 reported: false,
                 samples: Samples::default(),
             });
@@ -131,7 +139,22 @@ impl Detector for BruteForce {
         target.last_ms = target.last_ms.max(t);
         target.attempts += 1;
         target.samples.add(flow);
-        if !target.reported && u64::from(target.attempts) >= self.cfg.min_attempts {
+        // Interactive logins guessed in a burst: a person never fails that
+        // fast, and automation logs in once.
+        let burst_n = usize::try_from(self.cfg.min_burst)
+            .unwrap_or(usize::MAX)
+            .max(2);
+        if interactive(flow.dst_port) {
+            if target.recent.len() >= burst_n {
+                target.recent.remove(0);
+            }
+            target.recent.push(t);
+        }
+        let burst = target.recent.len() >= burst_n
+            && target.recent.last().copied().unwrap_or(0)
+                - target.recent.first().copied().unwrap_or(0)
+                <= self.cfg.burst_window;
+        if !target.reported && (u64::from(target.attempts) >= self.cfg.min_attempts || burst) {
             target.reported = true;
             let mut f = finding(
                 FindingKind::BruteForce,

@@ -10,6 +10,12 @@
 //! chunking into similar-sized transfers raise the score; a destination
 //! that is cloud object storage and not a declared vendor makes it a
 //! `cloud-exfiltration` (T1567.002, T1537).
+//!
+//! A host with no history still gets judged: tens of MB uploaded within
+//! an hour to a raw address (no name known) on a port that is not a web
+//! port, first seen that hour and upload-heavy, is exfiltration over an
+//! alternative protocol whatever the baseline (a RAT shipping a phone's
+//! data to its server).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -115,6 +121,10 @@ fn judge(
         return;
     }
     pair.evaluated = true;
+    if let Some(f) = raw_upload(cfg, (src, dst), pair) {
+        out.push(f);
+        return;
+    }
     let b = pair.out;
     if b < cfg.min_bytes || pair.max_prev.saturating_mul(4) >= b {
         return;
@@ -220,6 +230,46 @@ fn judge(
     }
     pair.samples.clone().into_evidence(&mut f);
     out.push(f);
+}
+
+/// The short-history rule: an upload-heavy hour of at least
+/// `min_bytes_raw` to a raw address on a non-web port, first seen.
+fn raw_upload(cfg: &Settings, (src, dst): (&IpAddr, &String), pair: &Pair) -> Option<Finding> {
+    let sample = pair.largest.as_ref()?;
+    let b = pair.out;
+    let raw = dst.parse::<IpAddr>().is_ok();
+    let web = matches!(sample.dst_port, 80 | 443 | 8080 | 8443);
+    let first_seen = pair.first_hour == pair.hour;
+    let upload_heavy =
+        !pair.bidirectional || b as f64 >= cfg.upload_ratio * pair.r#in.max(1) as f64;
+    if !raw || web || !first_seen || !upload_heavy || b < cfg.min_bytes_raw || b >= cfg.min_bytes {
+        return None;
+    }
+    let mut f = finding(
+        FindingKind::Exfiltration,
+        &format!("{src}@{}", pair.hour),
+        sample,
+        65.0,
+        format!(
+            "{src} uploaded {} to {dst}:{} (an address with no name, first seen, {} back) within the hour",
+            bytes(b),
+            sample.dst_port,
+            bytes(pair.r#in)
+        ),
+    );
+    f.first_ms = pair.hour * HOUR;
+    f.last_ms = pair.last_ms;
+    f.techniques = vec!["T1048".into()];
+    fact(&mut f, "bytes_out_hour", b);
+    fact(&mut f, "bytes_in_hour", pair.r#in);
+    fact(&mut f, "first_seen_destination", true);
+    fact(
+        &mut f,
+        "rule",
+        "short history: raw address, non-web port, upload-heavy",
+    );
+    pair.samples.clone().into_evidence(&mut f);
+    Some(f)
 }
 
 impl Exfiltration {

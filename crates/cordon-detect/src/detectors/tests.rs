@@ -969,3 +969,92 @@ fn multicast_broadcast_and_link_local_are_never_attack_destinations() {
         "a policy that denies multicast is still told it was asked"
     );
 }
+
+#[test]
+fn a_burst_of_ssh_guesses_is_brute_force_even_below_the_hourly_count() {
+    // Eleven short SSH sessions of the same size within a minute.
+    let flows: Vec<Flow> = (0..11)
+        .map(|i| {
+            flow(
+                "192.168.56.1",
+                "192.168.56.103",
+                22,
+                T0 + i * 6_000,
+                3_800,
+                3_100,
+            )
+        })
+        .collect();
+    let found = run(flows);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::BruteForce),
+        "{found:?}"
+    );
+    // The same sessions spread over ten minutes are a person at work.
+    let flows: Vec<Flow> = (0..11)
+        .map(|i| {
+            flow(
+                "192.168.56.1",
+                "192.168.56.103",
+                22,
+                T0 + i * 60_000,
+                3_800,
+                3_100,
+            )
+        })
+        .collect();
+    let found = run(flows);
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::BruteForce),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn tens_of_mb_to_a_raw_address_on_an_odd_port_need_no_baseline() {
+    // A phone with no history uploads 30 MB to an address on port 2222.
+    let flows: Vec<Flow> = (0..30)
+        .map(|i| {
+            flow(
+                "192.168.1.20",
+                "203.0.113.80",
+                2222,
+                T0 + i * 30_000,
+                1_048_576,
+                2_000,
+            )
+        })
+        .collect();
+    let found = run(flows);
+    let exfil = found
+        .iter()
+        .find(|f| f.kind == cordon_core::FindingKind::Exfiltration)
+        .expect("exfiltration");
+    // (Every 30 s to one address is also a beacon: the upload rides it.)
+    assert!(exfil.techniques.contains(&"T1048".to_string()), "{exfil:?}");
+    assert_eq!(exfil.severity, crate::Severity::Medium);
+    // The same to a web port is an upload like any other.
+    let flows: Vec<Flow> = (0..30)
+        .map(|i| {
+            flow(
+                "192.168.1.20",
+                "203.0.113.80",
+                443,
+                T0 + i * 30_000,
+                1_048_576,
+                2_000,
+            )
+        })
+        .collect();
+    let found = run(flows);
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.kind == cordon_core::FindingKind::Exfiltration),
+        "{found:?}"
+    );
+}
