@@ -123,8 +123,9 @@ impl Engine {
         // but is no local-only traffic: its name says where it went.
         let local_only = cordon_core::ip::is_local_only(flow.dst_ip)
             && !(flow.dst_ip.is_unspecified() && flow.hostname.is_some());
+        let snapshot = flow.is_snapshot();
         for d in &mut self.detectors {
-            if !local_only || d.sees_local_only() {
+            if (!local_only || d.sees_local_only()) && (!snapshot || d.sees_snapshots()) {
                 d.observe(flow, &mut self.pending);
             }
         }

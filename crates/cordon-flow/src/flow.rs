@@ -172,6 +172,14 @@ impl Flow {
     pub fn get_attr(&self, key: &str) -> Option<&str> {
         self.attrs.get(key)
     }
+
+    /// Whether this is a snapshot of a connection still open (see
+    /// [`crate::sources::zeek::SNAPSHOT`]): the long-connection detector
+    /// reads it; nothing that counts connections or bytes does.
+    pub fn is_snapshot(&self) -> bool {
+        let (key, value) = crate::sources::zeek::SNAPSHOT;
+        self.get_attr(key) == Some(value)
+    }
 }
 
 impl Enrichment {

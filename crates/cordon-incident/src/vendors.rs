@@ -226,6 +226,9 @@ impl<'p> Register<'p> {
 
     /// Count one flow (enriched or not).
     pub fn add(&mut self, f: &Flow) {
+        if f.is_snapshot() {
+            return;
+        }
         self.seen += 1;
         let e = f.enrichment.as_ref();
         let vendor = e.and_then(|e| e.vendor.as_deref());

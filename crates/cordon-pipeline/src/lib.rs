@@ -214,6 +214,7 @@ impl<'a> Pipeline<'a> {
             if let Some(engine) = &mut self.engine {
                 engine.observe(&flow);
             }
+
             for observe in &mut self.observers {
                 observe(&flow);
             }

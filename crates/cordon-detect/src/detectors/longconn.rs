@@ -1,7 +1,14 @@
 //! Long connections: one connection to an external destination held open
 //! for longer than `min_duration`. Flow logs cut long connections into
 //! records of a few minutes, so records of one 5-tuple that follow each
-//! other within `max_gap` are joined before measuring.
+//! other within `max_gap` are joined before measuring. Zeek's snapshots of
+//! connections still open (`open_conn`) count too: a session that never
+//! closes within the data is the longest of all.
+//!
+//! A long connection alone is at most `medium` (`low` between hosts
+//! neither known to be internal, as a sensor on a public host sees them:
+//! administrators' sessions look the same); the policy saying the
+//! destination is not sanctioned makes it more.
 
 use cordon_core::FindingKind;
 use std::net::IpAddr;
@@ -11,7 +18,7 @@ use cordon_flow::Flow;
 use super::{Detector, c2_technique, dst_internal, fact, finding, src_internal};
 use crate::bounded::{Aged, Bounded};
 use crate::config::LongConnections as Settings;
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 
 /// Most time between UDP records of one stream.
 const UDP_MAX_GAP_MS: i64 = 30_000;
@@ -50,9 +57,15 @@ impl Detector for LongConnections {
         "long-connections"
     }
 
+    fn sees_snapshots(&self) -> bool {
+        true
+    }
+
     fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
-        // One side internal, the other external.
-        if src_internal(flow) == dst_internal(flow)
+        // One side internal and the other external, or neither known to
+        // be internal (a sensor on a public host).
+        let (src_in, dst_in) = (src_internal(flow), dst_internal(flow));
+        if (src_in && dst_in)
             || super::allowed_by_rule(flow)
             || self
                 .cfg
@@ -121,6 +134,27 @@ impl Detector for LongConnections {
             f.last_ms = conn.last_ms;
             let (technique, _) = c2_technique(flow.protocol, flow.dst_port);
             f.techniques = vec![technique.to_string(), "T1572".to_string()];
+            let unsanctioned = flow.enrichment.as_ref().is_some_and(|e| e.rule.is_none());
+            let ceiling = if !src_in && !dst_in {
+                (
+                    Severity::Low,
+                    "between hosts not known to be internal; low unless something else corroborates it"
+                        .to_string(),
+                )
+            } else if unsanctioned {
+                (
+                    Severity::Critical,
+                    "the policy sanctions no traffic to this destination".to_string(),
+                )
+            } else {
+                (
+                    Severity::Medium,
+                    "a long connection alone (no policy says the destination is unsanctioned)"
+                        .to_string(),
+                )
+            };
+            super::calibrate(&mut f, ceiling);
+            fact(&mut f, "still_open", flow.is_snapshot());
             fact(&mut f, "duration_s", duration / 1000);
             fact(&mut f, "bytes_out", conn.bytes_out);
             fact(&mut f, "bytes_in", conn.bytes_in);

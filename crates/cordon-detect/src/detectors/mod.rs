@@ -48,6 +48,12 @@ pub trait Detector: Send {
     fn sees_local_only(&self) -> bool {
         false
     }
+    /// Whether the detector reads snapshots of connections still open
+    /// (only the long-connection detector: anything that counts
+    /// connections or bytes would count a snapshot's again).
+    fn sees_snapshots(&self) -> bool {
+        false
+    }
 }
 
 /// Every enabled detector for `config`.

@@ -1058,3 +1058,31 @@ fn tens_of_mb_to_a_raw_address_on_an_odd_port_need_no_baseline() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_session_still_open_is_a_long_connection_and_nothing_else() {
+    // Hourly snapshots of one SSH session (Zeek's open_conn), growing.
+    let flows: Vec<Flow> = (1..=6)
+        .map(|h| {
+            let mut f = flow(
+                "73.54.23.243",
+                "64.225.56.201",
+                22,
+                T0,
+                150_000 * h as u64,
+                600_000 * h as u64,
+            );
+            f.src_port = 56_394;
+            f.end_ms = T0 + h * 6 * HOUR;
+            f.attr("zeek_log", "open_conn");
+            f.attr("conn_state", "S1");
+            f
+        })
+        .collect();
+    let found = run(flows);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind, cordon_core::FindingKind::LongConnection);
+    assert_eq!(found[0].evidence.facts["still_open"], true);
+    // Neither side known to be internal: low.
+    assert_eq!(found[0].severity, crate::Severity::Low);
+}

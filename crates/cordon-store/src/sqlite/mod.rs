@@ -369,7 +369,9 @@ impl FlowWriter for SqliteStore {
             Self::insert_block(&tx, Some(input), chunk)?;
         }
         let mut rollups: HashMap<RollupKey, (u64, u64, u64)> = HashMap::default();
-        for f in flows {
+        // Snapshots of connections still open are kept (detection replays
+        // them) but not counted: the connection's own record counts it.
+        for f in flows.iter().filter(|f| !f.is_snapshot()) {
             let e = f.enrichment.as_ref();
             let key = (
                 f.start_ms.div_euclid(60_000) * 60_000,

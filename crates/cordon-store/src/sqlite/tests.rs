@@ -460,6 +460,25 @@ fn a_query_by_group_reads_only_the_blocks_that_can_hold_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn snapshots_of_open_connections_are_kept_but_not_counted() {
+    let dir = temp("snapshots");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    let input = s.begin_input("k:snap", "snap").unwrap();
+    let done = flow("10.0.1.10", "10.0.2.10", 22, 1_000_000, None);
+    let mut open = flow("10.0.1.10", "10.0.2.10", 22, 1_000_000, None);
+    open.attr("zeek_log", "open_conn");
+    s.append(input.id, &[done, open], 10).unwrap();
+    assert_eq!(
+        s.count().unwrap(),
+        2,
+        "both are kept (detection replays them)"
+    );
+    let edges = s.topology(&FlowQuery::default()).unwrap();
+    assert_eq!(edges.iter().map(|e| e.flows).sum::<u64>(), 1);
+    assert_eq!(edges.iter().map(|e| e.bytes_out).sum::<u64>(), 100);
+}
+
 mod exchange {
     use super::temp;
     use crate::SqliteStore;

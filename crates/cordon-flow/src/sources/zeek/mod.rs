@@ -162,9 +162,11 @@ pub struct ZeekTsvDecoder {
     width: usize,
     unset: String,
     empty: String,
-    /// The log's `#path` when it is not `conn` (`ssl`, `dns`, `open_conn`,
-    /// ...): its records are not connections.
+    /// The log's `#path` when it is not `conn` or `open_conn` (`ssl`,
+    /// `dns`, ...): its records are not connections.
     other_log: Option<String>,
+    /// The log is `open_conn`: snapshots of connections still open.
+    snapshot: bool,
 }
 
 impl Default for ZeekTsvDecoder {
@@ -176,6 +178,7 @@ impl Default for ZeekTsvDecoder {
             unset: "-".into(),
             empty: "(empty)".into(),
             other_log: None,
+            snapshot: false,
         };
         d.set_fields(DEFAULT_FIELDS.split(' '));
         d
@@ -247,12 +250,14 @@ impl LineDecoder for ZeekTsvDecoder {
                     Some("empty_field") => {
                         self.empty = parts.next().unwrap_or("(empty)").to_string()
                     }
-                    // Snapshots of open connections (`open_conn`) repeat
-                    // connections the conn log reports when they end.
+                    // Snapshots of open connections (`open_conn`) are read
+                    // (marked: see [`SNAPSHOT`]); other logs are not
+                    // connections.
                     Some("path") => {
-                        self.other_log = parts
-                            .next()
-                            .filter(|p| *p != "conn")
+                        let path = parts.next();
+                        self.snapshot = path == Some("open_conn");
+                        self.other_log = path
+                            .filter(|p| *p != "conn" && *p != "open_conn")
                             .map(|p| clip(p).to_string());
                     }
                     _ => {}
@@ -297,10 +302,21 @@ impl LineDecoder for ZeekTsvDecoder {
             values,
             decoder: self,
         };
-        out.push(build(&record)?);
+        let mut flow = build(&record)?;
+        if self.snapshot {
+            flow.attr(SNAPSHOT.0, SNAPSHOT.1);
+        }
+        out.push(flow);
         Ok(())
     }
 }
+
+/// The attribute of a snapshot of a connection still open (Zeek's
+/// `open_conn` log): its duration and bytes so far. A snapshot is stored
+/// and informs detection of long connections, but nothing counts it (the
+/// conn log reports the connection when it ends, and hourly snapshots of
+/// one connection would count its bytes again and again).
+pub const SNAPSHOT: (&str, &str) = ("zeek_log", "open_conn");
 
 /// JSON-lines decoder.
 #[derive(Debug, Default)]
@@ -365,11 +381,14 @@ impl LineDecoder for ZeekJsonDecoder {
         };
         // A stream of several Zeek logs (shippers tag each record with the
         // log it came from): only `conn` records are connections.
-        if let Some(stream) = map
+        let stream = map
             .get("@stream")
             .or_else(|| map.get("_path"))
             .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(stream) = &stream
             && stream != "conn"
+            && stream != "open_conn"
         {
             return Err(Skip::new(
                 SkipReason::NotAFlow,
@@ -378,7 +397,11 @@ impl LineDecoder for ZeekJsonDecoder {
         }
         let mut values = HashMap::new();
         flatten("", map, 0, &mut values);
-        out.push(build(&JsonRecord { values })?);
+        let mut flow = build(&JsonRecord { values })?;
+        if stream.as_deref() == Some("open_conn") {
+            flow.attr(SNAPSHOT.0, SNAPSHOT.1);
+        }
+        out.push(flow);
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 use super::{ZeekJsonDecoder, ZeekTsvDecoder};
-use crate::flow::Observed;
+use crate::flow::{Flow, Observed};
 use crate::read::SkipReason;
 use crate::sources::LineDecoder;
 
@@ -122,8 +122,9 @@ fn json_with_dotted_flattened_and_nested_keys_reads_the_same() {
     assert_eq!(skip.reason, SkipReason::NotAFlow);
 }
 
-/// Other Zeek logs (ssl, dns, open_conn snapshots) are Zeek, not
-/// connections: their records are counted as not flows, not as malformed.
+/// Other Zeek logs (ssl, dns) are Zeek, not connections: their records are
+/// counted as not flows, not as malformed. Snapshots of open connections
+/// are read, marked as snapshots.
 #[test]
 fn logs_other_than_conn_are_not_flows() {
     let ssl = "#separator \\x09\n#path\tssl\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tversion\n1.0\tC1\t10.0.0.1\t5\t10.0.0.2\t443\tTLSv13\n";
@@ -142,5 +143,17 @@ fn logs_other_than_conn_are_not_flows() {
     for line in conn.lines() {
         let _ = d.line(line, &mut flows);
     }
-    assert!(flows.is_empty(), "open_conn snapshots repeat conn records");
+    assert!(!flows.is_empty());
+    assert!(flows.iter().all(Flow::is_snapshot), "{flows:?}");
+    let mut plain = Vec::new();
+    let mut d = ZeekTsvDecoder::default();
+    for line in TSV.lines() {
+        let _ = d.line(line, &mut plain);
+    }
+    assert!(!plain.iter().any(Flow::is_snapshot));
+    let json = r#"{"_path":"open_conn","ts":1713470872.4,"uid":"C3","id.orig_h":"73.54.23.243","id.orig_p":56394,"id.resp_h":"64.225.56.201","id.resp_p":22,"proto":"tcp","duration":144001.1,"orig_bytes":151443,"resp_bytes":603466,"conn_state":"S1"}"#;
+    let mut out = Vec::new();
+    ZeekJsonDecoder.line(json, &mut out).unwrap();
+    assert!(out[0].is_snapshot());
+    assert!(out[0].end_ms - out[0].start_ms >= 144_000_000);
 }
