@@ -67,6 +67,42 @@ pub struct Engine {
     dropped: u64,
 }
 
+/// Why a finding whose detector did not say has its severity: what
+/// corroborates it.
+fn severity_reason(f: &Finding) -> String {
+    let n = |k: &str| f.evidence.facts.get(k).and_then(serde_json::Value::as_f64);
+    match f.kind {
+        FindingKind::Exfiltration | FindingKind::CloudExfiltration => {
+            let mut why = match (n("bytes_out_hour"), n("baseline_hourly_median")) {
+                (Some(b), Some(m)) => format!(
+                    "a data volume anomaly: {} in one hour against a usual {}",
+                    finding::human_bytes(b as u64),
+                    finding::human_bytes(m as u64)
+                ),
+                _ => "a data volume anomaly".to_string(),
+            };
+            if f.evidence.facts.get("first_seen_destination") == Some(&true.into()) {
+                why.push_str(", to a destination first seen that hour");
+            }
+            why
+        }
+        FindingKind::ThreatIntel => "a threat-intelligence match".to_string(),
+        FindingKind::PolicyViolation => "the policy denies this traffic".to_string(),
+        FindingKind::VendorDrift => "a declared vendor departs from its baseline".to_string(),
+        FindingKind::ShadowVendor => "an external party no policy declares".to_string(),
+        FindingKind::LateralMovement if f.score >= 70.0 => {
+            "the policy does not allow this admin access".to_string()
+        }
+        FindingKind::LateralMovement => {
+            "admin access new for the source; no policy says whether it may (at most medium)"
+                .to_string()
+        }
+        FindingKind::ServiceDiscovery => "scanning from inside the network".to_string(),
+        FindingKind::BruteForce => "password guessing from inside the network".to_string(),
+        _ => format!("the detector's score ({:.0})", f.score),
+    }
+}
+
 impl Engine {
     /// An engine with `config`'s detectors, mapping through `kb`, matching
     /// `intel` when given.
@@ -138,6 +174,12 @@ impl Engine {
         let pending = std::mem::take(&mut self.pending);
         for mut f in pending {
             self.kb.apply(&mut f);
+            if !f.evidence.facts.contains_key("severity_reason") {
+                let why = severity_reason(&f);
+                f.evidence
+                    .facts
+                    .insert("severity_reason".to_string(), why.into());
+            }
             match self.findings.get_mut(&f.id) {
                 Some(old) => old.merge(f),
                 None => {

@@ -1086,3 +1086,20 @@ fn a_session_still_open_is_a_long_connection_and_nothing_else() {
     // Neither side known to be internal: low.
     assert_eq!(found[0].severity, crate::Severity::Low);
 }
+
+#[test]
+fn every_finding_says_why_it_has_its_severity() {
+    let mut flows = series("10.0.4.10", "45.137.21.9", 443, T0, 40, 2 * MIN, 900);
+    flows.push(enriched(
+        flow("10.0.4.10", "10.0.2.10", 22, T0 + 5 * MIN, 5_000, 5_000),
+        "deny",
+        Some("no-admin-from-app-tier"),
+        None,
+    ));
+    let found = run(flows);
+    assert!(found.len() >= 2, "{found:?}");
+    for f in &found {
+        let why = f.evidence.facts["severity_reason"].as_str().unwrap();
+        assert!(!why.is_empty(), "{f:?}");
+    }
+}
