@@ -138,6 +138,13 @@ pub struct Flow {
     pub enrichment: Option<std::sync::Arc<Enrichment>>,
 }
 
+/// The attribute of a snapshot of a connection still open (Zeek's
+/// `open_conn` log): its duration and bytes so far. A snapshot is stored
+/// and informs detection of long connections, but nothing counts it (the
+/// conn log reports the connection when it ends, and hourly snapshots of
+/// one connection would count its bytes again and again).
+pub const SNAPSHOT: (&str, &str) = ("zeek_log", "open_conn");
+
 impl Flow {
     /// A flow with the given endpoints and everything else zero or unknown.
     pub fn new(source: FlowSource, src_ip: IpAddr, dst_ip: IpAddr, protocol: u8) -> Self {
@@ -174,10 +181,10 @@ impl Flow {
     }
 
     /// Whether this is a snapshot of a connection still open (see
-    /// [`crate::sources::zeek::SNAPSHOT`]): the long-connection detector
-    /// reads it; nothing that counts connections or bytes does.
+    /// [`SNAPSHOT`]): the long-connection detector reads it; nothing that
+    /// counts connections or bytes does.
     pub fn is_snapshot(&self) -> bool {
-        let (key, value) = crate::sources::zeek::SNAPSHOT;
+        let (key, value) = SNAPSHOT;
         self.get_attr(key) == Some(value)
     }
 }

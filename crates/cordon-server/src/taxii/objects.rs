@@ -63,19 +63,78 @@ fn paged(page: &Page, body: String) -> Response {
     r
 }
 
-/// The opening of an envelope-like answer: `{"more":..,"next":..`.
-fn opening(page: &Page, params: &Params, key: &[u8], scope: &str) -> String {
-    let mut out = format!("{{\"more\":{}", page.more);
-    if page.more
-        && let Some(last) = page.objects.last()
-    {
-        let _ = write!(
-            out,
-            ",\"next\":\"{}\"",
-            params.token(key, scope, last.cursor())
-        );
+/// One paged read: the caller checked, the query parsed and run.
+struct Read {
+    page: Page,
+    params: Params,
+    key: Arc<Vec<u8>>,
+    /// What the `next` tokens of this query are bound to.
+    scope: String,
+}
+
+impl Read {
+    /// The opening of an envelope-like answer: `{"more":..,"next":..`.
+    fn opening(&self) -> String {
+        let mut out = format!("{{\"more\":{}", self.page.more);
+        if self.page.more
+            && let Some(last) = self.page.objects.last()
+        {
+            let _ = write!(
+                out,
+                ",\"next\":\"{}\"",
+                self.params.token(&self.key, &self.scope, last.cursor())
+            );
+        }
+        out
     }
-    out
+
+    /// The answer: `body` after the opening, with the date-added headers.
+    fn answer(&self, rest: &str) -> Response {
+        let mut body = self.opening();
+        body.push_str(rest);
+        body.push('}');
+        paged(&self.page, body)
+    }
+}
+
+/// Check the caller, parse the query of `endpoint` on collection `cid`
+/// (and object `oid`) and run it. `what` names the endpoint in the scope
+/// `next` tokens are bound to.
+async fn read(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    cid: &str,
+    oid: Option<&str>,
+    q: Option<&str>,
+    endpoint: Endpoint,
+    what: &str,
+) -> Result<Read, TaxiiError> {
+    begin(app, headers, Role::Viewer, false)?;
+    collection(cid)?;
+    let mut params = Params::parse(q, endpoint)?;
+    if let Some(oid) = oid {
+        object_id(oid)?;
+        params.ids = vec![oid.to_string()];
+    }
+    let key = token_key(app).await?;
+    let scope = match oid {
+        Some(oid) => format!("{what} {cid} {oid}"),
+        None => format!("{what} {cid}"),
+    };
+    let after = params.cursor(&key, &scope)?;
+    let page = run(app, query(cid, &params, after)).await?;
+    if let Some(oid) = oid
+        && page.objects.is_empty()
+        && after.is_none()
+    {
+        exists(app, cid, oid).await?;
+    }
+    Ok(Read {
+        page,
+        params,
+        key,
+        scope,
+    })
 }
 
 /// Run `query` against the store.
@@ -97,20 +156,19 @@ fn query(cid: &str, p: &Params, after: Option<cordon_store::exchange::Cursor>) -
 }
 
 /// Objects as an envelope: `{"more", "next", "objects"}`.
-fn envelope(page: &Page, params: &Params, key: &[u8], scope: &str) -> Response {
-    let mut body = opening(page, params, key, scope);
-    if !page.objects.is_empty() {
-        body.push_str(",\"objects\":[");
-        for (i, o) in page.objects.iter().enumerate() {
+fn envelope(r: &Read) -> Response {
+    let mut rest = String::new();
+    if !r.page.objects.is_empty() {
+        rest.push_str(",\"objects\":[");
+        for (i, o) in r.page.objects.iter().enumerate() {
             if i > 0 {
-                body.push(',');
+                rest.push(',');
             }
-            body.push_str(&o.body);
+            rest.push_str(&o.body);
         }
-        body.push(']');
+        rest.push(']');
     }
-    body.push('}');
-    paged(page, body)
+    r.answer(&rest)
 }
 
 /// Get Objects.
@@ -120,14 +178,17 @@ pub async fn get_objects(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
-    collection(&cid)?;
-    let params = Params::parse(q.as_deref(), Endpoint::Objects)?;
-    let key = token_key(&app).await?;
-    let scope = format!("objects {cid}");
-    let after = params.cursor(&key, &scope)?;
-    let page = run(&app, query(&cid, &params, after)).await?;
-    Ok(envelope(&page, &params, &key, &scope))
+    let r = read(
+        &app,
+        &headers,
+        &cid,
+        None,
+        q.as_deref(),
+        Endpoint::Objects,
+        "objects",
+    )
+    .await?;
+    Ok(envelope(&r))
 }
 
 /// Get Object Manifests.
@@ -137,16 +198,20 @@ pub async fn manifest(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
-    collection(&cid)?;
-    let params = Params::parse(q.as_deref(), Endpoint::Objects)?;
-    let key = token_key(&app).await?;
-    let scope = format!("manifest {cid}");
-    let after = params.cursor(&key, &scope)?;
-    let page = run(&app, query(&cid, &params, after)).await?;
-    let mut body = opening(&page, &params, &key, &scope);
-    if !page.objects.is_empty() {
-        let records: Vec<Value> = page
+    let r = read(
+        &app,
+        &headers,
+        &cid,
+        None,
+        q.as_deref(),
+        Endpoint::Objects,
+        "manifest",
+    )
+    .await?;
+    let mut rest = String::new();
+    if !r.page.objects.is_empty() {
+        let records: Vec<Value> = r
+            .page
             .objects
             .iter()
             .map(|o| {
@@ -158,10 +223,9 @@ pub async fn manifest(
                 })
             })
             .collect();
-        let _ = write!(body, ",\"objects\":{}", Value::Array(records));
+        let _ = write!(rest, ",\"objects\":{}", Value::Array(records));
     }
-    body.push('}');
-    Ok(paged(&page, body))
+    Ok(r.answer(&rest))
 }
 
 /// Whether `oid` looks like a STIX id at all (else it cannot be stored).
@@ -195,19 +259,17 @@ pub async fn get_object(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
-    collection(&cid)?;
-    object_id(&oid)?;
-    let mut params = Params::parse(q.as_deref(), Endpoint::Object)?;
-    params.ids = vec![oid.clone()];
-    let key = token_key(&app).await?;
-    let scope = format!("object {cid} {oid}");
-    let after = params.cursor(&key, &scope)?;
-    let page = run(&app, query(&cid, &params, after)).await?;
-    if page.objects.is_empty() && after.is_none() {
-        exists(&app, &cid, &oid).await?;
-    }
-    Ok(envelope(&page, &params, &key, &scope))
+    let r = read(
+        &app,
+        &headers,
+        &cid,
+        Some(&oid),
+        q.as_deref(),
+        Endpoint::Object,
+        "object",
+    )
+    .await?;
+    Ok(envelope(&r))
 }
 
 /// Get Object Versions.
@@ -217,29 +279,27 @@ pub async fn versions(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
-    collection(&cid)?;
-    object_id(&oid)?;
-    let mut params = Params::parse(q.as_deref(), Endpoint::Versions)?;
-    params.ids = vec![oid.clone()];
-    let key = token_key(&app).await?;
-    let scope = format!("versions {cid} {oid}");
-    let after = params.cursor(&key, &scope)?;
-    let page = run(&app, query(&cid, &params, after)).await?;
-    if page.objects.is_empty() && after.is_none() {
-        exists(&app, &cid, &oid).await?;
-    }
-    let mut body = opening(&page, &params, &key, &scope);
-    if !page.objects.is_empty() {
-        let list: Vec<String> = page
+    let r = read(
+        &app,
+        &headers,
+        &cid,
+        Some(&oid),
+        q.as_deref(),
+        Endpoint::Versions,
+        "versions",
+    )
+    .await?;
+    let mut rest = String::new();
+    if !r.page.objects.is_empty() {
+        let list: Vec<String> = r
+            .page
             .objects
             .iter()
             .map(|o| version_text(o.version_us))
             .collect();
-        let _ = write!(body, ",\"versions\":{}", json!(list));
+        let _ = write!(rest, ",\"versions\":{}", json!(list));
     }
-    body.push('}');
-    Ok(paged(&page, body))
+    Ok(r.answer(&rest))
 }
 
 /// Delete An Object.

@@ -262,15 +262,23 @@ fn latest(tx: &Transaction<'_>, collection: &str) -> Result<Latest, StoreError> 
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+impl SqliteStore {
+    /// A transaction that takes the write lock at once (its reads decide
+    /// what it writes).
+    fn immediate(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+}
+
 impl ExchangeStore for SqliteStore {
     fn add_objects(
         &mut self,
         collection: &str,
         objects: &[NewObject],
     ) -> Result<Vec<Added>, StoreError> {
-        let tx = self
-            .db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let added = add_all(&tx, collection, objects)?;
         tx.commit()?;
         Ok(added)
@@ -327,9 +335,7 @@ impl ExchangeStore for SqliteStore {
         spec_versions: &[String],
     ) -> Result<usize, StoreError> {
         use rusqlite::types::Value as V;
-        let tx = self
-            .db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let mut sql = String::from("DELETE FROM stix_objects WHERE collection = ? AND id = ?");
         let mut args = vec![V::Text(collection.to_string()), V::Text(id.to_string())];
         if let Some(terms) = version_terms(versions, &mut args) {
@@ -392,9 +398,7 @@ impl ExchangeStore for SqliteStore {
         name: &str,
         make: &mut dyn FnMut() -> Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
-        let tx = self
-            .db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let kept: Option<Vec<u8>> = tx
             .query_row(
                 "SELECT value FROM exchange_secrets WHERE name = ?",
@@ -465,9 +469,7 @@ impl ExchangeStore for SqliteStore {
         objects: &[NewObject],
         added_after_us: Option<i64>,
     ) -> Result<Vec<Added>, StoreError> {
-        let tx = self
-            .db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let added = add_all(&tx, &format!("{SOURCE_PREFIX}{source}"), objects)?;
         let changed = tx.execute(
             "UPDATE stix_sources SET added_after_us = ? WHERE name = ?",
@@ -484,9 +486,7 @@ impl ExchangeStore for SqliteStore {
     }
 
     fn publish(&mut self, collection: &str, objects: &[Value]) -> Result<usize, StoreError> {
-        let tx = self
-            .db
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.immediate()?;
         let latest = latest(&tx, collection)?;
         let date = next_date_added(&tx, collection)?;
         let mut added = 0;

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::flow::{Flow, FlowSource, Observed};
+use crate::flow::{Flow, FlowSource, Observed, SNAPSHOT};
 use crate::read::{Skip, SkipReason};
 use crate::sources::{LineDecoder, clip, parse_ip, parse_num, protocol_number};
 use crate::time::parse_rfc3339;
@@ -310,13 +310,6 @@ impl LineDecoder for ZeekTsvDecoder {
         Ok(())
     }
 }
-
-/// The attribute of a snapshot of a connection still open (Zeek's
-/// `open_conn` log): its duration and bytes so far. A snapshot is stored
-/// and informs detection of long connections, but nothing counts it (the
-/// conn log reports the connection when it ends, and hourly snapshots of
-/// one connection would count its bytes again and again).
-pub const SNAPSHOT: (&str, &str) = ("zeek_log", "open_conn");
 
 /// JSON-lines decoder.
 #[derive(Debug, Default)]
