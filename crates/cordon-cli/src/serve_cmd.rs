@@ -9,9 +9,9 @@ use cordon_policy::Policy;
 use cordon_server::auth::Tokens;
 use cordon_server::{App, router, serve};
 
+use crate::EXIT_CONFIG;
 use crate::args::ServeArgs;
 use crate::common::optional_policy;
-use crate::{EXIT_CONFIG, outln};
 
 /// `cordon serve`
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -80,16 +80,24 @@ pub fn run_on(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        outln!("console: {scheme}://{addr}/");
-        outln!("API:     {scheme}://{addr}/api/v1/ (OpenAPI at /api/v1/openapi.json)");
-        outln!("TAXII:   {scheme}://{addr}/taxii2/ (API root /taxii2/cordon/)");
+        banner(format_args!("console: {scheme}://{addr}/"))?;
+        banner(format_args!(
+            "API:     {scheme}://{addr}/api/v1/ (OpenAPI at /api/v1/openapi.json)"
+        ))?;
+        banner(format_args!(
+            "TAXII:   {scheme}://{addr}/taxii2/ (API root /taxii2/cordon/)"
+        ))?;
         if let Some(file) = &token_file {
-            outln!(
+            banner(format_args!(
                 "admin token (made on this first start; only its digest is kept): {}",
                 file.display()
-            );
+            ))?;
         }
-        crate::output::flush()?;
+        if let Err(e) = crate::output::flush()
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            return Err(e.into());
+        }
         tracing::info!(%addr, store = %store_display(&app), "serving");
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -101,6 +109,15 @@ pub fn run_on(
         serve(listener, router(Arc::clone(&app)), tls, shutdown).await?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A line of the start-up banner. A server keeps serving when whoever
+/// read its standard output went away (`cordon serve | head -1`).
+fn banner(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    match crate::output::write(line, true) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 fn store_display(app: &App) -> String {

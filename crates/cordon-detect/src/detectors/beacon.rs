@@ -94,15 +94,21 @@ struct Pair {
     samples: Samples,
 }
 
-/// Whether `f` is an attempt nobody answered: refused, reset before any
-/// answer, or (for sources that record both directions) no bytes back.
+/// Whether `f` is an attempt the far end never answered: refused by it,
+/// reset before any answer, or (for sources that record both directions)
+/// no bytes back. A connection an enforcement point refused (the gateway,
+/// the agent, a cloud firewall) is not: the implant still called on time,
+/// so it is a beat.
 fn unanswered(f: &Flow) -> bool {
-    if f.observed == Some(cordon_flow::Observed::Rejected) {
-        return true;
-    }
     match f.get_attr("conn_state") {
         Some(state) => matches!(state, "REJ" | "S0" | "RSTOS0" | "SH" | "SHR" | "OTH"),
-        None => f.protocol == 6 && two_way(f) && f.bytes_in == 0 && f.packets_in == 0,
+        None => {
+            f.observed != Some(cordon_flow::Observed::Rejected)
+                && f.protocol == 6
+                && two_way(f)
+                && f.bytes_in == 0
+                && f.packets_in == 0
+        }
     }
 }
 

@@ -1103,3 +1103,26 @@ fn every_finding_says_why_it_has_its_severity() {
         assert!(!why.is_empty(), "{f:?}");
     }
 }
+
+#[test]
+fn callbacks_an_enforcement_point_refused_are_beats() {
+    // The gateway refused every callback (policy), but the implant called
+    // every minute: a beacon, not a storm.
+    let flows: Vec<Flow> = (0..30)
+        .map(|i| {
+            let mut f = Flow::new(FlowSource::Gateway, ip("10.0.4.10"), ip("0.0.0.0"), 6);
+            f.hostname = Some("c2.example.net".into());
+            f.start_ms = T0 + i * MIN;
+            f.end_ms = f.start_ms;
+            f.src_port = 40_000 + i as u16;
+            f.dst_port = 443;
+            f.bytes_out = 300;
+            f.observed = Some(Observed::Rejected);
+            f
+        })
+        .collect();
+    let found = run(flows);
+    let b = beacons(&found);
+    assert_eq!(b.len(), 1, "{found:?}");
+    assert!(!b[0].evidence.facts.contains_key("shape"), "{:?}", b[0]);
+}
