@@ -610,7 +610,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// Tokens: lines of `TOKEN ROLE NAME` (viewer, responder, admin).
+    /// Tokens: lines of `TOKEN ROLE NAME` (viewer, responder, admin; partner: TAXII exchange only).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
     /// The responses file the agents and gateways follow: listed on the

@@ -23,13 +23,16 @@ use serde_json::{Value, json};
 const ADMIN: &str = "admin-token-0123456789abcdef";
 const RESPONDER: &str = "responder-token-0123456789ab";
 const VIEWER: &str = "viewer-token-0123456789abcde";
+const PARTNER: &str = "partner-token-0123456789abcd";
 const TAXII: &str = "application/taxii+json;version=2.1";
 
 fn tokens(dir: &Path) -> PathBuf {
     let file = dir.join("tokens.txt");
     std::fs::write(
         &file,
-        format!("{ADMIN} admin alice\n{RESPONDER} responder bob\n{VIEWER} viewer carol\n"),
+        format!(
+            "{ADMIN} admin alice\n{RESPONDER} responder bob\n{VIEWER} viewer carol\n{PARTNER} partner isac\n"
+        ),
     )
     .unwrap();
     file
@@ -391,6 +394,44 @@ fn the_spec_errors_come_with_their_status_and_message() {
     ] {
         error(&taxii(a, "GET", &other, VIEWER, b""), 400, "`next`");
     }
+
+    // A partner reads the collections and adds to intel, nothing more.
+    let r = taxii(
+        a,
+        "GET",
+        "/taxii2/cordon/collections/findings/objects/",
+        PARTNER,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shared = envelope(&[indicator(9, "192.0.2.90", "2026-12-01T10:00:00.000Z")]);
+    assert_eq!(taxii(a, "POST", INTEL, PARTNER, &shared).status, 202);
+    error(
+        &taxii(a, "DELETE", &object, PARTNER, b""),
+        403,
+        "partners may add",
+    );
+    assert_eq!(
+        http(
+            a,
+            "GET",
+            "/api/v1/overview",
+            &[("Authorization", &bearer(PARTNER))],
+            b""
+        )
+        .status,
+        403
+    );
+    let login = format!("token={PARTNER}");
+    let r = http(
+        a,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        login.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "a partner has no console");
+    assert!(!r.headers.contains("set-cookie"), "{}", r.raw_headers);
 
     // Delete needs write rights; it takes the latest version unless told
     // otherwise, and the one before becomes the latest.

@@ -21,6 +21,9 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A partner exchanging threat intelligence: over TAXII only, reads the
+    /// collections and adds to `intel`; no API, no console.
+    Partner,
     /// Reads everything.
     Viewer,
     /// Also acknowledges and resolves incidents, approves and undoes responses.
@@ -30,9 +33,10 @@ pub enum Role {
 }
 
 impl Role {
-    /// Parse `viewer`, `responder` or `admin`.
+    /// Parse `partner`, `viewer`, `responder` or `admin`.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
+            "partner" => Some(Role::Partner),
             "viewer" => Some(Role::Viewer),
             "responder" => Some(Role::Responder),
             "admin" => Some(Role::Admin),
@@ -43,6 +47,7 @@ impl Role {
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Partner => "partner",
             Role::Viewer => "viewer",
             Role::Responder => "responder",
             Role::Admin => "admin",
@@ -180,8 +185,11 @@ impl Tokens {
             else {
                 return Err(bad("expected `TOKEN ROLE NAME`".to_string()));
             };
-            let role = Role::parse(role)
-                .ok_or_else(|| bad(format!("unknown role `{role}` (viewer, responder, admin)")))?;
+            let role = Role::parse(role).ok_or_else(|| {
+                bad(format!(
+                    "unknown role `{role}` (viewer, responder, admin, partner)"
+                ))
+            })?;
             let key = if digests {
                 unhex(token).ok_or_else(|| bad("expected a SHA-256 digest in hex".to_string()))?
             } else {

@@ -100,7 +100,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Cordon API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Flows, topology, findings, incidents, the vendor register and the policy of one Cordon store. Authenticate with `Authorization: Bearer TOKEN`; roles are viewer, responder and admin. Errors are JSON: {\"error\": {\"code\", \"message\"}}.",
+            "description": "Flows, topology, findings, incidents, the vendor register and the policy of one Cordon store. Authenticate with `Authorization: Bearer TOKEN`; roles are viewer, responder and admin (a partner token is for TAXII under /taxii2/ only). Errors are JSON: {\"error\": {\"code\", \"message\"}}.",
             "license": {"name": "Apache-2.0 OR MIT", "identifier": "Apache-2.0 OR MIT"},
         },
         "servers": [{"url": "/"}],

@@ -187,6 +187,12 @@ async fn login(State(app): State<Arc<App>>, Form(form): Form<LoginForm>) -> Resp
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         return login_page("That token is not valid.", StatusCode::UNAUTHORIZED);
     };
+    if principal.role == crate::auth::Role::Partner {
+        return login_page(
+            "That token is for exchanging threat intelligence over TAXII only.",
+            StatusCode::FORBIDDEN,
+        );
+    }
     let (id, _) = app.sessions.open(Principal {
         name: principal.name,
         role: principal.role,

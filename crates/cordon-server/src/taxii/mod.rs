@@ -5,7 +5,9 @@
 //! version each time one changes; read-only), `indicators` (the
 //! indicators derived from them; read-only) and `intel` (feeds partners
 //! push; the threat-intel detector reads them). Reading needs the viewer
-//! role, writing to `intel` the responder role. Callers authenticate with
+//! role, writing to `intel` the responder role; a `partner` token (for an
+//! ISAC or a partner's TAXII client) reads the collections and adds to
+//! `intel`, and can do nothing else on the server. Callers authenticate with
 //! `Authorization: Bearer TOKEN`, or HTTP Basic with the token's name as
 //! user and the token as password, or the console's session.
 //!
@@ -170,7 +172,8 @@ pub struct Collection {
     pub id: &'static str,
     title: &'static str,
     description: &'static str,
-    /// The role that may write to it, if anyone may.
+    /// The role that may write to it, if anyone may (partners may add to
+    /// a writable collection too).
     pub writers: Option<Role>,
 }
 
@@ -213,8 +216,14 @@ pub fn collection(id: &str) -> Result<&'static Collection, TaxiiError> {
 }
 
 impl Collection {
-    /// Whether `role` may write here.
+    /// Whether `role` may add objects here.
     pub fn can_write(&self, role: Role) -> bool {
+        self.writers
+            .is_some_and(|w| role >= w || role == Role::Partner)
+    }
+
+    /// Whether `role` may delete objects here (not partners).
+    pub fn can_delete(&self, role: Role) -> bool {
         self.writers.is_some_and(|w| role >= w)
     }
 
@@ -267,7 +276,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 async fn discovery(State(app): State<Arc<App>>, headers: HeaderMap) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
+    begin(&app, &headers, Role::Partner, false)?;
     let root = absolute(&app, &headers, API_ROOT);
     let body = json!({
         "title": "Cordon",
@@ -300,7 +309,7 @@ fn absolute(app: &App, headers: &HeaderMap, path: &str) -> String {
 }
 
 async fn api_root(State(app): State<Arc<App>>, headers: HeaderMap) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
+    begin(&app, &headers, Role::Partner, false)?;
     let body = json!({
         "title": "Cordon",
         "description": "Findings, indicators and partner intelligence.",
@@ -311,7 +320,7 @@ async fn api_root(State(app): State<Arc<App>>, headers: HeaderMap) -> TaxiiResul
 }
 
 async fn collections(State(app): State<Arc<App>>, headers: HeaderMap) -> TaxiiResult {
-    let caller = begin(&app, &headers, Role::Viewer, false)?;
+    let caller = begin(&app, &headers, Role::Partner, false)?;
     let list: Vec<Value> = COLLECTIONS
         .iter()
         .map(|c| c.resource(caller.principal.role))
@@ -327,7 +336,7 @@ async fn one_collection(
     Path(cid): Path<String>,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    let caller = begin(&app, &headers, Role::Viewer, false)?;
+    let caller = begin(&app, &headers, Role::Partner, false)?;
     let c = collection(&cid)?;
     Ok(taxii_response(
         StatusCode::OK,
@@ -340,7 +349,7 @@ async fn status(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    begin(&app, &headers, Role::Viewer, false)?;
+    begin(&app, &headers, Role::Partner, false)?;
     if id.len() > 64 {
         return Err(TaxiiError::not_found("no such status"));
     }

@@ -109,7 +109,7 @@ async fn read(
     endpoint: Endpoint,
     what: &str,
 ) -> Result<Read, TaxiiError> {
-    begin(app, headers, Role::Viewer, false)?;
+    begin(app, headers, Role::Partner, false)?;
     collection(cid)?;
     let mut params = Params::parse(q, endpoint)?;
     if let Some(oid) = oid {
@@ -309,9 +309,9 @@ pub async fn delete_object(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> TaxiiResult {
-    let caller = begin(&app, &headers, Role::Viewer, true)?;
+    let caller = begin(&app, &headers, Role::Partner, true)?;
     let c = collection(&cid)?;
-    if !c.can_write(caller.principal.role) {
+    if !c.can_delete(caller.principal.role) {
         return Err(read_only(c.id, c.writers));
     }
     object_id(&oid)?;
@@ -338,7 +338,7 @@ fn read_only(cid: &str, writers: Option<Role>) -> TaxiiError {
     TaxiiError::forbidden(match writers {
         None => format!("collection `{cid}` is read-only"),
         Some(role) => format!(
-            "writing to collection `{cid}` needs the {} role",
+            "writing to collection `{cid}` needs the {} role (partners may add objects, not delete them)",
             role.as_str()
         ),
     })
@@ -353,7 +353,7 @@ pub async fn add_objects(
     headers: HeaderMap,
     body: Body,
 ) -> TaxiiResult {
-    let caller = begin(&app, &headers, Role::Viewer, true)?;
+    let caller = begin(&app, &headers, Role::Partner, true)?;
     let c = collection(&cid)?;
     if !c.can_write(caller.principal.role) {
         return Err(read_only(c.id, c.writers));
