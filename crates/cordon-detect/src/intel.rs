@@ -22,6 +22,17 @@ pub struct Source {
     pub id: String,
     /// Indicator name, when the feed gives one.
     pub name: Option<String>,
+    /// When the indicator stops applying (STIX `valid_until`), epoch ms.
+    pub valid_until_ms: Option<i64>,
+}
+
+impl Source {
+    /// Whether the indicator applies to traffic at `ms`: until its
+    /// `valid_until`. (Not before its `valid_from`: a new indicator is
+    /// for hunting back through stored traffic too.)
+    pub fn applies_at(&self, ms: i64) -> bool {
+        self.valid_until_ms.is_none_or(|until| ms < until)
+    }
 }
 
 /// Loaded indicators.
@@ -97,6 +108,7 @@ impl Intel {
             let source = Source {
                 id: format!("{file}:{}", i + 1),
                 name: None,
+                valid_until_ms: None,
             };
             if let Err(why) = self.add_value(entry, source) {
                 self.skipped.push(format!("{file}:{}: {why}", i + 1));
@@ -141,12 +153,17 @@ impl Intel {
             self.skipped.push(format!("{id}: no pattern"));
             return;
         };
+        let valid_until_ms = o
+            .get("valid_until")
+            .and_then(|v| v.as_str())
+            .and_then(cordon_flow::time::parse_rfc3339);
         match parse_pattern(pattern) {
             Ok(values) => {
                 for v in values {
                     let source = Source {
                         id: id.clone(),
                         name: name.clone(),
+                        valid_until_ms,
                     };
                     if let Err(why) = self.add_value(&v, source) {
                         self.skipped.push(format!("{id}: {why}"));

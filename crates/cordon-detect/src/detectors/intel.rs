@@ -49,6 +49,10 @@ impl Detector for IntelMatches {
         let Some((source, what)) = hit else {
             return;
         };
+        // An indicator that expired before the traffic says nothing of it.
+        if !source.applies_at(flow.start_ms) {
+            return;
+        }
         if self
             .cfg
             .allow

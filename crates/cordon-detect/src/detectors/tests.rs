@@ -1126,3 +1126,27 @@ fn callbacks_an_enforcement_point_refused_are_beats() {
     assert_eq!(b.len(), 1, "{found:?}");
     assert!(!b[0].evidence.facts.contains_key("shape"), "{:?}", b[0]);
 }
+
+#[test]
+fn an_expired_indicator_says_nothing_of_later_traffic() {
+    let bundle = |until: &str| {
+        format!(
+            r#"{{"type": "bundle", "id": "bundle--1", "objects": [{{"type": "indicator", "spec_version": "2.1",
+            "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "created": "2026-01-01T00:00:00Z",
+            "modified": "2026-01-01T00:00:00Z", "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z", "valid_until": "{until}"}}]}}"#
+        )
+    };
+    let hits = |until: &str| {
+        let mut intel = Intel::default();
+        intel.add("feed.json", &bundle(until)).unwrap();
+        let mut flows = vec![flow("10.0.4.10", "198.51.100.7", 443, T0, 900, 900)];
+        run_with(Config::default(), Some(intel), &mut flows)
+            .iter()
+            .filter(|f| f.kind == cordon_core::FindingKind::ThreatIntel)
+            .count()
+    };
+    // T0 is 2026-02-03: expired on 2026-02-01, still valid until 2026-03-01.
+    assert_eq!(hits("2026-02-01T00:00:00Z"), 0);
+    assert_eq!(hits("2026-03-01T00:00:00Z"), 1);
+}
