@@ -58,11 +58,12 @@ fn client(args: &TaxiiServerArgs) -> Result<Client, ExitCode> {
         (None, None, Some(t)) => Auth::Bearer(secret(t).map_err(fail)?),
         _ => Auth::None,
     };
-    let local = url.host().is_some_and(|h| {
-        matches!(h, url::Host::Domain("localhost"))
-            || h.to_string().starts_with("127.")
-            || h.to_string() == "[::1]"
-    });
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     if url.scheme() == "http" && !matches!(auth, Auth::None) && !local {
         eprintln!(
             "warning: sending credentials over plain http to {}; use https",

@@ -346,19 +346,12 @@ fn decode_services(node: &Node, services: &mut crate::services::Services, diags:
             .filter_map(|i| i.text(diags, what).map(str::to_string))
             .collect()
     };
-    if let Some(list) = fields
-        .get("infrastructure")
-        .and_then(|n| n.items(diags, "infrastructure"))
-    {
-        for item in list {
-            let Some(mut entry) = item.fields(diags, "infrastructure service") else {
-                continue;
-            };
-            let name = entry
-                .require(diags, "name")
-                .and_then(|n| n.text(diags, "name"))
-                .unwrap_or("")
-                .to_string();
+    service_entries(
+        &mut fields,
+        "infrastructure",
+        &["name", "transport", "ports"],
+        diags,
+        &mut |entry, name, diags| {
             let transports = entry
                 .require(diags, "transport")
                 .map(|n| strings(n, "transport", diags))
@@ -373,36 +366,52 @@ fn decode_services(node: &Node, services: &mut crate::services::Services, diags:
                     }
                 }
             }
-            if let Err(e) = services.add_infrastructure(&name, &transports, &ports) {
-                diags.error(item.pos, e);
-            }
-            entry.finish(diags, &["name", "transport", "ports"]);
-        }
-    }
-    if let Some(list) = fields
-        .get("periodic")
-        .and_then(|n| n.items(diags, "periodic"))
-    {
-        for item in list {
-            let Some(mut entry) = item.fields(diags, "periodic service") else {
-                continue;
-            };
-            let name = entry
-                .require(diags, "name")
-                .and_then(|n| n.text(diags, "name"))
-                .unwrap_or("")
-                .to_string();
+            services.add_infrastructure(name, &transports, &ports)
+        },
+    );
+    service_entries(
+        &mut fields,
+        "periodic",
+        &["name", "hosts"],
+        diags,
+        &mut |entry, name, diags| {
             let hosts = entry
                 .require(diags, "hosts")
                 .map(|n| strings(n, "hosts", diags))
                 .unwrap_or_default();
-            if let Err(e) = services.add_periodic(&name, &hosts) {
-                diags.error(item.pos, e);
-            }
-            entry.finish(diags, &["name", "hosts"]);
-        }
-    }
+            services.add_periodic(name, &hosts)
+        },
+    );
     fields.finish(diags, &["infrastructure", "periodic"]);
+}
+
+/// Each entry of the list `key` of `fields`: its required `name` and the
+/// entry to `add`, whose refusal is reported at the entry; fields other
+/// than `known` are reported unknown.
+fn service_entries(
+    fields: &mut cordon_yaml::Fields<'_>,
+    key: &str,
+    known: &[&str],
+    diags: &mut Diagnostics,
+    add: &mut dyn FnMut(&mut cordon_yaml::Fields<'_>, &str, &mut Diagnostics) -> Result<(), String>,
+) {
+    let Some(list) = fields.get(key).and_then(|n| n.items(diags, key)) else {
+        return;
+    };
+    for item in list {
+        let Some(mut entry) = item.fields(diags, key) else {
+            continue;
+        };
+        let name = entry
+            .require(diags, "name")
+            .and_then(|n| n.text(diags, "name"))
+            .unwrap_or("")
+            .to_string();
+        if let Err(e) = add(&mut entry, &name, diags) {
+            diags.error(item.pos, e);
+        }
+        entry.finish(diags, known);
+    }
 }
 
 /// Decode one detector's mapping: `enabled`, `allow`, `max_state` and its

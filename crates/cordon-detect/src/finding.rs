@@ -45,17 +45,29 @@ impl Severity {
         .find(|v| v.as_str() == s)
     }
 
+    /// The least score of each severity above `Low`.
+    const FLOORS: [(Severity, f64); 3] = [
+        (Severity::Critical, 90.0),
+        (Severity::High, 70.0),
+        (Severity::Medium, 40.0),
+    ];
+
     /// The severity for a score from 0 to 100.
     pub fn from_score(score: f64) -> Severity {
-        if score >= 90.0 {
-            Severity::Critical
-        } else if score >= 70.0 {
-            Severity::High
-        } else if score >= 40.0 {
-            Severity::Medium
-        } else {
-            Severity::Low
-        }
+        Self::FLOORS
+            .iter()
+            .find(|(_, floor)| score >= *floor)
+            .map_or(Severity::Low, |(s, _)| *s)
+    }
+
+    /// The highest score that still has this severity (a whole number
+    /// below the next severity's floor).
+    pub fn highest_score(self) -> f64 {
+        Self::FLOORS
+            .iter()
+            .rev()
+            .find(|(s, _)| *s > self)
+            .map_or(100.0, |(_, floor)| floor - 1.0)
     }
 }
 

@@ -184,8 +184,10 @@ impl Flow {
     /// [`SNAPSHOT`]): the long-connection detector reads it; nothing that
     /// counts connections or bytes does.
     pub fn is_snapshot(&self) -> bool {
+        // Only Zeek writes them: other flows skip the attribute lookup,
+        // which runs for every flow detected and stored.
         let (key, value) = SNAPSHOT;
-        self.get_attr(key) == Some(value)
+        self.source == FlowSource::Zeek && self.get_attr(key) == Some(value)
     }
 }
 

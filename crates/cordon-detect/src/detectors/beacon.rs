@@ -274,17 +274,16 @@ impl Beacons {
         let cfg = &self.cfg;
         let services = &self.services;
         for ((src, dst, port), pair) in self.pairs.iter_mut() {
-            let host = pair.sample.as_ref().and_then(|s| s.hostname.clone());
-            let ceiling = ceiling(pair, *port, host.as_deref(), services);
-            if let Some(f) = storm(src, dst, *port, pair) {
-                let mut f = f;
-                calibrate(&mut f, ceiling.clone());
-                out.push(f);
-            }
-            if let Some(f) = strobe(src, dst, *port, pair) {
-                let mut f = f;
-                calibrate(&mut f, ceiling.clone());
-                out.push(f);
+            // The ceiling is worked out only for a pair that reports.
+            let ceiling_of = |pair: &Pair| {
+                let host = pair.sample.as_ref().and_then(|s| s.hostname.as_deref());
+                ceiling(pair, *port, host, services)
+            };
+            for shape in [storm, strobe] {
+                if let Some(mut f) = shape(src, dst, *port, pair) {
+                    calibrate(&mut f, ceiling_of(pair));
+                    out.push(f);
+                }
             }
             // Without a known inside, scanners and password guessers
             // repeat too: only a pattern that lasts for hours counts.
@@ -354,7 +353,7 @@ impl Beacons {
             fact(&mut f, "size_skew_score", parts[3]);
             fact(&mut f, "size_mad_score", parts[4]);
             pair.samples.clone().into_evidence(&mut f);
-            calibrate(&mut f, ceiling);
+            calibrate(&mut f, ceiling_of(pair));
             out.push(f);
         }
     }

@@ -291,12 +291,7 @@ pub(crate) fn finding(
 pub(crate) fn calibrate(f: &mut Finding, (max, why): (Severity, String)) {
     if f.severity > max {
         f.severity = max;
-        f.score = f.score.min(match max {
-            Severity::Low => 39.0,
-            Severity::Medium => 69.0,
-            Severity::High => 89.0,
-            Severity::Critical => 100.0,
-        });
+        f.score = f.score.min(max.highest_score());
         f.confidence = (f.score / 100.0).clamp(0.05, 0.99);
     }
     fact(f, "severity_reason", why);

@@ -467,6 +467,7 @@ fn snapshots_of_open_connections_are_kept_but_not_counted() {
     let input = s.begin_input("k:snap", "snap").unwrap();
     let done = flow("10.0.1.10", "10.0.2.10", 22, 1_000_000, None);
     let mut open = flow("10.0.1.10", "10.0.2.10", 22, 1_000_000, None);
+    open.source = FlowSource::Zeek;
     open.attr("zeek_log", "open_conn");
     s.append(input.id, &[done, open], 10).unwrap();
     assert_eq!(
