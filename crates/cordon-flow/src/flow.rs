@@ -277,11 +277,20 @@ impl Attrs {
 
     /// Attributes from their encoded text; pieces without `=` are dropped.
     pub fn from_encoded(text: &str) -> Attrs {
+        Attrs::from_pairs(text.split(ATTR_SEPARATOR))
+    }
+
+    /// The pairs as their encoded `key=value` pieces, in order (the store
+    /// keeps each piece once per block: `conn_state=SF` repeats, a
+    /// connection id does not).
+    pub fn pieces(&self) -> impl Iterator<Item = &str> {
+        self.0.split(ATTR_SEPARATOR).filter(|kv| !kv.is_empty())
+    }
+
+    /// Attributes from `key=value` pieces; pieces without `=` are dropped.
+    pub fn from_pairs<'a>(pieces: impl IntoIterator<Item = &'a str>) -> Attrs {
         let mut a = Attrs::default();
-        for (k, v) in text
-            .split(ATTR_SEPARATOR)
-            .filter_map(|kv| kv.split_once('='))
-        {
+        for (k, v) in pieces.into_iter().filter_map(|kv| kv.split_once('=')) {
             a.push(k, v);
         }
         a

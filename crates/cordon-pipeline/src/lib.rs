@@ -209,16 +209,20 @@ impl<'a> Pipeline<'a> {
     /// them for the store's next commit.
     fn take(&mut self, flows: &mut Vec<Flow>) {
         let first = self.batch.len();
-        for mut flow in flows.drain(..) {
-            self.prepare.flow(&mut flow);
+        for flow in flows.iter_mut() {
+            self.prepare.flow(flow);
             if let Some(engine) = &mut self.engine {
-                engine.observe(&flow);
+                engine.observe(flow);
             }
-
             for observe in &mut self.observers {
-                observe(&flow);
+                observe(flow);
             }
-            self.batch.push(flow);
+        }
+        // Whole buffers change hands: a flow is not moved one by one.
+        if self.batch.is_empty() {
+            std::mem::swap(&mut self.batch, flows);
+        } else {
+            self.batch.append(flows);
         }
         if let Some(tx) = &self.subscribers
             && tx.receiver_count() > 0

@@ -57,3 +57,22 @@ fn attributes_serialise_as_pairs_and_back() {
     assert!(json.get("attrs").is_none());
     assert_eq!(serde_json::from_value::<Flow>(json).unwrap(), bare);
 }
+
+#[test]
+fn attribute_lookups_match_whole_keys_only() {
+    let mut a = Attrs::default();
+    a.push("zeek", "x");
+    a.push("zeek_log", "open_conn");
+    a.push("z", "1");
+    a.push("", "blank");
+    assert_eq!(a.get("zeek_log"), Some("open_conn"));
+    assert_eq!(a.get("zeek"), Some("x"));
+    assert_eq!(a.get("z"), Some("1"));
+    assert_eq!(a.get("zee"), None);
+    assert_eq!(a.get("zeek_log_x"), None);
+    assert_eq!(a.get(""), Some("blank"));
+    assert_eq!(Attrs::default().get("zeek"), None);
+    let mut b = Attrs::default();
+    b.push("k", "");
+    assert_eq!(b.get("k"), Some(""));
+}

@@ -21,8 +21,12 @@ pub const BLOCK: usize = 4096;
 
 /// Version 2 added a byte of flags after the packed byte (bit 0: the
 /// record was turned around); version 1 blocks carried that as the
-/// attribute `oriented=reply` and are still read.
-const FORMAT_VERSION: u8 = 2;
+/// attribute `oriented=reply` and are still read. Version 3 keeps each
+/// `key=value` piece of the attributes in the dictionary on its own (a
+/// count, then a reference per piece) instead of the whole attribute text:
+/// a Zeek record's unique connection id no longer makes every other
+/// attribute of the record unique too. Versions 1 and 2 are still read.
+const FORMAT_VERSION: u8 = 3;
 
 /// Sources by their stored number: append only, never reorder.
 const SOURCES: [FlowSource; 10] = FlowSource::ALL;
@@ -47,12 +51,16 @@ struct Writer<'a> {
     out: Vec<u8>,
     /// Each distinct string of the block with its index plus one.
     dict: HashMap<Cow<'a, str>, u64>,
+    /// The distinct strings in the order of their indexes.
+    order: Vec<Cow<'a, str>>,
     /// Reused to join a group list before looking it up.
     scratch: String,
     /// Dictionary index of each shared group list seen, by its address.
     lists: HashMap<usize, u64>,
     /// The references of each shared enrichment seen, by its address.
     enrichments: HashMap<usize, [u64; 7]>,
+    /// Reused for the references of one flow's attribute pieces.
+    pieces: Vec<u64>,
 }
 
 impl<'a> Writer<'a> {
@@ -62,8 +70,13 @@ impl<'a> Writer<'a> {
         if let Some(i) = self.dict.get(s) {
             return *i;
         }
-        let i = self.dict.len() as u64 + 1;
-        self.dict.insert(Cow::Borrowed(s), i);
+        self.add(Cow::Borrowed(s))
+    }
+
+    fn add(&mut self, s: Cow<'a, str>) -> u64 {
+        let i = self.order.len() as u64 + 1;
+        self.dict.insert(s.clone(), i);
+        self.order.push(s);
         i
     }
 
@@ -92,9 +105,7 @@ impl<'a> Writer<'a> {
         if let Some(i) = self.dict.get(self.scratch.as_str()) {
             return *i;
         }
-        let i = self.dict.len() as u64 + 1;
-        self.dict.insert(Cow::Owned(self.scratch.clone()), i);
-        i
+        self.add(Cow::Owned(self.scratch.clone()))
     }
 }
 
@@ -116,10 +127,14 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
     let base = flows.iter().map(|f| f.start_ms).min().unwrap_or(0);
     let mut w = Writer {
         out: Vec::with_capacity(flows.len() * 48),
-        dict: HashMap::default(),
+        // A Zeek block has a connection id per flow, a cloud one a handful
+        // of strings: room for the first keeps the table from regrowing.
+        dict: HashMap::with_capacity_and_hasher(flows.len() + 64, Default::default()),
+        order: Vec::with_capacity(flows.len() + 64),
         scratch: String::new(),
         lists: HashMap::default(),
         enrichments: HashMap::default(),
+        pieces: Vec::new(),
     };
     for f in flows {
         let e = f.enrichment.as_ref();
@@ -169,21 +184,27 @@ pub fn encode(flows: &[Flow]) -> Vec<u8> {
                 refs
             }
         };
-        let attrs = w.string(Some(f.attrs.as_encoded()).filter(|a| !a.is_empty()));
         put_varint(&mut w.out, host);
         for r in enriched {
             put_varint(&mut w.out, r);
         }
-        put_varint(&mut w.out, attrs);
+        w.pieces.clear();
+        for piece in f.attrs.pieces() {
+            let i = w.string(Some(piece));
+            w.pieces.push(i);
+        }
+        put_varint(&mut w.out, w.pieces.len() as u64);
+        for i in 0..w.pieces.len() {
+            put_varint(&mut w.out, w.pieces[i]);
+        }
     }
-    let mut strings: Vec<(&str, u64)> = w.dict.iter().map(|(s, i)| (&**s, *i)).collect();
-    strings.sort_unstable_by_key(|(_, i)| *i);
+    let strings = &w.order;
     let mut block = Vec::with_capacity(w.out.len() + strings.len() * 16 + 32);
     block.push(FORMAT_VERSION);
     put_varint(&mut block, flows.len() as u64);
     put_varint(&mut block, zigzag(base));
     put_varint(&mut block, strings.len() as u64);
-    for (s, _) in strings {
+    for s in strings {
         put_varint(&mut block, s.len() as u64);
         block.extend(s.as_bytes());
     }
@@ -274,7 +295,7 @@ pub fn decode(
 ) -> Result<(), BlockError> {
     let mut r = Reader { data, pos: 0 };
     let version = r.byte()?;
-    if version != FORMAT_VERSION && version != 1 {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(r.fail("unknown block format"));
     }
     let count = r.varint()?;
@@ -328,6 +349,7 @@ pub fn decode(
             .clone())
     };
     let mut shared_enrichments: HashMap<[u64; 7], std::sync::Arc<Enrichment>> = HashMap::default();
+    let mut pieces: Vec<&str> = Vec::new();
     for _ in 0..count {
         let start = base + unzigzag(r.varint()?);
         let end = start + unzigzag(r.varint()?);
@@ -362,8 +384,10 @@ pub fn decode(
         if version >= 2 && r.byte()? & 1 == 1 {
             f.orientation = Orientation::Reversed;
         }
+        // Before version 3 the attributes were one reference, the ninth.
+        let n_refs = if version >= 3 { 8 } else { 9 };
         let mut refs = [0u64; 9];
-        for slot in &mut refs {
+        for slot in &mut refs[..n_refs] {
             *slot = r.varint()?;
         }
         f.hostname = string(refs[0], &r)?.map(str::to_string);
@@ -392,7 +416,20 @@ pub fn decode(
             };
             f.enrichment = Some(shared);
         }
-        if let Some(attrs) = string(refs[8], &r)? {
+        if version >= 3 {
+            let n = r.varint()?;
+            if n > 0 {
+                if n > (data.len() - r.pos) as u64 {
+                    return Err(r.fail("attribute count larger than the block"));
+                }
+                pieces.clear();
+                for _ in 0..n {
+                    let i = r.varint()?;
+                    pieces.push(string(i, &r)?.ok_or_else(|| r.fail("empty attribute"))?);
+                }
+                f.attrs = cordon_flow::Attrs::from_pairs(pieces.iter().copied());
+            }
+        } else if let Some(attrs) = string(refs[8], &r)? {
             f.attrs = cordon_flow::Attrs::from_encoded(attrs);
             if version == 1 && f.attrs.get("oriented") == Some("reply") {
                 f.orientation = Orientation::Reversed;
@@ -404,4 +441,111 @@ pub fn decode(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zeek_flow(uid: &str) -> Flow {
+        let mut f = Flow::new(
+            FlowSource::Zeek,
+            "10.0.0.1".parse().unwrap(),
+            "192.0.2.7".parse().unwrap(),
+            6,
+        );
+        f.start_ms = 1_700_000_000_000;
+        f.end_ms = f.start_ms + 1_500;
+        f.attr("conn_state", "SF");
+        f.attr("uid", uid);
+        f.attr("history", "ShADadFf");
+        f
+    }
+
+    fn decode_all(block: &[u8]) -> Result<Vec<Flow>, BlockError> {
+        let mut out = Vec::new();
+        decode(block, &mut |_| true, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn attribute_pieces_are_kept_once_per_block_and_come_back_in_order() {
+        let flows: Vec<Flow> = (0..100).map(|i| zeek_flow(&format!("C{i}"))).collect();
+        let block = encode(&flows);
+        let back = decode_all(&block).unwrap();
+        assert_eq!(back.len(), 100);
+        for (a, b) in flows.iter().zip(&back) {
+            assert_eq!(a.attrs.as_encoded(), b.attrs.as_encoded());
+        }
+        // The repeated pieces are stored once: a hundred connection ids and
+        // two shared pieces, not a hundred copies of the whole text.
+        let text = String::from_utf8_lossy(&block);
+        assert_eq!(text.matches("history=ShADadFf").count(), 1);
+        assert_eq!(text.matches("conn_state=SF").count(), 1);
+        assert_eq!(text.matches("uid=C").count(), 100);
+    }
+
+    #[test]
+    fn a_flow_without_attributes_stays_without() {
+        let mut f = zeek_flow("C1");
+        f.attrs = cordon_flow::Attrs::default();
+        let back = decode_all(&encode(&[f])).unwrap();
+        assert!(back[0].attrs.is_empty());
+    }
+
+    #[test]
+    fn blocks_written_by_version_2_are_still_read() {
+        // One flow as version 2 wrote it: the whole attribute text was
+        // the ninth string reference.
+        let attrs = "conn_state=SF\u{1f}uid=C9";
+        let mut b = vec![2u8];
+        put_varint(&mut b, 1); // flows
+        put_varint(&mut b, zigzag(1_700_000_000_000));
+        put_varint(&mut b, 1); // strings
+        put_varint(&mut b, attrs.len() as u64);
+        b.extend(attrs.as_bytes());
+        put_varint(&mut b, zigzag(0));
+        put_varint(&mut b, zigzag(250));
+        put_ip(&mut b, "10.0.0.1".parse().unwrap());
+        put_ip(&mut b, "192.0.2.7".parse().unwrap());
+        b.extend(40_000u16.to_le_bytes());
+        b.extend(443u16.to_le_bytes());
+        b.push(6);
+        for n in [10, 20, 1, 2] {
+            put_varint(&mut b, n);
+        }
+        let zeek = SOURCES.iter().position(|s| *s == FlowSource::Zeek).unwrap() as u8;
+        b.push(1 | zeek << 4);
+        b.push(1); // reversed
+        b.extend([0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let back = decode_all(&b).unwrap();
+        assert_eq!(back.len(), 1);
+        let f = &back[0];
+        assert_eq!(f.source, FlowSource::Zeek);
+        assert_eq!(f.end_ms - f.start_ms, 250);
+        assert_eq!(f.dst_port, 443);
+        assert!(f.orientation.is_reversed());
+        assert_eq!(f.get_attr("uid"), Some("C9"));
+        assert_eq!(f.get_attr("conn_state"), Some("SF"));
+    }
+
+    #[test]
+    fn damaged_attribute_references_are_errors_not_panics() {
+        let block = encode(&[zeek_flow("C1")]);
+        // Every truncation and every single-byte change is read or refused.
+        for cut in 0..block.len() {
+            let _ = decode_all(&block[..cut]);
+        }
+        for i in 0..block.len() {
+            for v in [0u8, 0x7f, 0x80, 0xff] {
+                let mut b = block.clone();
+                b[i] = v;
+                let _ = decode_all(&b);
+            }
+        }
+        let mut b = block.clone();
+        let last = b.len() - 1;
+        b[last] = 0x7f; // a piece index past the dictionary
+        assert!(decode_all(&b).is_err());
+    }
 }

@@ -157,7 +157,12 @@ const GROUPS_INDEXED: &str = "";
 /// (no marker row) are always read.
 fn index_groups(tx: &rusqlite::Transaction<'_>, id: i64, flows: &[Flow]) -> Result<(), StoreError> {
     let mut groups: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    // Flows share enrichments: each shared one is looked at once.
+    let mut seen: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
     for e in flows.iter().filter_map(|f| f.enrichment.as_ref()) {
+        if !seen.insert(std::sync::Arc::as_ptr(e) as usize) {
+            continue;
+        }
         for g in e.src_groups.iter().chain(e.dst_groups.iter()) {
             groups.insert(g);
         }
@@ -215,6 +220,11 @@ impl SqliteStore {
             source,
         })?;
         let db = Connection::open(dir.join("flows.sqlite"))?;
+        // Blocks are values of a few hundred KiB: 16 KiB pages write them
+        // with a quarter of the page and WAL frame bookkeeping of 4 KiB
+        // ones. Only a new database takes the page size; existing stores
+        // keep theirs.
+        db.pragma_update(None, "page_size", 16_384)?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.pragma_update(None, "temp_store", "MEMORY")?;

@@ -9,6 +9,8 @@
 //!
 //! Bytes are IP-level (`orig_ip_bytes`/`resp_ip_bytes`) when present, like
 //! cloud flow logs; otherwise the payload counts (`orig_bytes`/`resp_bytes`).
+//! Kept as attributes: `uid` (to pivot to the other Zeek logs), `service`,
+//! `conn_state` and `history`.
 //! `-` is unset and `(empty)` an empty set; columns after the known ones
 //! (labelled datasets add some) are ignored. Connections Zeek saw refused
 //! (`REJ`) are rejected flows.
@@ -32,6 +34,9 @@ trait Record {
 
 /// Seconds (possibly fractional) to milliseconds.
 fn seconds_ms(field: &str, v: &str) -> Result<i64, Skip> {
+    if let Some(ms) = decimal_seconds_ms(v) {
+        return Ok(ms);
+    }
     let s: f64 = parse_num(field, v)?;
     if !s.is_finite() || !(0.0..=1e13).contains(&s) {
         return Err(Skip::malformed(format!(
@@ -40,6 +45,31 @@ fn seconds_ms(field: &str, v: &str) -> Result<i64, Skip> {
         )));
     }
     Ok((s * 1000.0).round() as i64)
+}
+
+/// `digits[.digits]` seconds (how Zeek writes times and durations) to
+/// milliseconds, rounded half up like the float path; `None` for anything
+/// else (signs, exponents, spaces, more than 13 integer digits), which the
+/// float path then reads or refuses.
+fn decimal_seconds_ms(v: &str) -> Option<i64> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if int.is_empty() || int.len() > 13 || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut ms: i64 = 0;
+    for b in int.bytes() {
+        ms = ms * 10 + i64::from(b - b'0');
+    }
+    let f = frac.as_bytes();
+    let digit = |i: usize| f.get(i).map_or(0, |b| i64::from(b - b'0'));
+    ms = ms * 1000 + digit(0) * 100 + digit(1) * 10 + digit(2);
+    if digit(3) >= 5 {
+        ms += 1;
+    }
+    Some(ms)
 }
 
 fn build(r: &dyn Record) -> Result<Flow, Skip> {
@@ -54,8 +84,9 @@ fn build(r: &dyn Record) -> Result<Flow, Skip> {
     let protocol = protocol_number(proto_name)
         .ok_or_else(|| Skip::malformed(format!("unknown proto `{}`", clip(proto_name))))?;
     let mut flow = Flow::new(FlowSource::Zeek, src, dst, protocol);
+    flow.attrs.reserve(48);
     let ts = need(F_TS)?;
-    flow.start_ms = match parse_rfc3339(ts) {
+    flow.start_ms = match decimal_seconds_ms(ts).or_else(|| parse_rfc3339(ts)) {
         Some(ms) => ms,
         None => seconds_ms("ts", ts)?,
     };
@@ -104,12 +135,6 @@ fn build(r: &dyn Record) -> Result<Flow, Skip> {
             flow.attr(key, v);
         }
     }
-    if let Some(p) = r.get(F_ORIG_BYTES) {
-        flow.attr("orig_bytes", p);
-    }
-    if let Some(p) = r.get(F_RESP_BYTES) {
-        flow.attr("resp_bytes", p);
-    }
     Ok(flow)
 }
 
@@ -157,8 +182,8 @@ const F_RESP_IP_BYTES: usize = 16;
 #[derive(Debug)]
 pub struct ZeekTsvDecoder {
     separator: String,
-    /// For each name in `USED`, its column.
-    columns: [Option<usize>; USED.len()],
+    /// For each column of the header, its place in `USED`, or `UNUSED`.
+    slots: Vec<u8>,
     width: usize,
     unset: String,
     empty: String,
@@ -169,11 +194,14 @@ pub struct ZeekTsvDecoder {
     snapshot: bool,
 }
 
+/// A column `build` does not read.
+const UNUSED: u8 = u8::MAX;
+
 impl Default for ZeekTsvDecoder {
     fn default() -> Self {
         let mut d = ZeekTsvDecoder {
             separator: "\t".into(),
-            columns: [None; USED.len()],
+            slots: Vec::new(),
             width: 0,
             unset: "-".into(),
             empty: "(empty)".into(),
@@ -187,24 +215,53 @@ impl Default for ZeekTsvDecoder {
 
 impl ZeekTsvDecoder {
     fn set_fields<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
-        let names: Vec<&str> = names.collect();
-        self.width = names.len();
-        for (slot, used) in self.columns.iter_mut().zip(USED) {
-            *slot = names.iter().position(|n| *n == used);
+        self.slots = names
+            .map(|n| {
+                USED.iter()
+                    .position(|u| *u == n)
+                    .map_or(UNUSED, |i| i as u8)
+            })
+            .collect();
+        // A name given twice: the first column holds it, as before.
+        for i in 0..self.slots.len() {
+            let slot = self.slots[i];
+            if slot != UNUSED && self.slots[..i].contains(&slot) {
+                self.slots[i] = UNUSED;
+            }
         }
+        self.width = self.slots.len();
+    }
+
+    /// Put the value `v` of `column` in its place, if `build` reads it.
+    fn keep<'a>(&self, record: &mut TsvRecord<'a>, column: usize, v: &'a str) {
+        if let Some(&slot) = self.slots.get(column)
+            && slot != UNUSED
+            && !self.is_blank(v)
+            && let Some(place) = record.values.get_mut(usize::from(slot))
+        {
+            *place = v;
+        }
+    }
+
+    /// Whether `v` is Zeek's mark for an unset field or an empty set.
+    fn is_blank(&self, v: &str) -> bool {
+        // The first byte rules out nearly every value without a compare.
+        let first = v.as_bytes().first();
+        first.is_none()
+            || (first == self.unset.as_bytes().first() && v == self.unset)
+            || (first == self.empty.as_bytes().first() && v == self.empty)
     }
 }
 
+/// The values of one TSV record that `build` reads, by place in `USED`
+/// (`""` where absent or blank).
 struct TsvRecord<'a> {
-    values: Vec<&'a str>,
-    decoder: &'a ZeekTsvDecoder,
+    values: [&'a str; USED.len()],
 }
 
 impl Record for TsvRecord<'_> {
     fn get(&self, field: usize) -> Option<&str> {
-        let column = (*self.decoder.columns.get(field)?)?;
-        let v = *self.values.get(column)?;
-        (v != self.decoder.unset && v != self.decoder.empty && !v.is_empty()).then_some(v)
+        self.values.get(field).copied().filter(|v| !v.is_empty())
     }
 }
 
@@ -274,34 +331,44 @@ impl LineDecoder for ZeekTsvDecoder {
                 format!("a record of Zeek's `{log}` log, not conn"),
             ));
         }
+        let mut record = TsvRecord {
+            values: [""; USED.len()],
+        };
+        let mut column = 0;
         // A one-byte separator (the tab, nearly always) is found by one
         // vectorised scan of the whole line; a string pattern costs a
         // two-way search per field.
-        let values: Vec<&str> = match self.separator.as_bytes() {
+        match self.separator.as_bytes() {
             [b] if b.is_ascii() => {
-                let mut values = Vec::with_capacity(self.width.max(8));
                 let mut start = 0;
-                for at in memchr::memchr_iter(*b, line.as_bytes()) {
+                // Fields are a few bytes long: a plain scan beats a
+                // vectorised search restarted for each.
+                for (at, c) in line.bytes().enumerate() {
+                    if c != *b {
+                        continue;
+                    }
                     // The separator is ASCII: both ends are char boundaries.
-                    values.push(line.get(start..at).unwrap_or(""));
+                    self.keep(&mut record, column, line.get(start..at).unwrap_or(""));
+                    column += 1;
                     start = at + 1;
                 }
-                values.push(line.get(start..).unwrap_or(""));
-                values
+                self.keep(&mut record, column, line.get(start..).unwrap_or(""));
             }
-            _ => line.split(self.separator.as_str()).collect(),
-        };
-        if values.len() < self.width.min(7) {
+            _ => {
+                for v in line.split(self.separator.as_str()) {
+                    self.keep(&mut record, column, v);
+                    column += 1;
+                }
+                column -= 1;
+            }
+        }
+        let columns = column + 1;
+        if columns < self.width.min(7) {
             return Err(Skip::malformed(format!(
-                "{} columns, the header names {}",
-                values.len(),
+                "{columns} columns, the header names {}",
                 self.width
             )));
         }
-        let record = TsvRecord {
-            values,
-            decoder: self,
-        };
         let mut flow = build(&record)?;
         if self.snapshot {
             flow.attr(SNAPSHOT.0, SNAPSHOT.1);
