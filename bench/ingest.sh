@@ -5,6 +5,10 @@
 #   - Cordon: parse + enrich + verdict + store (cordon ingest), with and
 #     without a policy, for AWS VPC Flow Logs, Zeek conn.log and a file of
 #     IPFIX messages
+#   - a packet capture of RECORDS/10 TCP connections (9 packets each, 96
+#     bytes captured of each): Cordon assembling and storing its flows,
+#     beside tshark's TCP conversation table and argus writing its flow
+#     records from the same file, when they are installed
 #   - the topology query for one hour over everything stored
 # Usage: bench/ingest.sh [RECORDS]   (default 10000000; needs python3, pip)
 # Prints a table of records/s and ratios. Data goes to $BENCH_DIR
@@ -22,6 +26,8 @@ python3 -c 'import duckdb' 2>/dev/null || pip install -q duckdb
 aws="$dir/aws-$n.log"
 zeek="$dir/zeek-$n.log"
 ipfix="$dir/ipfix-$n.bin"
+pcap_flows=$((n / 10))
+pcap="$dir/capture-$pcap_flows.pcap"
 if [ ! -s "$aws" ]; then
   echo "generating $n AWS VPC flow log records..." >&2
   awk -v n="$n" 'BEGIN { srand(7); for (i = 0; i < n; i++) {
@@ -75,6 +81,44 @@ with open(path, "wb") as out:
 PY
 fi
 
+if [ ! -s "$pcap" ]; then
+  echo "generating a capture of $pcap_flows TCP connections..." >&2
+  python3 - "$pcap_flows" "$pcap" <<'PY'
+import random, struct, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+random.seed(17)
+SNAP = 96
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+with open(path, "wb") as out:
+    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAP, 1))
+    t = 1700000000.0
+    for i in range(n):
+        c = random.randrange(4000)
+        cli = bytes([10, 0, c // 250, c % 250 + 1])
+        srv = bytes([10, 0, 2, random.randrange(1, 201)])
+        cport, sport = 30000 + random.randrange(30000), 443 if random.random() < 0.2 else 5432
+        up, down = random.randrange(100, 1400), random.randrange(100, 1400)
+        seq = [(0, 0x02, 0), (1, 0x12, 0), (0, 0x10, 0), (0, 0x18, up), (1, 0x18, down),
+               (1, 0x18, down), (0, 0x11, 0), (1, 0x11, 0), (0, 0x10, 0)]
+        for k, (back, flags, size) in enumerate(seq):
+            s, d, sp, dp = (srv, cli, sport, cport) if back else (cli, srv, cport, sport)
+            tcp = struct.pack("!HHIIBBHHH", sp, dp, 1000 + k, 2000 + k, 5 << 4, flags, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + size, i & 0xFFFF, 0, 64, 6, 0, s, d)
+            ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+            frame = b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp + bytes(size)
+            ts = t + k * 0.001
+            out.write(struct.pack("<IIII", int(ts), int(ts % 1 * 1e6), min(len(frame), SNAP), len(frame)))
+            out.write(frame[:SNAP])
+        t += 0.0005
+PY
+fi
+
 now() { date +%s.%N; }
 declare -a names secs
 run() { # name, command...
@@ -98,13 +142,33 @@ run "cordon ingest aws (no policy)" "$cordon" ingest --store "$dir/store-a" "$aw
 run "cordon ingest aws --policy (enrich + verdict)" "$cordon" ingest --store "$dir/store-b" --policy examples/acme-prod.yaml "$aws"
 run "cordon ingest zeek --policy" "$cordon" ingest --store "$dir/store-c" --policy examples/acme-prod.yaml "$zeek"
 run "cordon ingest ipfix file --policy" "$cordon" ingest --store "$dir/store-d" --policy examples/acme-prod.yaml "$ipfix"
+run "cordon ingest pcap --policy ($pcap_flows conns)" "$cordon" ingest --store "$dir/store-e" --policy examples/acme-prod.yaml "$pcap"
+if command -v tshark > /dev/null; then
+  run "tshark -z conv,tcp (same capture)" tshark -n -q -r "$pcap" -z conv,tcp
+fi
+if command -v argus > /dev/null; then
+  rm -f "$dir/capture.argus"
+  run "argus -r capture -w records (same capture)" argus -r "$pcap" -w "$dir/capture.argus"
+fi
 run "cordon flows topology, one hour of $n flows" "$cordon" flows topology --store "$dir/store-b" --since 1700000000 --until 1700003600 --json
 rm -f "$dir/duck.db"
 
 echo
 printf '%-44s %10s %14s %10s\n' "step ($n records)" seconds records/s "vs cat"
 for i in "${!names[@]}"; do
+  case "${names[$i]}" in *pcap*|*capture*) continue ;; esac
   rate=$(echo "$n / ${secs[$i]}" | bc -l)
   ratio=$(echo "${secs[$i]} / ${secs[0]}" | bc -l)
   printf '%-44s %10.2f %14.0f %9.1fx\n' "${names[$i]}" "${secs[$i]}" "$rate" "$ratio"
+done
+echo
+packets=$((pcap_flows * 9))
+mb=$(echo "$(stat -c %s "$pcap") / 1048576" | bc -l)
+printf '%-44s %10s %12s %10s %10s %12s\n' "capture ($pcap_flows conns, $packets packets)" seconds packets/s MB/s conns/s "vs cordon"
+for i in "${!names[@]}"; do
+  case "${names[$i]}" in *pcap*|*capture*) ;; *) continue ;; esac
+  [ -z "${pcap_row:-}" ] && pcap_row=$i
+  printf '%-44s %10.2f %12.0f %10.1f %10.0f %11.2fx\n' "${names[$i]}" "${secs[$i]}" \
+    "$(echo "$packets / ${secs[$i]}" | bc -l)" "$(echo "$mb / ${secs[$i]}" | bc -l)" \
+    "$(echo "$pcap_flows / ${secs[$i]}" | bc -l)" "$(echo "${secs[$i]} / ${secs[$pcap_row]}" | bc -l)"
 done
