@@ -176,6 +176,11 @@ settings!(
         /// Least bytes in one hour to a first-seen raw address on a
         /// non-web port (judged without a baseline).
         min_bytes_raw: u64 = 20 * MIB, Bytes;
+        /// How long the network must have been watched before an hour is
+        /// judged against a source's baseline: before a whole day, a
+        /// nightly job has not run yet and "usual" means nothing. (The
+        /// raw-address rule applies from the first flow.)
+        learn: i64 = 24 * HOUR, Duration;
     }
 );
 
@@ -192,14 +197,20 @@ settings!(
         shadow_hours: u64 = 6, Count;
         /// Least bytes out to an undeclared party.
         shadow_bytes: u64 = MIB, Bytes;
+        /// Without a policy: distinct hours of answered traffic between an
+        /// internal host and an external network before the network is a
+        /// party the host trades with (an undeclared third party).
+        relation_hours: u64 = 3, Count;
     }
 );
 
 settings!(
     /// Lateral movement over admin protocols.
     Lateral {
-        /// Without a policy: time learning which admin pairs are normal.
-        learn: i64 = 6 * HOUR, Duration;
+        /// Without a policy: time learning which admin pairs are normal (a
+        /// day: admin work follows the working day, so a shorter watch
+        /// misses the routine sessions of the first morning).
+        learn: i64 = 24 * HOUR, Duration;
         /// Least bytes each way (each way the record shows) for a
         /// session: a scan's handshake and banner stay below it.
         min_bytes: u64 = 1000, Bytes;

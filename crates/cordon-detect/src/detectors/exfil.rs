@@ -11,6 +11,11 @@
 //! that is cloud object storage and not a declared vendor makes it a
 //! `cloud-exfiltration` (T1567.002, T1537).
 //!
+//! Without a policy the baseline is the only judge, so the volume rule
+//! waits until the network has been watched for `learn` (a day): in the
+//! first hours every source's "usual hour" is nothing, and the first
+//! nightly backup would be news.
+//!
 //! A host with no history still gets judged: tens of MB uploaded within
 //! an hour to a raw address (no name known) on a port that is not a web
 //! port, first seen that hour and upload-heavy, is exfiltration over an
@@ -90,6 +95,8 @@ pub struct Exfiltration {
     pairs: Bounded<(IpAddr, String), Pair>,
     storage: Vec<FqdnPattern>,
     closed: i64,
+    /// When the first flow of any kind was seen.
+    watched_from: Option<i64>,
 }
 
 impl Exfiltration {
@@ -104,6 +111,7 @@ impl Exfiltration {
                 .collect(),
             cfg,
             closed: i64::MIN,
+            watched_from: None,
         }
     }
 }
@@ -111,6 +119,7 @@ impl Exfiltration {
 /// Judge one closed hour of one pair.
 fn judge(
     cfg: &Settings,
+    watched_from: i64,
     storage: &dyn Fn(Option<&str>) -> bool,
     sources: &mut Bounded<IpAddr, Source>,
     (src, dst): &(IpAddr, String),
@@ -127,6 +136,13 @@ fn judge(
     }
     let b = pair.out;
     if b < cfg.min_bytes || pair.max_prev.saturating_mul(4) >= b {
+        return;
+    }
+    let policy = pair
+        .largest
+        .as_ref()
+        .is_some_and(|f| f.enrichment.is_some());
+    if !policy && pair.hour * HOUR < watched_from.saturating_add(cfg.learn) {
         return;
     }
     // A source that already sent this much in an hour elsewhere (a backup
@@ -279,15 +295,17 @@ impl Exfiltration {
             sources,
             pairs,
             storage,
+            watched_from,
             ..
         } = self;
+        let watched_from = watched_from.unwrap_or(i64::MIN);
         let is_storage = |h: Option<&str>| {
             h.and_then(|h| Hostname::parse(h).ok())
                 .is_some_and(|h| storage.iter().any(|p| p.matches(&h)))
         };
         for (key, pair) in pairs.iter_mut() {
             if pair.hour < before_hour {
-                judge(cfg, &is_storage, sources, key, pair, out);
+                judge(cfg, watched_from, &is_storage, sources, key, pair, out);
             }
         }
     }
@@ -299,6 +317,8 @@ impl Detector for Exfiltration {
     }
 
     fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
+        let watched = self.watched_from.get_or_insert(flow.start_ms);
+        *watched = (*watched).min(flow.start_ms);
         if !super::unsanctioned_outbound(flow, &self.cfg.common.allow) {
             return;
         }
@@ -340,7 +360,16 @@ impl Detector for Exfiltration {
                     h.and_then(|h| Hostname::parse(h).ok())
                         .is_some_and(|h| storage.iter().any(|p| p.matches(&h)))
                 };
-                judge(cfg, &is_storage, &mut self.sources, &key, pair, out);
+                let watched_from = self.watched_from.unwrap_or(i64::MIN);
+                judge(
+                    cfg,
+                    watched_from,
+                    &is_storage,
+                    &mut self.sources,
+                    &key,
+                    pair,
+                    out,
+                );
             }
             pair.max_prev = pair.max_prev.max(pair.out);
             pair.hour = hour;

@@ -9,6 +9,14 @@
 //! new hour of the day is reported. This is how a compromised provider riding its trusted path
 //! (T1199) shows up: same vendor, new places.
 //!
+//! Without a policy nothing is declared, but third parties still show:
+//! an external network (a /24, a /48) an internal host trades answered
+//! traffic with in `relation_hours` distinct hours is a party the host
+//! trusts in practice. An address of that network later opening an admin
+//! session (SSH, RDP, WinRM, SMB...) to the host, which the relation never
+//! used, is the same drift: someone riding a third party's access
+//! (T1199). At most `medium`: no policy says what the party may do.
+//!
 //! Shadow third parties: an external destination that is not a declared
 //! vendor and is not allowed by any rule, yet receives traffic in at least
 //! `shadow_hours` distinct hours. Needs a policy (without one, nothing is
@@ -21,10 +29,14 @@ use std::net::IpAddr;
 use cordon_flow::Flow;
 use rustc_hash::FxHashSet;
 
-use super::{Detector, bytes, dst_internal, dst_key, fact, finding, src_internal, vendor};
+use super::{
+    Detector, admin_protocol, bytes, calibrate, dst_internal, dst_key, fact, failed, finding,
+    src_internal, vendor,
+};
 use crate::bounded::{Aged, Bounded};
 use crate::config::Vendors as Settings;
 use crate::finding::Finding;
+use crate::finding::Severity;
 use crate::stats::mad;
 
 const HOUR: i64 = 3_600_000;
@@ -60,11 +72,46 @@ impl Aged for Shadow {
     }
 }
 
+/// An external network an internal host trades with, learned without a
+/// policy.
+struct Relation {
+    /// Distinct hours with answered traffic, and the latest.
+    hours: u64,
+    last_hour: i64,
+    last_ms: i64,
+    /// (port, inbound) the relation has used.
+    used: Vec<(u16, bool)>,
+}
+
+impl Aged for Relation {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// Most (port, direction) pairs kept per relation.
+const MAX_USED: usize = 64;
+
 /// The vendor detector.
 pub struct Vendors {
     cfg: Settings,
     vendors: Bounded<String, Vendor>,
     shadows: Bounded<String, Shadow>,
+    relations: Bounded<(IpAddr, String), Relation>,
+}
+
+/// The network an external address is judged by: its /24 or /48.
+fn network(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
 }
 
 impl Vendors {
@@ -73,6 +120,7 @@ impl Vendors {
         Vendors {
             vendors: Bounded::new(cfg.common.max_state),
             shadows: Bounded::new(cfg.common.max_state),
+            relations: Bounded::new(cfg.common.max_state),
             cfg,
         }
     }
@@ -211,6 +259,82 @@ impl Vendors {
         }
     }
 
+    /// Without a policy: learn the external networks each internal host
+    /// trades with, and report an admin session one of them opens that
+    /// the relation never used.
+    fn relation(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
+        let inbound = match (src_internal(flow), dst_internal(flow)) {
+            (false, true) => true,
+            (true, false) => false,
+            _ => return,
+        };
+        if failed(flow) {
+            return;
+        }
+        let (inside, outside) = if inbound {
+            (flow.dst_ip, flow.src_ip)
+        } else {
+            (flow.src_ip, flow.dst_ip)
+        };
+        let net = network(outside);
+        let hour = flow.start_ms.div_euclid(HOUR);
+        let r = self.relations.entry((inside, net.clone()), || Relation {
+            hours: 0,
+            last_hour: i64::MIN,
+            last_ms: flow.start_ms,
+            used: Vec::new(),
+        });
+        r.last_ms = r.last_ms.max(flow.start_ms);
+        // The relation must have formed in the hours before this one.
+        let before = if r.last_hour < hour {
+            r.hours
+        } else {
+            r.hours.saturating_sub(1)
+        };
+        let formed = before >= self.cfg.relation_hours;
+        if r.last_hour < hour {
+            r.last_hour = hour;
+            r.hours += 1;
+        }
+        let combo = (flow.dst_port, inbound);
+        if r.used.contains(&combo) {
+            return;
+        }
+        if r.used.len() < MAX_USED {
+            r.used.push(combo);
+        }
+        let Some((protocol, _)) = admin_protocol(flow.dst_port).filter(|_| inbound) else {
+            return;
+        };
+        // A session, not a knock: some bytes in the direction recorded.
+        if !formed || flow.bytes_out < 1000 {
+            return;
+        }
+        let mut f = finding(
+            FindingKind::VendorDrift,
+            &format!("{net}|{inside}|{}|inbound", flow.dst_port),
+            flow,
+            65.0,
+            format!(
+                "{protocol} from {outside} to {inside}: {net} is a network {inside} trades with routinely ({before} hours of answered traffic), yet it never used {protocol} to it (no policy declares the party)"
+            ),
+        );
+        fact(&mut f, "network", net.as_str());
+        fact(&mut f, "relation_hours", before);
+        fact(&mut f, "protocol", protocol);
+        fact(&mut f, "direction", "inbound");
+        calibrate(
+            &mut f,
+            (
+                Severity::Medium,
+                format!(
+                    "an undeclared third party's network opened {protocol}, which it never used; no policy says what the party may do (at most medium)"
+                ),
+            ),
+        );
+        out.push(f);
+    }
+
     fn shadow(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
         let key = match &flow.hostname {
             Some(h) => h.clone(),
@@ -280,6 +404,10 @@ impl Detector for Vendors {
             self.drift(&name, flow, out);
             return;
         }
+        if flow.enrichment.is_none() {
+            self.relation(flow, out);
+            return;
+        }
         if flow.enrichment.is_some()
             && src_internal(flow)
             && !dst_internal(flow)
@@ -290,10 +418,10 @@ impl Detector for Vendors {
     }
 
     fn state(&self) -> usize {
-        self.vendors.len() + self.shadows.len()
+        self.vendors.len() + self.shadows.len() + self.relations.len()
     }
 
     fn evicted(&self) -> u64 {
-        self.vendors.evicted() + self.shadows.evicted()
+        self.vendors.evicted() + self.shadows.evicted() + self.relations.evicted()
     }
 }
