@@ -32,6 +32,7 @@ pub mod finding;
 pub mod intel;
 pub mod kb;
 pub mod ocsf;
+mod pivot;
 pub mod services;
 pub mod stats;
 pub mod stix;
@@ -65,6 +66,7 @@ pub struct Engine {
     flows: u64,
     pending: Vec<Finding>,
     dropped: u64,
+    pivot: pivot::Pivot,
 }
 
 /// Why a finding whose detector did not say has its severity: what
@@ -107,6 +109,7 @@ impl Engine {
     /// An engine with `config`'s detectors, mapping through `kb`, matching
     /// `intel` when given.
     pub fn new(config: Config, kb: Kb, intel: Option<Intel>) -> Engine {
+        let pivot = pivot::Pivot::new(config.beaconing.common.max_state);
         Engine {
             intel_config: config.intel.enabled.then(|| config.intel.clone()),
             detectors: detectors::all(&config, intel),
@@ -116,6 +119,7 @@ impl Engine {
             flows: 0,
             pending: Vec::new(),
             dropped: 0,
+            pivot,
         }
     }
 
@@ -165,28 +169,36 @@ impl Engine {
                 d.observe(flow, &mut self.pending);
             }
         }
+        if !local_only && !snapshot {
+            self.pivot.observe(flow, &mut self.pending);
+        }
         if !self.pending.is_empty() {
             self.absorb();
         }
     }
 
     fn absorb(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        for mut f in pending {
-            self.kb.apply(&mut f);
-            if !f.evidence.facts.contains_key("severity_reason") {
-                let why = severity_reason(&f);
-                f.evidence
-                    .facts
-                    .insert("severity_reason".to_string(), why.into());
-            }
-            match self.findings.get_mut(&f.id) {
-                Some(old) => old.merge(f),
-                None => {
-                    if self.findings.len() >= MAX_FINDINGS {
-                        self.drop_weakest();
+        // A finding can lead to more (other hosts of a C2 server found):
+        // those are absorbed in the next round.
+        while !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            for mut f in pending {
+                self.kb.apply(&mut f);
+                if !f.evidence.facts.contains_key("severity_reason") {
+                    let why = severity_reason(&f);
+                    f.evidence
+                        .facts
+                        .insert("severity_reason".to_string(), why.into());
+                }
+                self.pivot.finding(&f, &mut self.pending);
+                match self.findings.get_mut(&f.id) {
+                    Some(old) => old.merge(f),
+                    None => {
+                        if self.findings.len() >= MAX_FINDINGS {
+                            self.drop_weakest();
+                        }
+                        self.findings.insert(f.id.clone(), f);
                     }
-                    self.findings.insert(f.id.clone(), f);
                 }
             }
         }
@@ -269,6 +281,7 @@ impl Engine {
         self.detectors
             .iter()
             .map(|d| (d.name(), d.state(), d.evicted()))
+            .chain([("c2-contacts", self.pivot.state(), self.pivot.evicted())])
             .collect()
     }
 }

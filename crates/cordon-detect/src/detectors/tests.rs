@@ -434,16 +434,16 @@ fn a_transfer_far_above_the_baseline_is_exfiltration() {
     );
     assert_eq!(exfil.evidence.facts["first_seen_destination"], true);
     assert!(exfil.controls.iter().any(|c| c.id == "CISA-ZTMM-2.0:Data"));
-    // The same volume to a plain address is still exfiltration.
-    let found = run(vec![flow(
-        "10.0.4.10",
-        "203.0.113.50",
-        443,
-        T0,
-        300_000_000,
-        1000,
-    )]);
+    // The same volume to a plain address is still exfiltration once the
+    // network has been watched for a day (the source never sent out).
+    let watched = flow("10.0.1.5", "10.0.2.10", 5432, T0 - 24 * HOUR, 500, 500);
+    let upload = flow("10.0.4.10", "203.0.113.50", 443, T0, 300_000_000, 1000);
+    let found = run(vec![watched, upload.clone()]);
     assert_eq!(kinds(&found), ["exfiltration"]);
+    // In the first day, without a policy, "usual" means nothing yet: the
+    // first nightly backup is not exfiltration.
+    let found = run(vec![upload]);
+    assert!(found.is_empty(), "{found:#?}");
 }
 
 #[test]
@@ -551,16 +551,34 @@ fn lateral_movement_follows_the_policy_or_the_history() {
     // is not; a scan's handshake is not a session.
     let mut flows = vec![
         flow("10.0.9.10", "10.0.2.10", 22, T0, 20_000, 300_000),
-        flow("10.0.9.10", "10.0.2.10", 22, T0 + 7 * HOUR, 20_000, 300_000),
+        // Learned in the first day too: the admin host's first session of
+        // the working day, hours after watching began.
+        flow("10.0.9.10", "10.0.1.12", 22, T0 + 9 * HOUR, 20_000, 300_000),
+        flow(
+            "10.0.9.10",
+            "10.0.2.10",
+            22,
+            T0 + 25 * HOUR,
+            20_000,
+            300_000,
+        ),
+        flow(
+            "10.0.9.10",
+            "10.0.1.12",
+            22,
+            T0 + 34 * HOUR,
+            20_000,
+            300_000,
+        ),
         flow(
             "10.0.4.10",
             "10.0.1.10",
             3389,
-            T0 + 7 * HOUR,
+            T0 + 25 * HOUR,
             50_000,
             900_000,
         ),
-        flow("10.0.4.10", "10.0.1.11", 22, T0 + 7 * HOUR, 80, 300),
+        flow("10.0.4.10", "10.0.1.11", 22, T0 + 25 * HOUR, 80, 300),
     ];
     let found = run_with(Config::default(), None, &mut flows);
     let lateral: Vec<&Finding> = found
@@ -846,6 +864,15 @@ fn exfiltration_to_a_beacon_destination_is_over_the_c2_channel() {
     let mut flows: Vec<Flow> = (0..90)
         .map(|i| flow("10.0.4.10", "45.137.21.9", 443, T0 + i * 60_000, 600, 900))
         .collect();
+    // A day of watching before.
+    flows.push(flow(
+        "10.0.1.5",
+        "10.0.2.10",
+        5432,
+        T0 - 24 * HOUR,
+        500,
+        500,
+    ));
     flows.push(flow(
         "10.0.4.10",
         "45.137.21.9",
@@ -1149,4 +1176,105 @@ fn an_expired_indicator_says_nothing_of_later_traffic() {
     // T0 is 2026-02-03: expired on 2026-02-01, still valid until 2026-03-01.
     assert_eq!(hits("2026-02-01T00:00:00Z"), 0);
     assert_eq!(hits("2026-03-01T00:00:00Z"), 1);
+}
+
+#[test]
+fn without_a_policy_a_party_the_host_trades_with_opening_ssh_is_drift() {
+    // The notifier talks to the mail provider's network every hour.
+    let mut flows: Vec<Flow> = (0..6)
+        .flat_map(|h| {
+            (0..4).map(move |k| {
+                flow(
+                    "10.0.4.10",
+                    "198.51.100.25",
+                    587,
+                    T0 + h * HOUR + k * 10 * MIN,
+                    30_000,
+                    2_000,
+                )
+            })
+        })
+        .collect();
+    // Then an address of that network opens SSH to it; an unrelated one
+    // does too; and one SSH knock is no session.
+    let t = T0 + 7 * HOUR;
+    flows.push(flow("198.51.100.77", "10.0.4.10", 22, t, 40_000, 200_000));
+    flows.push(flow("203.0.113.9", "10.0.4.10", 22, t, 40_000, 200_000));
+    flows.push(flow("198.51.100.78", "10.0.4.11", 22, t, 40_000, 200_000));
+    let found = run(flows);
+    let drift: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::VendorDrift)
+        .collect();
+    assert_eq!(drift.len(), 1, "{found:#?}");
+    let d = drift[0];
+    assert_eq!(d.src_entity.ip, Some(ip("198.51.100.77")));
+    assert_eq!(d.dst_entity.ip, Some(ip("10.0.4.10")));
+    assert_eq!(d.severity, crate::finding::Severity::Medium);
+    assert!(d.techniques.contains(&"T1199".to_string()), "{d:?}");
+    assert_eq!(d.evidence.facts["network"], "198.51.100.0/24");
+    assert!(
+        d.evidence.facts["severity_reason"]
+            .as_str()
+            .unwrap()
+            .contains("at most medium")
+    );
+    // A relation still forming (one hour) is no baseline to drift from.
+    let flows = vec![
+        flow("10.0.4.10", "198.51.100.25", 587, T0, 30_000, 2_000),
+        flow(
+            "198.51.100.77",
+            "10.0.4.10",
+            22,
+            T0 + 2 * HOUR,
+            40_000,
+            200_000,
+        ),
+    ];
+    assert!(
+        run(flows)
+            .iter()
+            .all(|f| f.kind != cordon_core::FindingKind::VendorDrift)
+    );
+}
+
+#[test]
+fn other_hosts_of_a_c2_server_are_found_before_and_after_the_beacon() {
+    let c2 = "45.137.21.9";
+    // A host stages data on the server first; a day and more earlier,
+    // another one touched it once (too long ago to count).
+    let mut flows = vec![
+        flow("10.0.1.4", c2, 445, T0, 2_000_000, 30_000),
+        flow("10.0.1.9", c2, 443, T0 - 30 * HOUR, 900, 4_000),
+    ];
+    // Then the implant checks in every minute for three hours.
+    flows.extend((0..180).map(|i| flow("10.0.1.6", c2, 443, T0 + 10 * MIN + i * MIN, 600, 900)));
+    // And a third host downloads from it afterwards; a fourth reaches it
+    // on the beacon's own port (a shared service's user, or a second
+    // implant for the beacon detector to judge): not this pivot's.
+    flows.push(flow("10.0.1.5", c2, 8080, T0 + 4 * HOUR, 300, 90_000));
+    flows.push(flow("10.0.1.7", c2, 443, T0 + 2 * HOUR, 500, 800));
+    let found = run(flows);
+    let beacon = found
+        .iter()
+        .find(|f| f.kind == cordon_core::FindingKind::Beaconing)
+        .expect("beacon");
+    assert!(
+        beacon.severity >= crate::finding::Severity::Medium,
+        "{beacon:?}"
+    );
+    let mut contacts: Vec<IpAddr> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::ThreatIntel)
+        .map(|f| f.src_entity.ip.unwrap())
+        .collect();
+    contacts.sort();
+    assert_eq!(contacts, [ip("10.0.1.4"), ip("10.0.1.5")], "{found:#?}");
+    let staged = found
+        .iter()
+        .find(|f| f.src_entity.ip == Some(ip("10.0.1.4")))
+        .unwrap();
+    assert_eq!(staged.severity, crate::finding::Severity::Medium);
+    assert_eq!(staged.evidence.facts["beacon_finding"], beacon.id.as_str());
+    assert_eq!(staged.dst_entity.ip, Some(ip(c2)));
 }

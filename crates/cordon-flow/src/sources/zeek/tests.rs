@@ -174,7 +174,16 @@ fn decimal_seconds_read_exactly_like_the_float_path() {
         assert_eq!(decimal_seconds_ms(v), Some(ms), "{v}");
         assert_eq!(seconds_ms("ts", v).unwrap(), ms, "{v}");
     }
-    for v in ["", ".5", "-1.0", "1e3", " 1.0", "1.0 ", "99999999999999.0", "1.2.3"] {
+    for v in [
+        "",
+        ".5",
+        "-1.0",
+        "1e3",
+        " 1.0",
+        "1.0 ",
+        "99999999999999.0",
+        "1.2.3",
+    ] {
         assert_eq!(decimal_seconds_ms(v), None, "{v}");
     }
     // What the fast path declines, the float path still reads or refuses.
