@@ -339,10 +339,7 @@ impl Vendors {
         let key = match &flow.hostname {
             Some(h) => h.clone(),
             None => match flow.dst_ip {
-                IpAddr::V4(v4) => {
-                    let o = v4.octets();
-                    format!("{}.{}.{}.0/24", o[0], o[1], o[2])
-                }
+                IpAddr::V4(_) => network(flow.dst_ip),
                 IpAddr::V6(_) => dst_key(flow),
             },
         };
