@@ -25,6 +25,14 @@
 //! an implant calling a C2 server that is down). Scoring works from a few
 //! minutes of traffic (`min_span`) to days.
 //!
+//! A beat also shows **inside one session**: an implant that holds one
+//! connection open (C2 over QUIC, a websocket) checks in on it at a regular
+//! cadence. Sources that see packets (captures) report those check-ins as
+//! the record's `beats`; [`MIN_SESSION_BEATS`] or more at regular
+//! intervals over at least a minute are a beacon of one session. Protocol
+//! keepalives (QUIC and HTTP/2 pings, websocket pings) look the same, so
+//! such a beacon alone is `low`.
+//!
 //! Severity means something: a lone periodic pattern is at most `medium`
 //! (and `low` between internal hosts on a well-known port, or to a known
 //! periodic service such as a connectivity check); `high` and `critical`
@@ -51,6 +59,13 @@ const STORM_ATTEMPTS: usize = 20;
 const STORM_WINDOW_S: u32 = 900;
 /// Least span of a beacon between hosts neither known to be internal.
 const UNKNOWN_MIN_SPAN_MS: i64 = 6 * 3_600_000;
+/// Check-ins inside one session that make a beacon.
+const MIN_SESSION_BEATS: usize = 6;
+/// Least span of a beacon inside one session.
+const MIN_SESSION_SPAN_MS: u32 = 60_000;
+/// Least median interval of a beacon inside one session (faster is
+/// interactive use or streaming).
+const MIN_SESSION_INTERVAL_MS: f64 = 2_000.0;
 
 /// Where a pair's destination is, seen from its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +101,7 @@ struct Pair {
     reported: f64,
     strobe_reported: bool,
     storm_reported: bool,
+    session_reported: bool,
     reach: Reach,
     /// The policy says the destination is not sanctioned (enriched, not
     /// allowed by a rule) or denied it.
@@ -359,6 +375,59 @@ impl Beacons {
     }
 }
 
+/// A beacon inside the one session `flow` records (see the module docs):
+/// its `beats` at a cadence that scores `threshold` or more.
+fn session_beacon(flow: &Flow, threshold: f64) -> Option<Finding> {
+    // Announcements nobody answers (discovery broadcasts to a subnet's
+    // broadcast address) are not a session.
+    if flow.packets_in == 0 && flow.bytes_in == 0 {
+        return None;
+    }
+    let beats = flow.get_attr("beats")?;
+    let mut times: Vec<u32> = Vec::new();
+    for b in beats.split(',') {
+        times.push(b.parse().ok()?);
+    }
+    if times.len() < MIN_SESSION_BEATS || times.last()? - times.first()? < MIN_SESSION_SPAN_MS {
+        return None;
+    }
+    times.sort_unstable();
+    let mut intervals: Vec<f64> = times.windows(2).map(|w| f64::from(w[1] - w[0])).collect();
+    let (skew, spread) = regularity(&intervals);
+    let score = (skew + spread) / 2.0;
+    let median = crate::stats::median(&mut intervals);
+    if score < threshold || median < MIN_SESSION_INTERVAL_MS {
+        return None;
+    }
+    let port = flow.dst_port;
+    let (technique, encrypted) = c2_technique(flow.protocol, port);
+    let mut f = finding(
+        FindingKind::Beaconing,
+        &format!("session:{}>{}:{port}", flow.src_ip, dst_key(flow)),
+        flow,
+        60.0 + 40.0 * score.min(1.0).powi(2),
+        format!(
+            "{} check-ins from {} to {}:{port} inside one session about every {:.0} s (score {score:.2})",
+            times.len(),
+            flow.src_ip,
+            dst_key(flow),
+            median / 1000.0
+        ),
+    );
+    f.techniques.push(technique.to_string());
+    if encrypted {
+        f.techniques.push("T1573".to_string());
+    }
+    fact(&mut f, "shape", "check-ins inside one session");
+    fact(&mut f, "check_ins", times.len());
+    fact(&mut f, "median_interval_s", median / 1000.0);
+    fact(&mut f, "score", score);
+    fact(&mut f, "interval_skew_score", skew);
+    fact(&mut f, "interval_mad_score", spread);
+    fact(&mut f, "session_s", (flow.end_ms - flow.start_ms) / 1000);
+    Some(f)
+}
+
 /// A reconnect storm of `pair`, the first time it has one.
 fn storm(src: &std::net::IpAddr, dst: &str, port: u16, pair: &mut Pair) -> Option<Finding> {
     // Without a known inside, attempts cannot be told from inbound scans.
@@ -442,7 +511,7 @@ impl Detector for Beacons {
         "beaconing"
     }
 
-    fn observe(&mut self, flow: &Flow, _out: &mut Vec<Finding>) {
+    fn observe(&mut self, flow: &Flow, out: &mut Vec<Finding>) {
         // Sanctioned traffic (a rule allows it), the allowlist, inbound
         // connections and infrastructure services are not command and
         // control.
@@ -482,12 +551,35 @@ impl Detector for Beacons {
                 reported: 0.0,
                 strobe_reported: false,
                 storm_reported: false,
+                session_reported: false,
                 reach,
                 unsanctioned: false,
                 sample: None,
                 samples: Samples::default(),
             });
         pair.unsanctioned |= unsanctioned;
+        if !pair.session_reported
+            && let Some(mut f) = session_beacon(flow, self.cfg.threshold)
+        {
+            pair.session_reported = true;
+            let (max, why) = ceiling(
+                pair,
+                flow.dst_port,
+                flow.hostname.as_deref(),
+                &self.services,
+            );
+            let ceiling = if max >= Severity::High {
+                (max, why)
+            } else {
+                (
+                    Severity::Low,
+                    "check-ins inside one session alone (protocol keepalives look the same); low unless something else corroborates it"
+                        .to_string(),
+                )
+            };
+            calibrate(&mut f, ceiling);
+            out.push(f);
+        }
         let offset = u32::try_from((start_s - pair.base_s).max(0)).unwrap_or(u32::MAX);
         if unanswered(flow) {
             if pair.fails.len() >= max {

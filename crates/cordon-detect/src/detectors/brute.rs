@@ -4,6 +4,14 @@
 //! refused connection or a session that reached the service and ended
 //! within seconds having sent little (a failed login); probes that nobody
 //! answered are left to the scan detector.
+//!
+//! A single **remote-access probe** is reported too, at low severity: a
+//! session to a service people log in to by hand (SSH, Telnet, RDP, VNC)
+//! that was answered, lasted seconds and ended with the originator's reset.
+//! Clients close a session they used; scanners and fingerprinting tools
+//! read the greeting and abort (T1046). Only probes from an internal
+//! source count: from the Internet they are any exposed service's
+//! background.
 
 use cordon_core::FindingKind;
 use std::net::IpAddr;
@@ -53,6 +61,8 @@ struct Target {
     /// Times of the latest attempts (for the burst rule).
     recent: Vec<i64>,
     reported: bool,
+    /// A probe of this target was reported in this window.
+    probed: bool,
     samples: Samples,
 }
 
@@ -116,7 +126,10 @@ impl Detector for BruteForce {
             && flow.end_ms - flow.start_ms <= 10_000
             && (400..=12_000).contains(&flow.bytes_out)
             && (!super::two_way(flow) || flow.bytes_in <= 12_000);
-        if !(refused || short) {
+        // Probes from outside are the Internet's background on any exposed
+        // service; from inside they are reconnaissance.
+        let probing = interactive(flow.dst_port) && super::src_internal(flow) && probe(flow);
+        if !(refused || short || probing) {
             return;
         }
         let window = self.cfg.window;
@@ -129,14 +142,23 @@ impl Detector for BruteForce {
                 attempts: 0,
                 recent: Vec::new(),
                 reported: false,
+                probed: false,
                 samples: Samples::default(),
             });
         if t >= target.window_start + window {
             target.window_start = t;
             target.attempts = 0;
             target.reported = false;
+            target.probed = false;
         }
         target.last_ms = target.last_ms.max(t);
+        if probing && !target.probed {
+            target.probed = true;
+            out.push(probe_finding(flow, service));
+        }
+        if !(refused || short) {
+            return;
+        }
         target.attempts += 1;
         target.samples.add(flow);
         // Interactive logins guessed in a burst: a person never fails that
@@ -227,6 +249,47 @@ impl Detector for BruteForce {
     fn evicted(&self) -> u64 {
         self.targets.evicted() + self.sprays.evicted()
     }
+}
+
+/// Whether `flow` is a probe of a remote-access service: answered (the
+/// handshake completed and the service spoke), over within seconds, and
+/// aborted by the originator's reset after reading the greeting.
+fn probe(flow: &Flow) -> bool {
+    flow.get_attr("conn_state") == Some("RSTO")
+        && flow.bytes_in > 0
+        && flow.bytes_out <= 12_000
+        && flow.end_ms - flow.start_ms <= 5_000
+}
+
+/// The finding for one remote-access probe (see the module docs).
+fn probe_finding(flow: &Flow, service: &str) -> Finding {
+    let mut f = finding(
+        FindingKind::ServiceDiscovery,
+        &format!("probe:{}>{}:{}", flow.src_ip, flow.dst_ip, flow.dst_port),
+        flow,
+        40.0,
+        format!(
+            "{} probed {service} on {}:{}: answered, then reset by the client after {:.1} s (a scanner reading the greeting)",
+            flow.src_ip,
+            flow.dst_ip,
+            flow.dst_port,
+            (flow.end_ms - flow.start_ms) as f64 / 1000.0
+        ),
+    );
+    f.techniques = vec!["T1046".into()];
+    fact(&mut f, "shape", "remote-access probe");
+    fact(&mut f, "service", service);
+    fact(&mut f, "bytes_out", flow.bytes_out);
+    fact(&mut f, "bytes_in", flow.bytes_in);
+    super::calibrate(
+        &mut f,
+        (
+            crate::finding::Severity::Low,
+            "one probe of a remote-access service (tools and health checks look the same); low unless something else corroborates it"
+                .to_string(),
+        ),
+    );
+    f
 }
 
 /// Password guessing from outside is the Internet's background on any

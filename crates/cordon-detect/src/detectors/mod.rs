@@ -351,7 +351,8 @@ pub(crate) fn admin_protocol(port: u16) -> Option<(&'static str, &'static str)> 
 /// channel is encrypted by convention.
 pub(crate) fn c2_technique(protocol: u8, port: u16) -> (&'static str, bool) {
     match (protocol, port) {
-        (6, 443 | 8443) => ("T1071.001", true),
+        // UDP 443 is QUIC (HTTP/3).
+        (6, 443 | 8443) | (17, 443) => ("T1071.001", true),
         (6, 80 | 8080 | 8000) => ("T1071.001", false),
         (17 | 6, 53) => ("T1071.004", false),
         (6, 25 | 587 | 465 | 993 | 143 | 110 | 995) => {

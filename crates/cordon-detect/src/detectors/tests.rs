@@ -1278,3 +1278,109 @@ fn other_hosts_of_a_c2_server_are_found_before_and_after_the_beacon() {
     assert_eq!(staged.evidence.facts["beacon_finding"], beacon.id.as_str());
     assert_eq!(staged.dst_entity.ip, Some(ip(c2)));
 }
+
+#[test]
+fn a_remote_access_probe_reset_by_its_client_is_low_discovery() {
+    let probe = |port: u16, state: &str, t: i64| {
+        let mut f = flow("192.168.0.11", "10.0.0.149", port, t, 441, 492);
+        f.end_ms = t + 1_500;
+        f.attrs = Default::default();
+        f.attr("conn_state", state);
+        f
+    };
+    // A VNC greeting read and the session reset by the client: one probe,
+    // reported once however often it repeats in the window.
+    let found = run(vec![probe(5900, "RSTO", T0), probe(5900, "RSTO", T0 + MIN)]);
+    let probes: Vec<&Finding> = found
+        .iter()
+        .filter(|f| {
+            f.evidence.facts.get("shape").and_then(|v| v.as_str()) == Some("remote-access probe")
+        })
+        .collect();
+    assert_eq!(probes.len(), 1, "{found:?}");
+    assert_eq!(probes[0].kind, cordon_core::FindingKind::ServiceDiscovery);
+    assert_eq!(probes[0].severity, crate::finding::Severity::Low);
+    assert_eq!(probes[0].techniques, ["T1046"]);
+    assert_eq!(probes[0].port, Some(5900));
+    // A session the client closed, one the server reset, a reset session
+    // on a web port, or a probe from the Internet is not reported.
+    for (port, state, src) in [
+        (5900, "SF", "192.168.0.11"),
+        (5900, "RSTR", "192.168.0.11"),
+        (443, "RSTO", "192.168.0.11"),
+        (22, "RSTO", "143.42.1.123"),
+    ] {
+        let mut f = probe(port, state, T0);
+        f.src_ip = ip(src);
+        let found = run(vec![f]);
+        assert!(
+            !found
+                .iter()
+                .any(|f| f.kind == cordon_core::FindingKind::ServiceDiscovery),
+            "{port} {state}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn regular_check_ins_inside_one_session_are_a_low_beacon() {
+    // One QUIC session of three minutes with a check-in every 15 s, as a
+    // capture reports it.
+    let session = |beats: &str| {
+        let mut f = flow("10.0.0.4", "24.199.110.233", 443, T0, 25_000, 29_000);
+        f.protocol = 17;
+        f.end_ms = T0 + 184_000;
+        f.attr("beats", beats);
+        f
+    };
+    let regular: Vec<String> = (1..=12)
+        .map(|i| (i * 15_090 + (i % 3) * 40).to_string())
+        .collect();
+    let found = run(vec![session(&regular.join(","))]);
+    let beacon = beacons(&found);
+    assert_eq!(beacon.len(), 1, "{found:?}");
+    let f = beacon[0];
+    assert_eq!(
+        f.evidence.facts.get("shape").and_then(|v| v.as_str()),
+        Some("check-ins inside one session")
+    );
+    assert_eq!(f.severity, crate::finding::Severity::Low);
+    assert!(f.techniques.contains(&"T1573".to_string()), "{f:?}");
+    // With a policy that sanctions nothing there, the pattern is corroborated.
+    let found = run(vec![enriched(
+        session(&regular.join(",")),
+        "would-deny",
+        None,
+        None,
+    )]);
+    assert!(
+        beacons(&found)
+            .iter()
+            .any(|f| f.severity >= crate::finding::Severity::High),
+        "{found:?}"
+    );
+    // Irregular activity (a person typing, a page now and then), too few
+    // check-ins, or a fast stream are not a beacon.
+    let mut rng = Lcg(7);
+    let mut t = 0u32;
+    let irregular: Vec<String> = (0..20)
+        .map(|_| {
+            t += 1_000 + (rng.f64() * 60_000.0) as u32;
+            t.to_string()
+        })
+        .collect();
+    for beats in [
+        irregular.join(","),
+        regular[..4].join(","),
+        (1..=100)
+            .map(|i| (i * 1_100).to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    ] {
+        assert!(beacons(&run(vec![session(&beats)])).is_empty(), "{beats}");
+    }
+    // Announcements nobody answers are not a session.
+    let mut unanswered = session(&regular.join(","));
+    (unanswered.bytes_in, unanswered.packets_in) = (0, 0);
+    assert!(beacons(&run(vec![unanswered])).is_empty());
+}

@@ -11,6 +11,14 @@
 //! stays bounded on any capture. Fragments after the first are counted,
 //! not reassembled: the first fragment carries the ports and the IP length
 //! of the whole datagram.
+//!
+//! Inside one connection the table also notes **beats**: the moments the
+//! originator spoke again after the connection had been silent for a
+//! second or more (a check-in of an implant holding one session open, as
+//! C2 over QUIC or a websocket does). They are reported as the `beats`
+//! attribute, milliseconds from the connection's start, when there are at
+//! least [`MIN_BEATS`], so the beacon detector can score a cadence no
+//! count of connections shows.
 
 pub mod capture;
 pub mod packet;
@@ -33,6 +41,12 @@ const OTHER_IDLE_US: i64 = 60_000_000;
 const CLOSE_LINGER_US: i64 = 5_000_000;
 /// How often (capture time) idle connections are looked for.
 const SWEEP_EVERY_US: i64 = 5_000_000;
+/// Silence after which the originator speaking again is a beat.
+const BEAT_SILENCE_US: i64 = 1_000_000;
+/// Beats kept per connection (the first ones).
+const MAX_BEATS: usize = 64;
+/// Beats a connection needs before they are reported.
+pub const MIN_BEATS: usize = 4;
 
 type Key = (u8, IpAddr, u16, IpAddr, u16);
 
@@ -54,6 +68,8 @@ struct Conn {
     rst_orig: bool,
     rst_resp: bool,
     closed_us: Option<i64>,
+    /// Beats (see the module docs), milliseconds from `first_us`.
+    beats: Vec<u32>,
 }
 
 impl Conn {
@@ -115,6 +131,16 @@ impl Conn {
             Observed::Accepted
         });
         f.attr("conn_state", state);
+        if self.beats.len() >= MIN_BEATS {
+            let mut text = String::with_capacity(self.beats.len() * 7);
+            for (i, b) in self.beats.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&b.to_string());
+            }
+            f.attr("beats", text);
+        }
         f
     }
 }
@@ -202,10 +228,20 @@ impl ConnTable {
                 rst_orig: false,
                 rst_resp: false,
                 closed_us: None,
+                beats: Vec::new(),
             }
         });
-        c.last_us = c.last_us.max(time_us);
         let from_orig = (d.src, d.src_port) == c.orig;
+        // A keepalive probe carries at most one byte: not a beat.
+        if from_orig
+            && d.payload > 1
+            && time_us.saturating_sub(c.last_us) >= BEAT_SILENCE_US
+            && c.beats.len() < MAX_BEATS
+        {
+            let at = (time_us - c.first_us) / 1000;
+            c.beats.push(u32::try_from(at).unwrap_or(u32::MAX));
+        }
+        c.last_us = c.last_us.max(time_us);
         if from_orig {
             c.orig_bytes += d.ip_bytes;
             c.orig_packets += 1;

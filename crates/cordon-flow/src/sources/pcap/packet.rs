@@ -22,6 +22,9 @@ pub struct Datagram {
     pub tcp_flags: u8,
     /// Bytes at the IP layer, as the IP header states them.
     pub ip_bytes: u64,
+    /// Bytes of application payload (after the TCP or UDP header), as the
+    /// headers state them; 0 for other protocols.
+    pub payload: u64,
 }
 
 /// Why a frame carries no datagram a connection can be built from.
@@ -139,7 +142,7 @@ fn ipv4(b: &[u8]) -> Result<Datagram, NotDatagram> {
         dst,
         protocol,
         b.get(ihl..).unwrap_or_default(),
-        u64::from(total),
+        (u64::from(total), ihl as u64),
     )
 }
 
@@ -193,17 +196,20 @@ fn ipv6(b: &[u8]) -> Result<Datagram, NotDatagram> {
         dst,
         next,
         b.get(at..).unwrap_or_default(),
-        40 + u64::from(payload),
+        (40 + u64::from(payload), at as u64),
     )
 }
 
+/// The transport header in `b`; `ip_bytes` is the IP length the IP header
+/// states and `ip_header` how much of it the IP headers take.
 fn transport(
     src: IpAddr,
     dst: IpAddr,
     protocol: u8,
     b: &[u8],
-    ip_bytes: u64,
+    (ip_bytes, ip_header): (u64, u64),
 ) -> Result<Datagram, NotDatagram> {
+    let segment = ip_bytes.saturating_sub(ip_header);
     let mut d = Datagram {
         src,
         dst,
@@ -212,16 +218,20 @@ fn transport(
         dst_port: 0,
         tcp_flags: 0,
         ip_bytes,
+        payload: 0,
     };
     match protocol {
         6 => {
             d.src_port = be16(b, 0).ok_or_else(|| short("TCP header"))?;
             d.dst_port = be16(b, 2).ok_or_else(|| short("TCP header"))?;
             d.tcp_flags = *b.get(13).ok_or_else(|| short("TCP header"))?;
+            let offset = u64::from(*b.get(12).ok_or_else(|| short("TCP header"))? >> 4) * 4;
+            d.payload = segment.saturating_sub(offset.max(20));
         }
         17 | 132 => {
             d.src_port = be16(b, 0).ok_or_else(|| short("UDP header"))?;
             d.dst_port = be16(b, 2).ok_or_else(|| short("UDP header"))?;
+            d.payload = segment.saturating_sub(8);
         }
         1 | 58 => {
             d.dst_port = u16::from(*b.first().ok_or_else(|| short("ICMP header"))?);

@@ -251,6 +251,7 @@ fn the_table_is_bounded() {
             dst_port: 53,
             tcp_flags: 0,
             ip_bytes: 60,
+            payload: 32,
         };
         table.packet(T + i64::from(port), &d, &mut out);
         assert!(table.len() <= 100);
@@ -339,4 +340,53 @@ fn damaged_captures_are_errors_with_their_place_and_keep_what_came_before() {
         .unwrap()
         .unwrap();
     assert_eq!(p.time_us, 1_700_000_000_500_000);
+}
+
+#[test]
+fn check_ins_inside_one_session_are_beats_and_keepalives_are_not() {
+    // One UDP session held open for three minutes: a burst of a few
+    // packets (request, answer, follow-up) every 15 s.
+    let mut frames = Vec::new();
+    frames.push((T, ipv4(A, B, 17, &udp(53241, 443), 1200, false)));
+    frames.push((T + 90_000, ipv4(B, A, 17, &udp(443, 53241), 1200, false)));
+    for i in 1..=12i64 {
+        let t = T + i * 15_000_000 + (i % 3) * 40_000;
+        frames.push((t, ipv4(A, B, 17, &udp(53241, 443), 25, false)));
+        frames.push((t + 100_000, ipv4(B, A, 17, &udp(443, 53241), 30, false)));
+        frames.push((t + 300_000, ipv4(A, B, 17, &udp(53241, 443), 400, false)));
+    }
+    // A TCP session whose only later traffic is keepalive probes (no
+    // payload, or one byte) every 15 s.
+    frames.extend(conversation(T, 40001).into_iter().take(4));
+    for i in 1..=12i64 {
+        let t = T + i * 15_000_000;
+        frames.push((
+            t,
+            ipv4(A, B, 6, &tcp(40001, 443, 0x10), (i % 2) as usize, false),
+        ));
+        frames.push((t + 1_000, ipv4(B, A, 6, &tcp(443, 40001, 0x10), 0, false)));
+    }
+    frames.sort_by_key(|(t, _)| *t);
+    let flows = connections(&pcap(&frames));
+    let session = flows.iter().find(|f| f.protocol == 17).unwrap();
+    let beats: Vec<i64> = session
+        .get_attr("beats")
+        .expect("beats reported")
+        .split(',')
+        .map(|b| b.parse().unwrap())
+        .collect();
+    assert_eq!(beats.len(), 12, "{beats:?}");
+    assert_eq!(beats[0], 15_040);
+    assert!(
+        beats
+            .windows(2)
+            .all(|w| (14_900..=15_100).contains(&(w[1] - w[0])))
+    );
+    let kept = flows.iter().find(|f| f.protocol == 6).unwrap();
+    assert_eq!(kept.get_attr("beats"), None, "{kept:?}");
+    // Payload is what follows the transport header.
+    let d = parse(1, &ipv4(A, B, 6, &tcp(1, 2, 0x18), 500, false)).unwrap();
+    assert_eq!((d.ip_bytes, d.payload), (540, 500));
+    let d = parse(1, &ipv4(A, B, 17, &udp(1, 2), 48, false)).unwrap();
+    assert_eq!((d.ip_bytes, d.payload), (76, 48));
 }
