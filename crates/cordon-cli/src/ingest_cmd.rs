@@ -54,6 +54,19 @@ impl Progress {
     }
 }
 
+/// Whether `path` is a Zeek DNS log (see [`cordon_flow::dns::is_zeek_dns`]).
+fn zeek_dns_log(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(input) = cordon_flow::read::maybe_gunzip(file) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(8192);
+    input.take(8192).read_to_end(&mut head).is_ok() && cordon_flow::dns::is_zeek_dns(&head)
+}
+
 /// `cordon ingest`
 pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let format = match args.format.as_deref() {
@@ -76,22 +89,6 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         },
     };
-    let mut dns = cordon_flow::dns::DnsAnswers::default();
-    for file in &args.dns {
-        let input = std::fs::File::open(file)
-            .with_context(|| format!("cannot read `{}`", file.display()))?;
-        let report = dns
-            .read_zeek(&file.display().to_string(), Box::new(input))
-            .with_context(|| format!("cannot read `{}`", file.display()))?;
-        eprintln!(
-            "{}: {} DNS answers from {} records ({} skipped)",
-            file.display(),
-            report.flows,
-            report.records,
-            report.skipped_total()
-        );
-    }
-    let dns = (!dns.is_empty()).then(|| Arc::new(dns));
     let mut store = open_store(&args.store)?;
     let mut files = Vec::new();
     for input in &args.inputs {
@@ -104,6 +101,48 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return usage(format!("cannot read `{}`: {e}", input.display())),
         }
     }
+    // Zeek DNS logs among the inputs (a Zeek log folder holds dns.log
+    // beside conn.log) name the flows instead of being skipped as not
+    // flows; they are read first, like `--dns`.
+    let mut dns_files: Vec<std::path::PathBuf> = args.dns.clone();
+    if !args.follow {
+        let (found, rest): (Vec<_>, Vec<_>) = files
+            .into_iter()
+            .partition(|f| f.as_os_str() != "-" && zeek_dns_log(f));
+        if rest.is_empty() && !found.is_empty() {
+            return usage(format!(
+                "`{}` is a Zeek DNS log: it names the flows of connection logs (conn.log) given with it, and holds none itself",
+                found[0].display()
+            ));
+        }
+        dns_files.extend(found);
+        files = rest;
+    }
+    let mut dns = cordon_flow::dns::DnsAnswers::default();
+    let mut dns_reports = Vec::new();
+    for file in &dns_files {
+        let input = std::fs::File::open(file)
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        let report = dns
+            .read_zeek(&file.display().to_string(), Box::new(input))
+            .with_context(|| format!("cannot read `{}`", file.display()))?;
+        if !args.json {
+            eprintln!(
+                "{}: {} DNS answers from {} records ({} skipped)",
+                file.display(),
+                report.flows,
+                report.records,
+                report.skipped_total()
+            );
+        }
+        dns_reports.push(json!({
+            "file": file.display().to_string(),
+            "records": report.records,
+            "answers": report.flows,
+            "skipped": report.skipped_total(),
+        }));
+    }
+    let dns = (!dns.is_empty()).then(|| Arc::new(dns));
     let mut engine = if args.detect {
         match engine(&args.detection, Some(&store)) {
             Ok(e) => Some(e),
@@ -193,6 +232,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 "skipped": skipped,
                 "seconds": elapsed,
                 "files": summaries,
+                "dns": dns_reports,
                 "findings": findings,
                 "incidents": incidents,
                 "responses": responses,

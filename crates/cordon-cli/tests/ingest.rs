@@ -458,6 +458,35 @@ fn dns_answers_name_flows_so_fqdn_rules_apply() {
             assert_eq!(flow["hostname"], "exfil-7f3a.s3.amazonaws.com");
         }
     }
+    // A Zeek log folder: its dns.log names the flows of its conn.log
+    // without --dns, and is not counted as a file of skipped records.
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::copy(&dns, logs.join("dns.log")).unwrap();
+    std::fs::copy(&conn, logs.join("conn.log")).unwrap();
+    let store = dir.join("store-folder");
+    let s = store.to_str().unwrap();
+    let out = cordon(&["ingest", "--store", s, "--json", logs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report = json(&out);
+    assert_eq!(report["files"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["dns"][0]["answers"], 1, "{report}");
+    let out = cordon(&["flows", "query", "--store", s, "--json"]);
+    let flow: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(flow["hostname"], "exfil-7f3a.s3.amazonaws.com");
+    // A DNS log alone holds no flows: an error that says so.
+    let out = cordon(&[
+        "ingest",
+        "--store",
+        s,
+        logs.join("dns.log").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a Zeek DNS log"),
+        "{out:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

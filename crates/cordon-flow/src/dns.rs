@@ -186,6 +186,41 @@ impl DnsAnswers {
     }
 }
 
+/// Whether the start of a file, `head` (decompressed), is a Zeek DNS log:
+/// a TSV header saying `#path dns`, or a first JSON record a shipper
+/// tagged as the `dns` stream (`_path` or `@stream`). Such a file names
+/// flows; it holds none.
+pub fn is_zeek_dns(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    for line in text.lines().take(16) {
+        let line = line.trim();
+        if let Some(path) = line.strip_prefix("#path") {
+            return path.trim() == "dns";
+        }
+        // A header without `#path`: the DNS log's own columns say it.
+        if let Some(fields) = line.strip_prefix("#fields") {
+            let mut names = fields.split_whitespace();
+            return names.clone().any(|n| n == "query") && names.any(|n| n == "answers");
+        }
+        if line.starts_with('{') {
+            // The first record decides; a line cut at the end of `head`
+            // is read up to the cut.
+            let stream = |key: &str| {
+                line.find(&format!("\"{key}\""))
+                    .map(|at| &line[at + key.len() + 2..])
+                    .and_then(|rest| rest.trim_start().strip_prefix(':'))
+                    .map(|rest| rest.trim_start().starts_with("\"dns\""))
+                    .unwrap_or(false)
+            };
+            return stream("_path") || stream("@stream");
+        }
+        if !line.is_empty() && !line.starts_with('#') {
+            return false;
+        }
+    }
+    false
+}
+
 type Parsed = Option<(i64, IpAddr, String, Vec<(IpAddr, i64)>)>;
 
 fn ts_ms(ts: &str) -> Result<i64, Skip> {
@@ -253,8 +288,11 @@ fn json_record(text: &str) -> Result<Parsed, Skip> {
         Some(Value::String(s)) => s.clone(),
         _ => return Ok(None),
     };
+    // Shippers flatten Zeek's dotted keys (`id_orig_h`).
     let (Some(client), Some(query)) = (
-        v.get("id.orig_h").and_then(Value::as_str),
+        v.get("id.orig_h")
+            .or_else(|| v.get("id_orig_h"))
+            .and_then(Value::as_str),
         v.get("query").and_then(Value::as_str),
     ) else {
         return Ok(None);
@@ -293,6 +331,43 @@ mod tests {
 1700000100.000000\tC2\t10.0.3.10\t53001\t10.0.0.2\t53\tudp\t2\t0.01\tapi.metrics.example\t1\tC_INTERNET\t1\tA\t0\tNOERROR\tF\tF\tT\tT\t0\t52.95.1.2\t3600.0\tF
 1700000200.000000\tC3\t10.0.3.11\t53002\t10.0.0.2\t53\tudp\t3\t0.01\tnxdomain.example\t1\tC_INTERNET\t1\tA\t3\tNXDOMAIN\tF\tF\tT\tT\t0\t-\t-\tF
 ";
+
+    #[test]
+    fn dns_logs_are_told_apart_from_connection_logs() {
+        use super::is_zeek_dns;
+        assert!(is_zeek_dns(b"#separator \\x09\n#path\tdns\n#fields\tts\n"));
+        assert!(!is_zeek_dns(
+            b"#separator \\x09\n#path\tconn\n#fields\tts\n"
+        ));
+        assert!(is_zeek_dns(
+            b"#fields\tts\tid.orig_h\tquery\tanswers\tTTLs\n"
+        ));
+        assert!(!is_zeek_dns(b"#fields\tts\tid.orig_h\tquery\n"));
+        assert!(is_zeek_dns(
+            br#"{"@stream":"dns","ts":1588317581.45,"id_orig_h":"10.0.1.5"}"#
+        ));
+        assert!(is_zeek_dns(br#"{"_path": "dns", "ts": 1}"#));
+        assert!(!is_zeek_dns(br#"{"@stream":"conn","ts":1}"#));
+        assert!(!is_zeek_dns(br#"{"ts":1,"query":"dns"}"#));
+        assert!(!is_zeek_dns(b"version account-id interface-id\n"));
+        assert!(!is_zeek_dns(b""));
+    }
+
+    #[test]
+    fn flattened_json_keys_are_read() {
+        let mut d = DnsAnswers::default();
+        let line = r#"{"@stream":"dns","ts":1588317581.454246,"id_orig_h":"10.0.1.5","id_orig_p":62012,"id_resp_h":"10.0.0.4","id_resp_p":53,"query":"d.docs.live.net","answers":["odc-common-us-meta.onedrive.akadns.net","13.107.42.12"],"TTLs":[300.0,240.0]}"#;
+        let report = d.read_zeek("dns.log", Box::new(line.as_bytes())).unwrap();
+        assert_eq!((report.records, report.flows), (1, 1));
+        assert_eq!(
+            d.lookup(
+                "10.0.1.5".parse().unwrap(),
+                "13.107.42.12".parse().unwrap(),
+                1_588_317_581_625
+            ),
+            Some("d.docs.live.net")
+        );
+    }
 
     #[test]
     fn answers_name_later_flows_within_their_ttl() {
