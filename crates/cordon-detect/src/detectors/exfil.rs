@@ -52,9 +52,33 @@ const CLOUD_STORAGE: &[&str] = &[
     "*.backblazeb2.com",
     "*.wasabisys.com",
     "content.dropboxapi.com",
+    "*.dropboxapi.com",
     "upload.box.com",
+    "mega.nz",
     "*.mega.nz",
+    "*.mega.co.nz",
+    // OneDrive (personal and business) and Google Drive.
+    "d.docs.live.net",
+    "*.docs.live.net",
+    "onedrive.live.com",
+    "api.onedrive.com",
+    "*.files.1drv.com",
+    "*.sharepoint.com",
+    "drive.google.com",
+    // Anonymous file drops.
+    "transfer.sh",
+    "*.wetransfer.com",
+    "file.io",
+    "*.gofile.io",
 ];
+
+/// [`CLOUD_STORAGE`] as patterns.
+pub(crate) fn storage_patterns() -> Vec<FqdnPattern> {
+    CLOUD_STORAGE
+        .iter()
+        .filter_map(|p| FqdnPattern::parse(p).ok())
+        .collect()
+}
 
 struct Source {
     /// (hour, bytes out to external destinations), oldest first.
@@ -105,10 +129,7 @@ impl Exfiltration {
         Exfiltration {
             sources: Bounded::new(cfg.common.max_state),
             pairs: Bounded::new(cfg.common.max_state),
-            storage: CLOUD_STORAGE
-                .iter()
-                .filter_map(|p| FqdnPattern::parse(p).ok())
-                .collect(),
+            storage: storage_patterns(),
             cfg,
             closed: i64::MIN,
             watched_from: None,

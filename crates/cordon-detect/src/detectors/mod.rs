@@ -2,7 +2,7 @@
 
 mod beacon;
 mod brute;
-mod exfil;
+pub(crate) mod exfil;
 mod intel;
 pub(crate) use intel::IntelMatches;
 mod lateral;

@@ -422,9 +422,14 @@ fn a_transfer_far_above_the_baseline_is_exfiltration() {
         flows.push(f);
     }
     let found = run(flows);
+    // (The mail every five minutes is also a beacon, which makes the
+    // upload a compromised host's too: the volume finding is this test's.)
     let exfil = found
         .iter()
-        .find(|f| f.kind == cordon_core::FindingKind::CloudExfiltration)
+        .find(|f| {
+            f.kind == cordon_core::FindingKind::CloudExfiltration
+                && f.evidence.facts.contains_key("first_seen_destination")
+        })
         .expect("found");
     assert!(exfil.techniques.contains(&"T1567.002".to_string()));
     assert!(exfil.techniques.contains(&"T1537".to_string()));
@@ -1383,4 +1388,45 @@ fn regular_check_ins_inside_one_session_are_a_low_beacon() {
     let mut unanswered = session(&regular.join(","));
     (unanswered.bytes_in, unanswered.packets_in) = (0, 0);
     assert!(beacons(&run(vec![unanswered])).is_empty());
+}
+
+#[test]
+fn cloud_storage_reached_by_a_compromised_host_is_where_its_data_went() {
+    let c2 = "45.137.21.9";
+    let storage = |src: &str, name: &str, t: i64| {
+        let mut f = flow(src, "13.107.42.12", 443, t, 1_800, 12_000);
+        f.hostname = Some(name.to_string());
+        f
+    };
+    // An implant checks in every minute for three hours; twenty minutes
+    // in, its host uploads a few kilobytes to OneDrive and reaches a
+    // news site. Another host uses OneDrive all along.
+    let mut flows: Vec<Flow> = (0..180)
+        .map(|i| flow("10.0.1.5", c2, 443, T0 + i * MIN, 600, 900))
+        .collect();
+    flows.push(storage("10.0.1.5", "d.docs.live.net", T0 + 20 * MIN));
+    flows.push(storage("10.0.1.5", "d.docs.live.net", T0 + 21 * MIN));
+    flows.push(storage("10.0.1.5", "www.example-news.com", T0 + 22 * MIN));
+    flows.extend((0..6).map(|i| storage("10.0.1.8", "d.docs.live.net", T0 + i * 30 * MIN)));
+    // Two days before the implant, the same host's OneDrive use is not
+    // part of it.
+    flows.push(storage("10.0.1.5", "onedrive.live.com", T0 - 48 * HOUR));
+    let found = run(flows);
+    assert!(
+        beacons(&found)
+            .iter()
+            .any(|f| f.severity >= crate::finding::Severity::Medium),
+        "{found:#?}"
+    );
+    let exfil: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::CloudExfiltration)
+        .collect();
+    assert_eq!(exfil.len(), 1, "{exfil:#?}");
+    let f = exfil[0];
+    assert_eq!(f.src_entity.ip, Some(ip("10.0.1.5")));
+    assert_eq!(f.evidence.facts["storage"], "d.docs.live.net");
+    assert_eq!(f.severity, crate::finding::Severity::Medium);
+    assert!(f.techniques.contains(&"T1567.002".to_string()), "{f:?}");
+    assert!(f.evidence.facts.contains_key("compromise_finding"));
 }
