@@ -15,6 +15,7 @@ FLOORS = [
     ["cordon-core", "cordon-yaml"],
     ["cordon-policy"],
     ["cordon-flow"],
+    ["cordon-audit"],
     ["cordon-detect", "cordon-sim"],
     ["cordon-incident"],
     ["cordon-response"],

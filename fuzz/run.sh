@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one fuzz target with coverage instrumentation on the stable toolchain.
 #   fuzz/run.sh policy_parse 300      # target, seconds
-# Targets: policy_parse, inventory_parse, names, flow_lines, flow_documents, netflow, pcap_capture, detection_inputs, gateway_inputs, agent_inputs, server_inputs, response_inputs, taxii_inputs. Crashes land in fuzz/artifacts/.
+# Targets: policy_parse, inventory_parse, names, flow_lines, flow_documents, netflow, pcap_capture, audit_events, detection_inputs, gateway_inputs, agent_inputs, server_inputs, response_inputs, taxii_inputs. Crashes land in fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
 target=${1:?usage: fuzz/run.sh TARGET [SECONDS]}
@@ -19,6 +19,9 @@ case $target in
   policy_parse) cp -n ../examples/*.yaml ../crates/cordon-policy/tests/corpus/*.policy.yaml "corpus/$target/" ;;
   inventory_parse) cp -n ../examples/acme-inventory.yaml ../crates/cordon-policy/tests/inventory/* "corpus/$target/" 2>/dev/null || true ;;
   flow_lines|flow_documents) cp -n ../crates/cordon-flow/samples/*.{log,json,jsonl} "corpus/$target/" ;;
+  audit_events)
+    printf '%s' '{"Records":[{"eventVersion":"1.08","eventTime":"2026-03-01T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","sourceIPAddress":"198.51.100.7","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/r/s","accountId":"111122223333"},"recipientAccountId":"111122223333","requestParameters":{"bucketName":"b","bucketPolicy":{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}}}]}' > "corpus/$target/cloudtrail.json"
+    printf '%s' '{"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","serviceName":"logging.googleapis.com","methodName":"google.logging.v2.ConfigServiceV2.DeleteSink"},"timestamp":"2026-03-01T10:00:00Z"}' > "corpus/$target/gcp.json" ;;
   response_inputs) cp -n ../examples/responses.yaml ../examples/playbook.yaml "corpus/$target/" ;;
   taxii_inputs)
     printf '%s' '{"objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2026-12-01T10:00:00.000Z","modified":"2026-12-01T10:00:00.000Z","pattern":"[ipv4-addr:value = '"'"'198.51.100.7'"'"']","pattern_type":"stix","valid_from":"2026-12-01T10:00:00Z","created_by_ref":"identity--ef84a4a1-1574-4b68-9b46-16dddbf9790b"}]}' > "corpus/$target/envelope.json"

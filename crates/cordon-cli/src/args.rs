@@ -74,6 +74,9 @@ EXAMPLES:
     /// Look at stored flows: query, topology, audit.
     #[command(subcommand)]
     Flows(FlowsCommand),
+    /// Look at stored cloud audit events (CloudTrail, GCP, Azure).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Enforce the policy on this host (or network namespace) with nftables.
     #[command(
         after_help = "Compiles the rules that apply to this host's addresses into one nftables table
@@ -785,6 +788,72 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = QueryOutput::Table)]
     pub output: QueryOutput,
+    /// Same as `--output json`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cordon audit`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Stored cloud audit events matching filters, as a table, JSON or OCSF.
+    #[command(
+        after_help = "Audit logs are stored by `cordon ingest` (CloudTrail files, GCP Cloud Audit
+Logs exports, Azure Activity and Entra ID logs, told apart from flow logs by
+their content).
+
+EXAMPLES:
+  cordon ingest --store /var/lib/cordon cloudtrail/ vpc-flow-logs/
+  cordon audit query --since 24h --principal vendor-mailer
+  cordon audit query --action s3:GetObject --json
+  cordon audit query --failed --output ocsf > failures.ocsf.jsonl"
+    )]
+    Query(AuditQueryArgs),
+}
+
+/// Output formats for `audit query`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// A table for people.
+    Table,
+    /// One JSON object (the normalised event) per line.
+    Json,
+    /// One OCSF 1.3.0 event per line: API Activity (6003), or
+    /// Authentication (3002) for sign-ins.
+    Ocsf,
+}
+
+/// `cordon audit query`
+#[derive(Debug, Args)]
+pub struct AuditQueryArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Cloud: aws, gcp or azure.
+    #[arg(long)]
+    pub cloud: Option<String>,
+    /// Account, project or subscription.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Principals whose id (ARN, email, object id) contains this.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Actions (`service:operation`) containing this (`s3:GetObject`, `Delete`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// The source as recorded (an address, or a service name).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Failed calls only.
+    #[arg(long)]
+    pub failed: bool,
+    /// At most this many events.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
     /// Same as `--output json`.
     #[arg(long)]
     pub json: bool,

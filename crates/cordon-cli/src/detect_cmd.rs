@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use cordon_detect::kb::Kb;
 use cordon_pipeline::Pipeline;
-use cordon_store::{FindingStore, FlowQuery, Store};
+use cordon_store::{AuditQuery, AuditStore, FindingStore, FlowQuery, Store};
 
 use crate::EXIT_FINDINGS;
 use crate::args::{DetectArgs, FindingsOutput};
@@ -58,10 +58,19 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
     drop(pipeline);
+    // The cloud audit events of the same range, through the same engine.
+    for event in store.events(&AuditQuery {
+        since_ms,
+        until_ms,
+        ..AuditQuery::default()
+    })? {
+        engine.observe_event(&event);
+    }
     if progress {
         eprint!("\r\x1b[K");
     }
     let flows = engine.flows();
+    let events = engine.events();
     let findings = engine.finish();
     let kb = Kb::embedded()?;
     let mut findings = store.save_findings(findings)?;
@@ -75,7 +84,12 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     print_findings(&findings, &incidents, output, &kb)?;
     if output == FindingsOutput::Table {
         eprintln!(
-            "{flows} flows examined in {:.2}s; {} incidents (store: {})",
+            "{flows} flows{} examined in {:.2}s; {} incidents (store: {})",
+            if events > 0 {
+                format!(" and {events} cloud audit events")
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64(),
             incidents.len(),
             args.store.path().display()

@@ -118,6 +118,17 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
         dns_files.extend(found);
         files = rest;
     }
+    // Cloud audit logs (CloudTrail, GCP, Azure) among the inputs go to the
+    // audit events beside the flows; a named flow format reads every
+    // input as flows.
+    let mut audit_files = Vec::new();
+    if !args.follow && format.is_none() {
+        let (found, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| {
+            f.as_os_str() != "-" && cordon_pipeline::source::cloud_audit::audit_log(f).is_some()
+        });
+        audit_files = found;
+        files = rest;
+    }
     let mut dns = cordon_flow::dns::DnsAnswers::default();
     let mut dns_reports = Vec::new();
     for file in &dns_files {
@@ -179,6 +190,15 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let mut progress = Progress::new();
+    let mut audit_summaries = Vec::new();
+    for file in &audit_files {
+        let summary = cordon_pipeline::source::cloud_audit::ingest_audit(
+            file,
+            Some(&mut store),
+            engine.as_mut(),
+        )?;
+        audit_summaries.push(summary);
+    }
     let mut summaries = Vec::new();
     for file in &files {
         let name = file.display().to_string();
@@ -219,7 +239,13 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
             *skipped.entry(reason.as_str()).or_default() += c.count;
         }
     }
-    let errors: Vec<&String> = summaries.iter().filter_map(|s| s.error.as_ref()).collect();
+    let errors: Vec<&String> = summaries
+        .iter()
+        .filter_map(|s| s.error.as_ref())
+        .chain(audit_summaries.iter().filter_map(|s| s.error.as_ref()))
+        .collect();
+    let events: u64 = audit_summaries.iter().map(|s| s.report.events).sum();
+    let events_stored: u64 = audit_summaries.iter().map(|s| s.stored).sum();
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
         outln!(
@@ -232,6 +258,9 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 "skipped": skipped,
                 "seconds": elapsed,
                 "files": summaries,
+                "events": events,
+                "events_stored": events_stored,
+                "audit_files": audit_summaries,
                 "dns": dns_reports,
                 "findings": findings,
                 "incidents": incidents,
@@ -264,11 +293,56 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
                 outln!("  error: {e}");
             }
         }
+        for s in &audit_summaries {
+            let what = if s.already_ingested {
+                "already ingested, nothing to do".to_string()
+            } else {
+                let clouds: Vec<String> = s
+                    .report
+                    .clouds
+                    .iter()
+                    .map(|(c, n)| format!("{n} {c}"))
+                    .collect();
+                let mut t = format!(
+                    "{} records, {} audit events stored{}",
+                    s.report.records,
+                    s.stored,
+                    if clouds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", clouds.join(", "))
+                    }
+                );
+                if let Some(offset) = s.resumed_from {
+                    t.push_str(&format!(" (resumed at byte {offset})"));
+                }
+                t
+            };
+            outln!("{} [{}]: {what}", s.file, s.format);
+            for (reason, c) in &s.report.skipped {
+                outln!("  skipped {} {reason}:", c.count);
+                for e in &c.examples {
+                    outln!("    {e}");
+                }
+            }
+            if let Some(e) = &s.error {
+                outln!("  error: {e}");
+            }
+        }
+        let audit_skipped: u64 = audit_summaries
+            .iter()
+            .map(|s| s.report.skipped_total())
+            .sum();
+        let inputs = summaries.len() + audit_summaries.len();
         outln!(
-            "{} file{}: {records} records read, {stored} flows stored, {} skipped, in {elapsed:.2}s (store: {})",
-            summaries.len(),
-            if summaries.len() == 1 { "" } else { "s" },
-            skipped.values().sum::<u64>(),
+            "{inputs} file{}: {records} records read, {stored} flows stored{}, {} skipped, in {elapsed:.2}s (store: {})",
+            if inputs == 1 { "" } else { "s" },
+            if audit_summaries.is_empty() {
+                String::new()
+            } else {
+                format!(", {events_stored} audit events stored")
+            },
+            skipped.values().sum::<u64>() + audit_skipped,
             args.store.path().display()
         );
         if let Some(findings) = &findings {

@@ -8,6 +8,7 @@
 
 mod agent_cmd;
 mod args;
+mod audit_cmd;
 mod collect_cmd;
 mod common;
 mod demo;
@@ -75,6 +76,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Ingest(cmd) => ingest_cmd::run(&cmd),
         args::Command::Collect(cmd) => collect_cmd::run(&cmd),
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
+        args::Command::Audit(cmd) => audit_cmd::run(cmd),
         args::Command::Detect(cmd) => detect_cmd::run(&cmd),
         args::Command::Agent(cmd) => agent_cmd::run(&cmd),
         args::Command::Gateway(cmd) => gateway_cmd::gateway(&cmd),

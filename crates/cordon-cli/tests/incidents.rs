@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{cordon, stderr, stdout, temp_dir};
+use common::{cordon, ocsf_valid, stderr, stdout, temp_dir};
 use serde_json::Value;
 
 /// One demo for every test of this file (it takes a few seconds).
@@ -295,33 +295,6 @@ fn unknown_ids_fail_clearly_and_a_resolved_incident_still_reports() {
     let resolved = ok(&["incidents", "--store", copy, "--status", "resolved"]);
     assert!(resolved.contains(&id));
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Run the OCSF validator on `file` for `class`; panics with its report.
-fn ocsf_valid(file: &Path, class: u32) {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/interop");
-    let mut schema = String::new();
-    flate2::read::GzDecoder::new(
-        std::fs::File::open(data.join("ocsf-1.3.0.compiled.json.gz")).unwrap(),
-    )
-    .read_to_string(&mut schema)
-    .unwrap();
-    let schema_file = file.with_extension("schema.json");
-    std::fs::write(&schema_file, schema).unwrap();
-    let out = Command::new("python3")
-        .arg(data.join("ocsf_validate.py"))
-        .args(["--schema", schema_file.to_str().unwrap()])
-        .args(["--class-uid", &class.to_string()])
-        .arg(file)
-        .output()
-        .expect("python3 runs");
-    let report = stdout(&out);
-    assert!(
-        out.status.success(),
-        "OCSF {class}:\n{report}{}",
-        stderr(&out)
-    );
-    assert!(report.contains(" 0 violations"), "{report}");
 }
 
 #[test]

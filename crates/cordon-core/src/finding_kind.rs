@@ -32,11 +32,22 @@ pub enum FindingKind {
     ThreatIntel,
     /// Denied and would-deny flows.
     PolicyViolation,
+    /// A cloud identity used the way a stolen one is (sign-ins without
+    /// MFA, failures then success).
+    CloudAccountCompromise,
+    /// Cloud data shared with another account or the public.
+    CloudDataShared,
+    /// Credentials, trust or permissions planted in a cloud account.
+    CloudPersistence,
+    /// Cloud logging, detection or guardrails switched off or opened.
+    CloudDefensesImpaired,
+    /// A cloud identity reading stored data or secrets in bulk.
+    CloudBulkRead,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 16] = [
         FindingKind::Beaconing,
         FindingKind::LongConnection,
         FindingKind::Exfiltration,
@@ -48,6 +59,11 @@ impl FindingKind {
         FindingKind::BruteForce,
         FindingKind::ThreatIntel,
         FindingKind::PolicyViolation,
+        FindingKind::CloudAccountCompromise,
+        FindingKind::CloudDataShared,
+        FindingKind::CloudPersistence,
+        FindingKind::CloudDefensesImpaired,
+        FindingKind::CloudBulkRead,
     ];
 
     /// The kind's name (`beaconing`, `cloud-exfiltration`, ...).
@@ -64,6 +80,11 @@ impl FindingKind {
             FindingKind::BruteForce => "brute-force",
             FindingKind::ThreatIntel => "threat-intel",
             FindingKind::PolicyViolation => "policy-violation",
+            FindingKind::CloudAccountCompromise => "cloud-account-compromise",
+            FindingKind::CloudDataShared => "cloud-data-shared",
+            FindingKind::CloudPersistence => "cloud-persistence",
+            FindingKind::CloudDefensesImpaired => "cloud-defenses-impaired",
+            FindingKind::CloudBulkRead => "cloud-bulk-read",
         }
     }
 
@@ -72,6 +93,19 @@ impl FindingKind {
         matches!(
             self,
             FindingKind::Exfiltration | FindingKind::CloudExfiltration
+        )
+    }
+
+    /// Whether the kind is found in cloud audit events (the control and
+    /// data planes) rather than in flows.
+    pub fn is_cloud_plane(self) -> bool {
+        matches!(
+            self,
+            FindingKind::CloudAccountCompromise
+                | FindingKind::CloudDataShared
+                | FindingKind::CloudPersistence
+                | FindingKind::CloudDefensesImpaired
+                | FindingKind::CloudBulkRead
         )
     }
 }

@@ -25,6 +25,7 @@
 //! assert_eq!(findings[0].techniques, ["T1046"]);
 //! ```
 
+mod audit;
 pub mod bounded;
 pub mod config;
 pub mod detectors;
@@ -67,6 +68,7 @@ pub struct Engine {
     pending: Vec<Finding>,
     dropped: u64,
     pivot: pivot::Pivot,
+    audit: audit::AuditDetectors,
 }
 
 /// Why a finding whose detector did not say has its severity: what
@@ -120,6 +122,7 @@ impl Engine {
             pending: Vec::new(),
             dropped: 0,
             pivot,
+            audit: audit::AuditDetectors::new(),
         }
     }
 
@@ -138,6 +141,20 @@ impl Engine {
     /// The knowledge base in use.
     pub fn kb(&self) -> &Kb {
         &self.kb
+    }
+
+    /// Look at one cloud audit event. Events should come in (roughly)
+    /// time order.
+    pub fn observe_event(&mut self, event: &cordon_audit::AuditEvent) {
+        self.audit.observe(event, &mut self.pending);
+        if !self.pending.is_empty() {
+            self.absorb();
+        }
+    }
+
+    /// Cloud audit events examined.
+    pub fn events(&self) -> u64 {
+        self.audit.events()
     }
 
     /// Look at one flow. Flows should come in (roughly) time order.
@@ -281,7 +298,10 @@ impl Engine {
         self.detectors
             .iter()
             .map(|d| (d.name(), d.state(), d.evicted()))
-            .chain([("c2-contacts", self.pivot.state(), self.pivot.evicted())])
+            .chain([
+                ("c2-contacts", self.pivot.state(), self.pivot.evicted()),
+                ("audit-sign-ins", self.audit.state(), self.audit.evicted()),
+            ])
             .collect()
     }
 }

@@ -39,7 +39,8 @@ pub use query::{Edge, FlowQuery, topology_label};
 /// The store's traits, for `use cordon_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        ExchangeStore, FindingStore, FlowReader, FlowWriter, IncidentStore, IngestLedger, Store,
+        AuditStore, ExchangeStore, FindingStore, FlowReader, FlowWriter, IncidentStore,
+        IngestLedger, Store,
     };
 }
 pub use sqlite::SqliteStore;
@@ -127,6 +128,56 @@ pub trait FlowWriter: IngestLedger {
         flows: &[Flow],
         committed_offset: u64,
     ) -> Result<(), StoreError>;
+}
+
+/// What to read of the stored audit events.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// From (inclusive), ms.
+    pub since_ms: Option<i64>,
+    /// Until (exclusive), ms.
+    pub until_ms: Option<i64>,
+    /// `aws`, `gcp` or `azure`.
+    pub cloud: Option<String>,
+    /// The account, project or subscription.
+    pub account: Option<String>,
+    /// Principals whose id contains this (case-insensitive).
+    pub principal: Option<String>,
+    /// Actions (`service:operation`) containing this (case-insensitive).
+    pub action: Option<String>,
+    /// The source as recorded (an address or a service name).
+    pub source: Option<String>,
+    /// Failed calls only.
+    pub failed_only: bool,
+    /// At most this many, oldest first.
+    pub limit: Option<usize>,
+}
+
+/// Cloud audit events in and out, beside flows, with the same ledger.
+pub trait AuditStore {
+    /// Store `events` and record that the input's records before
+    /// `committed_offset` are stored, atomically.
+    ///
+    /// # Errors
+    /// Database errors; nothing of the batch is stored then.
+    fn append_events(
+        &mut self,
+        input: Option<i64>,
+        events: &[cordon_audit::AuditEvent],
+        committed_offset: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Events matching `query`, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn events(&self, query: &AuditQuery) -> Result<Vec<cordon_audit::AuditEvent>, StoreError>;
+
+    /// Events stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn event_count(&self) -> Result<u64, StoreError>;
 }
 
 /// Flows out.
@@ -267,7 +318,9 @@ pub trait IncidentStore: FindingStore {
 }
 
 /// Everything a backend keeps, plus retention.
-pub trait Store: FlowWriter + FlowReader + FindingStore + IncidentStore + ExchangeStore {
+pub trait Store:
+    FlowWriter + FlowReader + FindingStore + IncidentStore + ExchangeStore + AuditStore
+{
     /// Delete flows and rollups that started before `before_ms`; returns
     /// how many flows were deleted.
     ///

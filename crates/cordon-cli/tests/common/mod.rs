@@ -5,8 +5,8 @@
 
 pub mod serve;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -91,4 +91,31 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Run the OCSF validator on `file` for `class`; panics with its report.
+pub fn ocsf_valid(file: &Path, class: u32) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/interop");
+    let mut schema = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(data.join("ocsf-1.3.0.compiled.json.gz")).unwrap(),
+    )
+    .read_to_string(&mut schema)
+    .unwrap();
+    let schema_file = file.with_extension("schema.json");
+    std::fs::write(&schema_file, schema).unwrap();
+    let out = Command::new("python3")
+        .arg(data.join("ocsf_validate.py"))
+        .args(["--schema", schema_file.to_str().unwrap()])
+        .args(["--class-uid", &class.to_string()])
+        .arg(file)
+        .output()
+        .expect("python3 runs");
+    let report = stdout(&out);
+    assert!(
+        out.status.success(),
+        "OCSF {class}:\n{report}{}",
+        stderr(&out)
+    );
+    assert!(report.contains(" 0 violations"), "{report}");
 }

@@ -34,7 +34,7 @@ pub struct InputSummary {
 
 /// A key that identifies an input by where it is and how it begins, so a
 /// file replaced by another under the same name is a new input.
-fn input_key(path: &Path, growing: bool) -> std::io::Result<String> {
+pub(crate) fn input_key(path: &Path, growing: bool) -> std::io::Result<String> {
     let absolute = std::fs::canonicalize(path)?;
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)?

@@ -3,6 +3,7 @@
 //! and tells it how far it got, so the store commits flows together with
 //! the position an interrupted run resumes from.
 
+pub mod cloud_audit;
 pub mod file;
 pub mod netflow;
 pub mod stored;

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::query::{Edge, FlowQuery, topology_label};
 use crate::{Bucket, FlowReader, FlowWriter, IngestLedger, InputState, Store, StoreError};
 
+mod audit;
 mod block;
 mod exchange;
 mod findings;
@@ -234,6 +235,7 @@ impl SqliteStore {
         findings::prepare(&db)?;
         incidents::prepare(&db)?;
         exchange::prepare(&db)?;
+        audit::prepare(&db)?;
         Ok(SqliteStore { db })
     }
 
@@ -614,6 +616,11 @@ impl Store for SqliteStore {
         tx.execute(
             "DELETE FROM rollups WHERE minute < ?",
             params![before_ms.div_euclid(60_000) * 60_000],
+        )?;
+        // Audit events keep the same retention as flows.
+        tx.execute(
+            "DELETE FROM audit_events WHERE time_ms < ?",
+            params![before_ms],
         )?;
         tx.commit()?;
         Ok(u64::try_from(deleted).unwrap_or(0))

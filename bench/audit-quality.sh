@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Detection quality on labelled cloud audit logs (../shared/cloud-audit,
+# kept out of the source tree for their licences). Each labelled case is
+# ingested on its own (a store per case, detection on), as the sources
+# label them one by one:
+#   - stratus-detonation-logs: every file is one attack technique's real
+#     detonation (all events malicious): found when any finding comes out;
+#   - panther-*-tests: each unit test's event, labelled must-alert (true)
+#     or must-not (false) by its rule: a true one is found when any finding
+#     comes out, a false one is a false finding when one of medium or worse
+#     does; tests whose label depends on mocked context are left out;
+#   - gcp-csa-fixtures: one positive sample per use case (audit entries
+#     only; load-balancer and flow samples are not audit events);
+#   - otrf-aws-s3-honeybucket: a CSV export, not an audit log format:
+#     listed as not read.
+# Events the reader refuses are counted apart (a case that could not be
+# read is neither found nor missed). Panther's negatives are negative for
+# their own rule: one whose call (event name and parameters) is another
+# rule's must-alert case is listed apart, not counted as benign.
+# Usage: bench/audit-quality.sh [AUDIT_DIR]   (default ../shared/cloud-audit; needs python3)
+# CORDON_BIN=path/to/cordon scores another build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-../shared/cloud-audit}
+dir=${BENCH_DIR:-/tmp/cordon-audit-quality}
+rm -rf "$dir"; mkdir -p "$dir"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/cordon/target}
+if [ -n "${CORDON_BIN:-}" ]; then
+  cordon=$CORDON_BIN
+else
+  cargo build --release -q --bin cordon
+  cordon="$CARGO_TARGET_DIR/release/cordon"
+fi
+
+python3 - "$cordon" "$data" "$dir" <<'PY'
+import json, os, subprocess, sys
+
+cordon, data, out = sys.argv[1:4]
+SEVERE = {"medium", "high", "critical"}
+n = 0
+
+def run(events, tag):
+    """Ingest `events` (a list of JSON objects) alone with detection on."""
+    global n
+    n += 1
+    case = os.path.join(out, f"case-{n}")
+    os.makedirs(case)
+    path = os.path.join(case, "events.json")
+    with open(path, "w") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+    p = subprocess.run([cordon, "ingest", "--store", os.path.join(case, "store"), "--detect", "--json", path],
+                       capture_output=True, text=True)
+    try:
+        report = json.loads(p.stdout)
+    except json.JSONDecodeError:
+        return {"read": 0, "findings": [], "error": p.stderr.strip()[:200]}
+    read = report.get("events", 0)
+    return {"read": read, "findings": report.get("findings") or [], "error": None}
+
+rows = []
+misses = []
+falses = []
+
+# Stratus: a file per technique.
+d = os.path.join(data, "stratus-detonation-logs")
+if os.path.isdir(d):
+    found = total = unread = 0
+    for name in sorted(os.listdir(d)):
+        if not name.endswith(".json"):
+            continue
+        events = json.load(open(os.path.join(d, name)))
+        r = run(events, name)
+        total += 1
+        if r["read"] == 0:
+            unread += 1
+            misses.append(f"stratus {name}: not read ({r['error']})")
+        elif r["findings"]:
+            found += 1
+        else:
+            misses.append(f"stratus {name[:-5]}")
+    rows.append(("stratus-detonation-logs (techniques)", total, found, unread, 0, 0))
+
+def call(log):
+    name = log.get("eventName") or log.get("operationName")
+    params = log.get("requestParameters") or log.get("properties")
+    return (json.dumps(name), json.dumps(params, sort_keys=True), json.dumps(log.get("errorCode")))
+
+others = []
+# Panther unit tests: AWS CloudTrail and Azure.
+for folder in ("panther-aws-cloudtrail-tests", "panther-azure-tests"):
+    path = os.path.join(data, folder, "tests.jsonl")
+    if not os.path.exists(path):
+        continue
+    tests = [json.loads(line) for line in open(path)]
+    alerts = {call(t["log"]) for t in tests if t.get("expected_result") and isinstance(t.get("log"), dict)}
+    pos = found = unread = neg = false = 0
+    for t in tests:
+        if t.get("has_mocks") or not isinstance(t.get("log"), dict):
+            continue
+        if not t["expected_result"] and call(t["log"]) in alerts:
+            others.append(f"{folder.split('-')[1]} {t['rule_id']}: {t['test_name']}")
+            continue
+        r = run([t["log"]], t["rule_id"])
+        name = f"{folder.split('-')[1]} {t['rule_id']}: {t['test_name']}"
+        if t["expected_result"]:
+            pos += 1
+            if r["read"] == 0:
+                unread += 1
+            elif r["findings"]:
+                found += 1
+            else:
+                misses.append(name)
+        else:
+            neg += 1
+            bad = [f for f in r["findings"] if f["severity"] in SEVERE]
+            if bad:
+                false += 1
+                falses.append(f"{name} -> {bad[0]['kind']} {bad[0]['severity']}")
+    rows.append((f"{folder} (must alert / must not)", pos, found, unread, neg, false))
+
+# GCP fixtures: audit entries are positives.
+d = os.path.join(data, "gcp-csa-fixtures", "fixtures")
+if os.path.isdir(d):
+    pos = found = unread = 0
+    for name in sorted(os.listdir(d)):
+        loaded = json.load(open(os.path.join(d, name)))
+        entries = loaded if isinstance(loaded, list) else [loaded]
+        if not any("AuditLog" in str(e.get("protoPayload", {}).get("@type", "")) for e in entries):
+            continue
+        pos += 1
+        r = run(entries, name)
+        if r["read"] == 0:
+            unread += 1
+            misses.append(f"gcp {name}: not read")
+        elif r["findings"]:
+            found += 1
+        else:
+            misses.append(f"gcp {name[:-5]}")
+    rows.append(("gcp-csa-fixtures (audit samples)", pos, found, unread, 0, 0))
+
+if os.path.isdir(os.path.join(data, "otrf-aws-s3-honeybucket")):
+    rows.append(("otrf-aws-s3-honeybucket", None, None, None, None, None))
+
+print(f"{'dataset':<48} {'labelled':>8} {'found':>6} {'unread':>6} {'benign':>6} {'false med+':>10}")
+for name, pos, found, unread, neg, false in rows:
+    if pos is None:
+        print(f"{name:<48} {'-':>8} {'-':>6} {'-':>6} {'-':>6} {'-':>10}  CSV export of S3 data events: not an audit log format Cordon reads")
+        continue
+    print(f"{name:<48} {pos:>8} {found:>6} {unread:>6} {neg:>6} {false:>10}")
+print()
+print(f"missed ({len(misses)}):")
+for m in misses:
+    print("  " + m)
+print(f"false findings of medium or worse ({len(falses)}):")
+for m in falses:
+    print("  " + m)
+print(f"negatives left out, the same call being another rule's must-alert case ({len(others)}):")
+for m in others:
+    print("  " + m)
+PY

@@ -1,0 +1,184 @@
+//! The normalised audit event.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Which cloud an event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    /// AWS (CloudTrail).
+    Aws,
+    /// Google Cloud (Cloud Audit Logs).
+    Gcp,
+    /// Azure (Activity Log, Entra ID).
+    Azure,
+}
+
+impl Cloud {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Aws => "aws",
+            Cloud::Gcp => "gcp",
+            Cloud::Azure => "azure",
+        }
+    }
+}
+
+/// Who made the call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The kind (`IAMUser`, `AssumedRole`, `Root`, `AWSService`,
+    /// `serviceAccount`, `user`, `servicePrincipal`...).
+    pub kind: String,
+    /// Its identifier: an ARN, an email, an object id.
+    pub id: String,
+    /// The account, project or tenant the principal belongs to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub account: Option<String>,
+    /// For an assumed role: the role's ARN (the session's issuer).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<String>,
+    /// For an assumed role: the session name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session: Option<String>,
+    /// The identity that assumed the role, when the cloud records it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_identity: Option<String>,
+    /// Whether the session was authenticated with MFA, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mfa: Option<bool>,
+    /// The access key used, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub access_key: Option<String>,
+}
+
+/// One cloud audit event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When the call was made, milliseconds since the epoch.
+    pub time_ms: i64,
+    /// The cloud.
+    pub cloud: Cloud,
+    /// The account, project or subscription the call was made in.
+    pub account: String,
+    /// The region or location, when given.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub region: Option<String>,
+    /// Who made the call.
+    pub principal: Principal,
+    /// Where from: the caller's address when it is one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_ip: Option<IpAddr>,
+    /// Where from, as recorded (an address, or a service name such as
+    /// `ec2.amazonaws.com` for calls made by a cloud service).
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub source: String,
+    /// The user agent.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub user_agent: String,
+    /// The service called (`s3`, `iam`, `storage.googleapis.com`,
+    /// `Microsoft.Storage`).
+    pub service: String,
+    /// The operation (`GetObject`, `storage.objects.get`,
+    /// `Microsoft.Storage/storageAccounts/listKeys/action`).
+    pub action: String,
+    /// Resources acted on (ARNs, resource names, ids).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub resources: Vec<String>,
+    /// Whether the call succeeded.
+    pub success: bool,
+    /// The error code of a failed call.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// Whether the call only reads, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub read_only: Option<bool>,
+    /// The request id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request_id: Option<String>,
+    /// The event's own id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event_id: Option<String>,
+    /// Bytes sent to the caller (storage reads), when recorded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_out: Option<u64>,
+    /// Bytes received from the caller (storage writes), when recorded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_in: Option<u64>,
+    /// The request's parameters and what the cloud added
+    /// (`requestParameters`, `additionalEventData`, `responseElements`,
+    /// `serviceEventDetails`; the GCP request; the Azure properties), as
+    /// recorded, for the detectors that read them.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// An event of `cloud` at `time_ms` with nothing else known yet.
+    pub fn new(cloud: Cloud, time_ms: i64) -> Self {
+        AuditEvent {
+            time_ms,
+            cloud,
+            account: String::new(),
+            region: None,
+            principal: Principal::default(),
+            source_ip: None,
+            source: String::new(),
+            user_agent: String::new(),
+            service: String::new(),
+            action: String::new(),
+            resources: Vec::new(),
+            success: true,
+            error: None,
+            read_only: None,
+            request_id: None,
+            event_id: None,
+            bytes_out: None,
+            bytes_in: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    /// The value at a `/`-separated path in [`AuditEvent::detail`]
+    /// (`requestParameters/bucketName`).
+    pub fn detail_at(&self, path: &str) -> Option<&serde_json::Value> {
+        path.split('/')
+            .try_fold(&self.detail, |v, key| v.get(key))
+            .filter(|v| !v.is_null())
+    }
+
+    /// The text at a path in [`AuditEvent::detail`].
+    pub fn detail_str(&self, path: &str) -> Option<&str> {
+        self.detail_at(path).and_then(serde_json::Value::as_str)
+    }
+
+    /// Whether the event is a sign-in (an AWS console login, a Google
+    /// login, an Entra ID sign-in).
+    pub fn is_sign_in(&self) -> bool {
+        match self.cloud {
+            Cloud::Aws => self.action == "ConsoleLogin",
+            Cloud::Gcp => self.action.starts_with("google.login.LoginService.login"),
+            Cloud::Azure => self
+                .detail_str("category")
+                .is_some_and(|c| c.ends_with("SignInLogs")),
+        }
+    }
+
+    /// A short reference for evidence: time, action, principal, source.
+    pub fn reference(&self) -> serde_json::Value {
+        serde_json::json!({
+            "time_ms": self.time_ms,
+            "cloud": self.cloud.as_str(),
+            "account": self.account,
+            "action": format!("{}:{}", self.service, self.action),
+            "principal": self.principal.id,
+            "source": self.source,
+            "success": self.success,
+            "event_id": self.event_id,
+            "request_id": self.request_id,
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! One streaming splitter for every JSON shape audit logs come in: a
+//! CloudTrail file (`{"Records": [ {...}, ... ]}`), a bare array of events,
+//! one event per line, concatenated or pretty-printed events. It hands out
+//! each event's bytes with the place it starts, holds at most one event
+//! (up to a limit) in memory, and recovers at the next line after a record
+//! that cannot be right.
+
+use std::io::BufRead;
+
+/// Where a record starts: byte offset (of the decompressed input), line
+/// and column (1-based).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Bytes before it.
+    pub offset: u64,
+    /// Its line.
+    pub line: u64,
+    /// Its column (bytes).
+    pub column: u64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{} (byte {})", self.line, self.column, self.offset)
+    }
+}
+
+/// What the splitter found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// One record's bytes (a JSON object).
+    Record(&'a [u8], Position),
+    /// A record longer than the limit, skipped: its start and length.
+    TooLong(Position, u64),
+    /// Something that is not a record, or a record cut short: where, and what.
+    Broken(Position, String),
+}
+
+#[derive(Clone, Copy)]
+struct Capture {
+    /// The container depth inside the record.
+    depth: u32,
+    at: Position,
+    bytes: u64,
+    too_long: bool,
+}
+
+/// The splitter's state between reads.
+struct State {
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    /// Inside the top-level object, the next string is a key.
+    expect_key: bool,
+    /// Collecting the current top-level key.
+    in_key: bool,
+    key: Vec<u8>,
+    /// The depth of the array whose objects are the records
+    /// (`Records` of a CloudTrail file, or a bare top-level array).
+    records_depth: Option<u32>,
+    capture: Option<Capture>,
+    buf: Vec<u8>,
+    /// Skipping to the end of the line after junk.
+    skip_line: bool,
+    pos: Position,
+    limit: usize,
+}
+
+/// Split `input` into records, calling `each` for every piece; returns
+/// the bytes read.
+///
+/// # Errors
+/// I/O errors of `input` (a truncated gzip stream among them).
+pub fn split<R: BufRead>(
+    mut input: R,
+    limit: usize,
+    each: &mut dyn FnMut(Piece<'_>),
+) -> std::io::Result<u64> {
+    let mut s = State {
+        depth: 0,
+        in_string: false,
+        escape: false,
+        expect_key: false,
+        in_key: false,
+        key: Vec::new(),
+        records_depth: None,
+        capture: None,
+        buf: Vec::new(),
+        skip_line: false,
+        pos: Position {
+            offset: 0,
+            line: 1,
+            column: 1,
+        },
+        limit,
+    };
+    loop {
+        let chunk = match input.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                s.end(each);
+                return Err(e);
+            }
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        for &b in chunk {
+            s.byte(b, each);
+        }
+        input.consume(n);
+    }
+    s.end(each);
+    Ok(s.pos.offset)
+}
+
+impl State {
+    fn keep(&mut self, b: u8) {
+        if let Some(c) = self.capture.as_mut() {
+            c.bytes += 1;
+            if !c.too_long {
+                if self.buf.len() >= self.limit {
+                    c.too_long = true;
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.push(b);
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, b: u8) {
+        self.pos.offset += 1;
+        if b == b'\n' {
+            self.pos.line += 1;
+            self.pos.column = 1;
+        } else {
+            self.pos.column += 1;
+        }
+    }
+
+    /// Forget everything but the position: the next line starts afresh.
+    fn reset(&mut self) {
+        self.depth = 0;
+        self.in_string = false;
+        self.escape = false;
+        self.expect_key = false;
+        self.in_key = false;
+        self.records_depth = None;
+        self.capture = None;
+        self.buf.clear();
+    }
+
+    fn byte(&mut self, b: u8, each: &mut dyn FnMut(Piece<'_>)) {
+        let at = self.pos;
+        self.advance(b);
+        if self.skip_line {
+            if b == b'\n' {
+                self.skip_line = false;
+            }
+            return;
+        }
+        if self.in_string {
+            if b == b'\n' {
+                // JSON strings hold no raw newline: the record was cut.
+                let start = self.capture.map_or(at, |c| c.at);
+                each(Piece::Broken(
+                    start,
+                    "a line ends inside a string (a record cut short?)".into(),
+                ));
+                self.reset();
+                return;
+            }
+            self.keep(b);
+            if self.escape {
+                self.escape = false;
+            } else if b == b'\\' {
+                self.escape = true;
+            } else if b == b'"' {
+                self.in_string = false;
+                self.in_key = false;
+            } else if self.in_key && self.key.len() < 64 {
+                self.key.push(b);
+            }
+            return;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                if self.depth == 1 && self.expect_key {
+                    self.in_key = true;
+                    self.key.clear();
+                }
+                self.keep(b);
+            }
+            b'{' | b'[' => {
+                let opened = self.depth + 1;
+                if self.capture.is_none() {
+                    let record = b == b'{'
+                        && (opened == 1 || self.records_depth.is_some_and(|r| opened == r + 1));
+                    if record {
+                        self.capture = Some(Capture {
+                            depth: opened,
+                            at,
+                            bytes: 0,
+                            too_long: false,
+                        });
+                        self.buf.clear();
+                    } else if opened == 1 {
+                        // A bare array: its objects are the records.
+                        self.records_depth = Some(1);
+                    } else if self.records_depth.is_some_and(|r| opened == r + 1) {
+                        each(Piece::Broken(
+                            at,
+                            "an array where an event object was expected".into(),
+                        ));
+                    }
+                } else if b == b'[' && self.depth == 1 && self.key == b"Records" {
+                    // A CloudTrail file: the top-level object is a wrapper,
+                    // the objects of its `Records` are the events.
+                    self.capture = None;
+                    self.buf.clear();
+                    self.records_depth = Some(2);
+                }
+                self.depth = opened;
+                if opened == 1 && b == b'{' {
+                    self.expect_key = true;
+                }
+                self.keep(b);
+            }
+            b'}' | b']' => {
+                if self.depth == 0 {
+                    each(Piece::Broken(at, format!("`{}` closes nothing", b as char)));
+                    self.skip_line = true;
+                    return;
+                }
+                self.keep(b);
+                if let Some(c) = self.capture
+                    && c.depth == self.depth
+                {
+                    self.capture = None;
+                    if c.too_long {
+                        each(Piece::TooLong(c.at, c.bytes));
+                    } else {
+                        each(Piece::Record(&self.buf, c.at));
+                    }
+                    self.buf.clear();
+                }
+                if self.records_depth == Some(self.depth) {
+                    self.records_depth = None;
+                }
+                self.depth -= 1;
+                if self.depth == 0 {
+                    self.expect_key = false;
+                    self.key.clear();
+                }
+            }
+            b',' => {
+                if self.depth == 1 {
+                    self.expect_key = true;
+                }
+                self.keep(b);
+            }
+            b':' => {
+                if self.depth == 1 {
+                    self.expect_key = false;
+                }
+                self.keep(b);
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => self.keep(b),
+            _ => {
+                if self.depth == 0 {
+                    each(Piece::Broken(
+                        at,
+                        format!(
+                            "expected a JSON event, found `{}`",
+                            (b as char).escape_default()
+                        ),
+                    ));
+                    self.skip_line = b != b'\n';
+                } else if self.capture.is_none() && self.records_depth == Some(self.depth) {
+                    each(Piece::Broken(
+                        at,
+                        "a value where an event object was expected".into(),
+                    ));
+                } else {
+                    self.keep(b);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, each: &mut dyn FnMut(Piece<'_>)) {
+        if let Some(c) = self.capture.take() {
+            each(Piece::Broken(
+                c.at,
+                format!(
+                    "the input ends inside a record ({} bytes of it read)",
+                    c.bytes
+                ),
+            ));
+        } else if self.depth > 0 {
+            each(Piece::Broken(
+                self.pos,
+                "the input ends inside the document".into(),
+            ));
+        }
+        self.reset();
+    }
+}

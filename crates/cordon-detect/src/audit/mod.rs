@@ -1,0 +1,1291 @@
+//! Detection in cloud audit events: what a cloud identity did that an
+//! intruder does. Each rule reads one normalised [`AuditEvent`] (and, for
+//! sign-ins, the ones before it from the same identity or address):
+//!
+//! - **defences impaired** (T1562.008, T1562.007): trails stopped or
+//!   deleted, event selectors narrowed, flow logs, DNS query logs,
+//!   GuardDuty, Config, Macie or Security Hub switched off, findings
+//!   suppressed, bucket logging, versioning or the public access block
+//!   removed, deletion protection off, a firewall opened to
+//!   the whole Internet on an administration or database port, an account
+//!   leaving its organisation; log sinks deleted and flow logs disabled
+//!   (GCP); diagnostic settings and alerting deleted (Azure);
+//! - **data shared** (T1537): a snapshot, image or database snapshot
+//!   shared with another account or everyone, a bucket policy, ACL or
+//!   replication that opens a bucket to another account or the public, any
+//!   other resource policy (keys, queues, secrets, repositories, domains)
+//!   opened to another account or to `*` without a condition holding it
+//!   to the organisation, an IAM binding to `allUsers` (GCP);
+//! - **persistence** (T1098): keys, console passwords or SSH keys created
+//!   for another identity, administrator policies attached, role trust
+//!   opened to another account (also T1199: a trusted relationship the
+//!   attacker controls), functions opened to other accounts, federation
+//!   tokens and Roles Anywhere trust anchors; service-account keys and
+//!   token-creator grants (GCP); credentials added to service principals
+//!   and elevated access (Azure);
+//! - **bulk reads** (T1530, T1555.006, T1552): one identity reading many
+//!   secrets or parameters, instance passwords or user data, or (above
+//!   its own busiest earlier window) many objects or bytes of storage,
+//!   within ten minutes;
+//! - **account compromise** (T1078.004, T1586.003, T1110): console
+//!   sign-ins without MFA, sign-ins flagged suspicious by the provider, and
+//!   a run of failed sign-ins followed by a success from the same identity
+//!   or address.
+//!
+//! Rules judge what a call does, never which tool made it: user agents and
+//! names given by attack tools are not read. A call that failed is an
+//! attempt the cloud refused: `low`. Everything planted or opened is
+//! `high` at most alone; the incident joins it with the rest of the path.
+
+use cordon_audit::{AuditEvent, Cloud};
+use cordon_core::FindingKind;
+use serde_json::Value;
+
+use crate::bounded::{Aged, Bounded};
+use crate::detectors::{calibrate, fact};
+use crate::finding::{Entity, Evidence, Finding, Severity, finding_id};
+
+/// Failed sign-ins that make a guessing run.
+const FAILED_RUN: usize = 5;
+/// How long a run of failed sign-ins counts.
+const FAILED_WINDOW_MS: i64 = 30 * 60_000;
+/// Identities and addresses whose sign-ins are remembered.
+const MAX_SIGNERS: usize = 65_536;
+/// The window bulk reads are counted in.
+const READ_WINDOW_MS: i64 = 10 * 60_000;
+/// Distinct resources remembered per window.
+const MAX_DISTINCT: usize = 4096;
+
+/// Severity scores for the rules.
+const HIGH: f64 = 75.0;
+const MEDIUM: f64 = 55.0;
+const LOW: f64 = 30.0;
+
+struct SignIns {
+    failures: Vec<i64>,
+    last_ms: i64,
+    reported_run: bool,
+}
+
+impl Aged for SignIns {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// What kind of bulk read a call is part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Reads {
+    /// Secrets and secure parameters.
+    Secrets,
+    /// Instance passwords and user data.
+    InstanceSecrets,
+    /// Objects of storage.
+    Storage,
+}
+
+impl Reads {
+    /// The kind of read `e` is, and the resources it reads.
+    fn of(e: &AuditEvent) -> Option<(Reads, Vec<String>)> {
+        let p = |k: &str| {
+            e.detail_str(&format!("requestParameters/{k}"))
+                .map(str::to_string)
+        };
+        let list = |k: &str| -> Vec<String> {
+            e.detail_at(&format!("requestParameters/{k}"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let one = |v: Option<String>| v.into_iter().collect::<Vec<_>>();
+        Some(match (e.cloud, e.service.as_str(), e.action.as_str()) {
+            (Cloud::Aws, "secretsmanager", "GetSecretValue") => {
+                (Reads::Secrets, one(p("secretId")))
+            }
+            (Cloud::Aws, "secretsmanager", "BatchGetSecretValue") => {
+                let mut ids = list("secretIdList");
+                if ids.is_empty() {
+                    // Filters: the answer names the secrets.
+                    ids = e
+                        .detail_at("responseElements/secretValues")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.get("name").and_then(Value::as_str))
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                }
+                (Reads::Secrets, ids)
+            }
+            (Cloud::Aws, "ssm", "GetParameter") => (Reads::Secrets, one(p("name"))),
+            (Cloud::Aws, "ssm", "GetParameters") => (Reads::Secrets, list("names")),
+            (Cloud::Aws, "ssm", "GetParametersByPath") => (Reads::Secrets, one(p("path"))),
+            (Cloud::Aws, "ec2", "GetPasswordData") => {
+                (Reads::InstanceSecrets, one(p("instanceId")))
+            }
+            (Cloud::Aws, "ec2", "DescribeInstanceAttribute")
+                if p("attribute").as_deref() == Some("userData") =>
+            {
+                (Reads::InstanceSecrets, one(p("instanceId")))
+            }
+            (Cloud::Aws, "s3", "GetObject") => (Reads::Storage, e.resources.clone()),
+            (Cloud::Gcp, _, "storage.objects.get") => (Reads::Storage, e.resources.clone()),
+            (Cloud::Azure, _, a) if a.eq_ignore_ascii_case("GetBlob") => {
+                (Reads::Storage, e.resources.clone())
+            }
+            _ => return None,
+        })
+    }
+
+    fn technique(self) -> &'static str {
+        match self {
+            Reads::Secrets => "T1555.006",
+            Reads::InstanceSecrets => "T1552",
+            Reads::Storage => "T1530",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Reads::Secrets => "secrets or secure parameters",
+            Reads::InstanceSecrets => "instance passwords or user data",
+            Reads::Storage => "stored objects",
+        }
+    }
+}
+
+/// One identity's reads of one kind in the current window.
+struct ReadWindow {
+    start_ms: i64,
+    last_ms: i64,
+    calls: u64,
+    distinct: rustc_hash::FxHashSet<String>,
+    bytes: u64,
+    /// The busiest earlier window: calls and bytes.
+    usual_calls: u64,
+    usual_bytes: u64,
+    windows: u64,
+    reported: bool,
+    samples: Vec<Value>,
+}
+
+impl Aged for ReadWindow {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// The audit-event detectors.
+pub(crate) struct AuditDetectors {
+    sign_ins: Bounded<String, SignIns>,
+    reads: Bounded<(String, Reads), ReadWindow>,
+    events: u64,
+}
+
+impl AuditDetectors {
+    pub(crate) fn new() -> Self {
+        AuditDetectors {
+            sign_ins: Bounded::new(MAX_SIGNERS),
+            reads: Bounded::new(MAX_SIGNERS),
+            events: 0,
+        }
+    }
+
+    /// Events examined.
+    pub(crate) fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Keys held.
+    pub(crate) fn state(&self) -> usize {
+        self.sign_ins.len() + self.reads.len()
+    }
+
+    /// Keys evicted.
+    pub(crate) fn evicted(&self) -> u64 {
+        self.sign_ins.evicted() + self.reads.evicted()
+    }
+
+    /// Look at one event.
+    pub(crate) fn observe(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        self.events += 1;
+        let found = logging(e)
+            .or_else(|| shared(e))
+            .or_else(|| persistence(e))
+            .or_else(|| unprotected_sign_in(e));
+        if let Some(mut f) = found {
+            if !e.success {
+                attempt(&mut f, e);
+            }
+            out.push(f);
+        }
+        self.sign_in_run(e, out);
+        self.bulk_read(e, out);
+    }
+
+    /// Many secrets, instance secrets or objects read by one identity
+    /// within [`READ_WINDOW_MS`].
+    fn bulk_read(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        let Some((kind, resources)) = Reads::of(e) else {
+            return;
+        };
+        let key = (
+            if e.principal.id.is_empty() {
+                e.source.clone()
+            } else {
+                e.principal.id.clone()
+            },
+            kind,
+        );
+        let w = self.reads.entry(key.clone(), || ReadWindow {
+            start_ms: e.time_ms,
+            last_ms: e.time_ms,
+            calls: 0,
+            distinct: rustc_hash::FxHashSet::default(),
+            bytes: 0,
+            usual_calls: 0,
+            usual_bytes: 0,
+            windows: 0,
+            reported: false,
+            samples: Vec::new(),
+        });
+        if e.time_ms >= w.start_ms + READ_WINDOW_MS {
+            w.usual_calls = w.usual_calls.max(w.calls);
+            w.usual_bytes = w.usual_bytes.max(w.bytes);
+            w.windows += 1;
+            w.start_ms = e.time_ms;
+            w.calls = 0;
+            w.distinct.clear();
+            w.bytes = 0;
+            w.reported = false;
+            w.samples.clear();
+        }
+        w.last_ms = w.last_ms.max(e.time_ms);
+        // A batch read by filter names no secret in its request: it
+        // reaches up to twenty.
+        let batch =
+            kind == Reads::Secrets && e.action == "BatchGetSecretValue" && resources.is_empty();
+        w.calls += if batch {
+            10
+        } else {
+            resources.len().max(1) as u64
+        };
+        w.bytes += e.bytes_out.unwrap_or(0);
+        for r in resources {
+            if w.distinct.len() < MAX_DISTINCT {
+                w.distinct.insert(r);
+            }
+        }
+        if w.samples.len() < 5 {
+            w.samples.push(e.reference());
+        }
+        let distinct = w.distinct.len() as u64;
+        const MB: u64 = 1024 * 1024;
+        let bulk = match kind {
+            Reads::Secrets => distinct >= 5 || w.calls >= 10,
+            Reads::InstanceSecrets => distinct >= 5 || w.calls >= 10,
+            // Applications read objects all day: bulk is well above the
+            // identity's own busiest window, and large in itself (more
+            // so with no history to compare with).
+            Reads::Storage => {
+                let (objects, bytes) = if w.windows == 0 {
+                    (2000, 10_240 * MB)
+                } else {
+                    (200, 1024 * MB)
+                };
+                (distinct >= objects && w.calls > 4 * w.usual_calls)
+                    || (w.bytes >= bytes && w.bytes > 4 * w.usual_bytes)
+            }
+        };
+        if !bulk || w.reported {
+            return;
+        }
+        w.reported = true;
+        let mut f = audit_finding(
+            FindingKind::CloudBulkRead,
+            &format!("bulk|{}|{:?}|{}", key.0, kind, w.start_ms),
+            e,
+            MEDIUM,
+            format!(
+                "{} read {} {} ({} calls{}) within {} min, from {}",
+                who(e),
+                distinct,
+                kind.what(),
+                w.calls,
+                if w.bytes > 0 {
+                    format!(", {}", crate::finding::human_bytes(w.bytes))
+                } else {
+                    String::new()
+                },
+                READ_WINDOW_MS / 60_000,
+                from(e)
+            ),
+        );
+        f.first_ms = w.start_ms;
+        f.techniques = vec![kind.technique().into()];
+        fact(&mut f, "distinct_resources", distinct);
+        fact(&mut f, "calls", w.calls);
+        fact(&mut f, "bytes_out", w.bytes);
+        fact(&mut f, "busiest_earlier_window_calls", w.usual_calls);
+        fact(&mut f, "events", Value::Array(w.samples.clone()));
+        calibrate(
+            &mut f,
+            (
+                Severity::Medium,
+                "bulk reads alone (no policy says the identity may not read them); medium".into(),
+            ),
+        );
+        out.push(f);
+    }
+
+    /// Failed sign-ins, then a success, from one identity or address.
+    fn sign_in_run(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        if !e.is_sign_in() {
+            return;
+        }
+        let keys = [
+            Some(format!("principal|{}", e.principal.id)).filter(|_| !e.principal.id.is_empty()),
+            e.source_ip.map(|ip| format!("source|{ip}")),
+        ];
+        for key in keys.into_iter().flatten() {
+            let s = self.sign_ins.entry(key.clone(), || SignIns {
+                failures: Vec::new(),
+                last_ms: e.time_ms,
+                reported_run: false,
+            });
+            s.last_ms = s.last_ms.max(e.time_ms);
+            s.failures.retain(|t| e.time_ms - t <= FAILED_WINDOW_MS);
+            if !e.success {
+                if s.failures.len() < 64 {
+                    s.failures.push(e.time_ms);
+                }
+                continue;
+            }
+            if s.failures.len() >= FAILED_RUN && !s.reported_run {
+                s.reported_run = true;
+                let mut f = audit_finding(
+                    FindingKind::CloudAccountCompromise,
+                    &format!("sign-in-run|{key}"),
+                    e,
+                    HIGH,
+                    format!(
+                        "{} failed sign-ins then a success for {} from {} within {} min",
+                        s.failures.len(),
+                        who(e),
+                        from(e),
+                        FAILED_WINDOW_MS / 60_000
+                    ),
+                );
+                f.first_ms = s.failures.first().copied().unwrap_or(e.time_ms);
+                f.techniques = vec!["T1110".into(), "T1078.004".into(), "T1586.003".into()];
+                fact(&mut f, "failed_sign_ins", s.failures.len());
+                fact(&mut f, "shape", "failures then success");
+                calibrate(
+                    &mut f,
+                    (
+                        Severity::High,
+                        "a success right after a run of failures is a guessed or stolen password"
+                            .into(),
+                    ),
+                );
+                out.push(f);
+            }
+            s.failures.clear();
+        }
+    }
+}
+
+fn who(e: &AuditEvent) -> &str {
+    if e.principal.id.is_empty() {
+        "an unknown identity"
+    } else {
+        &e.principal.id
+    }
+}
+
+fn from(e: &AuditEvent) -> String {
+    if e.source.is_empty() {
+        "an unrecorded source".into()
+    } else {
+        e.source.clone()
+    }
+}
+
+/// A finding of `kind` about event `e`, identified by `key`.
+fn audit_finding(
+    kind: FindingKind,
+    key: &str,
+    e: &AuditEvent,
+    score: f64,
+    summary: String,
+) -> Finding {
+    let score = score.clamp(0.0, 100.0);
+    let src_entity = Entity {
+        ip: e.source_ip,
+        ..Entity::default()
+    };
+    let target = e.resources.first().cloned().unwrap_or_else(|| {
+        if e.account.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{} account {}", e.cloud.as_str(), e.account)
+        }
+    });
+    let mut facts = serde_json::Map::new();
+    facts.insert("plane".into(), Value::from("cloud audit"));
+    facts.insert("principal".into(), Value::from(e.principal.id.clone()));
+    facts.insert(
+        "principal_type".into(),
+        Value::from(e.principal.kind.clone()),
+    );
+    facts.insert("account".into(), Value::from(e.account.clone()));
+    facts.insert(
+        "action".into(),
+        Value::from(format!("{}:{}", e.service, e.action)),
+    );
+    facts.insert("events".into(), Value::Array(vec![e.reference()]));
+    Finding {
+        id: finding_id(kind, &format!("{}|{}|{key}", e.cloud.as_str(), e.account)),
+        kind,
+        title: String::new(),
+        severity: Severity::from_score(score),
+        confidence: (score / 100.0).clamp(0.05, 0.99),
+        score,
+        src: who(e).to_string(),
+        dst: target,
+        src_entity,
+        dst_entity: Entity::default(),
+        port: None,
+        first_ms: e.time_ms,
+        last_ms: e.time_ms,
+        evidence: Evidence {
+            summary,
+            facts: facts.into_iter().collect(),
+            flows: Vec::new(),
+        },
+        techniques: Vec::new(),
+        tactics: Vec::new(),
+        stage: String::new(),
+        controls: Vec::new(),
+        action: String::new(),
+        stopped_by: None,
+        updates: 1,
+    }
+}
+
+/// A failed call is an attempt the cloud refused: visible, `low`.
+fn attempt(f: &mut Finding, e: &AuditEvent) {
+    f.evidence.summary = format!(
+        "attempted, refused ({}): {}",
+        e.error.as_deref().unwrap_or("failed"),
+        f.evidence.summary
+    );
+    calibrate(
+        f,
+        (
+            Severity::Low,
+            "the call failed: an attempt the cloud refused; low unless something else corroborates it".into(),
+        ),
+    );
+}
+
+/// Lower-case text of an action, for the clouds that vary its case.
+fn lower(e: &AuditEvent) -> String {
+    e.action.to_ascii_lowercase()
+}
+
+/// Logging, detection or guardrails switched off or opened (T1562.008,
+/// T1562.007 for firewalls).
+fn logging(e: &AuditEvent) -> Option<Finding> {
+    let (score, what) = match e.cloud {
+        Cloud::Aws => match (e.service.as_str(), e.action.as_str()) {
+            ("cloudtrail", "StopLogging") => (HIGH, "audit trail stopped"),
+            ("cloudtrail", "DeleteTrail") => (HIGH, "audit trail deleted"),
+            ("cloudtrail", "DeleteEventDataStore") => (HIGH, "audit event store deleted"),
+            ("cloudtrail", "PutEventSelectors") if narrowed_selectors(e) => {
+                (HIGH, "audit trail narrowed to leave out management events")
+            }
+            ("ec2", "DeleteFlowLogs") => (HIGH, "VPC flow logs deleted"),
+            (
+                "route53resolver",
+                "DeleteResolverQueryLogConfig" | "DisassociateResolverQueryLogConfig",
+            ) => (MEDIUM, "DNS query logging removed"),
+            (
+                "guardduty",
+                "DeleteDetector"
+                | "DisassociateFromMasterAccount"
+                | "DisassociateFromAdministratorAccount",
+            ) => (HIGH, "threat detection (GuardDuty) removed"),
+            ("guardduty", "UpdateDetector")
+                if e.detail_at("requestParameters/enable") == Some(&Value::Bool(false)) =>
+            {
+                (HIGH, "threat detection (GuardDuty) disabled")
+            }
+            (
+                "config",
+                "StopConfigurationRecorder"
+                | "DeleteConfigurationRecorder"
+                | "DeleteDeliveryChannel",
+            ) => (HIGH, "configuration recording stopped"),
+            ("securityhub", "DisableSecurityHub") => (HIGH, "Security Hub disabled"),
+            ("s3", "PutBucketLogging")
+                if e.detail_at("requestParameters/BucketLoggingStatus")
+                    .is_some()
+                    && e.detail_at("requestParameters/BucketLoggingStatus/LoggingEnabled")
+                        .is_none() =>
+            {
+                (MEDIUM, "bucket access logging disabled")
+            }
+            ("s3", "PutBucketVersioning") if versioning_off(e) => (
+                MEDIUM,
+                "bucket versioning or MFA delete turned off (deleted data cannot be recovered)",
+            ),
+            ("s3", "DeleteBucketPublicAccessBlock" | "DeletePublicAccessBlock") => {
+                (MEDIUM, "the public access block removed")
+            }
+            ("s3", "PutBucketPublicAccessBlock" | "PutPublicAccessBlock")
+                if public_block_off(e) =>
+            {
+                (MEDIUM, "the public access block relaxed")
+            }
+            ("securityhub", "BatchUpdateFindings") if findings_suppressed(e) => {
+                (MEDIUM, "security findings suppressed")
+            }
+            ("macie2", "DisableMacie") => (HIGH, "data discovery (Macie) disabled"),
+            ("macie2", "UpdateMacieSession")
+                if e.detail_str("requestParameters/status") == Some("PAUSED") =>
+            {
+                (HIGH, "data discovery (Macie) paused")
+            }
+            ("waf" | "wafv2" | "waf-regional", "DisassociateWebACL") => {
+                (MEDIUM, "a web application firewall detached")
+            }
+            ("rds", "ModifyDBInstance" | "ModifyDBCluster")
+                if e.detail_at("requestParameters/deletionProtection")
+                    == Some(&Value::Bool(false)) =>
+            {
+                (MEDIUM, "database deletion protection turned off")
+            }
+            ("ec2", "AuthorizeSecurityGroupIngress") if opened_to_internet(e) => (
+                HIGH,
+                "a firewall opened to the whole Internet on an administration or database port",
+            ),
+            ("organizations", "LeaveOrganization") => (
+                HIGH,
+                "the account left its organisation (and the organisation's trails and guardrails)",
+            ),
+            _ => return None,
+        },
+        Cloud::Gcp => {
+            let a = lower(e);
+            if a.contains("deletesink") || a.ends_with("sinks.delete") {
+                (HIGH, "a log sink deleted")
+            } else if a.ends_with("subnetworks.patch")
+                && e.detail_at("request/logConfig/enable") == Some(&Value::Bool(false))
+            {
+                (MEDIUM, "VPC flow logs disabled on a subnetwork")
+            } else {
+                return None;
+            }
+        }
+        Cloud::Azure => {
+            let a = lower(e);
+            if a.contains("diagnosticsettings/delete") {
+                (HIGH, "diagnostic settings (log export) deleted")
+            } else if a.contains("actiongroups/delete") || a.contains("activitylogalerts/delete") {
+                (MEDIUM, "alerting deleted")
+            } else {
+                return None;
+            }
+        }
+    };
+    let target = e.resources.first().cloned().unwrap_or_default();
+    let mut f = audit_finding(
+        FindingKind::CloudDefensesImpaired,
+        &format!("{}|{}", e.action, target),
+        e,
+        score,
+        format!("{what}: {} by {} from {}", e.action, who(e), from(e)),
+    );
+    let firewall = e.action == "AuthorizeSecurityGroupIngress" || e.action == "DisassociateWebACL";
+    f.techniques = vec![if firewall { "T1562.007" } else { "T1562.008" }.into()];
+    calibrate(
+        &mut f,
+        (
+            Severity::High,
+            "a defence of the account was switched off or opened; high alone".into(),
+        ),
+    );
+    Some(f)
+}
+
+/// Whether a `PutBucketVersioning` suspends versioning or MFA delete.
+fn versioning_off(e: &AuditEvent) -> bool {
+    let c = e.detail_at("requestParameters/VersioningConfiguration");
+    let is = |k: &str, values: &[&str]| {
+        c.and_then(|c| c.get(k))
+            .and_then(Value::as_str)
+            .is_some_and(|v| values.iter().any(|x| v.eq_ignore_ascii_case(x)))
+    };
+    is("Status", &["Suspended", "Disabled"]) || is("MfaDelete", &["Disabled"])
+}
+
+/// Whether a public access block is written with any protection off.
+fn public_block_off(e: &AuditEvent) -> bool {
+    let text = e
+        .detail_at("requestParameters")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    [
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    ]
+    .iter()
+    .any(|k| text.contains(&format!("\"{k}\":false")))
+}
+
+/// Whether a Security Hub update suppresses or archives findings.
+fn findings_suppressed(e: &AuditEvent) -> bool {
+    let text = e
+        .detail_at("requestParameters")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    text.contains("SUPPRESSED") || text.contains("\"ARCHIVED\"")
+}
+
+/// Ports a firewall should never open to the whole Internet:
+/// administration and databases.
+const EXPOSED_PORTS: &[i64] = &[
+    22, 23, 445, 1433, 1521, 2375, 3306, 3389, 5432, 5900, 5985, 5986, 6379, 9200, 11211, 27017,
+];
+
+/// Whether an ingress rule opens an administration or database port (or
+/// every port) to `0.0.0.0/0` or `::/0`.
+fn opened_to_internet(e: &AuditEvent) -> bool {
+    let Some(params) = e.detail_at("requestParameters") else {
+        return false;
+    };
+    let mut rules = Vec::new();
+    collect_permissions(params, &mut rules);
+    rules.iter().any(|p| {
+        let anywhere = everywhere(p);
+        let num = |k: &str| {
+            p.get(k)
+                .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+        };
+        let protocol = p
+            .get("ipProtocol")
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .unwrap_or_default();
+        let all = protocol == "-1" || protocol == "all";
+        let (from, to) = (
+            num("fromPort").unwrap_or(0),
+            num("toPort").unwrap_or(65_535),
+        );
+        anywhere && (all || EXPOSED_PORTS.iter().any(|port| (from..=to).contains(port)))
+    })
+}
+
+/// Whether a value names a range of every address (`0.0.0.0/0`, `::/0`,
+/// any address with a `/0` prefix).
+fn everywhere(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.ends_with("/0"),
+        Value::Object(o) => o.values().any(everywhere),
+        Value::Array(a) => a.iter().any(everywhere),
+        _ => false,
+    }
+}
+
+/// The permission entries (objects with a port range) of an ingress call.
+fn collect_permissions(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Object(o) if o.contains_key("ipProtocol") => out.push(v.clone()),
+        Value::Object(o) => o.values().for_each(|x| collect_permissions(x, out)),
+        Value::Array(a) => a.iter().for_each(|x| collect_permissions(x, out)),
+        _ => {}
+    }
+}
+
+/// Whether a `PutEventSelectors` leaves management events or writes out.
+fn narrowed_selectors(e: &AuditEvent) -> bool {
+    let params = e.detail_at("requestParameters");
+    let plain = params
+        .and_then(|p| p.get("eventSelectors"))
+        .and_then(Value::as_array);
+    if let Some(list) = plain {
+        return list.is_empty()
+            || list.iter().any(|s| {
+                s.get("includeManagementEvents") == Some(&Value::Bool(false))
+                    || s.get("readWriteType")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t != "All")
+            });
+    }
+    // Advanced selectors that exclude management events.
+    params
+        .and_then(|p| p.get("advancedEventSelectors"))
+        .is_some_and(|v| {
+            let text = v.to_string();
+            text.contains("NotEquals") && text.contains("Management")
+        })
+}
+
+/// Account ids named in a policy principal or a list of grantees, and
+/// whether everyone (`*`) is among them.
+fn principals(v: &Value, ids: &mut Vec<String>, everyone: &mut bool) {
+    match v {
+        Value::String(s) => {
+            let s = s.trim();
+            if s == "*" || s.eq_ignore_ascii_case("all") {
+                *everyone = true;
+            } else if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+                ids.push(s.to_string());
+            } else if let Some(rest) = s.strip_prefix("arn:aws:iam::")
+                && let Some(account) = rest.split(':').next()
+                && !account.is_empty()
+            {
+                ids.push(account.to_string());
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| principals(x, ids, everyone)),
+        Value::Object(o) => {
+            // Service principals (`lambda.amazonaws.com`) are not accounts.
+            for (k, x) in o {
+                if k != "Service" && k != "Federated" {
+                    principals(x, ids, everyone);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Condition keys that hold a statement to the organisation's own
+/// identities, networks or accounts.
+const RESTRICTING: &[&str] = &[
+    "aws:sourceip",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:userid",
+    "aws:username",
+    "kms:calleraccount",
+    "kms:viaservice",
+];
+
+/// Whether a statement's condition restricts who it applies to.
+fn restricted(condition: Option<&Value>) -> bool {
+    let Some(Value::Object(operators)) = condition else {
+        return false;
+    };
+    operators.values().any(|keys| {
+        keys.as_object().is_some_and(|k| {
+            k.keys()
+                .any(|key| RESTRICTING.contains(&key.to_ascii_lowercase().as_str()))
+        })
+    })
+}
+
+/// A policy document as recorded: an object, or JSON text.
+fn document(v: Option<&Value>) -> Option<Value> {
+    match v? {
+        Value::String(s) => serde_json::from_str(s).ok(),
+        other => Some(other.clone()),
+    }
+}
+
+/// Accounts other than `own` and everyone, among the `Allow` statements'
+/// principals of a policy document.
+fn opened_to(doc: &Value, own: &str) -> (Vec<String>, bool) {
+    let mut ids = Vec::new();
+    let mut everyone = false;
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    for s in statements {
+        if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            continue;
+        }
+        if let Some(p) = s.get("Principal") {
+            let mut open = false;
+            principals(p, &mut ids, &mut open);
+            // `*` held to the organisation, its networks or its accounts
+            // by a condition is not everyone.
+            everyone |= open && !restricted(s.get("Condition"));
+        }
+    }
+    ids.retain(|a| a != own);
+    ids.sort();
+    ids.dedup();
+    (ids, everyone)
+}
+
+/// Data shared with another account or everyone (T1537).
+fn shared(e: &AuditEvent) -> Option<Finding> {
+    let mut ids = Vec::new();
+    let mut everyone = false;
+    let what = match (e.cloud, e.service.as_str(), e.action.as_str()) {
+        (Cloud::Aws, "ec2", "ModifySnapshotAttribute") => {
+            let add = e.detail_at("requestParameters/createVolumePermission/add/items")?;
+            add_items(add, &mut ids, &mut everyone);
+            "an EBS snapshot shared"
+        }
+        (Cloud::Aws, "ec2", "ModifyImageAttribute") => {
+            let add = e.detail_at("requestParameters/launchPermission/add/items")?;
+            add_items(add, &mut ids, &mut everyone);
+            "a machine image shared"
+        }
+        (Cloud::Aws, "rds", "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute") => {
+            if e.detail_str("requestParameters/attributeName") != Some("restore") {
+                return None;
+            }
+            principals(
+                e.detail_at("requestParameters/valuesToAdd")?,
+                &mut ids,
+                &mut everyone,
+            );
+            "a database snapshot shared"
+        }
+        (Cloud::Aws, "s3", "PutBucketPolicy") => {
+            let doc = document(e.detail_at("requestParameters/bucketPolicy"))?;
+            (ids, everyone) = opened_to(&doc, &e.account);
+            "a bucket policy opened"
+        }
+        (Cloud::Aws, "s3", "PutBucketAcl" | "PutObjectAcl") => {
+            let text = e.detail_at("requestParameters")?.to_string();
+            everyone = text.contains("acs.amazonaws.com/groups/global/AllUsers")
+                || text.contains("acs.amazonaws.com/groups/global/AuthenticatedUsers")
+                || text.contains("public-read");
+            "a bucket or object ACL opened"
+        }
+        (Cloud::Aws, "s3", "PutBucketReplication") => {
+            let text = e.detail_at("requestParameters")?.to_string();
+            let v: Value = serde_json::from_str(&text).ok()?;
+            collect_key(&v, "Account", &mut ids);
+            "bucket replication set up"
+        }
+        // Any other service's resource policy (keys, queues, topics,
+        // repositories, secrets, domains) written with the call; trust
+        // policies of roles are persistence's.
+        (Cloud::Aws, service, action)
+            if service != "iam"
+                && ["Put", "Set", "Create", "Update", "Add", "Modify"]
+                    .iter()
+                    .any(|v| action.starts_with(v)) =>
+        {
+            let docs = policy_documents(e.detail_at("requestParameters")?);
+            if docs.is_empty() {
+                return None;
+            }
+            for doc in &docs {
+                let (more, open) = opened_to(doc, &e.account);
+                ids.extend(more);
+                everyone |= open;
+            }
+            "a resource policy opened"
+        }
+        (Cloud::Gcp, _, a) if a.to_ascii_lowercase().ends_with("setiampolicy") => {
+            let text = e.detail_at("request")?.to_string();
+            everyone = text.contains("\"allUsers\"") || text.contains("\"allAuthenticatedUsers\"");
+            "an IAM policy opened"
+        }
+        _ => return None,
+    };
+    ids.retain(|a| *a != e.account);
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() && !everyone {
+        return None;
+    }
+    let to = match (everyone, ids.is_empty()) {
+        (true, _) => "everyone".to_string(),
+        (false, _) => format!("account {}", ids.join(", ")),
+    };
+    let target = e.resources.first().cloned().unwrap_or_default();
+    let mut f = audit_finding(
+        FindingKind::CloudDataShared,
+        &format!("{}|{target}|{to}", e.action),
+        e,
+        HIGH,
+        format!(
+            "{what} with {to}: {} by {} from {}",
+            e.action,
+            who(e),
+            from(e)
+        ),
+    );
+    f.techniques = vec!["T1537".into()];
+    fact(&mut f, "shared_with", to);
+    fact(&mut f, "public", everyone);
+    calibrate(
+        &mut f,
+        (
+            Severity::High,
+            "data made readable outside the organisation's accounts; high alone".into(),
+        ),
+    );
+    Some(f)
+}
+
+/// Policy documents among a call's parameters: objects with a
+/// `Statement`, or JSON text of one, a few levels deep.
+fn policy_documents(params: &Value) -> Vec<Value> {
+    fn walk(v: &Value, depth: u8, out: &mut Vec<Value>) {
+        if depth > 3 || out.len() >= 8 {
+            return;
+        }
+        match v {
+            Value::Object(o) if o.contains_key("Statement") => out.push(v.clone()),
+            Value::Object(o) => o.values().for_each(|x| walk(x, depth + 1, out)),
+            Value::String(s) if s.contains("Statement") => {
+                if let Ok(doc) = serde_json::from_str::<Value>(s) {
+                    walk(&doc, depth + 1, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, depth + 1, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(params, 0, &mut out);
+    out
+}
+
+fn add_items(items: &Value, ids: &mut Vec<String>, everyone: &mut bool) {
+    for item in items.as_array().into_iter().flatten() {
+        if let Some(u) = item.get("userId").and_then(Value::as_str) {
+            ids.push(u.to_string());
+        }
+        if item.get("group").and_then(Value::as_str) == Some("all") {
+            *everyone = true;
+        }
+    }
+}
+
+fn collect_key(v: &Value, key: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                if k == key
+                    && let Some(s) = x.as_str()
+                {
+                    out.push(s.to_string());
+                } else {
+                    collect_key(x, key, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_key(x, key, out)),
+        _ => {}
+    }
+}
+
+/// The user name an AWS principal acts as: an IAM user's name
+/// (`arn:aws:iam::1:user/path/alice` → `alice`), or the session name of an
+/// assumed role (people sign in through an identity provider as
+/// themselves).
+fn own_user(e: &AuditEvent) -> Option<&str> {
+    e.principal
+        .id
+        .split_once(":user/")
+        .map(|(_, p)| p.rsplit('/').next().unwrap_or(p))
+        .or(e.principal.session.as_deref())
+}
+
+/// Credentials, trust or permissions planted (T1098).
+fn persistence(e: &AuditEvent) -> Option<Finding> {
+    let other_user = || {
+        let target = e.detail_str("requestParameters/userName")?;
+        (Some(target) != own_user(e)).then_some(target)
+    };
+    let (score, technique, what): (f64, &str, String) = match e.cloud {
+        Cloud::Aws => {
+            match (e.service.as_str(), e.action.as_str()) {
+                ("iam", "CreateAccessKey") => {
+                    // Administrators provision keys for others too: medium
+                    // alone.
+                    let u = other_user()?;
+                    (
+                        MEDIUM,
+                        "T1098.001",
+                        format!("an access key created for another user ({u})"),
+                    )
+                }
+                ("iam", "CreateLoginProfile" | "UpdateLoginProfile") => {
+                    // A password the user must change at the next sign-in is
+                    // an administrator's reset, not a way in.
+                    if e.detail_at("requestParameters/passwordResetRequired")
+                        == Some(&Value::Bool(true))
+                    {
+                        return None;
+                    }
+                    let u = other_user()?;
+                    (
+                        HIGH,
+                        "T1098",
+                        format!("a console password set for another user ({u})"),
+                    )
+                }
+                ("iam", "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy") => {
+                    let arn = e.detail_str("requestParameters/policyArn")?;
+                    if !(arn.ends_with("/AdministratorAccess") || arn.ends_with("/IAMFullAccess")) {
+                        return None;
+                    }
+                    (
+                        HIGH,
+                        "T1098.003",
+                        format!("{} attached", arn.rsplit('/').next().unwrap_or(arn)),
+                    )
+                }
+                ("iam", "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy") => {
+                    let doc = document(e.detail_at("requestParameters/policyDocument"))?;
+                    if !grants_everything(&doc) {
+                        return None;
+                    }
+                    (
+                        HIGH,
+                        "T1098.003",
+                        "an inline policy allowing every action on every resource".into(),
+                    )
+                }
+                ("iam", "CreateRole" | "UpdateAssumeRolePolicy") => {
+                    let doc = document(
+                        e.detail_at("requestParameters/assumeRolePolicyDocument")
+                            .or_else(|| e.detail_at("requestParameters/policyDocument")),
+                    )?;
+                    let (ids, everyone) = opened_to(&doc, &e.account);
+                    if ids.is_empty() && !everyone {
+                        return None;
+                    }
+                    let to = if everyone {
+                        "anyone".to_string()
+                    } else {
+                        format!("account {}", ids.join(", "))
+                    };
+                    (HIGH, "T1098", format!("a role made assumable by {to}"))
+                }
+                ("lambda", a) if a.starts_with("AddPermission") => {
+                    let p = e.detail_str("requestParameters/principal")?;
+                    let foreign = p == "*"
+                        || (p.len() == 12
+                            && p.bytes().all(|b| b.is_ascii_digit())
+                            && p != e.account)
+                        || p.strip_prefix("arn:aws:iam::")
+                            .and_then(|r| r.split(':').next())
+                            .is_some_and(|a| a != e.account);
+                    if !foreign {
+                        return None;
+                    }
+                    (HIGH, "T1098", format!("a function made callable by {p}"))
+                }
+                ("lambda", a)
+                    if a.starts_with("UpdateFunctionConfiguration")
+                        && e.detail_at("requestParameters/layers").is_some() =>
+                {
+                    let layers = e.detail_at("requestParameters/layers")?.to_string();
+                    let foreign = layers
+                        .split("arn:aws:lambda:")
+                        .skip(1)
+                        .filter_map(|rest| rest.split(':').nth(1))
+                        .any(|account| account != e.account);
+                    if foreign {
+                        (HIGH, "T1098", "a function given a layer from another account (code that runs with it)".into())
+                    } else {
+                        (
+                            LOW,
+                            "T1098",
+                            "a function's layers changed (code that runs with it)".into(),
+                        )
+                    }
+                }
+                ("sts", "GetFederationToken") => (
+                    MEDIUM,
+                    "T1098",
+                    "a federation token issued (sessions that outlive a revoked key)".into(),
+                ),
+                ("rolesanywhere", "CreateTrustAnchor") => (
+                    MEDIUM,
+                    "T1098",
+                    "a Roles Anywhere trust anchor created (outside certificates may get roles)"
+                        .into(),
+                ),
+                ("ec2-instance-connect", "SendSSHPublicKey" | "SendSerialConsoleSSHPublicKey") => {
+                    (MEDIUM, "T1098", "an SSH key pushed to an instance".into())
+                }
+                _ => return None,
+            }
+        }
+        Cloud::Gcp => {
+            let a = lower(e);
+            if a.ends_with("createserviceaccountkey") {
+                (MEDIUM, "T1098.001", "a service-account key created".into())
+            } else if a.ends_with("setiampolicy") {
+                let text = e.detail_at("request")?.to_string();
+                let role = [
+                    "roles/iam.serviceAccountTokenCreator",
+                    "roles/iam.serviceAccountKeyAdmin",
+                    "roles/owner",
+                    "roles/iam.securityAdmin",
+                ]
+                .into_iter()
+                .find(|r| text.contains(r))?;
+                (MEDIUM, "T1098.003", format!("{role} granted"))
+            } else {
+                return None;
+            }
+        }
+        Cloud::Azure => {
+            let a = lower(e);
+            if a.contains("service principal credentials")
+                || a.contains("certificates and secrets management")
+            {
+                (
+                    MEDIUM,
+                    "T1098.001",
+                    "credentials added to an application or service principal".into(),
+                )
+            } else if a.contains("elevated their access") || a.contains("elevateaccess") {
+                (
+                    HIGH,
+                    "T1098.003",
+                    "access elevated to User Access Administrator".into(),
+                )
+            } else {
+                return None;
+            }
+        }
+    };
+    let target = e.resources.first().cloned().unwrap_or_default();
+    let mut f = audit_finding(
+        FindingKind::CloudPersistence,
+        &format!("{}|{target}|{what}", e.action),
+        e,
+        score,
+        format!("{what}: {} by {} from {}", e.action, who(e), from(e)),
+    );
+    f.techniques = vec![technique.to_string()];
+    if what.starts_with("a role made assumable") {
+        f.techniques.push("T1199".into());
+    }
+    calibrate(
+        &mut f,
+        (
+            Severity::High,
+            "a way back in was planted; high alone".into(),
+        ),
+    );
+    Some(f)
+}
+
+/// Whether a policy document allows `*` on `*`.
+fn grants_everything(doc: &Value) -> bool {
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(s @ Value::Object(_)) => vec![s.clone()],
+        _ => return false,
+    };
+    let star = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some("*")),
+        _ => false,
+    };
+    statements.iter().any(|s| {
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && star(s.get("Action"))
+            && star(s.get("Resource"))
+    })
+}
+
+/// A sign-in without MFA, or one the provider flags as suspicious.
+fn unprotected_sign_in(e: &AuditEvent) -> Option<Finding> {
+    if !e.is_sign_in() || !e.success {
+        return None;
+    }
+    let root = e.principal.kind == "Root";
+    // Federated sign-ins (SAML, identity center) do MFA at the identity
+    // provider; the console never sees it.
+    let federated = e.detail_at("additionalEventData/SamlProviderArn").is_some()
+        || !matches!(e.principal.kind.as_str(), "IAMUser" | "Root");
+    let (score, what) = match e.cloud {
+        Cloud::Aws if e.principal.mfa == Some(false) && !federated => (
+            if root { HIGH } else { MEDIUM },
+            if root {
+                "the root user signed in to the console without MFA"
+            } else {
+                "a console sign-in without MFA"
+            },
+        ),
+        Cloud::Gcp
+            if e.action.ends_with("loginSuccess")
+                && e.detail_at("metadata").is_some_and(|m| {
+                    let t = m.to_string();
+                    t.contains("\"is_suspicious\"") && t.contains("\"boolValue\":true")
+                }) =>
+        {
+            (MEDIUM, "a sign-in the provider flags as suspicious")
+        }
+        Cloud::Azure
+            if e.detail_at("properties")
+                .and_then(|p| p.get("riskLevelDuringSignIn").or_else(|| p.get("riskLevelAggregated")))
+                .and_then(Value::as_str)
+                .is_some_and(|r| r.eq_ignore_ascii_case("high") || r.eq_ignore_ascii_case("medium"))
+                // A risk an administrator dismissed or that was remediated
+                // is settled.
+                && !e
+                    .detail_str("properties/riskState")
+                    .is_some_and(|r| {
+                        ["dismissed", "remediated", "confirmedSafe", "none"]
+                            .iter()
+                            .any(|x| r.eq_ignore_ascii_case(x))
+                    }) =>
+        {
+            (MEDIUM, "a sign-in the provider rates risky")
+        }
+        _ => return None,
+    };
+    let mut f = audit_finding(
+        FindingKind::CloudAccountCompromise,
+        &format!("sign-in|{}|{}", e.principal.id, e.source),
+        e,
+        score,
+        format!("{what}: {} from {}", who(e), from(e)),
+    );
+    f.techniques = vec!["T1078.004".into()];
+    calibrate(
+        &mut f,
+        (
+            if root {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            if root {
+                "the root user without MFA; high alone".into()
+            } else {
+                "one sign-in alone; medium unless something else corroborates it".into()
+            },
+        ),
+    );
+    Some(f)
+}
+
+#[cfg(test)]
+mod tests;
