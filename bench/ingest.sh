@@ -10,6 +10,10 @@
 #     beside tshark's TCP conversation table and argus writing its flow
 #     records from the same file, when they are installed
 #   - the topology query for one hour over everything stored
+#   - cloud audit events: RECORDS/5 CloudTrail events (one per line, as
+#     EventBridge and CloudTrail Lake exports write them; a mix of S3 data
+#     events, role sessions, sign-ins and management calls) read by Cordon
+#     into its store beside DuckDB's read_json of the same file into a table
 # Usage: bench/ingest.sh [RECORDS]   (default 10000000; needs python3, pip)
 # Prints a table of records/s and ratios. Data goes to $BENCH_DIR
 # (default /tmp/cordon-bench), reused between runs.
@@ -28,6 +32,8 @@ zeek="$dir/zeek-$n.log"
 ipfix="$dir/ipfix-$n.bin"
 pcap_flows=$((n / 10))
 pcap="$dir/capture-$pcap_flows.pcap"
+audit_events=$((n / 5))
+audit="$dir/cloudtrail-$audit_events.jsonl"
 if [ ! -s "$aws" ]; then
   echo "generating $n AWS VPC flow log records..." >&2
   awk -v n="$n" 'BEGIN { srand(7); for (i = 0; i < n; i++) {
@@ -119,6 +125,47 @@ with open(path, "wb") as out:
 PY
 fi
 
+if [ ! -s "$audit" ]; then
+  echo "generating $audit_events CloudTrail events..." >&2
+  python3 - "$audit_events" "$audit" <<'PY'
+import json, random, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+random.seed(5)
+roles = [f"arn:aws:sts::111122223333:assumed-role/app-{i}/i-0{i:015x}" for i in range(40)]
+with open(path, "w") as out:
+    for i in range(n):
+        t = 1700000000 + i // 20
+        when = f"2023-11-14T{(t // 3600) % 24:02}:{(t // 60) % 60:02}:{t % 60:02}Z"
+        role = random.choice(roles)
+        e = {
+            "eventVersion": "1.09", "eventTime": when, "awsRegion": "eu-west-1",
+            "sourceIPAddress": f"10.0.{random.randrange(4)}.{random.randrange(1, 250)}",
+            "userAgent": "aws-sdk-java/2.20.0 Linux/5.10",
+            "userIdentity": {"type": "AssumedRole", "principalId": "AROAEXAMPLE:" + role[-19:], "arn": role,
+                             "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLE%08d" % (i % 1000),
+                             "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role.rsplit("/", 1)[0].replace("sts", "iam").replace("assumed-role", "role"), "accountId": "111122223333"},
+                                                "attributes": {"creationDate": when, "mfaAuthenticated": "false"}}},
+            "requestID": "%016X" % random.getrandbits(64), "eventID": "%032x" % random.getrandbits(128),
+            "readOnly": True, "eventType": "AwsApiCall", "managementEvent": False,
+            "recipientAccountId": "111122223333", "eventCategory": "Data",
+        }
+        r = random.random()
+        if r < 0.7:
+            e.update({"eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+                      "requestParameters": {"bucketName": "app-data", "key": f"objects/{random.randrange(10**6)}.json", "Host": "app-data.s3.eu-west-1.amazonaws.com"},
+                      "additionalEventData": {"bytesTransferredIn": 0, "bytesTransferredOut": random.randrange(100, 200000), "x-amz-id-2": "x" * 60},
+                      "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::app-data/objects/x.json"}, {"accountId": "111122223333", "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::app-data"}]})
+        elif r < 0.85:
+            e.update({"eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "managementEvent": True, "eventCategory": "Management",
+                      "requestParameters": {"roleArn": "arn:aws:iam::111122223333:role/app-1", "roleSessionName": "s%d" % i, "durationSeconds": 3600},
+                      "responseElements": {"credentials": {"accessKeyId": "ASIAEXAMPLE", "expiration": when, "sessionToken": "t" * 80}}})
+        else:
+            e.update({"eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances", "managementEvent": True, "eventCategory": "Management",
+                      "requestParameters": {"instancesSet": {}, "filterSet": {}}, "responseElements": None})
+        out.write(json.dumps(e, separators=(",", ":")) + "\n")
+PY
+fi
+
 now() { date +%s.%N; }
 declare -a names secs
 run() { # name, command...
@@ -151,12 +198,21 @@ if command -v argus > /dev/null; then
   run "argus -r capture -w records (same capture)" argus -r "$pcap" -w "$dir/capture.argus"
 fi
 run "cordon flows topology, one hour of $n flows" "$cordon" flows topology --store "$dir/store-b" --since 1700000000 --until 1700003600 --json
+run "audit: cat cloudtrail > /dev/null (the limit)" cat "$audit"
+run "audit: duckdb read_json cloudtrail into a table" python3 -c "
+import duckdb
+con = duckdb.connect('$dir/duck.db')
+con.sql('DROP TABLE IF EXISTS events')
+con.sql(\"CREATE TABLE events AS SELECT * FROM read_json('$audit', format='newline_delimited', maximum_object_size=1048576)\")
+print(con.execute('SELECT count(*) FROM events').fetchall()[0][0])
+"
+run "audit: cordon ingest cloudtrail (normalise + store)" "$cordon" ingest --store "$dir/store-f" "$audit"
 rm -f "$dir/duck.db"
 
 echo
 printf '%-44s %10s %14s %10s\n' "step ($n records)" seconds records/s "vs cat"
 for i in "${!names[@]}"; do
-  case "${names[$i]}" in *pcap*|*capture*) continue ;; esac
+  case "${names[$i]}" in *pcap*|*capture*|audit:*) continue ;; esac
   rate=$(echo "$n / ${secs[$i]}" | bc -l)
   ratio=$(echo "${secs[$i]} / ${secs[0]}" | bc -l)
   printf '%-44s %10.2f %14.0f %9.1fx\n' "${names[$i]}" "${secs[$i]}" "$rate" "$ratio"
@@ -171,4 +227,17 @@ for i in "${!names[@]}"; do
   printf '%-44s %10.2f %12.0f %10.1f %10.0f %11.2fx\n' "${names[$i]}" "${secs[$i]}" \
     "$(echo "$packets / ${secs[$i]}" | bc -l)" "$(echo "$mb / ${secs[$i]}" | bc -l)" \
     "$(echo "$pcap_flows / ${secs[$i]}" | bc -l)" "$(echo "${secs[$i]} / ${secs[$pcap_row]}" | bc -l)"
+done
+echo
+mb=$(echo "$(stat -c %s "$audit") / 1048576" | bc -l)
+printf '%-52s %10s %12s %10s %10s\n' "cloud audit ($audit_events CloudTrail events)" seconds events/s MB/s "vs cordon"
+for i in "${!names[@]}"; do
+  case "${names[$i]}" in audit:*) ;; *) continue ;; esac
+  [[ "${names[$i]}" == *cordon* ]] && audit_row=$i
+done
+for i in "${!names[@]}"; do
+  case "${names[$i]}" in audit:*) ;; *) continue ;; esac
+  printf '%-52s %10.2f %12.0f %10.1f %9.2fx\n' "${names[$i]#audit: }" "${secs[$i]}" \
+    "$(echo "$audit_events / ${secs[$i]}" | bc -l)" "$(echo "$mb / ${secs[$i]}" | bc -l)" \
+    "$(echo "${secs[$i]} / ${secs[$audit_row]}" | bc -l)"
 done

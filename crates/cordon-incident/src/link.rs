@@ -9,6 +9,12 @@
 //! - what it **reaches**: the internal host a lateral move lands on, which
 //!   becomes an actor of what follows.
 //!
+//! Findings from cloud audit logs join the same paths across planes: their
+//! actors are the cloud identity that made the call, the address it came
+//! from when that is on the Internet (the same address a flow finding
+//! names as its far end), and the storage buckets they touched (the same
+//! bucket an exfiltration flow's hostname names).
+//!
 //! Two findings are on one path when they share an actor, or when one
 //! reaches the other's actor, and they are less than [`WINDOW_MS`] apart
 //! (a reach only links to what happens after it). Connected findings form
@@ -179,6 +185,22 @@ fn host_key(e: &Entity) -> Option<String> {
     }
 }
 
+/// The bucket an S3 ARN names (`arn:aws:s3:::users-data/key` →
+/// `users-data`).
+fn bucket_of_arn(arn: &str) -> Option<String> {
+    let rest = arn.strip_prefix("arn:aws:s3:::")?;
+    let bucket = rest.split('/').next()?;
+    (!bucket.is_empty()).then(|| bucket.to_ascii_lowercase())
+}
+
+/// The bucket a virtual-hosted S3 name names
+/// (`users-data.s3.eu-west-1.amazonaws.com` → `users-data`).
+fn bucket_of_host(host: &str) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let (bucket, rest) = host.split_once(".s3")?;
+    (rest.ends_with(".amazonaws.com") && !bucket.is_empty()).then(|| bucket.to_string())
+}
+
 fn external_key(e: &Entity) -> Option<String> {
     match (&e.hostname, e.ip) {
         (Some(h), _) => Some(format!("x:{h}")),
@@ -227,6 +249,33 @@ impl Keys {
                 k.actors.push(key.clone());
                 k.shown.push((key, Role::Vendor, e.clone()));
             }
+        }
+        if f.kind.is_cloud_plane() {
+            if let Some(p) = f
+                .evidence
+                .facts
+                .get("principal")
+                .and_then(serde_json::Value::as_str)
+                .filter(|p| !p.is_empty())
+            {
+                let key = format!("p:{p}");
+                k.actors.push(key.clone());
+                k.shown.push((key, Role::Identity, src.clone()));
+            }
+            if !src_in
+                && src.ip.is_some_and(is_internet)
+                && let Some(key) = external_key(src)
+            {
+                k.actors.push(key.clone());
+                k.shown.push((key, Role::External, src.clone()));
+            }
+            if let Some(b) = bucket_of_arn(&f.dst) {
+                k.actors.push(format!("b:{b}"));
+            }
+        } else if f.kind.is_exfiltration()
+            && let Some(b) = dst.hostname.as_deref().and_then(bucket_of_host)
+        {
+            k.actors.push(format!("b:{b}"));
         }
         let outward = matches!(
             f.kind,
@@ -311,6 +360,7 @@ fn build(id: String, chain: &[&Finding], keys: &[&Keys], kb: &Kb) -> Incident {
             role,
             label: match role {
                 Role::Vendor => key.trim_start_matches("v:").to_string(),
+                Role::Identity => key.trim_start_matches("p:").to_string(),
                 _ => e.label(),
             },
             ip: e.ip,

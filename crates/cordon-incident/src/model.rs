@@ -82,6 +82,8 @@ pub enum Role {
     Host,
     /// An external address or name the attacker talked to.
     External,
+    /// A cloud identity (user, role, service account) the attacker used.
+    Identity,
 }
 
 impl Role {
@@ -91,6 +93,7 @@ impl Role {
             Role::Vendor => "vendor",
             Role::Host => "host",
             Role::External => "external",
+            Role::Identity => "identity",
         }
     }
 }

@@ -539,3 +539,85 @@ fn the_register_lists_declared_and_undeclared_parties() {
     assert_eq!(registered_domain("a.b.example.co.uk"), "example.co.uk");
     assert_eq!(registered_domain("example.com."), "example.com");
 }
+
+#[test]
+fn cloud_audit_findings_join_flow_findings_by_address_identity_and_bucket() {
+    let kb = Kb::embedded().unwrap();
+    let attacker = "198.51.100.23";
+    // Control plane: the vendor's role, used from the attacker's address,
+    // reads the user bucket in bulk and opens it to a foreign account.
+    let audit = |kind: FindingKind, severity: Severity, at: i64, dst: &str| {
+        let mut f = finding(
+            kind,
+            severity,
+            outside(attacker, None),
+            Entity::default(),
+            at,
+            &kb,
+        );
+        f.dst = dst.to_string();
+        f.evidence.facts.insert(
+            "principal".into(),
+            "arn:aws:sts::111122223333:assumed-role/vendor-mailer/s1".into(),
+        );
+        f
+    };
+    let read = audit(
+        FindingKind::CloudBulkRead,
+        Severity::Medium,
+        T0,
+        "arn:aws:s3:::users-data/export/1.csv",
+    );
+    let shared = audit(
+        FindingKind::CloudDataShared,
+        Severity::High,
+        T0 + H,
+        "arn:aws:s3:::users-data",
+    );
+    // Network plane: a host beacons to the attacker's address, and the
+    // same bucket receives a large upload from inside.
+    let beacon = finding(
+        FindingKind::Beaconing,
+        Severity::Medium,
+        host("10.0.3.10", "notifier-1", &["notifier"]),
+        outside(attacker, None),
+        T0 - H,
+        &kb,
+    );
+    let exfil = finding(
+        FindingKind::CloudExfiltration,
+        Severity::High,
+        host("10.0.4.10", "batch-1", &["batch"]),
+        outside("52.216.8.9", Some("users-data.s3.eu-west-1.amazonaws.com")),
+        T0 + 2 * H,
+        &kb,
+    );
+    let linked = link(&[read, shared, beacon, exfil], &[], &kb);
+    assert_eq!(linked.incidents.len(), 1, "{:#?}", linked.incidents);
+    let incident = &linked.incidents[0];
+    assert_eq!(incident.findings.len(), 4);
+    let identity = incident
+        .entities
+        .iter()
+        .find(|e| e.role == Role::Identity)
+        .unwrap();
+    assert_eq!(
+        identity.label,
+        "arn:aws:sts::111122223333:assumed-role/vendor-mailer/s1"
+    );
+    // A finding in another account's bucket stays apart.
+    let other = audit(
+        FindingKind::CloudDataShared,
+        Severity::High,
+        T0,
+        "arn:aws:s3:::other-bucket",
+    );
+    let mut other = other;
+    other.evidence.facts.insert(
+        "principal".into(),
+        "arn:aws:iam::444455556666:user/x".into(),
+    );
+    other.src_entity = Entity::default();
+    let linked = link(&[other], &[], &kb);
+    assert_eq!(linked.incidents[0].findings.len(), 1);
+}

@@ -474,10 +474,11 @@ fn summary(
             .map(|e| e.label.clone())
             .collect()
     };
-    let (vendors, hosts, external) = (
+    let (vendors, hosts, external, identities) = (
         names(Role::Vendor),
         names(Role::Host),
         names(Role::External),
+        names(Role::Identity),
     );
     let stages: Vec<String> = incident
         .stages
@@ -512,9 +513,15 @@ fn summary(
     if !hosts.is_empty() {
         s.push_str(&format!(" Internal hosts involved: {}.", hosts.join(", ")));
     }
+    if !identities.is_empty() {
+        s.push_str(&format!(
+            " Cloud identities used: {}.",
+            identities.join(", ")
+        ));
+    }
     if !external.is_empty() {
         s.push_str(&format!(
-            " External parties contacted: {}.",
+            " External parties involved: {}.",
             external.join(", ")
         ));
     }

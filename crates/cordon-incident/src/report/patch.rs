@@ -14,6 +14,15 @@ use ipnet::IpNet;
 use super::{ProposedRule, Stopper};
 
 pub(super) fn stopper(f: &Finding, policy: Option<&Policy>) -> Stopper {
+    if f.kind.is_cloud_plane() {
+        // A cloud API call is no network path: the network policy neither
+        // allowed nor could deny it; the kind's action says what would.
+        return Stopper {
+            rule: None,
+            proposed: None,
+            text: format!("A cloud API call, outside the network policy. {}", f.action),
+        };
+    }
     if let Some(rule) = &f.stopped_by {
         return Stopper {
             rule: Some(rule.clone()),
