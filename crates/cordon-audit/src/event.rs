@@ -114,6 +114,11 @@ pub struct AuditEvent {
     /// recorded, for the detectors that read them.
     #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
     pub detail: serde_json::Value,
+    /// The record as the cloud wrote it, when it was read from a log (the
+    /// store keeps it: the original is the evidence, and normalising it
+    /// again on reading costs less than writing the normalised form).
+    #[serde(skip)]
+    pub raw: Option<Box<str>>,
 }
 
 impl AuditEvent {
@@ -139,6 +144,7 @@ impl AuditEvent {
             bytes_out: None,
             bytes_in: None,
             detail: serde_json::Value::Null,
+            raw: None,
         }
     }
 

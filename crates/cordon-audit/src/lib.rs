@@ -21,7 +21,7 @@ pub mod read;
 pub mod split;
 
 pub use event::{AuditEvent, Cloud, Principal};
-pub use read::{AuditReport, read_events, sniff};
+pub use read::{AuditReport, normalise, read_events, sniff};
 
 /// The largest record read (CloudTrail caps an event at 256 KiB); a longer
 /// one is skipped as too long, never held in memory.

@@ -68,6 +68,19 @@ pub fn cloud_of(record: &Value) -> Option<Cloud> {
     }
 }
 
+/// Normalise one record by its cloud's reader; `None` when it is no
+/// cloud's audit record.
+///
+/// # Errors
+/// (Inside the option) what makes a record of a known cloud no event.
+pub fn normalise(record: &Value) -> Option<Result<AuditEvent, String>> {
+    Some(match cloud_of(record)? {
+        Cloud::Aws => cloudtrail::normalise(record),
+        Cloud::Gcp => gcp::normalise(record),
+        Cloud::Azure => azure::normalise(record),
+    })
+}
+
 /// Whether the start of an input (decompressed) is audit data: the first
 /// record the splitter finds in `head` is an event of some cloud. A
 /// record cut by the end of `head` is judged by the keys before the cut.
@@ -132,10 +145,8 @@ pub fn read_events(
                     return;
                 }
             };
-            let normalised = match cloud_of(&value) {
-                Some(Cloud::Aws) => cloudtrail::normalise(&value),
-                Some(Cloud::Gcp) => gcp::normalise(&value),
-                Some(Cloud::Azure) => azure::normalise(&value),
+            let normalised = match normalise(&value) {
+                Some(n) => n,
                 None => {
                     report.skip(
                         "not-an-event",
@@ -149,7 +160,8 @@ pub fn read_events(
                 }
             };
             match normalised {
-                Ok(e) => {
+                Ok(mut e) => {
+                    e.raw = std::str::from_utf8(bytes).ok().map(Into::into);
                     report.events += 1;
                     *report.clouds.entry(e.cloud.as_str()).or_default() += 1;
                     each(e, at.offset);

@@ -107,9 +107,7 @@ pub fn split<R: BufRead>(
             break;
         }
         let n = chunk.len();
-        for &b in chunk {
-            s.byte(b, each);
-        }
+        s.feed(chunk, each);
         input.consume(n);
     }
     s.end(each);
@@ -117,6 +115,68 @@ pub fn split<R: BufRead>(
 }
 
 impl State {
+    /// Feed one chunk. The contents of strings (most of a record's bytes)
+    /// are taken in runs up to the next quote, backslash or newline; the
+    /// rest byte by byte.
+    fn feed(&mut self, chunk: &[u8], each: &mut dyn FnMut(Piece<'_>)) {
+        let mut i = 0;
+        while let Some(rest) = chunk.get(i..).filter(|r| !r.is_empty()) {
+            if self.skip_line {
+                let k = memchr::memchr(b'\n', rest).map_or(rest.len(), |k| k + 1);
+                self.pass(&rest[..k]);
+                if k <= rest.len() && rest.get(k - 1) == Some(&b'\n') {
+                    self.skip_line = false;
+                }
+                i += k;
+                continue;
+            }
+            if self.in_string && !self.escape {
+                let k = memchr::memchr3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
+                if k > 0 {
+                    self.take_run(&rest[..k]);
+                    i += k;
+                    continue;
+                }
+            }
+            self.byte(rest[0], each);
+            i += 1;
+        }
+    }
+
+    /// Skipped bytes: only the position moves.
+    fn pass(&mut self, run: &[u8]) {
+        self.pos.offset += run.len() as u64;
+        let lines = memchr::memchr_iter(b'\n', run).count() as u64;
+        if lines > 0 {
+            self.pos.line += lines;
+            let after = run.len() - 1 - memchr::memrchr(b'\n', run).unwrap_or(0);
+            self.pos.column = after as u64 + 1;
+        } else {
+            self.pos.column += run.len() as u64;
+        }
+    }
+
+    /// A run of string contents with no quote, backslash or newline.
+    fn take_run(&mut self, run: &[u8]) {
+        self.pos.offset += run.len() as u64;
+        self.pos.column += run.len() as u64;
+        if self.in_key {
+            let room = 64usize.saturating_sub(self.key.len());
+            self.key.extend_from_slice(&run[..run.len().min(room)]);
+        }
+        if let Some(c) = self.capture.as_mut() {
+            c.bytes += run.len() as u64;
+            if !c.too_long {
+                if self.buf.len() + run.len() > self.limit {
+                    c.too_long = true;
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.extend_from_slice(run);
+                }
+            }
+        }
+    }
+
     fn keep(&mut self, b: u8) {
         if let Some(c) = self.capture.as_mut() {
             c.bytes += 1;

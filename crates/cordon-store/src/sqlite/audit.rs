@@ -1,6 +1,8 @@
-//! Cloud audit events in SQLite: one row per event (its normalised JSON
-//! and the columns queries filter on), committed with the input offset
-//! like flow blocks, pruned with the same retention.
+//! Cloud audit events in SQLite: one row per event (the record as the
+//! cloud wrote it, or the normalised JSON of an event that came from
+//! elsewhere, and the columns queries filter on), committed with the input
+//! offset like flow blocks, pruned with the same retention. Reading
+//! normalises a record again: the same reader, the same event.
 
 use cordon_audit::AuditEvent;
 use rusqlite::{Connection, params, params_from_iter};
@@ -20,6 +22,7 @@ CREATE TABLE IF NOT EXISTS audit_events(
     source TEXT NOT NULL,
     action TEXT NOT NULL,
     success INTEGER NOT NULL,
+    raw INTEGER NOT NULL DEFAULT 0,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events(time_ms);
@@ -41,12 +44,24 @@ impl AuditStore for SqliteStore {
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO audit_events(input_id, time_ms, cloud, account, principal, source, action, success, body)
-                 VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO audit_events(input_id, time_ms, cloud, account, principal, source, action, success, raw, body)
+                 VALUES (?,?,?,?,?,?,?,?,?,?)",
             )?;
+            let mut action = String::new();
             for e in events {
-                let body =
-                    serde_json::to_string(e).map_err(|e| StoreError::Query(e.to_string()))?;
+                let normalised;
+                let body = match &e.raw {
+                    Some(raw) => &**raw,
+                    None => {
+                        normalised = serde_json::to_string(e)
+                            .map_err(|e| StoreError::Query(e.to_string()))?;
+                        normalised.as_str()
+                    }
+                };
+                action.clear();
+                action.push_str(&e.service);
+                action.push(':');
+                action.push_str(&e.action);
                 insert.execute(params![
                     input,
                     e.time_ms,
@@ -54,8 +69,9 @@ impl AuditStore for SqliteStore {
                     e.account,
                     e.principal.id,
                     e.source,
-                    format!("{}:{}", e.service, e.action),
+                    action,
                     e.success,
+                    e.raw.is_some(),
                     body
                 ])?;
             }
@@ -71,7 +87,7 @@ impl AuditStore for SqliteStore {
     }
 
     fn events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut sql = String::from("SELECT body FROM audit_events WHERE 1=1");
+        let mut sql = String::from("SELECT raw, body FROM audit_events WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(t) = q.since_ms {
             sql.push_str(" AND time_ms >= ?");
@@ -108,14 +124,25 @@ impl AuditStore for SqliteStore {
             args.push(i64::try_from(n).unwrap_or(i64::MAX).into());
         }
         let mut stmt = self.db.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let bad = |e: String| StoreError::Query(format!("a stored audit event: {e}"));
         let mut out = Vec::new();
-        for body in rows {
-            let body = body?;
-            out.push(
-                serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Query(format!("a stored audit event: {e}")))?,
-            );
+        for row in rows {
+            let (raw, body) = row?;
+            let event = if raw {
+                let value: serde_json::Value =
+                    serde_json::from_str(&body).map_err(|e| bad(e.to_string()))?;
+                let mut e = cordon_audit::normalise(&value)
+                    .ok_or_else(|| bad("no cloud's audit record".into()))?
+                    .map_err(bad)?;
+                e.raw = Some(body.into_boxed_str());
+                e
+            } else {
+                serde_json::from_str(&body).map_err(|e| bad(e.to_string()))?
+            };
+            out.push(event);
         }
         Ok(out)
     }
