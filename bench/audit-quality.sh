@@ -62,6 +62,16 @@ rows = []
 misses = []
 falses = []
 
+def positive(r, label):
+    """Score one must-alert case: (found, unread)."""
+    if r["read"] == 0:
+        misses.append(f"{label}: not read ({r['error']})")
+        return 0, 1
+    if r["findings"]:
+        return 1, 0
+    misses.append(label)
+    return 0, 0
+
 # Stratus: a file per technique.
 d = os.path.join(data, "stratus-detonation-logs")
 if os.path.isdir(d):
@@ -70,15 +80,9 @@ if os.path.isdir(d):
         if not name.endswith(".json"):
             continue
         events = json.load(open(os.path.join(d, name)))
-        r = run(events, name)
         total += 1
-        if r["read"] == 0:
-            unread += 1
-            misses.append(f"stratus {name}: not read ({r['error']})")
-        elif r["findings"]:
-            found += 1
-        else:
-            misses.append(f"stratus {name[:-5]}")
+        hit, lost = positive(run(events, name), f"stratus {name[:-5]}")
+        found, unread = found + hit, unread + lost
     rows.append(("stratus-detonation-logs (techniques)", total, found, unread, 0, 0))
 
 def call(log):
@@ -129,14 +133,8 @@ if os.path.isdir(d):
         if not any("AuditLog" in str(e.get("protoPayload", {}).get("@type", "")) for e in entries):
             continue
         pos += 1
-        r = run(entries, name)
-        if r["read"] == 0:
-            unread += 1
-            misses.append(f"gcp {name}: not read")
-        elif r["findings"]:
-            found += 1
-        else:
-            misses.append(f"gcp {name[:-5]}")
+        hit, lost = positive(run(entries, name), f"gcp {name[:-5]}")
+        found, unread = found + hit, unread + lost
     rows.append(("gcp-csa-fixtures (audit samples)", pos, found, unread, 0, 0))
 
 if os.path.isdir(os.path.join(data, "otrf-aws-s3-honeybucket")):
