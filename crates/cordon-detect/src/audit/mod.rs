@@ -28,9 +28,12 @@
 //!   its own busiest earlier window) many objects or bytes of storage,
 //!   within ten minutes;
 //! - **account compromise** (T1078.004, T1586.003, T1110): console
-//!   sign-ins without MFA, sign-ins flagged suspicious by the provider, and
-//!   a run of failed sign-ins followed by a success from the same identity
-//!   or address.
+//!   sign-ins without MFA, sign-ins flagged suspicious by the provider, a
+//!   run of failed sign-ins followed by a success from the same identity
+//!   or address, and an identity (an assumed role by its role) used from
+//!   an Internet network it never used in the day it was watched before:
+//!   `medium` for machine identities, `low` for people, plus T1199 when
+//!   the identity belongs to another account (a third party's role).
 //!
 //! Rules judge what a call does, never which tool made it: user agents and
 //! names given by attack tools are not read. A call that failed is an
@@ -70,6 +73,55 @@ struct SignIns {
 impl Aged for SignIns {
     fn last_ms(&self) -> i64 {
         self.last_ms
+    }
+}
+
+/// How long an identity is watched before a new network is news.
+const IDENTITY_LEARN_MS: i64 = 24 * 3_600_000;
+/// Networks remembered per identity.
+const MAX_NETWORKS: usize = 32;
+
+/// The networks one identity was used from.
+struct Identity {
+    first_ms: i64,
+    last_ms: i64,
+    nets: Vec<String>,
+}
+
+impl Aged for Identity {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// The identity behind a call: an assumed role by its role (sessions come
+/// and go), anything else by its id.
+fn identity(e: &AuditEvent) -> Option<String> {
+    let p = &e.principal;
+    let id = p.role.clone().or_else(|| {
+        // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION → the role.
+        p.id.split_once(":assumed-role/").map(|(head, rest)| {
+            format!(
+                "{head}:assumed-role/{}",
+                rest.split('/').next().unwrap_or(rest)
+            )
+        })
+    });
+    let id = id.unwrap_or_else(|| p.id.clone());
+    (!id.is_empty()).then_some(id)
+}
+
+/// The network of an address: its /24 (IPv4) or /48 (IPv6).
+fn network(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
     }
 }
 
@@ -186,6 +238,7 @@ impl Aged for ReadWindow {
 pub(crate) struct AuditDetectors {
     sign_ins: Bounded<String, SignIns>,
     reads: Bounded<(String, Reads), ReadWindow>,
+    identities: Bounded<String, Identity>,
     events: u64,
 }
 
@@ -194,6 +247,7 @@ impl AuditDetectors {
         AuditDetectors {
             sign_ins: Bounded::new(MAX_SIGNERS),
             reads: Bounded::new(MAX_SIGNERS),
+            identities: Bounded::new(MAX_SIGNERS),
             events: 0,
         }
     }
@@ -205,12 +259,12 @@ impl AuditDetectors {
 
     /// Keys held.
     pub(crate) fn state(&self) -> usize {
-        self.sign_ins.len() + self.reads.len()
+        self.sign_ins.len() + self.reads.len() + self.identities.len()
     }
 
     /// Keys evicted.
     pub(crate) fn evicted(&self) -> u64 {
-        self.sign_ins.evicted() + self.reads.evicted()
+        self.sign_ins.evicted() + self.reads.evicted() + self.identities.evicted()
     }
 
     /// Look at one event.
@@ -228,6 +282,84 @@ impl AuditDetectors {
         }
         self.sign_in_run(e, out);
         self.bulk_read(e, out);
+        self.new_network(e, out);
+    }
+
+    /// An identity used from an Internet network it never used in the
+    /// day it was watched before (see [`Identity`]).
+    fn new_network(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        let Some(ip) = e.source_ip.filter(|ip| cordon_core::ip::is_internet(*ip)) else {
+            return;
+        };
+        let Some(who) = identity(e) else {
+            return;
+        };
+        let net = network(ip);
+        let id = self.identities.entry(who.clone(), || Identity {
+            first_ms: e.time_ms,
+            last_ms: e.time_ms,
+            nets: Vec::new(),
+        });
+        id.first_ms = id.first_ms.min(e.time_ms);
+        id.last_ms = id.last_ms.max(e.time_ms);
+        if id.nets.contains(&net) {
+            return;
+        }
+        let learning = e.time_ms - id.first_ms < IDENTITY_LEARN_MS;
+        let known = id.nets.len();
+        if id.nets.len() < MAX_NETWORKS {
+            id.nets.push(net.clone());
+        }
+        if learning || known == 0 {
+            return;
+        }
+        // People sign in from home, the office and the road; machine
+        // identities (roles and keys used by code) keep their networks.
+        let human = e.is_sign_in()
+            || e.user_agent.contains("Mozilla")
+            || e.principal.id.contains("AWSReservedSSO");
+        let foreign = e
+            .principal
+            .account
+            .as_deref()
+            .is_some_and(|a| !a.is_empty() && !e.account.is_empty() && a != e.account);
+        let days = (e.time_ms - id.first_ms) as f64 / 86_400_000.0;
+        let mut f = audit_finding(
+            FindingKind::CloudAccountCompromise,
+            &format!("new-network|{who}|{net}"),
+            e,
+            MEDIUM,
+            format!(
+                "{who} used from {net}, a network it never used in {days:.1} days from {known} other network(s): {} from {}",
+                e.action,
+                from(e)
+            ),
+        );
+        f.techniques = vec!["T1078.004".into()];
+        if foreign {
+            // Another account's identity in this one: a trusted
+            // relationship, used from somewhere new.
+            f.techniques.push("T1199".into());
+        }
+        fact(&mut f, "identity", who.as_str());
+        fact(&mut f, "network", net.as_str());
+        fact(&mut f, "known_networks", known);
+        fact(&mut f, "shape", "new network");
+        calibrate(
+            &mut f,
+            if human {
+                (
+                    Severity::Low,
+                    "a person's sign-in from a new network (people move); low unless something else corroborates it".into(),
+                )
+            } else {
+                (
+                    Severity::Medium,
+                    "a machine identity's credentials used from a network they never came from; medium alone".into(),
+                )
+            },
+        );
+        out.push(f);
     }
 
     /// Many secrets, instance secrets or objects read by one identity
@@ -588,7 +720,8 @@ fn logging(e: &AuditEvent) -> Option<Finding> {
             if a.contains("deletesink") || a.ends_with("sinks.delete") {
                 (HIGH, "a log sink deleted")
             } else if a.ends_with("subnetworks.patch")
-                && e.detail_at("request/logConfig/enable") == Some(&Value::Bool(false))
+                && (e.detail_at("request/logConfig/enable") == Some(&Value::Bool(false))
+                    || e.detail_at("request/enableFlowLogs") == Some(&Value::Bool(false)))
             {
                 (MEDIUM, "VPC flow logs disabled on a subnetwork")
             } else {

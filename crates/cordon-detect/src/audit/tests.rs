@@ -233,3 +233,55 @@ fn guessed_passwords_and_bulk_secret_reads_are_found_over_several_events() {
     assert_eq!(bulk.techniques, ["T1555.006"]);
     assert_eq!(bulk.evidence.facts["distinct_resources"], 5);
 }
+
+#[test]
+fn a_role_used_from_a_network_it_never_used_is_news_after_a_day() {
+    use serde_json::json;
+    let call = |day: u32, hour: u32, ip: &str, agent: &str| {
+        trail(
+            "GetObject",
+            "s3",
+            json!({
+                "eventTime": format!("2026-03-{:02}T{hour:02}:00:00Z", day),
+                "sourceIPAddress": ip,
+                "userAgent": agent,
+                "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::444455556666:assumed-role/vendor-mailer/s{day}{hour}"), "accountId": "444455556666"},
+                "requestParameters": {"bucketName": "users-data", "key": "k"},
+            }),
+        )
+    };
+    // Two days of the vendor's role from its own network.
+    let mut events: Vec<_> = (0..48)
+        .map(|h| {
+            call(
+                1 + h / 24,
+                h % 24,
+                &format!("18.200.7.{}", 10 + h % 5),
+                "aws-sdk-java/2.20",
+            )
+        })
+        .collect();
+    // Then from somewhere else.
+    events.push(call(3, 2, "91.92.109.77", "aws-sdk-java/2.20"));
+    let found = audit_run(&events);
+    let f = found
+        .iter()
+        .find(|f| f.evidence.facts.get("shape").and_then(|v| v.as_str()) == Some("new network"))
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(f.severity, crate::finding::Severity::Medium);
+    assert_eq!(f.evidence.facts["network"], "91.92.109.0/24");
+    // The role belongs to another account: a third party's trust.
+    assert!(f.techniques.contains(&"T1199".to_string()), "{f:?}");
+    // A new network within the first day is learning, not news; a person
+    // in a browser from a new network is low.
+    let mut early: Vec<_> = (0..5)
+        .map(|h| call(1, h, "18.200.7.10", "aws-sdk-java/2.20"))
+        .collect();
+    early.push(call(1, 6, "91.92.109.77", "aws-sdk-java/2.20"));
+    assert!(audit_run(&early).is_empty());
+    let mut person = events[..48].to_vec();
+    person.push(call(3, 2, "91.92.109.77", "Mozilla/5.0"));
+    let found = audit_run(&person);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, crate::finding::Severity::Low);
+}
