@@ -26,7 +26,6 @@ CREATE TABLE IF NOT EXISTS audit_events(
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events(time_ms);
-CREATE INDEX IF NOT EXISTS audit_events_principal ON audit_events(principal, time_ms);
 ";
 
 pub(super) fn prepare(db: &Connection) -> Result<(), StoreError> {
