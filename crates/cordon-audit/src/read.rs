@@ -138,7 +138,16 @@ pub fn read_events(
             if at.offset < from_offset => {}
         Piece::Record(bytes, at) => {
             report.records += 1;
-            let value: Value = match serde_json::from_slice(bytes) {
+            // Checked as UTF-8 once: the text is parsed and kept as the raw
+            // record.
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                report.skip(
+                    "malformed",
+                    format!("{}: invalid JSON: not UTF-8", place(&at)),
+                );
+                return;
+            };
+            let value: Value = match serde_json::from_str(text) {
                 Ok(v) => v,
                 Err(e) => {
                     report.skip("malformed", format!("{}: invalid JSON: {e}", place(&at)));
@@ -161,7 +170,7 @@ pub fn read_events(
             };
             match normalised {
                 Ok(mut e) => {
-                    e.raw = std::str::from_utf8(bytes).ok().map(Into::into);
+                    e.raw = Some(text.into());
                     report.events += 1;
                     *report.clouds.entry(e.cloud.as_str()).or_default() += 1;
                     each(e, at.offset);

@@ -59,13 +59,17 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     })?;
     drop(pipeline);
     // The cloud audit events of the same range, through the same engine.
-    for event in store.events(&AuditQuery {
-        since_ms,
-        until_ms,
-        ..AuditQuery::default()
-    })? {
-        engine.observe_event(&event);
-    }
+    store.scan_events(
+        &AuditQuery {
+            since_ms,
+            until_ms,
+            ..AuditQuery::default()
+        },
+        &mut |event| {
+            engine.observe_event(&event);
+            true
+        },
+    )?;
     if progress {
         eprint!("\r\x1b[K");
     }

@@ -54,19 +54,6 @@ impl Progress {
     }
 }
 
-/// Whether `path` is a Zeek DNS log (see [`cordon_flow::dns::is_zeek_dns`]).
-fn zeek_dns_log(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let Ok(input) = cordon_flow::read::maybe_gunzip(file) else {
-        return false;
-    };
-    let mut head = Vec::with_capacity(8192);
-    input.take(8192).read_to_end(&mut head).is_ok() && cordon_flow::dns::is_zeek_dns(&head)
-}
-
 /// `cordon ingest`
 pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let format = match args.format.as_deref() {
@@ -103,30 +90,37 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     }
     // Zeek DNS logs among the inputs (a Zeek log folder holds dns.log
     // beside conn.log) name the flows instead of being skipped as not
-    // flows; they are read first, like `--dns`.
+    // flows; they are read first, like `--dns`. Cloud audit logs
+    // (CloudTrail, GCP, Azure) go to the audit events beside the flows; a
+    // named flow format reads every input as flows. One look at each
+    // input's head tells which.
     let mut dns_files: Vec<std::path::PathBuf> = args.dns.clone();
+    let mut audit_files = Vec::new();
     if !args.follow {
-        let (found, rest): (Vec<_>, Vec<_>) = files
-            .into_iter()
-            .partition(|f| f.as_os_str() != "-" && zeek_dns_log(f));
-        if rest.is_empty() && !found.is_empty() {
+        let mut found_dns = Vec::new();
+        let mut rest = Vec::new();
+        for f in files {
+            let head = (f.as_os_str() != "-")
+                .then(|| {
+                    cordon_flow::read::head(&f, cordon_pipeline::source::cloud_audit::SNIFF_BYTES)
+                })
+                .flatten()
+                .unwrap_or_default();
+            if cordon_flow::dns::is_zeek_dns(&head) {
+                found_dns.push(f);
+            } else if format.is_none() && cordon_audit::sniff(&head).is_some() {
+                audit_files.push(f);
+            } else {
+                rest.push(f);
+            }
+        }
+        if rest.is_empty() && audit_files.is_empty() && !found_dns.is_empty() {
             return usage(format!(
                 "`{}` is a Zeek DNS log: it names the flows of connection logs (conn.log) given with it, and holds none itself",
-                found[0].display()
+                found_dns[0].display()
             ));
         }
-        dns_files.extend(found);
-        files = rest;
-    }
-    // Cloud audit logs (CloudTrail, GCP, Azure) among the inputs go to the
-    // audit events beside the flows; a named flow format reads every
-    // input as flows.
-    let mut audit_files = Vec::new();
-    if !args.follow && format.is_none() {
-        let (found, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| {
-            f.as_os_str() != "-" && cordon_pipeline::source::cloud_audit::audit_log(f).is_some()
-        });
-        audit_files = found;
+        dns_files.extend(found_dns);
         files = rest;
     }
     let mut dns = cordon_flow::dns::DnsAnswers::default();

@@ -49,6 +49,9 @@ const AFTER_MS: i64 = 7 * 24 * 3_600_000;
 const STORAGE_BEFORE_MS: i64 = 3_600_000;
 /// Cloud-storage names remembered per host.
 const MAX_STORAGE: usize = 4;
+/// Host names whose storage verdict is remembered (forgotten all at once
+/// when full).
+const MAX_NAMES: usize = 4096;
 /// Distinct sources remembered per destination.
 const MAX_SOURCES: usize = 4;
 /// Servers marked as C2.
@@ -117,6 +120,8 @@ pub(crate) struct Pivot {
     servers: FxHashMap<IpAddr, Server>,
     reported: FxHashSet<(IpAddr, IpAddr)>,
     storage_patterns: Vec<FqdnPattern>,
+    /// Names already judged storage or not.
+    storage_names: FxHashMap<String, bool>,
     storage: Bounded<IpAddr, StorageContacts>,
     compromised: FxHashMap<IpAddr, Compromised>,
     storage_reported: FxHashSet<(IpAddr, String)>,
@@ -130,6 +135,7 @@ impl Pivot {
             servers: FxHashMap::default(),
             reported: FxHashSet::default(),
             storage_patterns: crate::detectors::exfil::storage_patterns(),
+            storage_names: FxHashMap::default(),
             storage: Bounded::new(max_destinations),
             compromised: FxHashMap::default(),
             storage_reported: FxHashSet::default(),
@@ -144,8 +150,7 @@ impl Pivot {
         };
         if crate::detectors::vendor(flow).is_some()
             || !crate::detectors::src_internal(flow)
-            || !Hostname::parse(host)
-                .is_ok_and(|h| self.storage_patterns.iter().any(|p| p.matches(&h)))
+            || !self.is_storage(host)
         {
             return;
         }
@@ -180,6 +185,22 @@ impl Pivot {
         if self.compromised.contains_key(&flow.src_ip) {
             self.report_storage(flow.src_ip, out);
         }
+    }
+
+    /// Whether `host` is cloud storage, judged once per name (named flows
+    /// repeat a few names; parsing and matching each flow's name would run
+    /// for every flow a gateway or DNS log names).
+    fn is_storage(&mut self, host: &str) -> bool {
+        if let Some(known) = self.storage_names.get(host) {
+            return *known;
+        }
+        let storage = Hostname::parse(host)
+            .is_ok_and(|h| self.storage_patterns.iter().any(|p| p.matches(&h)));
+        if self.storage_names.len() >= MAX_NAMES {
+            self.storage_names.clear();
+        }
+        self.storage_names.insert(host.to_string(), storage);
+        storage
     }
 
     /// Report the cloud-storage contacts of compromised `src` not reported

@@ -152,6 +152,15 @@ impl Report {
     }
 }
 
+/// The first `n` bytes of the file at `path`, decompressed when it is
+/// gzip (what format sniffers look at); `None` when it cannot be read.
+pub fn head(path: &std::path::Path, n: u64) -> Option<Vec<u8>> {
+    let input = maybe_gunzip(std::fs::File::open(path).ok()?).ok()?;
+    let mut head = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 20));
+    input.take(n).read_to_end(&mut head).ok()?;
+    Some(head)
+}
+
 /// Open `input` for reading, decompressing gzip when its magic bytes say so.
 pub fn maybe_gunzip<R: Read + 'static>(input: R) -> std::io::Result<Box<dyn BufRead>> {
     let mut buffered = BufReader::with_capacity(256 * 1024, input);

@@ -167,17 +167,30 @@ pub trait AuditStore {
         committed_offset: u64,
     ) -> Result<(), StoreError>;
 
-    /// Events matching `query`, oldest first.
+    /// Events matching `query`, oldest first, handed to `sink` one at a
+    /// time (memory stays flat over any range) until it returns `false`;
+    /// returns how many were handed out.
     ///
     /// # Errors
-    /// Database errors.
-    fn events(&self, query: &AuditQuery) -> Result<Vec<cordon_audit::AuditEvent>, StoreError>;
+    /// Database errors, and stored records that no longer read.
+    fn scan_events(
+        &self,
+        query: &AuditQuery,
+        sink: &mut dyn FnMut(cordon_audit::AuditEvent) -> bool,
+    ) -> Result<u64, StoreError>;
 
-    /// Events stored.
+    /// Events matching `query`, oldest first (bounded by its `limit`).
     ///
     /// # Errors
-    /// Database errors.
-    fn event_count(&self) -> Result<u64, StoreError>;
+    /// As [`AuditStore::scan_events`].
+    fn events(&self, query: &AuditQuery) -> Result<Vec<cordon_audit::AuditEvent>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_events(query, &mut |e| {
+            out.push(e);
+            true
+        })?;
+        Ok(out)
+    }
 }
 
 /// Flows out.

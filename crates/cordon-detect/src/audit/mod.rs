@@ -943,20 +943,24 @@ fn document(v: Option<&Value>) -> Option<Value> {
     }
 }
 
+/// The `Allow` statements of a policy document (`Statement` is a list or
+/// a single object).
+fn allows(doc: &Value) -> impl Iterator<Item = &Value> {
+    let list: &[Value] = match doc.get("Statement") {
+        Some(Value::Array(a)) => a,
+        Some(s @ Value::Object(_)) => std::slice::from_ref(s),
+        _ => &[],
+    };
+    list.iter()
+        .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
+}
+
 /// Accounts other than `own` and everyone, among the `Allow` statements'
 /// principals of a policy document.
 fn opened_to(doc: &Value, own: &str) -> (Vec<String>, bool) {
     let mut ids = Vec::new();
     let mut everyone = false;
-    let statements = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(s @ Value::Object(_)) => vec![s.clone()],
-        _ => Vec::new(),
-    };
-    for s in statements {
-        if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
-            continue;
-        }
+    for s in allows(doc) {
         if let Some(p) = s.get("Principal") {
             let mut open = false;
             principals(p, &mut ids, &mut open);
@@ -1217,13 +1221,9 @@ fn persistence(e: &AuditEvent) -> Option<Finding> {
                 }
                 ("lambda", a) if a.starts_with("AddPermission") => {
                     let p = e.detail_str("requestParameters/principal")?;
-                    let foreign = p == "*"
-                        || (p.len() == 12
-                            && p.bytes().all(|b| b.is_ascii_digit())
-                            && p != e.account)
-                        || p.strip_prefix("arn:aws:iam::")
-                            .and_then(|r| r.split(':').next())
-                            .is_some_and(|a| a != e.account);
+                    let (mut ids, mut everyone) = (Vec::new(), false);
+                    principals(&Value::from(p), &mut ids, &mut everyone);
+                    let foreign = everyone || ids.iter().any(|a| *a != e.account);
                     if !foreign {
                         return None;
                     }
@@ -1330,21 +1330,12 @@ fn persistence(e: &AuditEvent) -> Option<Finding> {
 
 /// Whether a policy document allows `*` on `*`.
 fn grants_everything(doc: &Value) -> bool {
-    let statements = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.clone(),
-        Some(s @ Value::Object(_)) => vec![s.clone()],
-        _ => return false,
-    };
     let star = |v: Option<&Value>| match v {
         Some(Value::String(s)) => s == "*",
         Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some("*")),
         _ => false,
     };
-    statements.iter().any(|s| {
-        s.get("Effect").and_then(Value::as_str) == Some("Allow")
-            && star(s.get("Action"))
-            && star(s.get("Resource"))
-    })
+    allows(doc).any(|s| star(s.get("Action")) && star(s.get("Resource")))
 }
 
 /// A sign-in without MFA, or one the provider flags as suspicious.

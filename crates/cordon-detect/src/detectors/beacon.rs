@@ -558,7 +558,10 @@ impl Detector for Beacons {
                 samples: Samples::default(),
             });
         pair.unsanctioned |= unsanctioned;
-        if !pair.session_reported
+        // Only captures record beats: other flows skip the attribute
+        // lookup, which would run for every flow.
+        if flow.source == cordon_flow::FlowSource::Pcap
+            && !pair.session_reported
             && let Some(mut f) = session_beacon(flow, self.cfg.threshold)
         {
             pair.session_reported = true;

@@ -1333,6 +1333,7 @@ fn regular_check_ins_inside_one_session_are_a_low_beacon() {
     // capture reports it.
     let session = |beats: &str| {
         let mut f = flow("10.0.0.4", "24.199.110.233", 443, T0, 25_000, 29_000);
+        f.source = FlowSource::Pcap;
         f.protocol = 17;
         f.end_ms = T0 + 184_000;
         f.attr("beats", beats);

@@ -4,7 +4,6 @@
 //! it reached; a finished input is not read again), stored beside flows and
 //! handed to the detectors.
 
-use std::io::Read;
 use std::path::Path;
 
 use cordon_audit::{AuditEvent, AuditReport, Cloud};
@@ -38,14 +37,14 @@ pub struct AuditSummary {
     pub error: Option<String>,
 }
 
-/// The cloud whose audit log `path` is, judged from its first 64 KiB
-/// (decompressed); `None` for anything else (flow logs among them).
+/// How much of an input (decompressed) is looked at to tell an audit log.
+pub const SNIFF_BYTES: u64 = 64 * 1024;
+
+/// The cloud whose audit log `path` is, judged from its first
+/// [`SNIFF_BYTES`] (decompressed); `None` for anything else (flow logs
+/// among them).
 pub fn audit_log(path: &Path) -> Option<Cloud> {
-    let file = std::fs::File::open(path).ok()?;
-    let input = cordon_flow::read::maybe_gunzip(file).ok()?;
-    let mut head = Vec::with_capacity(64 * 1024);
-    input.take(64 * 1024).read_to_end(&mut head).ok()?;
-    cordon_audit::sniff(&head)
+    cordon_audit::sniff(&cordon_flow::read::head(path, SNIFF_BYTES)?)
 }
 
 /// A store of audit events with its ledger.

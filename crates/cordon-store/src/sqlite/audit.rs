@@ -85,7 +85,11 @@ impl AuditStore for SqliteStore {
         Ok(())
     }
 
-    fn events(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+    fn scan_events(
+        &self,
+        q: &AuditQuery,
+        sink: &mut dyn FnMut(AuditEvent) -> bool,
+    ) -> Result<u64, StoreError> {
         let mut sql = String::from("SELECT raw, body FROM audit_events WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(t) = q.since_ms {
@@ -127,7 +131,7 @@ impl AuditStore for SqliteStore {
             Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?))
         })?;
         let bad = |e: String| StoreError::Query(format!("a stored audit event: {e}"));
-        let mut out = Vec::new();
+        let mut n = 0u64;
         for row in rows {
             let (raw, body) = row?;
             let event = if raw {
@@ -141,15 +145,11 @@ impl AuditStore for SqliteStore {
             } else {
                 serde_json::from_str(&body).map_err(|e| bad(e.to_string()))?
             };
-            out.push(event);
+            n += 1;
+            if !sink(event) {
+                break;
+            }
         }
-        Ok(out)
-    }
-
-    fn event_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .db
-            .query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0))?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(n)
     }
 }

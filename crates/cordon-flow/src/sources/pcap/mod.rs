@@ -132,14 +132,8 @@ impl Conn {
         });
         f.attr("conn_state", state);
         if self.beats.len() >= MIN_BEATS {
-            let mut text = String::with_capacity(self.beats.len() * 7);
-            for (i, b) in self.beats.iter().enumerate() {
-                if i > 0 {
-                    text.push(',');
-                }
-                text.push_str(&b.to_string());
-            }
-            f.attr("beats", text);
+            let text: Vec<String> = self.beats.iter().map(u32::to_string).collect();
+            f.attr("beats", text.join(","));
         }
         f
     }
