@@ -12,7 +12,12 @@
 #   - gcp-csa-fixtures: one positive sample per use case (audit entries
 #     only; load-balancer and flow samples are not audit events);
 #   - otrf-aws-s3-honeybucket: a CSV export, not an audit log format:
-#     listed as not read.
+#     listed as not read;
+#   - the simulator: the CloudTrail of `cordon simulate` (48 h, the example
+#     policy naming the email vendor's identities): each cloud step of the
+#     third-party compromise is found when a finding of its kind comes from
+#     its source; the benign runs' findings of medium or worse are false.
+#     SIM_SEEDS (default 3) seeds of each.
 # Events the reader refuses are counted apart (a case that could not be
 # read is neither found nor missed). Panther's negatives are negative for
 # their own rule: one whose call (event name and parameters) is another
@@ -136,6 +141,38 @@ if os.path.isdir(d):
         hit, lost = positive(run(entries, name), f"gcp {name[:-5]}")
         found, unread = found + hit, unread + lost
     rows.append(("gcp-csa-fixtures (audit samples)", pos, found, unread, 0, 0))
+
+# The simulator's CloudTrail, ingested with the example policy.
+seeds = int(os.environ.get("SIM_SEEDS", "3"))
+policy = os.path.join(os.getcwd(), "examples", "acme-prod.yaml")
+pos = found = neg = false = 0
+for scenario in ("third-party-compromise", "benign"):
+    for seed in range(1, seeds + 1):
+        n += 1
+        case = os.path.join(out, f"sim-{scenario}-{seed}")
+        subprocess.run([cordon, "simulate", "--scenario", scenario, "--seed", str(seed), "--format", "aws",
+                        "--hours", "48", "--out", case, "--json"], check=True, capture_output=True)
+        p = subprocess.run([cordon, "ingest", "--store", os.path.join(case, "store"), "--detect", "--json",
+                            "--policy", policy, os.path.join(case, "cloudtrail.json")],
+                           capture_output=True, text=True)
+        report = json.loads(p.stdout)
+        findings = [f for f in report.get("findings") or [] if f["kind"].startswith("cloud-")]
+        truth = json.load(open(os.path.join(case, "truth.json")))
+        steps = [s for s in truth["steps"] if s["id"].startswith("cloud-")]
+        def of_step(f, s):
+            return f["kind"] in s["kinds"] and f.get("src_entity", {}).get("ip") in s["src"]
+        for s in steps:
+            pos += 1
+            if any(of_step(f, s) for f in findings):
+                found += 1
+            else:
+                misses.append(f"sim {scenario} seed {seed}: {s['id']}")
+        for f in findings:
+            if f["severity"] in SEVERE and not any(of_step(f, s) for s in steps):
+                false += 1
+                falses.append(f"sim {scenario} seed {seed}: {f['kind']} {f['severity']}: {f['evidence']['summary'][:160]}")
+        neg += report.get("events", 0) - sum(s["flows"] for s in steps)
+rows.append((f"simulator cloudtrail ({seeds}+{seeds} runs; benign = events)", pos, found, 0, neg, false))
 
 if os.path.isdir(os.path.join(data, "otrf-aws-s3-honeybucket")):
     rows.append(("otrf-aws-s3-honeybucket", None, None, None, None, None))

@@ -55,6 +55,40 @@ pub struct Principal {
     pub access_key: Option<String>,
 }
 
+/// What the policy says about an audit event: the groups (and vendor)
+/// whose identities made the call, and the workload and groups of the
+/// address it came from, as flows are enriched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventContext {
+    /// Groups naming the principal (its id, role, account or project).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub groups: Vec<String>,
+    /// The vendor of the first such group that is a vendor.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vendor: Option<String>,
+    /// The vendor group's declared address ranges, when it declares any
+    /// (the policy's; not written out).
+    #[serde(skip)]
+    pub declared: Vec<ipnet::IpNet>,
+    /// The workload at the source address (an instance profile's or a
+    /// workload identity's calls come from their workload).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<String>,
+    /// Groups of the source address.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub source_groups: Vec<String>,
+}
+
+impl EventContext {
+    /// Whether the call came from outside the ranges its vendor group
+    /// declares: `None` when no ranges are declared or the source is no
+    /// address.
+    pub fn outside_declared(&self, source: Option<std::net::IpAddr>) -> Option<bool> {
+        let ip = source?;
+        (!self.declared.is_empty()).then(|| !self.declared.iter().any(|n| n.contains(&ip)))
+    }
+}
+
 /// One cloud audit event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -114,6 +148,9 @@ pub struct AuditEvent {
     /// recorded, for the detectors that read them.
     #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
     pub detail: serde_json::Value,
+    /// What the policy says about the call, when the event was enriched.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub policy: Option<Box<EventContext>>,
     /// The record as the cloud wrote it, when it was read from a log (the
     /// store keeps it: the original is the evidence, and normalising it
     /// again on reading costs less than writing the normalised form).
@@ -144,6 +181,7 @@ impl AuditEvent {
             bytes_out: None,
             bytes_in: None,
             detail: serde_json::Value::Null,
+            policy: None,
             raw: None,
         }
     }

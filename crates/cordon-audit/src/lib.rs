@@ -14,13 +14,15 @@
 
 pub mod azure;
 pub mod cloudtrail;
+pub mod enrich;
 pub mod event;
 pub mod gcp;
 pub mod ocsf;
 pub mod read;
 pub mod split;
 
-pub use event::{AuditEvent, Cloud, Principal};
+pub use enrich::AuditEnricher;
+pub use event::{AuditEvent, Cloud, EventContext, Principal};
 pub use read::{AuditReport, normalise, read_events, sniff};
 
 /// The largest record read (CloudTrail caps an event at 256 KiB); a longer

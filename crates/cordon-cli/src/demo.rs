@@ -163,6 +163,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         stored += pipeline.ingest_path(file, None, &mut |_| {})?.stored;
     }
     drop(pipeline);
+    // The AWS account's CloudTrail, enriched with the same policy, through
+    // the same engine.
+    let trail = flows_dir.join("cloudtrail.json");
+    let audit = cordon_pipeline::source::cloud_audit::ingest_audit(
+        &trail,
+        Some(&compiled),
+        Some(&mut store),
+        Some(&mut engine),
+    )?;
+    if let Some(e) = &audit.error {
+        anyhow::bail!("{e}");
+    }
     let examined = engine.flows();
     let findings = store.save_findings(engine.finish())?;
     let kb = Kb::embedded()?;
@@ -172,8 +184,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     ))?;
     say(format!(
-        "3. detect     {} detectors over {examined} flows as they streamed in: {} findings\n",
+        "   + cloud    CloudTrail of Acme's AWS account → enrich (vendor identities) → store: {} events",
+        audit.stored
+    ))?;
+    say(format!(
+        "3. detect     {} detectors over {examined} flows and {} cloud audit events as they streamed in: {} findings\n",
         engine.state().len(),
+        audit.report.events,
         findings.len()
     ))?;
     write_findings(&dir, &findings, &incidents, &kb)?;
@@ -226,7 +243,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     outln!("\nEverything is in {}:", dir.display());
     outln!(
-        "  flows/      the simulated {} logs, dns.log and truth.json (the ground truth)",
+        "  flows/      the simulated {} logs, dns.log, cloudtrail.json and truth.json (the ground truth)",
         args.format
     );
     outln!("  store/      the flow store with flows, rollups and findings");
@@ -270,7 +287,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 fn is_side_file(p: &Path) -> bool {
     matches!(
         p.file_name().and_then(|n| n.to_str()),
-        Some("dns.log" | "truth.json")
+        Some("dns.log" | "truth.json" | "cloudtrail.json")
     )
 }
 

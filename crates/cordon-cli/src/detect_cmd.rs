@@ -47,6 +47,9 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
     let mut last = Instant::now();
     // Stored flows carry the verdicts of their ingest; with --policy they
     // are enriched again, streamed, as the detectors read them.
+    let mut enricher = policy
+        .as_ref()
+        .map(|p| cordon_audit::AuditEnricher::new(std::sync::Arc::clone(p)));
     let mut pipeline = Pipeline::builder()
         .policy(policy)
         .detect(Some(&mut engine))
@@ -65,7 +68,10 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<ExitCode> {
             until_ms,
             ..AuditQuery::default()
         },
-        &mut |event| {
+        &mut |mut event| {
+            if let Some(en) = enricher.as_mut() {
+                en.enrich(&mut event);
+            }
             engine.observe_event(&event);
             true
         },

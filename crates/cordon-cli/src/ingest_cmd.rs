@@ -188,6 +188,7 @@ pub fn run(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     for file in &audit_files {
         let summary = cordon_pipeline::source::cloud_audit::ingest_audit(
             file,
+            policy.as_ref(),
             Some(&mut store),
             engine.as_mut(),
         )?;

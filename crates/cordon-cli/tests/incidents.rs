@@ -30,7 +30,7 @@ fn demo() -> &'static Path {
         let out = cordon(&["demo", "--out", dir.to_str().unwrap()]);
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
-        assert!(text.contains("5 of 5 attack steps detected"), "{text}");
+        assert!(text.contains("8 of 8 attack steps detected"), "{text}");
         assert!(text.contains("report.html"), "{text}");
         dir
     })
@@ -61,7 +61,7 @@ fn only_incident() -> Value {
 }
 
 #[test]
-fn the_demo_breach_is_one_open_incident_covering_the_five_steps() {
+fn the_demo_breach_is_one_open_incident_covering_every_step_in_both_planes() {
     let i = only_incident();
     assert_eq!(i["status"], "open");
     assert_eq!(i["severity"], "critical");
@@ -86,6 +86,36 @@ fn the_demo_breach_is_one_open_incident_covering_the_five_steps() {
         i["findings"].as_array().unwrap().len(),
         findings.lines().count()
     );
+    // The seed's four techniques, from the network and the cloud's audit
+    // log: the vendor's role used from elsewhere, the bucket read in bulk,
+    // the bucket shared with the attacker's account and the bytes leaving.
+    let techniques: Vec<&str> = i["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in ["T1199", "T1078.004", "T1530", "T1537"] {
+        assert!(techniques.contains(&t), "{t} in {techniques:?}");
+    }
+    let kinds: Vec<String> = findings
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for k in [
+        "cloud-account-compromise",
+        "cloud-bulk-read",
+        "cloud-data-shared",
+        "cloud-exfiltration",
+        "vendor-drift",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
     let id = i["id"].as_str().unwrap();
     let shown = ok(&["incidents", "show", id, "--store", &store()]);
     assert!(

@@ -43,11 +43,14 @@ pub enum FindingKind {
     CloudDefensesImpaired,
     /// A cloud identity reading stored data or secrets in bulk.
     CloudBulkRead,
+    /// A security-relevant change to a cloud account (network perimeter,
+    /// identities, logging, keys, snapshots, commands to instances).
+    CloudConfigChange,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 16] = [
+    pub const ALL: [FindingKind; 17] = [
         FindingKind::Beaconing,
         FindingKind::LongConnection,
         FindingKind::Exfiltration,
@@ -64,6 +67,7 @@ impl FindingKind {
         FindingKind::CloudPersistence,
         FindingKind::CloudDefensesImpaired,
         FindingKind::CloudBulkRead,
+        FindingKind::CloudConfigChange,
     ];
 
     /// The kind's name (`beaconing`, `cloud-exfiltration`, ...).
@@ -85,6 +89,7 @@ impl FindingKind {
             FindingKind::CloudPersistence => "cloud-persistence",
             FindingKind::CloudDefensesImpaired => "cloud-defenses-impaired",
             FindingKind::CloudBulkRead => "cloud-bulk-read",
+            FindingKind::CloudConfigChange => "cloud-config-change",
         }
     }
 
@@ -106,6 +111,7 @@ impl FindingKind {
                 | FindingKind::CloudPersistence
                 | FindingKind::CloudDefensesImpaired
                 | FindingKind::CloudBulkRead
+                | FindingKind::CloudConfigChange
         )
     }
 }

@@ -272,6 +272,17 @@ impl Keys {
             if let Some(b) = bucket_of_arn(&f.dst) {
                 k.actors.push(format!("b:{b}"));
             }
+            // Buckets data was copied to (replication's destinations).
+            let to = f.evidence.facts.get("to_buckets");
+            for arn in to
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(b) = arn.as_str().and_then(bucket_of_arn) {
+                    k.actors.push(format!("b:{b}"));
+                }
+            }
         } else if f.kind.is_exfiltration()
             && let Some(b) = dst.hostname.as_deref().and_then(bucket_of_host)
         {

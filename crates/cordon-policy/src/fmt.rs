@@ -104,6 +104,13 @@ fn group(out: &mut String, g: &RawGroup) {
             flow_list(g.spiffe.iter().map(|s| s.value.as_str()))
         );
     }
+    if !g.identities.is_empty() {
+        let _ = writeln!(
+            out,
+            "      identities: {}",
+            flow_list(g.identities.iter().map(|s| s.value.to_string()))
+        );
+    }
     if !g.groups.is_empty() {
         let _ = writeln!(
             out,

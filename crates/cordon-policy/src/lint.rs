@@ -59,6 +59,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "an external group without vendor metadata",
     ),
     (
+        "vendor-no-identities",
+        "a vendor group that names no cloud identities, so its roles and keys in audit logs are anonymous",
+    ),
+    (
         "vendor-no-limit",
         "an allow to a vendor without an egress limit",
     ),
@@ -312,6 +316,18 @@ pub fn lint(policy: &Policy) -> Vec<LintFinding> {
                 group.pos,
                 format!("external group `{}` has no vendor metadata", group.name),
                 "add `vendor: {name, data, criticality, contact, contract}`: third-party registers (PCI DSS 12.8, DORA Art. 28) need it",
+            );
+        }
+        if group.vendor.is_some() && group.identities.is_empty() {
+            l.push(
+                "vendor-no-identities",
+                LintLevel::Info,
+                group.pos,
+                format!(
+                    "vendor group `{}` names no cloud identities: its cross-account roles and keys are not told apart from anyone else's in audit logs",
+                    group.name
+                ),
+                "add `identities: [...]`: the vendor's AWS account ids and role ARNs, GCP service accounts, Azure app ids (none if it has no access to your clouds)",
             );
         }
     }

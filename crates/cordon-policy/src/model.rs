@@ -85,6 +85,8 @@ pub struct Group {
     pub fqdns: Vec<FqdnPattern>,
     /// SPIFFE IDs.
     pub spiffe: Vec<String>,
+    /// Cloud identities that belong to the group in audit logs.
+    pub identities: Vec<crate::identity::CloudIdentity>,
     /// Nested groups (union).
     pub members: Vec<GroupId>,
     /// A third party outside the organisation.

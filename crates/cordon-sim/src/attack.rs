@@ -11,6 +11,11 @@ use crate::{Conn, Outcome, Scenario, Simulation, World};
 /// The attack's planned connections, with the names resolved before them.
 pub(crate) struct Plan {
     pub steps: Vec<Step>,
+    /// When the attack starts.
+    pub at: i64,
+    /// The attacker's bucket the data goes to (when the exfiltration is
+    /// in the scenario).
+    pub export_bucket: Option<String>,
     events: Vec<(Conn, Option<String>)>,
     next: usize,
 }
@@ -305,6 +310,7 @@ pub(crate) fn plan(sim: &Simulation, rng: &mut Rng) -> Plan {
             t += period * (1.0 + (b.rng.f64() * 2.0 - 1.0) * jitter);
         }
     }
+    let mut export_bucket = None;
     if want(Scenario::Exfiltration) {
         let bucket = format!(
             "acme-export-{:04x}.s3.us-east-1.amazonaws.com",
@@ -341,6 +347,7 @@ pub(crate) fn plan(sim: &Simulation, rng: &mut Rng) -> Plan {
             let d = b.rng.range(30_000, 240_000) as i64;
             b.tcp(s, t, d, pivot, ip, 443, out, 20_000, Some(&bucket));
         }
+        export_bucket = Some(bucket);
     }
     if sim.scenario == Scenario::BruteForce {
         let attacker = v4(185, 220, 101, b.rng.range(2, 250) as u8);
@@ -376,6 +383,8 @@ pub(crate) fn plan(sim: &Simulation, rng: &mut Rng) -> Plan {
     }
     Plan {
         steps: b.steps,
+        at,
+        export_bucket,
         events: b.events,
         next: 0,
     }

@@ -4,6 +4,10 @@
 //! bucket, OS updates and admin sessions from a bastion — with attacks
 //! mixed in and a ground-truth file that says which flows are which.
 //!
+//! The company's AWS account leaves CloudTrail beside the flows ([`cloud`]):
+//! its workloads', people's, CI's and the email vendor's API calls, and in
+//! the third-party compromise the attacker's use of the vendor's role.
+//!
 //! The company is the one in `examples/acme-prod.yaml`. Every benign flow
 //! is one that policy allows, so what the policy says about the attack is
 //! the interesting part. Sizes, rates, jitter and client populations are
@@ -16,9 +20,10 @@
 //! let mut flows = 0;
 //! let truth = sim.run(&mut |_conn| flows += 1, &mut |_dns| {});
 //! assert!(flows > 10_000);
-//! assert_eq!(truth.steps.len(), 5);
+//! assert_eq!(truth.steps.len(), 8);
 //! ```
 
+pub mod cloud;
 pub mod rng;
 pub mod truth;
 pub mod write;
@@ -418,8 +423,22 @@ impl Simulation {
     }
 
     /// Generate, calling `out` for each connection and `dns` for each DNS
-    /// answer, in time order hour by hour. Returns the ground truth.
+    /// answer, in time order hour by hour. Returns the ground truth (with
+    /// the cloud steps, whose CloudTrail [`Simulation::run_with_cloud`]
+    /// writes).
     pub fn run(&self, out: &mut dyn FnMut(&Conn), dns: &mut dyn FnMut(&DnsAnswer)) -> Truth {
+        self.run_with_cloud(out, dns, None)
+    }
+
+    /// [`Simulation::run`], also calling `cloud` with each CloudTrail
+    /// record of the company's AWS account (hour by hour, in time order
+    /// within an hour).
+    pub fn run_with_cloud(
+        &self,
+        out: &mut dyn FnMut(&Conn),
+        dns: &mut dyn FnMut(&DnsAnswer),
+        mut cloud: Option<&mut dyn FnMut(&serde_json::Value)>,
+    ) -> Truth {
         let mut world = World {
             rng: Rng::new(self.seed),
             out,
@@ -445,6 +464,17 @@ impl Simulation {
         let plan = attack::plan(self, &mut world.rng);
         let mut company = company::Company::new(&mut world.rng);
         let mut counts = vec![0u64; plan.steps.len()];
+        // The cloud half: its own draws, so the flows stay the same.
+        let mut trail = cloud::Trail::new(self.seed);
+        let mut cloud_steps = Vec::new();
+        if self.scenario == Scenario::ThirdPartyCompromise {
+            let attacker = hosts::v4(185, 159, 82, 20 + (self.seed % 200) as u8);
+            let bucket = plan.export_bucket.as_deref().unwrap_or("attacker-drop");
+            cloud_steps = trail.attack(plan.at, attacker, bucket);
+        }
+        let mut attack_records = std::mem::take(&mut trail.records);
+        attack_records.sort_by_key(|(t, _)| *t);
+        let mut attack_records = attack_records.into_iter().peekable();
         for h in 0..self.hours {
             let hour_start = self.start_ms + i64::from(h) * 3_600_000;
             company.hour(&mut world, hour_start);
@@ -459,6 +489,19 @@ impl Simulation {
             }
             for d in world.dns_hour.drain(..) {
                 (world.dns_out)(&d);
+            }
+            if let Some(cloud) = cloud.as_deref_mut() {
+                let hod = (hour_start.rem_euclid(86_400_000) / 3_600_000) as f64;
+                trail.hour(hour_start, diurnal(hod + 0.5));
+                while let Some((t, r)) =
+                    attack_records.next_if(|(t, _)| *t < hour_start + 3_600_000)
+                {
+                    trail.records.push((t, r));
+                }
+                trail.records.sort_by_key(|(t, _)| *t);
+                for (_, r) in trail.records.drain(..) {
+                    cloud(&r);
+                }
             }
             // Forget expired cache entries now and then.
             if h % 6 == 5 {
@@ -476,6 +519,7 @@ impl Simulation {
                 .iter()
                 .zip(counts)
                 .map(|(s, flows)| Step { flows, ..s.clone() })
+                .chain(cloud_steps)
                 .collect(),
         }
     }

@@ -608,7 +608,8 @@ fn ipfix_message(seq: u32, body: &[u8]) -> Vec<u8> {
 }
 
 /// Run `scenario` for `hours` with `seed` and write its flows (and the
-/// resolver's `dns.log`) into `dir` as `format`, with the ground truth as
+/// resolver's `dns.log`, and the AWS account's `cloudtrail.json`) into
+/// `dir` as `format`, with the ground truth as
 /// `truth.json` beside them. Returns the truth, the files written (the
 /// truth last) and how many flow records were written.
 ///
@@ -630,7 +631,12 @@ pub fn write_simulation(
             error.borrow_mut().get_or_insert(e);
         }
     };
-    let truth = sim.run(
+    // The company's CloudTrail, as S3 delivers it: one `Records` document.
+    let trail_path = dir.join("cloudtrail.json");
+    let mut trail = BufWriter::with_capacity(1 << 20, File::create(&trail_path)?);
+    trail.write_all(b"{\"Records\":[")?;
+    let mut first = true;
+    let truth = sim.run_with_cloud(
         &mut |c| {
             if error.borrow().is_none() {
                 keep(writer_cell.borrow_mut().conn(c));
@@ -641,12 +647,25 @@ pub fn write_simulation(
                 keep(writer_cell.borrow_mut().dns(d));
             }
         },
+        Some(&mut |r| {
+            if error.borrow().is_none() {
+                let sep: &[u8] = if first { b"\n" } else { b",\n" };
+                first = false;
+                keep(trail.write_all(sep).and_then(|()| {
+                    serde_json::to_writer(&mut trail, r).map_err(std::io::Error::other)
+                }));
+            }
+        }),
     );
+    trail.write_all(b"\n]}\n")?;
+    trail.flush()?;
+    drop(trail);
     if let Some(e) = error.into_inner() {
         return Err(e);
     }
     let records = writer.records;
     let mut files = writer.finish()?;
+    files.push(trail_path);
     let truth_path = dir.join("truth.json");
     let text = serde_json::to_string_pretty(&truth).map_err(std::io::Error::other)?;
     std::fs::write(&truth_path, text)?;

@@ -44,6 +44,8 @@ use cordon_audit::{AuditEvent, Cloud};
 use cordon_core::FindingKind;
 use serde_json::Value;
 
+mod changes;
+
 use crate::bounded::{Aged, Bounded};
 use crate::detectors::{calibrate, fact};
 use crate::finding::{Entity, Evidence, Finding, Severity, finding_id};
@@ -80,6 +82,8 @@ impl Aged for SignIns {
 const IDENTITY_LEARN_MS: i64 = 24 * 3_600_000;
 /// Networks remembered per identity.
 const MAX_NETWORKS: usize = 32;
+/// Networks after which an identity roams (a new one is not news).
+const ROAMING: usize = 3;
 
 /// The networks one identity was used from.
 struct Identity {
@@ -187,7 +191,24 @@ impl Reads {
             {
                 (Reads::InstanceSecrets, one(p("instanceId")))
             }
-            (Cloud::Aws, "s3", "GetObject") => (Reads::Storage, e.resources.clone()),
+            (Cloud::Aws, "s3", "GetObject") => {
+                // The objects (the record also names their bucket).
+                let objects: Vec<String> = e
+                    .resources
+                    .iter()
+                    .filter(|r| {
+                        r.strip_prefix("arn:aws:s3:::")
+                            .is_some_and(|x| x.contains('/'))
+                    })
+                    .cloned()
+                    .collect();
+                let objects = if objects.is_empty() {
+                    e.resources.clone()
+                } else {
+                    objects
+                };
+                (Reads::Storage, objects)
+            }
             (Cloud::Gcp, _, "storage.objects.get") => (Reads::Storage, e.resources.clone()),
             (Cloud::Azure, _, a) if a.eq_ignore_ascii_case("GetBlob") => {
                 (Reads::Storage, e.resources.clone())
@@ -224,11 +245,33 @@ struct ReadWindow {
     usual_calls: u64,
     usual_bytes: u64,
     windows: u64,
-    reported: bool,
+    /// Resources and bytes when last reported (0: not yet): the finding
+    /// is told again as the read doubles.
+    reported: (u64, u64),
     samples: Vec<Value>,
 }
 
 impl Aged for ReadWindow {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// What a vendor identity (one a group names) was seen doing.
+struct VendorIdentity {
+    first_ms: i64,
+    last_ms: i64,
+    nets: Vec<String>,
+    apis: rustc_hash::FxHashSet<String>,
+    /// Hours of the day (UTC) it was active in, a bit each.
+    hours: u32,
+    /// APIs first called after its baseline formed.
+    new_apis: Vec<String>,
+    /// Networks outside its declared ranges already reported.
+    reported_outside: Vec<String>,
+}
+
+impl Aged for VendorIdentity {
     fn last_ms(&self) -> i64 {
         self.last_ms
     }
@@ -239,6 +282,7 @@ pub(crate) struct AuditDetectors {
     sign_ins: Bounded<String, SignIns>,
     reads: Bounded<(String, Reads), ReadWindow>,
     identities: Bounded<String, Identity>,
+    vendors: Bounded<String, VendorIdentity>,
     events: u64,
 }
 
@@ -248,6 +292,7 @@ impl AuditDetectors {
             sign_ins: Bounded::new(MAX_SIGNERS),
             reads: Bounded::new(MAX_SIGNERS),
             identities: Bounded::new(MAX_SIGNERS),
+            vendors: Bounded::new(MAX_SIGNERS),
             events: 0,
         }
     }
@@ -259,12 +304,15 @@ impl AuditDetectors {
 
     /// Keys held.
     pub(crate) fn state(&self) -> usize {
-        self.sign_ins.len() + self.reads.len() + self.identities.len()
+        self.sign_ins.len() + self.reads.len() + self.identities.len() + self.vendors.len()
     }
 
     /// Keys evicted.
     pub(crate) fn evicted(&self) -> u64 {
-        self.sign_ins.evicted() + self.reads.evicted() + self.identities.evicted()
+        self.sign_ins.evicted()
+            + self.reads.evicted()
+            + self.identities.evicted()
+            + self.vendors.evicted()
     }
 
     /// Look at one event.
@@ -273,7 +321,8 @@ impl AuditDetectors {
         let found = logging(e)
             .or_else(|| shared(e))
             .or_else(|| persistence(e))
-            .or_else(|| unprotected_sign_in(e));
+            .or_else(|| unprotected_sign_in(e))
+            .or_else(|| changes::changed(e));
         if let Some(mut f) = found {
             if !e.success {
                 attempt(&mut f, e);
@@ -282,7 +331,152 @@ impl AuditDetectors {
         }
         self.sign_in_run(e, out);
         self.bulk_read(e, out);
-        self.new_network(e, out);
+        if e.policy.as_deref().is_some_and(|c| c.vendor.is_some()) {
+            self.vendor_identity(e, out);
+        } else {
+            self.new_network(e, out);
+        }
+    }
+
+    /// A vendor's identity (one its group names) used from outside the
+    /// address ranges the vendor declares, from a network it never used,
+    /// at an hour or calling an API its baseline never saw (T1199,
+    /// T1078.004).
+    fn vendor_identity(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        let Some(ctx) = e.policy.as_deref() else {
+            return;
+        };
+        let vendor = ctx.vendor.clone().unwrap_or_default();
+        let Some(who) = identity(e) else {
+            return;
+        };
+        let internet = e.source_ip.filter(|ip| cordon_core::ip::is_internet(*ip));
+        let api = format!("{}:{}", e.service, e.action);
+        let hour = ((e.time_ms.rem_euclid(86_400_000)) / 3_600_000) as u32;
+        let v = self.vendors.entry(who.clone(), || VendorIdentity {
+            first_ms: e.time_ms,
+            last_ms: e.time_ms,
+            nets: Vec::new(),
+            apis: rustc_hash::FxHashSet::default(),
+            hours: 0,
+            new_apis: Vec::new(),
+            reported_outside: Vec::new(),
+        });
+        v.first_ms = v.first_ms.min(e.time_ms);
+        v.last_ms = v.last_ms.max(e.time_ms);
+        let learning = e.time_ms - v.first_ms < IDENTITY_LEARN_MS;
+        let days = (e.time_ms - v.first_ms) as f64 / 86_400_000.0;
+        // Outside the declared ranges: the policy says where the vendor
+        // comes from, so this needs no baseline.
+        if let (Some(ip), Some(true)) = (internet, ctx.outside_declared(e.source_ip)) {
+            let net = network(ip);
+            if !v.reported_outside.contains(&net) && v.reported_outside.len() < MAX_NETWORKS {
+                v.reported_outside.push(net.clone());
+                let mut f = audit_finding(
+                    FindingKind::CloudAccountCompromise,
+                    &format!("vendor-outside|{who}|{net}"),
+                    e,
+                    HIGH,
+                    format!(
+                        "{vendor}'s identity {who} used from {ip}, outside the ranges the policy declares for {vendor} ({}): {} {}",
+                        ctx.declared
+                            .iter()
+                            .take(4)
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        api,
+                        if e.success { "succeeded" } else { "refused" }
+                    ),
+                );
+                f.techniques = vec!["T1199".into(), "T1078.004".into()];
+                fact(&mut f, "identity", who.as_str());
+                fact(&mut f, "network", net.as_str());
+                fact(
+                    &mut f,
+                    "shape",
+                    "vendor identity outside its declared ranges",
+                );
+                calibrate(
+                    &mut f,
+                    (
+                        Severity::High,
+                        "a vendor's credentials used from outside the address ranges the policy declares for it: a trusted relationship used by someone else".into(),
+                    ),
+                );
+                out.push(f);
+            }
+        }
+        // New networks, hours and APIs, once the identity has a baseline.
+        let net = internet.map(network);
+        let new_net = net.as_ref().is_some_and(|n| !v.nets.contains(n));
+        let new_hour = v.hours & (1 << hour) == 0;
+        let new_api = !v.apis.contains(&api);
+        if let Some(n) = &net
+            && new_net
+            && v.nets.len() < MAX_NETWORKS
+        {
+            v.nets.push(n.clone());
+        }
+        v.hours |= 1 << hour;
+        if new_api && v.apis.len() < MAX_DISTINCT {
+            v.apis.insert(api.clone());
+        }
+        if learning {
+            return;
+        }
+        if new_api && v.new_apis.len() < 32 {
+            v.new_apis.push(api.clone());
+        }
+        let mut what = Vec::new();
+        if new_net && ctx.outside_declared(e.source_ip) != Some(true) {
+            what.push(format!(
+                "from a new network ({})",
+                net.as_deref().unwrap_or("-")
+            ));
+        }
+        if new_hour {
+            what.push(format!(
+                "at {hour:02}:00 UTC, an hour it was never active in"
+            ));
+        }
+        if new_api {
+            let n = v.new_apis.len();
+            what.push(if n == 1 {
+                format!("calling {api}, an API it never called")
+            } else {
+                format!(
+                    "calling {n} APIs it never called ({}{})",
+                    v.new_apis[n.saturating_sub(6)..].join(", "),
+                    if n > 6 { ", …" } else { "" }
+                )
+            });
+        }
+        if what.is_empty() {
+            return;
+        }
+        let mut f = audit_finding(
+            FindingKind::CloudAccountCompromise,
+            &format!("vendor-drift|{who}|{}", e.time_ms / 3_600_000),
+            e,
+            LOW,
+            format!(
+                "{vendor}'s identity {who} acted outside its {days:.1}-day baseline: {}",
+                what.join("; ")
+            ),
+        );
+        f.techniques = vec!["T1199".into(), "T1078.004".into()];
+        fact(&mut f, "identity", who.as_str());
+        fact(&mut f, "new_apis", v.new_apis.clone());
+        fact(&mut f, "shape", "vendor identity off its baseline");
+        calibrate(
+            &mut f,
+            (
+                Severity::Low,
+                "a vendor identity doing something its baseline never showed; low alone, the incident says more".into(),
+            ),
+        );
+        out.push(f);
     }
 
     /// An identity used from an Internet network it never used in the
@@ -310,7 +504,9 @@ impl AuditDetectors {
         if id.nets.len() < MAX_NETWORKS {
             id.nets.push(net.clone());
         }
-        if learning || known == 0 {
+        // Roaming identities (CI runners, people on the move) already came
+        // from several networks: one more is not news.
+        if learning || known == 0 || known >= ROAMING {
             return;
         }
         // People sign in from home, the office and the road; machine
@@ -368,14 +564,8 @@ impl AuditDetectors {
         let Some((kind, resources)) = Reads::of(e) else {
             return;
         };
-        let key = (
-            if e.principal.id.is_empty() {
-                e.source.clone()
-            } else {
-                e.principal.id.clone()
-            },
-            kind,
-        );
+        // By identity: a role's sessions share one baseline.
+        let key = (identity(e).unwrap_or_else(|| e.source.clone()), kind);
         let w = self.reads.entry(key.clone(), || ReadWindow {
             start_ms: e.time_ms,
             last_ms: e.time_ms,
@@ -385,7 +575,7 @@ impl AuditDetectors {
             usual_calls: 0,
             usual_bytes: 0,
             windows: 0,
-            reported: false,
+            reported: (0, 0),
             samples: Vec::new(),
         });
         if e.time_ms >= w.start_ms + READ_WINDOW_MS {
@@ -396,7 +586,7 @@ impl AuditDetectors {
             w.calls = 0;
             w.distinct.clear();
             w.bytes = 0;
-            w.reported = false;
+            w.reported = (0, 0);
             w.samples.clear();
         }
         w.last_ms = w.last_ms.max(e.time_ms);
@@ -436,10 +626,13 @@ impl AuditDetectors {
                     || (w.bytes >= bytes && w.bytes > 4 * w.usual_bytes)
             }
         };
-        if !bulk || w.reported {
+        let grown = w.reported == (0, 0)
+            || distinct >= 2 * w.reported.0.max(1)
+            || (w.reported.1 > 0 && w.bytes >= 2 * w.reported.1);
+        if !bulk || !grown {
             return;
         }
-        w.reported = true;
+        w.reported = (distinct, w.bytes);
         let mut f = audit_finding(
             FindingKind::CloudBulkRead,
             &format!("bulk|{}|{:?}|{}", key.0, kind, w.start_ms),
@@ -559,9 +752,13 @@ fn audit_finding(
     summary: String,
 ) -> Finding {
     let score = score.clamp(0.0, 100.0);
+    let ctx = e.policy.as_deref();
     let src_entity = Entity {
         ip: e.source_ip,
-        ..Entity::default()
+        workload: ctx.and_then(|c| c.workload.clone()),
+        groups: ctx.map(|c| c.source_groups.clone()).unwrap_or_default(),
+        vendor: ctx.and_then(|c| c.vendor.clone()),
+        hostname: None,
     };
     let target = e.resources.first().cloned().unwrap_or_else(|| {
         if e.account.is_empty() {
@@ -582,6 +779,14 @@ fn audit_finding(
         "action".into(),
         Value::from(format!("{}:{}", e.service, e.action)),
     );
+    if let Some(c) = ctx {
+        if !c.groups.is_empty() {
+            facts.insert("principal_groups".into(), Value::from(c.groups.clone()));
+        }
+        if let Some(v) = &c.vendor {
+            facts.insert("vendor".into(), Value::from(v.clone()));
+        }
+    }
     facts.insert("events".into(), Value::Array(vec![e.reference()]));
     Finding {
         id: finding_id(kind, &format!("{}|{}|{key}", e.cloud.as_str(), e.account)),
@@ -1072,6 +1277,18 @@ fn shared(e: &AuditEvent) -> Option<Finding> {
     f.techniques = vec!["T1537".into()];
     fact(&mut f, "shared_with", to);
     fact(&mut f, "public", everyone);
+    if e.action == "PutBucketReplication"
+        && let Some(params) = e.detail_at("requestParameters")
+    {
+        // Where the copies go: the destination buckets.
+        let mut buckets = Vec::new();
+        collect_key(params, "Bucket", &mut buckets);
+        buckets.retain(|b| b.starts_with("arn:aws:s3:::"));
+        buckets.dedup();
+        if !buckets.is_empty() {
+            fact(&mut f, "to_buckets", buckets);
+        }
+    }
     calibrate(
         &mut f,
         (

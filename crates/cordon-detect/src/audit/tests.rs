@@ -184,9 +184,17 @@ fn ordinary_cloud_administration_is_left_alone_or_low() {
             json!({"requestParameters": {"secretId": "db"}}),
         ),
     ];
+    // Nothing sharper than a watched change (low, told once a day).
     for event in &quiet {
         let found = audit_run(std::slice::from_ref(event));
-        assert!(found.is_empty(), "{}: {found:#?}", event.action);
+        assert!(
+            found
+                .iter()
+                .all(|f| f.kind == cordon_core::FindingKind::CloudConfigChange
+                    && f.severity == crate::finding::Severity::Low),
+            "{}: {found:#?}",
+            event.action
+        );
     }
     // A refused attempt is visible, low.
     let refused = trail(
@@ -284,4 +292,300 @@ fn a_role_used_from_a_network_it_never_used_is_news_after_a_day() {
     let found = audit_run(&person);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].severity, crate::finding::Severity::Low);
+}
+
+/// Enrich `events` against a policy naming the vendor's identities.
+fn enriched(mut events: Vec<cordon_audit::AuditEvent>) -> Vec<cordon_audit::AuditEvent> {
+    let yaml = r#"
+apiVersion: cordon/v1
+kind: Policy
+metadata: {name: t}
+spec:
+  groups:
+    mailer:
+      external: true
+      cidrs: [18.200.7.0/24]
+      identities: ["arn:aws:iam::111122223333:role/partners/mailer"]
+      vendor: {name: Mailer Inc}
+  rules:
+    - {name: r, from: [mailer], to: [any], ports: [tcp/443], action: deny}
+"#;
+    let policy =
+        cordon_policy::parse_policy("t.yaml", yaml, &cordon_policy::LoadOptions::default())
+            .unwrap();
+    let mut en = cordon_audit::AuditEnricher::new(std::sync::Arc::new(
+        cordon_policy::CompiledPolicy::new(std::sync::Arc::new(policy)),
+    ));
+    for e in &mut events {
+        en.enrich(e);
+    }
+    events
+}
+
+#[test]
+fn a_vendor_role_used_outside_its_declared_ranges_is_high_and_off_its_baseline_low() {
+    use crate::finding::Severity;
+    use serde_json::json;
+    let call = |day: u32, hour: u32, ip: &str, action: &str| {
+        trail(
+            action,
+            "s3",
+            json!({
+                "eventTime": format!("2026-03-{day:02}T{hour:02}:10:00Z"),
+                "sourceIPAddress": ip,
+                "userIdentity": {
+                    "type": "AssumedRole",
+                    "arn": format!("arn:aws:sts::111122223333:assumed-role/mailer/sync-{day}-{hour}"),
+                    "accountId": "111122223333",
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/partners/mailer"}}
+                },
+                "requestParameters": {"bucketName": "templates", "key": "welcome.html"},
+            }),
+        )
+    };
+    // Two days of the vendor's sync from its declared range: nothing.
+    let baseline: Vec<_> = (0..48)
+        .map(|h| call(1 + h / 24, h % 24, "18.200.7.40", "GetObject"))
+        .collect();
+    assert!(audit_run(&enriched(baseline.clone())).is_empty());
+    // The same role from elsewhere: high at once, with the vendor named
+    // for the incident, whatever the baseline.
+    let mut events = baseline.clone();
+    events.push(call(3, 2, "91.92.109.77", "GetObject"));
+    let found = audit_run(&enriched(events));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(f.severity, Severity::High);
+    assert!(
+        f.techniques.contains(&"T1199".to_string())
+            && f.techniques.contains(&"T1078.004".to_string())
+    );
+    assert_eq!(f.src_entity.vendor.as_deref(), Some("Mailer Inc"));
+    assert!(
+        f.evidence.summary.contains("18.200.7.0/24"),
+        "{}",
+        f.evidence.summary
+    );
+    let early = enriched(vec![call(1, 0, "91.92.109.77", "GetObject")]);
+    assert_eq!(audit_run(&early)[0].severity, Severity::High);
+    // From its own range but calling what it never called: low drift.
+    let mut events = baseline;
+    events.push(call(3, 2, "18.200.7.40", "GetBucketAcl"));
+    let found = audit_run(&enriched(events));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, Severity::Low);
+    assert_eq!(
+        found[0].evidence.facts["shape"],
+        "vendor identity off its baseline"
+    );
+}
+
+#[test]
+fn a_roaming_machine_identity_is_not_news_on_one_more_network() {
+    use serde_json::json;
+    let call = |day: u32, hour: u32, ip: &str| {
+        trail(
+            "PutImage",
+            "ecr",
+            json!({
+                "eventTime": format!("2026-03-{day:02}T{hour:02}:00:00Z"),
+                "sourceIPAddress": ip,
+                "userAgent": "aws-sdk-go-v2/1.30",
+                "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/ci-deploy/run-{day}{hour}"), "accountId": "111122223333"},
+            }),
+        )
+    };
+    // CI runners: a different network every few hours for two days.
+    let mut events: Vec<_> = (0..48)
+        .map(|h| call(1 + h / 24, h % 24, &format!("140.82.{}.9", 112 + h / 8)))
+        .collect();
+    events.push(call(3, 1, "140.82.127.200"));
+    let found = audit_run(&events);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn a_bulk_storage_read_counts_objects_and_grows_as_the_read_does() {
+    use serde_json::json;
+    let get = |i: u32| {
+        trail(
+            "GetObject",
+            "s3",
+            json!({
+                "eventTime": format!("2026-03-01T10:{:02}:{:02}Z", i / 600, (i / 10) % 60),
+                "sourceIPAddress": "91.92.109.77",
+                "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/app/s1", "accountId": "111122223333"},
+                "requestParameters": {"bucketName": "users", "key": format!("u/{i}.json")},
+                "resources": [
+                    {"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::users/u/{i}.json")},
+                    {"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::users"}
+                ],
+            }),
+        )
+    };
+    let events: Vec<_> = (0..5000).map(get).collect();
+    let found = audit_run(&events);
+    let bulk: Vec<_> = found
+        .iter()
+        .filter(|f| f.kind == cordon_core::FindingKind::CloudBulkRead)
+        .collect();
+    assert_eq!(bulk.len(), 1, "{found:#?}");
+    // Objects are counted once each (not their bucket too), and the
+    // finding is told again each time the read doubles: 2,000 crossed the
+    // line, 4,000 is the last doubling of the 5,000 read.
+    assert_eq!(bulk[0].evidence.facts["calls"], 4000);
+    assert!(
+        bulk[0]
+            .evidence
+            .summary
+            .contains("read 4000 stored objects"),
+        "{}",
+        bulk[0].evidence.summary
+    );
+}
+
+#[test]
+fn watched_changes_are_low_once_a_day_per_identity_and_reads_are_not_changes() {
+    use crate::finding::Severity;
+    use cordon_core::FindingKind as K;
+    use serde_json::json;
+    let cases = [
+        (
+            "AuthorizeSecurityGroupIngress",
+            "ec2",
+            json!({"requestParameters": {"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}]}}]}}}),
+            "T1562.007",
+            "defense-evasion",
+        ),
+        (
+            "CreateTrafficMirrorSession",
+            "ec2",
+            json!({}),
+            "T1040",
+            "collection",
+        ),
+        (
+            "SendCommand",
+            "ssm",
+            json!({"requestParameters": {"documentName": "AWS-RunShellScript"}}),
+            "T1651",
+            "execution",
+        ),
+        (
+            "ScheduleKeyDeletion",
+            "kms",
+            json!({"requestParameters": {"keyId": "k", "pendingWindowInDays": 7}}),
+            "T1485",
+            "impact",
+        ),
+        (
+            "CreateDBSnapshot",
+            "rds",
+            json!({}),
+            "T1578.001",
+            "defense-evasion",
+        ),
+        (
+            "UpdateFunctionCode20150331v2",
+            "lambda",
+            json!({"requestParameters": {"functionName": "f"}}),
+            "T1648",
+            "execution",
+        ),
+        (
+            "CreateRole",
+            "iam",
+            json!({"requestParameters": {"roleName": "r"}}),
+            "T1136.003",
+            "persistence",
+        ),
+    ];
+    for (action, service, extra, technique, stage) in cases {
+        let found = audit_run(&[trail(action, service, extra)]);
+        assert_eq!(found.len(), 1, "{action}: {found:#?}");
+        let f = &found[0];
+        assert_eq!(f.kind, K::CloudConfigChange, "{action}");
+        assert_eq!(f.severity, Severity::Low, "{action}");
+        assert!(
+            f.techniques.contains(&technique.to_string()),
+            "{action}: {:?}",
+            f.techniques
+        );
+        assert_eq!(f.stage, stage, "{action}");
+    }
+    // The same identity changing security groups all morning: one finding.
+    let many: Vec<_> = (0..20)
+        .map(|m| {
+            trail(
+                "RevokeSecurityGroupIngress",
+                "ec2",
+                json!({"eventTime": format!("2026-03-01T09:{m:02}:00Z")}),
+            )
+        })
+        .collect();
+    assert_eq!(audit_run(&many).len(), 1);
+    // Reading is not changing; image pushes and deployments are not watched.
+    for (action, service, extra) in [
+        ("DescribeSecurityGroups", "ec2", json!({"readOnly": true})),
+        ("GetPolicy", "iam", json!({"readOnly": true})),
+        ("PutImage", "ecr", json!({"readOnly": false})),
+        ("UpdateService", "ecs", json!({"readOnly": false})),
+    ] {
+        let found = audit_run(&[trail(action, service, extra)]);
+        assert!(found.is_empty(), "{action}: {found:#?}");
+    }
+}
+
+#[test]
+fn azure_operations_to_watch_are_low_changes_and_reads_are_not() {
+    use cordon_core::FindingKind as K;
+    let op = |action: &str| {
+        let mut e = cordon_audit::AuditEvent::new(cordon_audit::Cloud::Azure, 1_772_000_000_000);
+        e.account = "00000000-0000-0000-0000-000000000001".into();
+        e.principal.kind = "user".into();
+        e.principal.id = "ops@acme.example".into();
+        e.action = action.into();
+        e.service = action.split('/').next().unwrap_or_default().into();
+        e
+    };
+    for (action, technique) in [
+        (
+            "Microsoft.Network/networkSecurityGroups/securityRules/write",
+            "T1562.007",
+        ),
+        (
+            "MICROSOFT.COMPUTE/VIRTUALMACHINES/RUNCOMMAND/ACTION",
+            "T1651",
+        ),
+        (
+            "microsoft.network/networkwatchers/packetcaptures/write",
+            "T1040",
+        ),
+        ("Microsoft.Authorization/locks/delete", "T1562.001"),
+        (
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "T1555.006",
+        ),
+        ("Microsoft.Compute/disks/beginGetAccess/action", "T1530"),
+        (
+            "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/delete",
+            "T1490",
+        ),
+    ] {
+        let found = audit_run(&[op(action)]);
+        assert_eq!(found.len(), 1, "{action}: {found:#?}");
+        assert_eq!(found[0].kind, K::CloudConfigChange, "{action}");
+        assert!(
+            found[0].techniques.contains(&technique.to_string()),
+            "{action}: {:?}",
+            found[0].techniques
+        );
+    }
+    for action in [
+        "Microsoft.Network/networkSecurityGroups/read",
+        "Microsoft.Compute/virtualMachines/read",
+        "Microsoft.Authorization/policies/audit/action",
+    ] {
+        assert!(audit_run(&[op(action)]).is_empty(), "{action}");
+    }
 }

@@ -94,6 +94,7 @@ fn side(
         cidrs,
         fqdns,
         spiffe: Vec::new(),
+        identities: Vec::new(),
         members: Vec::new(),
         external,
         vendor: None,

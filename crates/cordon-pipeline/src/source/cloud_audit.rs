@@ -5,9 +5,11 @@
 //! handed to the detectors.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use cordon_audit::{AuditEvent, AuditReport, Cloud};
+use cordon_audit::{AuditEnricher, AuditEvent, AuditReport, Cloud};
 use cordon_detect::Engine;
+use cordon_policy::CompiledPolicy;
 use cordon_store::{AuditStore, IngestLedger};
 use serde::Serialize;
 
@@ -51,17 +53,20 @@ pub fn audit_log(path: &Path) -> Option<Cloud> {
 pub trait AuditSink: AuditStore + IngestLedger {}
 impl<T: AuditStore + IngestLedger> AuditSink for T {}
 
-/// Ingest the audit log at `path`: into `store` when given (resuming where
-/// an earlier run stopped), through `engine` when given.
+/// Ingest the audit log at `path`: enriched against `policy` when given,
+/// into `store` when given (resuming where an earlier run stopped), through
+/// `engine` when given.
 ///
 /// # Errors
 /// Store errors. A file that cannot be read, or holds no audit event at
 /// all, is reported in the summary's `error`, never passed in silence.
 pub fn ingest_audit(
     path: &Path,
+    policy: Option<&Arc<CompiledPolicy>>,
     mut store: Option<&mut dyn AuditSink>,
     mut engine: Option<&mut Engine>,
 ) -> Result<AuditSummary, PipelineError> {
+    let mut enricher = policy.map(|p| AuditEnricher::new(Arc::clone(p)));
     let name = path.display().to_string();
     let mut summary = AuditSummary {
         file: name.clone(),
@@ -106,7 +111,10 @@ pub fn ingest_audit(
         };
     // Past the start of the last event read: what a resumed run skips.
     let mut read_to = from;
-    let result = cordon_audit::read_events(&name, Box::new(file), from, &mut |e, at| {
+    let result = cordon_audit::read_events(&name, Box::new(file), from, &mut |mut e, at| {
+        if let Some(en) = enricher.as_mut() {
+            en.enrich(&mut e);
+        }
         if let Some(engine) = engine.as_deref_mut() {
             engine.observe_event(&e);
         }

@@ -98,6 +98,8 @@ pub struct RawGroup {
     pub fqdns: Vec<Spanned<FqdnPattern>>,
     /// SPIFFE IDs.
     pub spiffe: Vec<Spanned<String>>,
+    /// Cloud identities (accounts, roles, service accounts, app ids).
+    pub identities: Vec<Spanned<crate::identity::CloudIdentity>>,
     /// Other groups whose members are members of this one.
     pub groups: Vec<Spanned<String>>,
     /// Whether the group is a third party outside the organisation.
@@ -146,6 +148,7 @@ const GROUP_FIELDS: &[&str] = &[
     "cidrs",
     "fqdns",
     "spiffe",
+    "identities",
     "groups",
     "external",
     "vendor",
@@ -308,6 +311,7 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
         cidrs: Vec::new(),
         fqdns: Vec::new(),
         spiffe: Vec::new(),
+        identities: Vec::new(),
         groups: Vec::new(),
         external: false,
         vendor: None,
@@ -316,7 +320,7 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
     let Some(mut fields) = node.fields(diags, &what) else {
         return group;
     };
-    let selectors = ["labels", "cidrs", "fqdns", "spiffe", "groups"];
+    let selectors = ["labels", "cidrs", "fqdns", "spiffe", "identities", "groups"];
     if !selectors
         .iter()
         .any(|k| node.get(k).is_some_and(|v| !v.is_null()))
@@ -327,7 +331,7 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
                 "group `{}` has no selector and matches nothing",
                 group.name.value
             ),
-            "give it labels, cidrs, fqdns, spiffe or groups",
+            "give it labels, cidrs, fqdns, spiffe, identities or groups",
         );
     }
     group.description = fields
@@ -369,6 +373,14 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
             .into_iter()
             .filter(|s| check_spiffe(&s.value, s.pos, diags))
             .collect();
+    }
+    if let Some(list) = fields.get("identities") {
+        for item in strings(list, diags, "identities") {
+            match crate::identity::CloudIdentity::parse(&item.value) {
+                Ok(id) => group.identities.push(Spanned::new(id, item.pos)),
+                Err(e) => diags.error_hint(item.pos, e.message, e.hint),
+            }
+        }
     }
     if let Some(list) = fields.get("groups") {
         group.groups = strings(list, diags, "groups");
