@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use cordon_policy::identity::{CloudIdentity, Principal as Who};
-use cordon_policy::{CompiledPolicy, Endpoint, GroupId};
+use cordon_policy::{CompiledPolicy, Endpoint, GroupId, Hostname};
 use rustc_hash::FxHashMap;
 
 use crate::event::{AuditEvent, EventContext};
@@ -22,6 +22,8 @@ pub struct AuditEnricher {
     /// Groups of principals already matched, by principal id, role and
     /// account (most events come from few principals).
     seen: FxHashMap<PrincipalKey, Vec<GroupId>>,
+    /// Groups of storage already looked up, by its host name.
+    stores: FxHashMap<String, Vec<GroupId>>,
 }
 
 /// A principal as matching sees it: its id, role, account, and the role
@@ -45,6 +47,7 @@ impl AuditEnricher {
             compiled,
             named,
             seen: FxHashMap::default(),
+            stores: FxHashMap::default(),
         }
     }
 
@@ -129,10 +132,83 @@ impl AuditEnricher {
                 .map(|g| g.name.clone())
                 .collect();
         }
-        let known =
-            !ctx.groups.is_empty() || ctx.workload.is_some() || !ctx.source_groups.is_empty();
+        for host in storage_hosts(e) {
+            let groups = match self.stores.get(&host) {
+                Some(g) => g.clone(),
+                None => {
+                    let groups: Vec<GroupId> = Hostname::parse(&host)
+                        .map(|h| {
+                            self.compiled
+                                .membership(&Endpoint::host(h))
+                                .iter()
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if self.stores.len() >= MAX_REMEMBERED {
+                        self.stores.clear();
+                    }
+                    self.stores.insert(host, groups.clone());
+                    groups
+                }
+            };
+            for g in groups
+                .iter()
+                .filter_map(|g| policy.group(*g))
+                .filter(|g| !g.builtin)
+            {
+                if !ctx.resource_groups.contains(&g.name) {
+                    ctx.resource_groups.push(g.name.clone());
+                }
+                for d in &g.data {
+                    if !ctx.data.contains(d) {
+                        ctx.data.push(d.clone());
+                    }
+                }
+            }
+        }
+        let known = !ctx.groups.is_empty()
+            || ctx.workload.is_some()
+            || !ctx.source_groups.is_empty()
+            || !ctx.resource_groups.is_empty();
         e.policy = known.then(|| Box::new(ctx));
     }
+}
+
+/// The host names of the storage an event acts on: an S3 bucket
+/// (virtual-hosted, with and without the region), a GCS bucket, an Azure
+/// storage account's blob endpoint.
+fn storage_hosts(e: &AuditEvent) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in e.resources.iter().take(4) {
+        let r = r.to_ascii_lowercase();
+        let name = if let Some(rest) = r.strip_prefix("arn:aws:s3:::") {
+            rest.split('/').next().unwrap_or_default().to_string()
+        } else if let Some(rest) = r.strip_prefix("projects/_/buckets/") {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            if !bucket.is_empty() {
+                out.push(format!("{bucket}.storage.googleapis.com"));
+            }
+            continue;
+        } else if let Some((_, rest)) = r.split_once("/storageaccounts/") {
+            let account = rest.split('/').next().unwrap_or_default();
+            if !account.is_empty() {
+                out.push(format!("{account}.blob.core.windows.net"));
+            }
+            continue;
+        } else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        out.push(format!("{name}.s3.amazonaws.com"));
+        if let Some(region) = &e.region {
+            out.push(format!("{name}.s3.{region}.amazonaws.com"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]
@@ -150,6 +226,9 @@ spec:
     - {name: api-1, ips: [10.0.3.10], labels: {app: api}}
   groups:
     api: {labels: {app: api}}
+    users-bucket:
+      fqdns: [users.s3.eu-west-1.amazonaws.com]
+      data: [email, name]
     mailer:
       external: true
       cidrs: [198.51.100.0/24]
@@ -200,6 +279,14 @@ spec:
         assert_eq!(ctx.workload.as_deref(), Some("api-1"));
         assert_eq!(ctx.source_groups, ["api"]);
         assert!(ctx.groups.is_empty() && ctx.vendor.is_none());
+        // The bucket read names the group classifying it, and its data.
+        let mut read = AuditEvent::new(Cloud::Aws, 0);
+        read.region = Some("eu-west-1".into());
+        read.resources = vec!["arn:aws:s3:::users/u/1.json".into()];
+        en.enrich(&mut read);
+        let ctx = read.policy.as_deref().unwrap();
+        assert_eq!(ctx.resource_groups, ["users-bucket"]);
+        assert_eq!(ctx.data, ["email", "name"]);
         let mut stranger = AuditEvent::new(Cloud::Aws, 0);
         stranger.principal.id = "arn:aws:iam::999999999999:user/x".into();
         en.enrich(&mut stranger);

@@ -77,6 +77,12 @@ pub struct EventContext {
     /// Groups of the source address.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub source_groups: Vec<String>,
+    /// Groups of the resources acted on (a bucket by its host names).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub resource_groups: Vec<String>,
+    /// Data categories those groups say the resources hold.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub data: Vec<String>,
 }
 
 impl EventContext {

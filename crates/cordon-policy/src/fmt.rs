@@ -111,6 +111,9 @@ fn group(out: &mut String, g: &RawGroup) {
             flow_list(g.identities.iter().map(|s| s.value.to_string()))
         );
     }
+    if !g.data.is_empty() {
+        let _ = writeln!(out, "      data: {}", flow_list(g.data.iter()));
+    }
     if !g.groups.is_empty() {
         let _ = writeln!(
             out,

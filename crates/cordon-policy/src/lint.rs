@@ -275,7 +275,9 @@ pub fn lint(policy: &Policy) -> Vec<LintFinding> {
         if group.builtin {
             continue;
         }
-        if !used.get(g).copied().unwrap_or(true) {
+        // A group that classifies data (`data:`) serves detection even
+        // when no rule names it.
+        if !used.get(g).copied().unwrap_or(true) && group.data.is_empty() {
             l.push(
                 "unused-group",
                 LintLevel::Info,

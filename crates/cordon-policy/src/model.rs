@@ -87,6 +87,9 @@ pub struct Group {
     pub spiffe: Vec<String>,
     /// Cloud identities that belong to the group in audit logs.
     pub identities: Vec<crate::identity::CloudIdentity>,
+    /// Categories of data the group's endpoints hold (personal data:
+    /// `email`, `name`, `ip-address`...), for detection to weigh reads.
+    pub data: Vec<String>,
     /// Nested groups (union).
     pub members: Vec<GroupId>,
     /// A third party outside the organisation.

@@ -5,7 +5,9 @@
 //! commands sent to instances, function code and data destroyed; and their
 //! Azure counterparts (network security groups and firewalls, run commands,
 //! automation runbooks, locks and storage settings, vault secrets, keys
-//! listed, deletions and purges). Each is
+//! listed, deletions and purges) and GCP's (IAM policies, service accounts,
+//! firewalls and routes, instance metadata, snapshots, key destruction,
+//! functions, log sinks). Each is
 //! `low` alone: administrators make them every day, so each identity is
 //! told once a day per kind of change, and the incident decides what they
 //! mean next to the rest of a path.
@@ -383,12 +385,76 @@ fn azure(op: &str) -> Option<Change> {
     )
 }
 
+/// The kind of change a GCP method (`v1.compute.firewalls.insert`,
+/// `google.iam.admin.v1.CreateServiceAccount`, any case) makes, when it is
+/// one to watch.
+fn gcp(method: &str) -> Option<Change> {
+    let m = method.to_ascii_lowercase();
+    let has = |parts: &[&str]| parts.iter().any(|p| m.contains(p));
+    let last = m.rsplit('.').next().unwrap_or("");
+    Some(
+        if m.ends_with("setiampolicy") || m.ends_with("setiampermissions") {
+            IAM
+        } else if has(&["createserviceaccount"]) && !has(&["key"]) {
+            NEW_IDENTITY
+        } else if has(&[
+            "admin.v1.createrole",
+            "admin.v1.updaterole",
+            "addgroupmember",
+            "addmember",
+        ]) {
+            IAM
+        } else if has(&[
+            "compute.firewalls.",
+            "compute.routes.",
+            "compute.networks.",
+            "compute.subnetworks.",
+            "compute.securitypolicies.",
+        ]) && matches!(last, "insert" | "patch" | "update" | "delete")
+        {
+            NETWORK
+        } else if has(&[
+            "compute.instances.setmetadata",
+            "compute.projects.setcommoninstancemetadata",
+        ]) {
+            REMOTE
+        } else if has(&[
+            "compute.snapshots.insert",
+            "compute.disks.createsnapshot",
+            "compute.images.insert",
+            "compute.machineimages.insert",
+        ]) {
+            SNAPSHOT
+        } else if has(&[
+            "destroycryptokeyversion",
+            "storage.buckets.delete",
+            "compute.snapshots.delete",
+        ]) {
+            DESTROYED
+        } else if has(&[
+            "cloudfunctions.v1.cloudfunctionsservice.updatefunction",
+            "cloudfunctions.v1.cloudfunctionsservice.createfunction",
+            "cloudfunctions.v2.functionservice.updatefunction",
+            "cloudfunctions.v2.functionservice.createfunction",
+        ]) {
+            FUNCTION
+        } else if has(&[
+            "logging.v2.configservicev2.updatesink",
+            "logging.v2.configservicev2.updatebucket",
+        ]) {
+            MONITORING
+        } else {
+            return None;
+        },
+    )
+}
+
 /// The change `e` makes, when it is one to watch.
 pub(super) fn change(e: &AuditEvent) -> Option<Change> {
     match e.cloud {
         Cloud::Aws => {}
         Cloud::Azure => return azure(&e.action),
-        Cloud::Gcp => return None,
+        Cloud::Gcp => return gcp(&e.action),
     }
     // The root user for anything but reading (CIS: root is for the few
     // tasks only it can do).

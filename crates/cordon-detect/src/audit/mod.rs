@@ -85,11 +85,30 @@ const MAX_NETWORKS: usize = 32;
 /// Networks after which an identity roams (a new one is not news).
 const ROAMING: usize = 3;
 
-/// The networks one identity was used from.
+/// The networks and clients one identity was used from.
 struct Identity {
     first_ms: i64,
     last_ms: i64,
     nets: Vec<String>,
+    /// Client families (`aws-sdk-java`, `aws-cli`, `Boto3`...).
+    agents: Vec<String>,
+}
+
+/// Client families remembered per identity.
+const MAX_AGENTS: usize = 16;
+
+/// A user agent's family: its first product token without the version
+/// (`aws-sdk-java/2.20 Linux/5.10` → `aws-sdk-java`); `None` when none
+/// is recorded or a cloud service made the call.
+fn agent_family(ua: &str) -> Option<String> {
+    let token = ua.split_whitespace().next()?;
+    let family = token
+        .split('/')
+        .next()
+        .unwrap_or(token)
+        .trim_matches(['[', ']', '"']);
+    (!family.is_empty() && !family.ends_with(".amazonaws.com") && family.len() <= 64)
+        .then(|| family.to_string())
 }
 
 impl Aged for Identity {
@@ -265,6 +284,8 @@ struct VendorIdentity {
     apis: rustc_hash::FxHashSet<String>,
     /// Hours of the day (UTC) it was active in, a bit each.
     hours: u32,
+    /// Client families it was used through.
+    agents: Vec<String>,
     /// APIs first called after its baseline formed.
     new_apis: Vec<String>,
     /// Networks outside its declared ranges already reported.
@@ -335,6 +356,7 @@ impl AuditDetectors {
             self.vendor_identity(e, out);
         } else {
             self.new_network(e, out);
+            self.new_agent(e, out);
         }
     }
 
@@ -359,6 +381,7 @@ impl AuditDetectors {
             nets: Vec::new(),
             apis: rustc_hash::FxHashSet::default(),
             hours: 0,
+            agents: Vec::new(),
             new_apis: Vec::new(),
             reported_outside: Vec::new(),
         });
@@ -419,6 +442,15 @@ impl AuditDetectors {
             v.nets.push(n.clone());
         }
         v.hours |= 1 << hour;
+        let family = agent_family(&e.user_agent);
+        let new_agent = family
+            .as_ref()
+            .is_some_and(|f| !v.agents.is_empty() && !v.agents.contains(f));
+        if let Some(f) = family.filter(|f| !v.agents.contains(f))
+            && v.agents.len() < MAX_AGENTS
+        {
+            v.agents.push(f);
+        }
         if new_api && v.apis.len() < MAX_DISTINCT {
             v.apis.insert(api.clone());
         }
@@ -439,6 +471,9 @@ impl AuditDetectors {
             what.push(format!(
                 "at {hour:02}:00 UTC, an hour it was never active in"
             ));
+        }
+        if new_agent && let Some(f) = agent_family(&e.user_agent) {
+            what.push(format!("through {f}, a client it never used"));
         }
         if new_api {
             let n = v.new_apis.len();
@@ -493,6 +528,7 @@ impl AuditDetectors {
             first_ms: e.time_ms,
             last_ms: e.time_ms,
             nets: Vec::new(),
+            agents: Vec::new(),
         });
         id.first_ms = id.first_ms.min(e.time_ms);
         id.last_ms = id.last_ms.max(e.time_ms);
@@ -558,6 +594,63 @@ impl AuditDetectors {
         out.push(f);
     }
 
+    /// A machine identity used through a client (an SDK, a command line)
+    /// it never used in the day it was watched before: `low`, as the
+    /// same code rarely changes its client (T1078.004).
+    fn new_agent(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        let (Some(who), Some(family)) = (identity(e), agent_family(&e.user_agent)) else {
+            return;
+        };
+        let id = self.identities.entry(who.clone(), || Identity {
+            first_ms: e.time_ms,
+            last_ms: e.time_ms,
+            nets: Vec::new(),
+            agents: Vec::new(),
+        });
+        id.first_ms = id.first_ms.min(e.time_ms);
+        id.last_ms = id.last_ms.max(e.time_ms);
+        if id.agents.contains(&family) {
+            return;
+        }
+        let known = id.agents.clone();
+        if id.agents.len() < MAX_AGENTS {
+            id.agents.push(family.clone());
+        }
+        let learning = e.time_ms - id.first_ms < IDENTITY_LEARN_MS;
+        // People switch browsers and tools; several clients already is a
+        // person or a shared identity.
+        let human =
+            e.is_sign_in() || family == "Mozilla" || e.principal.id.contains("AWSReservedSSO");
+        if learning || known.is_empty() || known.len() >= ROAMING || human {
+            return;
+        }
+        let mut f = audit_finding(
+            FindingKind::CloudAccountCompromise,
+            &format!("new-agent|{who}|{family}"),
+            e,
+            LOW,
+            format!(
+                "{who} used through {family}, a client it never used (it used {}): {} from {}",
+                known.join(", "),
+                e.action,
+                from(e)
+            ),
+        );
+        f.techniques = vec!["T1078.004".into()];
+        fact(&mut f, "identity", who.as_str());
+        fact(&mut f, "client", family.as_str());
+        fact(&mut f, "known_clients", known);
+        fact(&mut f, "shape", "new client");
+        calibrate(
+            &mut f,
+            (
+                Severity::Low,
+                "a machine identity's credentials used through a client its code never used; low alone".into(),
+            ),
+        );
+        out.push(f);
+    }
+
     /// Many secrets, instance secrets or objects read by one identity
     /// within [`READ_WINDOW_MS`].
     fn bulk_read(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
@@ -610,6 +703,9 @@ impl AuditDetectors {
         }
         let distinct = w.distinct.len() as u64;
         const MB: u64 = 1024 * 1024;
+        // Storage the policy says holds personal data counts sooner.
+        let data: &[String] = e.policy.as_deref().map_or(&[], |c| c.data.as_slice());
+        let personal = kind == Reads::Storage && !data.is_empty();
         let bulk = match kind {
             Reads::Secrets => distinct >= 5 || w.calls >= 10,
             Reads::InstanceSecrets => distinct >= 5 || w.calls >= 10,
@@ -617,10 +713,11 @@ impl AuditDetectors {
             // identity's own busiest window, and large in itself (more
             // so with no history to compare with).
             Reads::Storage => {
-                let (objects, bytes) = if w.windows == 0 {
-                    (2000, 10_240 * MB)
-                } else {
-                    (200, 1024 * MB)
+                let (objects, bytes) = match (w.windows == 0, personal) {
+                    (true, false) => (2000, 10_240 * MB),
+                    (false, false) => (200, 1024 * MB),
+                    (true, true) => (500, 1024 * MB),
+                    (false, true) => (100, 256 * MB),
                 };
                 (distinct >= objects && w.calls > 4 * w.usual_calls)
                     || (w.bytes >= bytes && w.bytes > 4 * w.usual_bytes)
@@ -637,7 +734,7 @@ impl AuditDetectors {
             FindingKind::CloudBulkRead,
             &format!("bulk|{}|{:?}|{}", key.0, kind, w.start_ms),
             e,
-            MEDIUM,
+            if personal { HIGH } else { MEDIUM },
             format!(
                 "{} read {} {} ({} calls{}) within {} min, from {}",
                 who(e),
@@ -660,13 +757,29 @@ impl AuditDetectors {
         fact(&mut f, "bytes_out", w.bytes);
         fact(&mut f, "busiest_earlier_window_calls", w.usual_calls);
         fact(&mut f, "events", Value::Array(w.samples.clone()));
-        calibrate(
-            &mut f,
-            (
-                Severity::Medium,
-                "bulk reads alone (no policy says the identity may not read them); medium".into(),
-            ),
-        );
+        if personal {
+            fact(&mut f, "data", data.to_vec());
+            f.evidence.summary.push_str(&format!(
+                "; the policy says it holds personal data ({})",
+                data.join(", ")
+            ));
+            calibrate(
+                &mut f,
+                (
+                    Severity::High,
+                    "personal data (as the policy classifies the storage) read in bulk".into(),
+                ),
+            );
+        } else {
+            calibrate(
+                &mut f,
+                (
+                    Severity::Medium,
+                    "bulk reads alone (no policy says the identity may not read them); medium"
+                        .into(),
+                ),
+            );
+        }
         out.push(f);
     }
 

@@ -589,3 +589,119 @@ fn azure_operations_to_watch_are_low_changes_and_reads_are_not() {
         assert!(audit_run(&[op(action)]).is_empty(), "{action}");
     }
 }
+
+#[test]
+fn a_bulk_read_of_storage_holding_personal_data_is_high_and_counts_sooner() {
+    use serde_json::json;
+    let get = |i: u32| {
+        let mut e = trail(
+            "GetObject",
+            "s3",
+            json!({
+                "eventTime": format!("2026-03-01T10:{:02}:{:02}Z", i / 100, (i / 2) % 60),
+                "sourceIPAddress": "91.92.109.77",
+                "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/app/s1", "accountId": "111122223333"},
+                "requestParameters": {"bucketName": "users", "key": format!("u/{i}.json")},
+            }),
+        );
+        e.policy = Some(Box::new(cordon_audit::EventContext {
+            resource_groups: vec!["users-bucket".into()],
+            data: vec!["email".into(), "name".into()],
+            ..cordon_audit::EventContext::default()
+        }));
+        e
+    };
+    // 600 objects: below the line for storage the policy says nothing
+    // about, above it for personal data.
+    let events: Vec<_> = (0..600).map(get).collect();
+    let found = audit_run(&events);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, cordon_core::FindingKind::CloudBulkRead);
+    assert_eq!(found[0].severity, crate::finding::Severity::High);
+    assert!(
+        found[0]
+            .evidence
+            .summary
+            .contains("personal data (email, name)")
+    );
+    let plain: Vec<_> = events
+        .into_iter()
+        .map(|mut e| {
+            e.policy = None;
+            e
+        })
+        .collect();
+    assert!(audit_run(&plain).is_empty());
+}
+
+#[test]
+fn a_machine_identity_through_a_client_it_never_used_is_low_and_people_are_left_alone() {
+    use serde_json::json;
+    let call = |day: u32, hour: u32, agent: &str| {
+        trail(
+            "GetObject",
+            "s3",
+            json!({
+                "eventTime": format!("2026-03-{day:02}T{hour:02}:00:00Z"),
+                "sourceIPAddress": "10.0.3.10",
+                "userAgent": agent,
+                "userIdentity": {"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/api/i-{day}{hour}"), "accountId": "111122223333"},
+                "requestParameters": {"bucketName": "photos", "key": "k"},
+            }),
+        )
+    };
+    let mut events: Vec<_> = (0..48)
+        .map(|h| call(1 + h / 24, h % 24, "aws-sdk-java/2.25.60 Linux/6.1.0"))
+        .collect();
+    // A new SDK version is the same client; a command line is not.
+    events.push(call(3, 1, "aws-sdk-java/2.26.1 Linux/6.1.0"));
+    assert!(audit_run(&events).is_empty());
+    events.push(call(
+        3,
+        2,
+        "aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0",
+    ));
+    let found = audit_run(&events);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, crate::finding::Severity::Low);
+    assert_eq!(found[0].evidence.facts["client"], "aws-cli");
+    // A browser is a person's: not news.
+    events.pop();
+    events.push(call(3, 2, "Mozilla/5.0 (X11; Linux x86_64)"));
+    assert!(audit_run(&events).is_empty());
+}
+
+#[test]
+fn gcp_methods_to_watch_are_low_changes() {
+    let call = |method: &str| {
+        let mut e = cordon_audit::AuditEvent::new(cordon_audit::Cloud::Gcp, 1_772_000_000_000);
+        e.account = "acme-prod".into();
+        e.principal.kind = "user".into();
+        e.principal.id = "ops@acme.example".into();
+        e.action = method.into();
+        e
+    };
+    for (method, technique) in [
+        ("v1.compute.firewalls.insert", "T1562.007"),
+        ("google.iam.admin.v1.CreateServiceAccount", "T1136.003"),
+        (
+            "google.cloud.resourcemanager.v3.Projects.SetIamPolicy",
+            "T1098",
+        ),
+        ("v1.compute.instances.setMetadata", "T1021.007"),
+    ] {
+        let found = audit_run(&[call(method)]);
+        assert_eq!(found.len(), 1, "{method}: {found:#?}");
+        assert!(
+            found[0].techniques.contains(&technique.to_string()),
+            "{method}"
+        );
+    }
+    for method in [
+        "v1.compute.firewalls.list",
+        "storage.objects.get",
+        "google.iam.admin.v1.GetServiceAccount",
+    ] {
+        assert!(audit_run(&[call(method)]).is_empty(), "{method}");
+    }
+}

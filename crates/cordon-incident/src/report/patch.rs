@@ -95,6 +95,7 @@ fn side(
         fqdns,
         spiffe: Vec::new(),
         identities: Vec::new(),
+        data: Vec::new(),
         members: Vec::new(),
         external,
         vendor: None,

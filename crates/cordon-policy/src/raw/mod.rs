@@ -100,6 +100,8 @@ pub struct RawGroup {
     pub spiffe: Vec<Spanned<String>>,
     /// Cloud identities (accounts, roles, service accounts, app ids).
     pub identities: Vec<Spanned<crate::identity::CloudIdentity>>,
+    /// Categories of data the group's endpoints hold (`email`, `name`...).
+    pub data: Vec<String>,
     /// Other groups whose members are members of this one.
     pub groups: Vec<Spanned<String>>,
     /// Whether the group is a third party outside the organisation.
@@ -149,6 +151,7 @@ const GROUP_FIELDS: &[&str] = &[
     "fqdns",
     "spiffe",
     "identities",
+    "data",
     "groups",
     "external",
     "vendor",
@@ -312,6 +315,7 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
         fqdns: Vec::new(),
         spiffe: Vec::new(),
         identities: Vec::new(),
+        data: Vec::new(),
         groups: Vec::new(),
         external: false,
         vendor: None,
@@ -381,6 +385,12 @@ fn decode_group(name: Spanned<String>, node: &Node, diags: &mut Diagnostics) -> 
                 Err(e) => diags.error_hint(item.pos, e.message, e.hint),
             }
         }
+    }
+    if let Some(list) = fields.get("data") {
+        group.data = strings(list, diags, "data")
+            .into_iter()
+            .map(|s| s.value)
+            .collect();
     }
     if let Some(list) = fields.get("groups") {
         group.groups = strings(list, diags, "groups");
