@@ -108,6 +108,11 @@ const VAULT_READ: Change = Change {
     stage: "credential-access",
     technique: "T1555.006",
 };
+const HIJACK: Change = Change {
+    what: "accelerated (GPU) instances launched",
+    stage: "impact",
+    technique: "T1496",
+};
 const ROOT: Change = Change {
     what: "the account's root user used",
     stage: "initial-access",
@@ -289,6 +294,9 @@ fn aws(service: &str, action: &str) -> Option<Change> {
 fn azure(op: &str) -> Option<Change> {
     let op = op.to_ascii_lowercase();
     let has = |parts: &[&str]| parts.iter().any(|p| op.contains(p));
+    if !op.starts_with("microsoft.") {
+        return entra(&op);
+    }
     let verb = op.rsplit('/').next().unwrap_or("");
     let changes = matches!(verb, "write" | "delete" | "action");
     if !changes {
@@ -297,7 +305,7 @@ fn azure(op: &str) -> Option<Change> {
     Some(
         if has(&["startpacketcapture/action", "/packetcaptures/write"]) {
             MIRROR
-        } else if has(&["/networkwatchers/delete"]) {
+        } else if has(&["/networkwatchers/delete", "/diagnosticsettings/write"]) {
             MONITORING
         } else if has(&[
             "/networksecuritygroups/",
@@ -306,8 +314,7 @@ fn azure(op: &str) -> Option<Change> {
             "microsoft.network/virtualnetworks/delete",
             "microsoft.network/routetables/",
             "microsoft.sql/servers/firewallrules/",
-        ]) && !op.ends_with("/diagnosticsettings/write")
-        {
+        ]) {
             NETWORK
         } else if has(&[
             "/runcommand/action",
@@ -377,6 +384,46 @@ fn azure(op: &str) -> Option<Change> {
             "microsoft.storage/storageaccounts/regeneratekey/action",
             "rbac.authorization.k8s.io/rolebindings/write",
             "rbac.authorization.k8s.io/clusterrolebindings/write",
+        ]) {
+            IAM
+        } else {
+            return None;
+        },
+    )
+}
+
+/// The kind of change an Entra ID directory operation (`Update
+/// conditional access policy`, `Add member to role`, lower case) makes,
+/// when it is one to watch.
+fn entra(op: &str) -> Option<Change> {
+    let has = |parts: &[&str]| parts.iter().any(|p| op.contains(p));
+    let changes = [
+        "add ", "update ", "delete ", "set ", "remove ", "disable ", "invite ",
+    ]
+    .iter()
+    .any(|v| op.starts_with(v));
+    if !changes {
+        return None;
+    }
+    Some(
+        if has(&[
+            "conditional access policy",
+            "authentication methods policy",
+            "authentication method",
+            "security defaults",
+        ]) || matches!(op, "update policy" | "delete policy" | "add policy")
+        {
+            GUARDRAIL
+        } else if has(&["external user"]) {
+            NEW_IDENTITY
+        } else if has(&[
+            "member to role",
+            "eligible member",
+            "federation settings",
+            "domain authentication",
+            "owner to application",
+            "owner to service principal",
+            "app role assignment",
         ]) {
             IAM
         } else {
@@ -463,6 +510,20 @@ pub(super) fn change(e: &AuditEvent) -> Option<Change> {
     }
     if e.read_only == Some(true) {
         return None;
+    }
+    // GPU and accelerator families: what hijackers launch to mine.
+    if e.service == "ec2"
+        && e.action == "RunInstances"
+        && let Some(t) = e.detail_str("requestParameters/instanceType")
+    {
+        let family = t.split('.').next().unwrap_or_default();
+        if ["p", "g", "inf", "trn", "dl", "f"].iter().any(|f| {
+            family
+                .strip_prefix(f)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        }) {
+            return Some(HIJACK);
+        }
     }
     aws(&e.service, &e.action)
 }

@@ -82,7 +82,8 @@ impl Aged for SignIns {
 const IDENTITY_LEARN_MS: i64 = 24 * 3_600_000;
 /// Networks remembered per identity.
 const MAX_NETWORKS: usize = 32;
-/// Networks after which an identity roams (a new one is not news).
+/// Blocks of networks (see [`block`]) after which an identity roams (a
+/// new network is not news).
 const ROAMING: usize = 3;
 
 /// The networks and clients one identity was used from.
@@ -146,6 +147,24 @@ fn network(ip: std::net::IpAddr) -> String {
             format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
         }
     }
+}
+
+/// The block a network (as [`network`] writes it) belongs to: its first
+/// two octets (IPv4) or groups (IPv6).
+fn block(net: &str) -> &str {
+    let sep = if net.contains(':') { ':' } else { '.' };
+    let mut cut = net.len();
+    let mut seen = 0;
+    for (i, c) in net.char_indices() {
+        if c == sep {
+            seen += 1;
+            if seen == 2 {
+                cut = i;
+                break;
+            }
+        }
+    }
+    &net[..cut]
 }
 
 /// What kind of bulk read a call is part of.
@@ -537,12 +556,19 @@ impl AuditDetectors {
         }
         let learning = e.time_ms - id.first_ms < IDENTITY_LEARN_MS;
         let known = id.nets.len();
+        // A neighbour of a known network (the same /16, /32 for IPv6: the
+        // same provider's pool or ISP block) is where it already runs.
+        let nearby = id.nets.iter().any(|n| block(n) == block(&net));
+        let mut blocks: Vec<&str> = id.nets.iter().map(|n| block(n)).collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        let places = blocks.len();
         if id.nets.len() < MAX_NETWORKS {
             id.nets.push(net.clone());
         }
         // Roaming identities (CI runners, people on the move) already came
-        // from several networks: one more is not news.
-        if learning || known == 0 || known >= ROAMING {
+        // from several places: one more is not news.
+        if learning || known == 0 || places >= ROAMING || nearby {
             return;
         }
         // People sign in from home, the office and the road; machine

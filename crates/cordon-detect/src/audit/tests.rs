@@ -402,6 +402,15 @@ fn a_roaming_machine_identity_is_not_news_on_one_more_network() {
     events.push(call(3, 1, "140.82.127.200"));
     let found = audit_run(&events);
     assert!(found.is_empty(), "{found:#?}");
+    // Two networks known, a third in the same provider block: not news;
+    // in another block: news.
+    let mut two: Vec<_> = (0..48)
+        .map(|h| call(1 + h / 24, h % 24, &format!("140.82.{}.9", 112 + h / 24)))
+        .collect();
+    two.push(call(3, 1, "140.82.120.7"));
+    assert!(audit_run(&two).is_empty());
+    two.push(call(3, 2, "91.92.109.77"));
+    assert_eq!(audit_run(&two).len(), 1);
 }
 
 #[test]
@@ -499,6 +508,13 @@ fn watched_changes_are_low_once_a_day_per_identity_and_reads_are_not_changes() {
             "T1136.003",
             "persistence",
         ),
+        (
+            "RunInstances",
+            "ec2",
+            json!({"requestParameters": {"instanceType": "p4d.24xlarge"}}),
+            "T1496",
+            "impact",
+        ),
     ];
     for (action, service, extra, technique, stage) in cases {
         let found = audit_run(&[trail(action, service, extra)]);
@@ -530,6 +546,11 @@ fn watched_changes_are_low_once_a_day_per_identity_and_reads_are_not_changes() {
         ("GetPolicy", "iam", json!({"readOnly": true})),
         ("PutImage", "ecr", json!({"readOnly": false})),
         ("UpdateService", "ecs", json!({"readOnly": false})),
+        (
+            "RunInstances",
+            "ec2",
+            json!({"requestParameters": {"instanceType": "m5.large"}}),
+        ),
     ] {
         let found = audit_run(&[trail(action, service, extra)]);
         assert!(found.is_empty(), "{action}: {found:#?}");
@@ -571,6 +592,8 @@ fn azure_operations_to_watch_are_low_changes_and_reads_are_not() {
             "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/delete",
             "T1490",
         ),
+        ("Update conditional access policy", "T1562.001"),
+        ("Add member to role in PIM completed (permanent)", "T1098"),
     ] {
         let found = audit_run(&[op(action)]);
         assert_eq!(found.len(), 1, "{action}: {found:#?}");
