@@ -37,12 +37,54 @@ pub(crate) fn address(s: &str) -> Option<std::net::IpAddr> {
     }
 }
 
+/// The parts of a record kept as the event's detail, for the detectors.
+const DETAIL: [&str; 8] = [
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "serviceEventDetails",
+    "errorMessage",
+    "eventType",
+    "sharedEventID",
+    "vpcEndpointId",
+];
+
 /// Normalise one CloudTrail record.
 ///
 /// # Errors
 /// What makes it no event: a missing `eventTime` or `eventName`, an event
 /// version this reader does not know.
 pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
+    let detail: Map<String, Value> = DETAIL
+        .iter()
+        .filter_map(|k| {
+            r.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| ((*k).to_string(), v.clone()))
+        })
+        .collect();
+    build(r, detail)
+}
+
+/// [`normalise`] of a record the caller gives up: its detail is moved, not
+/// copied.
+///
+/// # Errors
+/// As [`normalise`].
+pub fn normalise_owned(mut r: Value) -> Result<AuditEvent, String> {
+    let mut detail = Map::new();
+    if let Some(o) = r.as_object_mut() {
+        for k in DETAIL {
+            if let Some(v) = o.remove(k).filter(|v| !v.is_null()) {
+                detail.insert(k.to_string(), v);
+            }
+        }
+    }
+    build(&r, detail)
+}
+
+/// The event of record `r` whose detail (the [`DETAIL`] parts) is `detail`.
+fn build(r: &Value, detail: Map<String, Value>) -> Result<AuditEvent, String> {
     if let Some(v) = text(r, "eventVersion")
         && v.split('.').next() != Some("1")
     {
@@ -81,7 +123,7 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
         .or(e.principal.account.as_deref())
         .unwrap_or_default()
         .to_string();
-    let login_failed = r
+    let login_failed = detail
         .get("responseElements")
         .and_then(|v| text(v, "ConsoleLogin"))
         .is_some_and(|v| v == "Failure");
@@ -96,7 +138,7 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
             .map(str::to_string)
             .collect();
     }
-    let params = r.get("requestParameters");
+    let params = detail.get("requestParameters");
     if let Some(bucket) = params.and_then(|p| text(p, "bucketName")) {
         let arn = match params.and_then(|p| text(p, "key")) {
             Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),
@@ -106,7 +148,7 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
             e.resources.push(arn);
         }
     }
-    let extra = r.get("additionalEventData");
+    let extra = detail.get("additionalEventData");
     let count = |k: &str| {
         extra.and_then(|x| x.get(k)).and_then(|v| match v {
             Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
@@ -120,21 +162,6 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
         && let Some(mfa) = extra.and_then(|x| text(x, "MFAUsed"))
     {
         e.principal.mfa = Some(mfa == "Yes");
-    }
-    let mut detail = Map::new();
-    for key in [
-        "requestParameters",
-        "responseElements",
-        "additionalEventData",
-        "serviceEventDetails",
-        "errorMessage",
-        "eventType",
-        "sharedEventID",
-        "vpcEndpointId",
-    ] {
-        if let Some(v) = r.get(key).filter(|v| !v.is_null()) {
-            detail.insert(key.to_string(), v.clone());
-        }
     }
     if !detail.is_empty() {
         e.detail = Value::Object(detail);

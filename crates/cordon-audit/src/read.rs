@@ -81,6 +81,20 @@ pub fn normalise(record: &Value) -> Option<Result<AuditEvent, String>> {
     })
 }
 
+/// [`normalise`] of a record the caller gives up (CloudTrail's detail is
+/// moved, not copied); the record back when it is no cloud's.
+///
+/// # Errors
+/// The record, when no cloud's normaliser takes it.
+pub fn normalise_owned(record: Value) -> Result<Result<AuditEvent, String>, Value> {
+    match cloud_of(&record) {
+        Some(Cloud::Aws) => Ok(cloudtrail::normalise_owned(record)),
+        Some(Cloud::Gcp) => Ok(gcp::normalise(&record)),
+        Some(Cloud::Azure) => Ok(azure::normalise(&record)),
+        None => Err(record),
+    }
+}
+
 /// Whether the start of an input (decompressed) is audit data: the first
 /// record the splitter finds in `head` is an event of some cloud. A
 /// record cut by the end of `head` is judged by the keys before the cut.
@@ -154,9 +168,9 @@ pub fn read_events(
                     return;
                 }
             };
-            let normalised = match normalise(&value) {
-                Some(n) => n,
-                None => {
+            let normalised = match normalise_owned(value) {
+                Ok(n) => n,
+                Err(value) => {
                     report.skip(
                         "not-an-event",
                         format!(

@@ -137,8 +137,8 @@ impl AuditStore for SqliteStore {
             let event = if raw {
                 let value: serde_json::Value =
                     serde_json::from_str(&body).map_err(|e| bad(e.to_string()))?;
-                let mut e = cordon_audit::normalise(&value)
-                    .ok_or_else(|| bad("no cloud's audit record".into()))?
+                let mut e = cordon_audit::read::normalise_owned(value)
+                    .map_err(|_| bad("no cloud's audit record".into()))?
                     .map_err(bad)?;
                 e.raw = Some(body.into_boxed_str());
                 e
