@@ -117,8 +117,7 @@ fn build(r: &Value, detail: Map<String, Value>) -> Result<AuditEvent, String> {
         Value::String(s) => s.parse().ok(),
         _ => None,
     });
-    let identity = r.get("userIdentity").cloned().unwrap_or(Value::Null);
-    e.principal = principal(&identity);
+    e.principal = principal(r.get("userIdentity").unwrap_or(&Value::Null));
     e.account = text(r, "recipientAccountId")
         .or(e.principal.account.as_deref())
         .unwrap_or_default()
