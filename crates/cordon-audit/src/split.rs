@@ -59,7 +59,14 @@ struct State {
     /// (`Records` of a CloudTrail file, or a bare top-level array).
     records_depth: Option<u32>,
     capture: Option<Capture>,
+    /// The record's bytes from earlier chunks (a record inside one chunk
+    /// is handed out from the chunk, never copied).
     buf: Vec<u8>,
+    /// Where in the current chunk the record's bytes not yet in `buf`
+    /// start.
+    mark: Option<usize>,
+    /// The index in the current chunk of the byte being looked at.
+    cur: usize,
     /// Skipping to the end of the line after junk.
     skip_line: bool,
     pos: Position,
@@ -86,6 +93,8 @@ pub fn split<R: BufRead>(
         records_depth: None,
         capture: None,
         buf: Vec::new(),
+        mark: None,
+        cur: 0,
         skip_line: false,
         pos: Position {
             offset: 0,
@@ -138,8 +147,18 @@ impl State {
                     continue;
                 }
             }
-            self.byte(rest[0], each);
+            self.cur = i;
+            self.byte(chunk, each);
             i += 1;
+        }
+        // A record going on into the next chunk: keep what this one had.
+        match (self.capture, self.mark) {
+            (Some(c), Some(m)) if !c.too_long => {
+                self.buf
+                    .extend_from_slice(chunk.get(m..).unwrap_or_default());
+                self.mark = Some(0);
+            }
+            _ => self.mark = None,
         }
     }
 
@@ -164,31 +183,25 @@ impl State {
             let room = 64usize.saturating_sub(self.key.len());
             self.key.extend_from_slice(&run[..run.len().min(room)]);
         }
+        self.count(run.len());
+    }
+
+    /// `n` more bytes of the record being captured (they stay in the
+    /// chunk until it ends or the chunk does); past the limit the record
+    /// is too long and nothing of it is kept.
+    fn count(&mut self, n: usize) {
         if let Some(c) = self.capture.as_mut() {
-            c.bytes += run.len() as u64;
-            if !c.too_long {
-                if self.buf.len() + run.len() > self.limit {
-                    c.too_long = true;
-                    self.buf = Vec::new();
-                } else {
-                    self.buf.extend_from_slice(run);
-                }
+            c.bytes += n as u64;
+            if !c.too_long && c.bytes > self.limit as u64 {
+                c.too_long = true;
+                self.buf = Vec::new();
+                self.mark = None;
             }
         }
     }
 
-    fn keep(&mut self, b: u8) {
-        if let Some(c) = self.capture.as_mut() {
-            c.bytes += 1;
-            if !c.too_long {
-                if self.buf.len() >= self.limit {
-                    c.too_long = true;
-                    self.buf = Vec::new();
-                } else {
-                    self.buf.push(b);
-                }
-            }
-        }
+    fn keep(&mut self, _b: u8) {
+        self.count(1);
     }
 
     fn advance(&mut self, b: u8) {
@@ -211,9 +224,11 @@ impl State {
         self.records_depth = None;
         self.capture = None;
         self.buf.clear();
+        self.mark = None;
     }
 
-    fn byte(&mut self, b: u8, each: &mut dyn FnMut(Piece<'_>)) {
+    fn byte(&mut self, chunk: &[u8], each: &mut dyn FnMut(Piece<'_>)) {
+        let b = chunk[self.cur];
         let at = self.pos;
         self.advance(b);
         if self.skip_line {
@@ -268,6 +283,7 @@ impl State {
                             too_long: false,
                         });
                         self.buf.clear();
+                        self.mark = Some(self.cur);
                     } else if opened == 1 {
                         // A bare array: its objects are the records.
                         self.records_depth = Some(1);
@@ -282,6 +298,7 @@ impl State {
                     // the objects of its `Records` are the events.
                     self.capture = None;
                     self.buf.clear();
+                    self.mark = None;
                     self.records_depth = Some(2);
                 }
                 self.depth = opened;
@@ -301,10 +318,20 @@ impl State {
                     && c.depth == self.depth
                 {
                     self.capture = None;
-                    if c.too_long {
-                        each(Piece::TooLong(c.at, c.bytes));
-                    } else {
-                        each(Piece::Record(&self.buf, c.at));
+                    let end = self.cur + 1;
+                    match (c.too_long, self.mark.take()) {
+                        (true, _) => each(Piece::TooLong(c.at, c.bytes)),
+                        // The whole record in this chunk: handed out in place.
+                        (false, Some(m)) if self.buf.is_empty() => {
+                            each(Piece::Record(chunk.get(m..end).unwrap_or_default(), c.at));
+                        }
+                        (false, m) => {
+                            if let Some(m) = m {
+                                self.buf
+                                    .extend_from_slice(chunk.get(m..end).unwrap_or_default());
+                            }
+                            each(Piece::Record(&self.buf, c.at));
+                        }
                     }
                     self.buf.clear();
                 }

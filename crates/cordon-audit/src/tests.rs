@@ -228,3 +228,77 @@ fn flow_logs_and_other_text_are_not_audit_data() {
     );
     assert_eq!(crate::cloudtrail::address("ec2.amazonaws.com"), None);
 }
+
+/// A reader handing out `size` bytes at a time.
+struct Trickle<'a> {
+    data: &'a [u8],
+    size: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.size.min(out.len()).min(self.data.len());
+        out[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn records_cut_by_read_boundaries_anywhere_come_out_whole() {
+    let records: Vec<String> = (0..5)
+        .map(|i| ct(&format!("Get{i}"), "2026-03-01T10:00:00Z"))
+        .collect();
+    let shapes = [
+        records.join("\n"),
+        format!("{{\"Records\": [{}]}}", records.join(",\n")),
+        format!("[{}]", records.join(", ")),
+    ];
+    let pieces = |text: &[u8], size: usize| {
+        let mut out = Vec::new();
+        let reader = std::io::BufReader::with_capacity(size, Trickle { data: text, size });
+        split(reader, 4096, &mut |p| {
+            out.push(match p {
+                Piece::Record(b, at) => format!("{at} {}", String::from_utf8_lossy(b)),
+                Piece::TooLong(at, n) => format!("too long {n} at {at}"),
+                Piece::Broken(at, why) => format!("broken {why} at {at}"),
+            })
+        })
+        .unwrap();
+        out
+    };
+    for text in &shapes {
+        let whole = pieces(text.as_bytes(), 1 << 20);
+        assert_eq!(whole.len(), 5, "{whole:?}");
+        for (i, r) in records.iter().enumerate() {
+            assert!(whole[i].ends_with(r.as_str()), "{}", whole[i]);
+        }
+        for size in [1, 2, 3, 7, 64, 333, 1000] {
+            assert_eq!(
+                pieces(text.as_bytes(), size),
+                whole,
+                "reads of {size} bytes"
+            );
+        }
+    }
+    // The limit holds across reads too.
+    let long = format!("{}\n{}", ct("Big", "2026-03-01T10:00:00Z"), records[0]);
+    let small = |size| {
+        let mut out = Vec::new();
+        split(
+            std::io::BufReader::with_capacity(
+                size,
+                Trickle {
+                    data: long.as_bytes(),
+                    size,
+                },
+            ),
+            100,
+            &mut |p| out.push(matches!(p, Piece::TooLong(..))),
+        )
+        .unwrap();
+        out
+    };
+    assert_eq!(small(7), [true, true]);
+    assert_eq!(small(1 << 16), [true, true]);
+}

@@ -618,10 +618,7 @@ impl Store for SqliteStore {
             params![before_ms.div_euclid(60_000) * 60_000],
         )?;
         // Audit events keep the same retention as flows.
-        tx.execute(
-            "DELETE FROM audit_events WHERE time_ms < ?",
-            params![before_ms],
-        )?;
+        Self::prune_audit(&tx, before_ms)?;
         tx.commit()?;
         Ok(u64::try_from(deleted).unwrap_or(0))
     }
