@@ -63,10 +63,22 @@ fn tell(f: &Finding, kb: &Kb) -> anyhow::Result<()> {
     for r in f.evidence.flows.iter().take(2) {
         outln!("      evidence: {}", report::flow_text(r));
     }
+    // A cloud audit finding's evidence is the calls it saw.
+    let calls = f
+        .evidence
+        .facts
+        .get("events")
+        .and_then(serde_json::Value::as_array);
+    for call in calls.into_iter().flatten().take(2) {
+        outln!("      evidence: {}", call_text(call));
+    }
     let controls: Vec<&str> = f.controls.iter().map(|c| c.id.as_str()).collect();
     outln!("      controls: {}", controls.join(", "));
     match &f.stopped_by {
         Some(rule) => outln!("      enforced, the policy would have stopped it: {rule}"),
+        None if f.kind.is_cloud_plane() => outln!(
+            "      a call in the cloud's control or data plane: no network rule sees it, detection does"
+        ),
         None => outln!(
             "      the policy allows this path (a trusted or unlisted route): only detection sees it"
         ),
@@ -281,6 +293,37 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         return crate::serve_cmd::run_on(&store_dir, policy, args.listen, None, None, None);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One call an audit finding cites, as a line: when, what, by whom, from
+/// where, its result.
+fn call_text(call: &serde_json::Value) -> String {
+    let text = |k: &str| {
+        call.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    };
+    let time = call
+        .get("time_ms")
+        .and_then(serde_json::Value::as_i64)
+        .map(format_rfc3339)
+        .unwrap_or_default();
+    let result = match call.get("success").and_then(serde_json::Value::as_bool) {
+        Some(false) => "refused",
+        _ => "ok",
+    };
+    let mut parts = vec![time, text("action").to_string(), result.to_string()];
+    for (label, key) in [("by", "principal"), ("from", "source"), ("id", "event_id")] {
+        if !text(key).is_empty() {
+            parts.push(format!("{label} {}", text(key)));
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    if parts.is_empty() {
+        call.to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Files the simulation writes beside the flows.

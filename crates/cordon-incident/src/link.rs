@@ -251,13 +251,16 @@ impl Keys {
             }
         }
         if f.kind.is_cloud_plane() {
-            if let Some(p) = f
-                .evidence
-                .facts
-                .get("principal")
-                .and_then(serde_json::Value::as_str)
-                .filter(|p| !p.is_empty())
-            {
+            // The identity (a role rather than one of its sessions), else
+            // the principal as recorded.
+            let fact = |k: &str| {
+                f.evidence
+                    .facts
+                    .get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|p| !p.is_empty())
+            };
+            if let Some(p) = fact("identity").or_else(|| fact("principal")) {
                 let key = format!("p:{p}");
                 k.actors.push(key.clone());
                 k.shown.push((key, Role::Identity, src.clone()));

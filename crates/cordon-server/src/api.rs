@@ -20,7 +20,9 @@ use cordon_flow::Flow;
 use cordon_flow::time::{now_ms, parse_time_arg};
 use cordon_incident::{Status, StatusChange, report};
 use cordon_policy::{CompiledPolicy, Endpoint, LoadOptions, Request, parse_policy};
-use cordon_store::{FindingStore, FlowQuery, FlowReader, IncidentStore, topology_label};
+use cordon_store::{
+    AuditStore, FindingStore, FlowQuery, FlowReader, IncidentStore, topology_label,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -412,6 +414,7 @@ pub async fn overview_json(app: &Arc<App>) -> Result<Value, ApiError> {
         let trend = s.timeline(&q, 3_600_000)?;
         Ok(json!({
             "flows": s.count()?,
+            "audit_events": s.event_count()?,
             "first_ms": span.map(|s| s.0),
             "last_ms": span.map(|s| s.1),
             "findings": findings.len(),

@@ -179,6 +179,12 @@ pub trait AuditStore {
         sink: &mut dyn FnMut(cordon_audit::AuditEvent) -> bool,
     ) -> Result<u64, StoreError>;
 
+    /// How many events are stored.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn event_count(&self) -> Result<u64, StoreError>;
+
     /// Events matching `query`, oldest first (bounded by its `limit`).
     ///
     /// # Errors

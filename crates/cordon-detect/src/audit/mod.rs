@@ -926,6 +926,10 @@ fn audit_finding(
             facts.insert("vendor".into(), Value::from(v.clone()));
         }
     }
+    if let Some(id) = identity(e) {
+        // The identity behind the call: a role, not one of its sessions.
+        facts.insert("identity".into(), Value::from(id));
+    }
     facts.insert("events".into(), Value::Array(vec![e.reference()]));
     Finding {
         id: finding_id(kind, &format!("{}|{}|{key}", e.cloud.as_str(), e.account)),

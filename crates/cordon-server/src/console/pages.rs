@@ -60,6 +60,7 @@ pub async fn overview(State(app): AppState, headers: HeaderMap) -> Response {
     let open = o["open_incidents"].as_array().cloned().unwrap_or_default();
     for (label, value) in [
         ("flows stored", num(&o["flows"]).to_string()),
+        ("cloud audit events", num(&o["audit_events"]).to_string()),
         ("findings", num(&o["findings"]).to_string()),
         (
             "critical / high",

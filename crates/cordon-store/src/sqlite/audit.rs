@@ -259,6 +259,15 @@ impl AuditStore for SqliteStore {
         Ok(())
     }
 
+    fn event_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.db.query_row(
+            "SELECT (SELECT count(*) FROM audit_events) + (SELECT coalesce(sum(events), 0) FROM audit_blocks)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Blocks in the order of their first event, each block's events in
     /// time order: events of inputs whose times overlap come out in time
     /// order block by block.

@@ -712,6 +712,7 @@ fn audit_events_round_trip_through_blocks_filter_and_prune() {
         0,
     )
     .unwrap();
+    assert_eq!(s.event_count().unwrap(), 5);
     let all = s.events(&AuditQuery::default()).unwrap();
     let times: Vec<i64> = all.iter().map(|e| (e.time_ms - t0) / H).collect();
     assert_eq!(times, [0, 1, 2, 3, 4]);
