@@ -108,6 +108,16 @@ const VAULT_READ: Change = Change {
     stage: "credential-access",
     technique: "T1555.006",
 };
+const REGION: Change = Change {
+    what: "a region enabled",
+    stage: "defense-evasion",
+    technique: "T1535",
+};
+const INSTANCE_DELETED: Change = Change {
+    what: "instances terminated",
+    stage: "defense-evasion",
+    technique: "T1578.003",
+};
 const HIJACK: Change = Change {
     what: "accelerated (GPU) instances launched",
     stage: "impact",
@@ -166,8 +176,8 @@ fn aws(service: &str, action: &str) -> Option<Change> {
         }
         "ec2" if starts(&["DeleteSnapshot"]) => DESTROYED,
         "ec2" if starts(&["ModifyInstanceAttribute", "StopInstances"]) => RESTORE,
-        "ec2" if action == "EnableRegion" => RESTORE,
-        "account" if starts(&["EnableRegion", "DisableRegion"]) => RESTORE,
+        "ec2" if action == "TerminateInstances" => INSTANCE_DELETED,
+        _ if action == "EnableRegion" => REGION,
         "ec2-instance-connect" => REMOTE,
         "ssm" if starts(&["SendCommand", "StartSession", "StartAutomationExecution"]) => COMMAND,
         "rds"
@@ -206,6 +216,8 @@ fn aws(service: &str, action: &str) -> Option<Change> {
                 "ModifyDBCluster",
                 "RebootDB",
                 "FailoverDB",
+                "FailoverGlobalCluster",
+                "SwitchoverGlobalCluster",
                 "AddRoleToDB",
                 "ModifyDBSnapshotAttribute",
                 "ModifyDBClusterSnapshotAttribute",
@@ -232,7 +244,7 @@ fn aws(service: &str, action: &str) -> Option<Change> {
             IAM
         }
         "signin" if action == "PasswordUpdated" => IAM,
-        "sts" if action == "GetSigninToken" => IAM,
+        "signin" if action == "GetSigninToken" => IAM,
         "cloudtrail" if starts(&["CreateTrail", "UpdateTrail", "PutInsightSelectors"]) => {
             MONITORING
         }
@@ -263,7 +275,14 @@ fn aws(service: &str, action: &str) -> Option<Change> {
         {
             DESTROYED
         }
-        "s3" if action == "PutBucketPolicy" || action == "DeleteBucketPolicy" => GUARDRAIL,
+        "s3" if matches!(
+            action,
+            "PutBucketPolicy" | "DeleteBucketPolicy" | "PutBucketAcl"
+        ) =>
+        {
+            GUARDRAIL
+        }
+        "lambda" if starts(&["AddPermission", "RemovePermission"]) => IAM,
         "kms" if starts(&["DisableKey", "ScheduleKeyDeletion"]) => DESTROYED,
         "backup"
             if starts(&[
@@ -508,7 +527,9 @@ pub(super) fn change(e: &AuditEvent) -> Option<Change> {
     if e.principal.kind == "Root" && (e.read_only != Some(true) || e.is_sign_in()) {
         return Some(ROOT);
     }
-    if e.read_only == Some(true) {
+    // Calls a cloud service makes on its own (autoscaling, backups) are
+    // the service's routine.
+    if e.read_only == Some(true) || e.principal.kind == "AWSService" {
         return None;
     }
     // GPU and accelerator families: what hijackers launch to mine.

@@ -515,6 +515,20 @@ fn watched_changes_are_low_once_a_day_per_identity_and_reads_are_not_changes() {
             "T1496",
             "impact",
         ),
+        (
+            "TerminateInstances",
+            "ec2",
+            json!({"requestParameters": {"instancesSet": {"items": [{"instanceId": "i-1"}]}}}),
+            "T1578.003",
+            "defense-evasion",
+        ),
+        (
+            "EnableRegion",
+            "account",
+            json!({"requestParameters": {"RegionName": "ap-east-1"}}),
+            "T1535",
+            "defense-evasion",
+        ),
     ];
     for (action, service, extra, technique, stage) in cases {
         let found = audit_run(&[trail(action, service, extra)]);
@@ -550,6 +564,12 @@ fn watched_changes_are_low_once_a_day_per_identity_and_reads_are_not_changes() {
             "RunInstances",
             "ec2",
             json!({"requestParameters": {"instanceType": "m5.large"}}),
+        ),
+        // An autoscaling group terminating its instances is the service's routine.
+        (
+            "TerminateInstances",
+            "ec2",
+            json!({"userIdentity": {"type": "AWSService", "invokedBy": "autoscaling.amazonaws.com"}}),
         ),
     ] {
         let found = audit_run(&[trail(action, service, extra)]);
