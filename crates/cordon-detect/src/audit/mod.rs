@@ -533,6 +533,19 @@ impl AuditDetectors {
         out.push(f);
     }
 
+    /// What is known of identity `who`, seen again at `t`.
+    fn identity_seen(&mut self, who: &str, t: i64) -> &mut Identity {
+        let id = self.identities.entry(who.to_string(), || Identity {
+            first_ms: t,
+            last_ms: t,
+            nets: Vec::new(),
+            agents: Vec::new(),
+        });
+        id.first_ms = id.first_ms.min(t);
+        id.last_ms = id.last_ms.max(t);
+        id
+    }
+
     /// An identity used from an Internet network it never used in the
     /// day it was watched before (see [`Identity`]).
     fn new_network(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
@@ -543,14 +556,7 @@ impl AuditDetectors {
             return;
         };
         let net = network(ip);
-        let id = self.identities.entry(who.clone(), || Identity {
-            first_ms: e.time_ms,
-            last_ms: e.time_ms,
-            nets: Vec::new(),
-            agents: Vec::new(),
-        });
-        id.first_ms = id.first_ms.min(e.time_ms);
-        id.last_ms = id.last_ms.max(e.time_ms);
+        let id = self.identity_seen(&who, e.time_ms);
         if id.nets.contains(&net) {
             return;
         }
@@ -627,14 +633,7 @@ impl AuditDetectors {
         let (Some(who), Some(family)) = (identity(e), agent_family(&e.user_agent)) else {
             return;
         };
-        let id = self.identities.entry(who.clone(), || Identity {
-            first_ms: e.time_ms,
-            last_ms: e.time_ms,
-            nets: Vec::new(),
-            agents: Vec::new(),
-        });
-        id.first_ms = id.first_ms.min(e.time_ms);
-        id.last_ms = id.last_ms.max(e.time_ms);
+        let id = self.identity_seen(&who, e.time_ms);
         if id.agents.contains(&family) {
             return;
         }
