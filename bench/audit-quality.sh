@@ -29,13 +29,7 @@ cd "$(dirname "$0")/.."
 data=${1:-../shared/cloud-audit}
 dir=${BENCH_DIR:-/tmp/cordon-audit-quality}
 rm -rf "$dir"; mkdir -p "$dir"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/cordon/target}
-if [ -n "${CORDON_BIN:-}" ]; then
-  cordon=$CORDON_BIN
-else
-  cargo build --release -q --bin cordon
-  cordon="$CARGO_TARGET_DIR/release/cordon"
-fi
+. bench/cordon-bin.sh
 
 python3 - "$cordon" "$data" "$dir" <<'PY'
 import json, os, subprocess, sys

@@ -17,13 +17,7 @@ cd "$(dirname "$0")/.."
 real=${1:-../shared/real}
 dir=${BENCH_DIR:-/tmp/cordon-real}
 rm -rf "$dir"; mkdir -p "$dir"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/cordon/target}
-if [ -n "${CORDON_BIN:-}" ]; then
-  cordon=$CORDON_BIN
-else
-  cargo build --release -q --bin cordon
-  cordon="$CARGO_TARGET_DIR/release/cordon"
-fi
+. bench/cordon-bin.sh
 
 for d in "$real"/*/; do
   name=$(basename "$d")

@@ -87,11 +87,11 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
         .or_else(|| text(props, "ipAddress"))
         .unwrap_or_default();
     e.source = caller.to_string();
-    e.source_ip = crate::cloudtrail::address(caller).or_else(|| {
+    e.source_ip = crate::address(caller).or_else(|| {
         // `5.5.5.5:28915`, `[2001:db8::1]:443`
         caller
             .rsplit_once(':')
-            .and_then(|(ip, _)| crate::cloudtrail::address(ip.trim_matches(['[', ']'])))
+            .and_then(|(ip, _)| crate::address(ip.trim_matches(['[', ']'])))
     });
     e.user_agent = text(props, "userAgent")
         .or_else(|| text(props, "userAgentHeader"))

@@ -17,26 +17,6 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// An address as CloudTrail records it; anonymised logs write octets with
-/// leading zeros (`10.001.002.003`), read as the address they stand for.
-pub(crate) fn address(s: &str) -> Option<std::net::IpAddr> {
-    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Some(cordon_core::canonical_ip(ip));
-    }
-    let octets: Vec<u8> = s
-        .split('.')
-        .map(|o| {
-            (!o.is_empty() && o.len() <= 3 && o.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| o.parse::<u8>().ok())
-                .flatten()
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    match octets[..] {
-        [a, b, c, d] => Some(std::net::IpAddr::from([a, b, c, d])),
-        _ => None,
-    }
-}
-
 /// The parts of a record kept as the event's detail, for the detectors.
 const DETAIL: [&str; 8] = [
     "requestParameters",
@@ -108,7 +88,7 @@ fn build(r: &Value, detail: Map<String, Value>) -> Result<AuditEvent, String> {
         .unwrap_or_default();
     e.region = text(r, "awsRegion").map(str::to_string);
     e.source = text(r, "sourceIPAddress").unwrap_or_default().to_string();
-    e.source_ip = address(&e.source);
+    e.source_ip = crate::address(&e.source);
     e.user_agent = text(r, "userAgent").unwrap_or_default().to_string();
     e.request_id = text(r, "requestID").map(str::to_string);
     e.event_id = text(r, "eventID").map(str::to_string);

@@ -19,6 +19,9 @@ pub struct AuditEnricher {
     compiled: Arc<CompiledPolicy>,
     /// Every identity a group names, with the group.
     named: Vec<(GroupId, CloudIdentity)>,
+    /// The address ranges each vendor group declares (with its members'),
+    /// by group index.
+    declared: Vec<Vec<ipnet::IpNet>>,
     /// Groups of principals already matched, by principal id, role and
     /// account (most events come from few principals).
     seen: FxHashMap<PrincipalKey, Vec<GroupId>>,
@@ -43,9 +46,25 @@ impl AuditEnricher {
                 g.identities.iter().map(move |c| (id, c.clone()))
             })
             .collect();
+        let policy = compiled.policy();
+        let declared = (0..policy.groups.len())
+            .map(|i| {
+                let id = GroupId(u32::try_from(i).unwrap_or(u32::MAX));
+                if policy.group(id).is_none_or(|g| g.vendor.is_none()) {
+                    return Vec::new();
+                }
+                policy
+                    .group_closure(id)
+                    .into_iter()
+                    .filter_map(|m| policy.group(m))
+                    .flat_map(|m| m.cidrs.iter().copied())
+                    .collect()
+            })
+            .collect();
         AuditEnricher {
             compiled,
             named,
+            declared,
             seen: FxHashMap::default(),
             stores: FxHashMap::default(),
         }
@@ -109,12 +128,7 @@ impl AuditEnricher {
                 && let Some(v) = &g.vendor
             {
                 ctx.vendor = Some(v.name.clone());
-                ctx.declared = policy
-                    .group_closure(*id)
-                    .into_iter()
-                    .filter_map(|m| policy.group(m))
-                    .flat_map(|m| m.cidrs.iter().copied())
-                    .collect();
+                ctx.declared = self.declared.get(id.index()).cloned().unwrap_or_default();
             }
         }
         if let Some(ip) = e.source_ip {

@@ -82,7 +82,7 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
     }
     let meta = p.and_then(|p| p.get("requestMetadata"));
     e.source = text(meta, "callerIp").unwrap_or_default().to_string();
-    e.source_ip = crate::cloudtrail::address(&e.source);
+    e.source_ip = crate::address(&e.source);
     e.user_agent = text(meta, "callerSuppliedUserAgent")
         .unwrap_or_default()
         .to_string();

@@ -41,5 +41,25 @@ pub(crate) fn parse_time(s: &str) -> Option<i64> {
     })
 }
 
+/// An address as audit logs record it; anonymised logs write octets with
+/// leading zeros (`10.001.002.003`), read as the address they stand for.
+pub(crate) fn address(s: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Some(cordon_core::canonical_ip(ip));
+    }
+    let octets: Vec<u8> = s
+        .split('.')
+        .map(|o| {
+            (!o.is_empty() && o.len() <= 3 && o.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| o.parse::<u8>().ok())
+                .flatten()
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    match octets[..] {
+        [a, b, c, d] => Some(std::net::IpAddr::from([a, b, c, d])),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -68,25 +68,14 @@ pub fn cloud_of(record: &Value) -> Option<Cloud> {
     }
 }
 
-/// Normalise one record by its cloud's reader; `None` when it is no
-/// cloud's audit record.
+/// Normalise one record by its cloud's reader (a CloudTrail record's
+/// detail is moved into the event, not copied); the record back when it
+/// is no cloud's audit record.
 ///
 /// # Errors
-/// (Inside the option) what makes a record of a known cloud no event.
-pub fn normalise(record: &Value) -> Option<Result<AuditEvent, String>> {
-    Some(match cloud_of(record)? {
-        Cloud::Aws => cloudtrail::normalise(record),
-        Cloud::Gcp => gcp::normalise(record),
-        Cloud::Azure => azure::normalise(record),
-    })
-}
-
-/// [`normalise`] of a record the caller gives up (CloudTrail's detail is
-/// moved, not copied); the record back when it is no cloud's.
-///
-/// # Errors
-/// The record, when no cloud's normaliser takes it.
-pub fn normalise_owned(record: Value) -> Result<Result<AuditEvent, String>, Value> {
+/// The record, when no cloud's normaliser takes it; inside, what makes a
+/// record of a known cloud no event.
+pub fn normalise(record: Value) -> Result<Result<AuditEvent, String>, Value> {
     match cloud_of(&record) {
         Some(Cloud::Aws) => Ok(cloudtrail::normalise_owned(record)),
         Some(Cloud::Gcp) => Ok(gcp::normalise(&record)),
@@ -168,7 +157,7 @@ pub fn read_events(
                     return;
                 }
             };
-            let normalised = match normalise_owned(value) {
+            let normalised = match normalise(value) {
                 Ok(n) => n,
                 Err(value) => {
                     report.skip(

@@ -200,10 +200,6 @@ impl State {
         }
     }
 
-    fn keep(&mut self, _b: u8) {
-        self.count(1);
-    }
-
     fn advance(&mut self, b: u8) {
         self.pos.offset += 1;
         if b == b'\n' {
@@ -248,7 +244,7 @@ impl State {
                 self.reset();
                 return;
             }
-            self.keep(b);
+            self.count(1);
             if self.escape {
                 self.escape = false;
             } else if b == b'\\' {
@@ -268,7 +264,7 @@ impl State {
                     self.in_key = true;
                     self.key.clear();
                 }
-                self.keep(b);
+                self.count(1);
             }
             b'{' | b'[' => {
                 let opened = self.depth + 1;
@@ -305,7 +301,7 @@ impl State {
                 if opened == 1 && b == b'{' {
                     self.expect_key = true;
                 }
-                self.keep(b);
+                self.count(1);
             }
             b'}' | b']' => {
                 if self.depth == 0 {
@@ -313,7 +309,7 @@ impl State {
                     self.skip_line = true;
                     return;
                 }
-                self.keep(b);
+                self.count(1);
                 if let Some(c) = self.capture
                     && c.depth == self.depth
                 {
@@ -348,15 +344,15 @@ impl State {
                 if self.depth == 1 {
                     self.expect_key = true;
                 }
-                self.keep(b);
+                self.count(1);
             }
             b':' => {
                 if self.depth == 1 {
                     self.expect_key = false;
                 }
-                self.keep(b);
+                self.count(1);
             }
-            b' ' | b'\t' | b'\r' | b'\n' => self.keep(b),
+            b' ' | b'\t' | b'\r' | b'\n' => self.count(1),
             _ => {
                 if self.depth == 0 {
                     each(Piece::Broken(
@@ -373,7 +369,7 @@ impl State {
                         "a value where an event object was expected".into(),
                     ));
                 } else {
-                    self.keep(b);
+                    self.count(1);
                 }
             }
         }

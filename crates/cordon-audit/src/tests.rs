@@ -223,10 +223,10 @@ fn flow_logs_and_other_text_are_not_audit_data() {
     assert_eq!(crate::parse_time("yesterday"), None);
     // Anonymised addresses with leading zeros are still addresses.
     assert_eq!(
-        crate::cloudtrail::address("251.234.045.249"),
+        crate::address("251.234.045.249"),
         Some("251.234.45.249".parse().unwrap())
     );
-    assert_eq!(crate::cloudtrail::address("ec2.amazonaws.com"), None);
+    assert_eq!(crate::address("ec2.amazonaws.com"), None);
 }
 
 /// A reader handing out `size` bytes at a time.

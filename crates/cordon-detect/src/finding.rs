@@ -239,6 +239,46 @@ pub fn finding_id(kind: FindingKind, key: &str) -> String {
 }
 
 impl Finding {
+    /// A finding of `kind` about `key`, scored `score` (0–100: its
+    /// severity and confidence follow), at `at`, with nothing else known
+    /// yet: the detectors fill in who, what and the evidence.
+    pub(crate) fn scored(
+        kind: FindingKind,
+        key: &str,
+        score: f64,
+        at: i64,
+        summary: String,
+    ) -> Finding {
+        let score = score.clamp(0.0, 100.0);
+        Finding {
+            id: finding_id(kind, key),
+            kind,
+            title: String::new(),
+            severity: Severity::from_score(score),
+            confidence: (score / 100.0).clamp(0.05, 0.99),
+            score,
+            src: String::new(),
+            dst: String::new(),
+            src_entity: Entity::default(),
+            dst_entity: Entity::default(),
+            port: None,
+            first_ms: at,
+            last_ms: at,
+            evidence: Evidence {
+                summary,
+                facts: BTreeMap::new(),
+                flows: Vec::new(),
+            },
+            techniques: Vec::new(),
+            tactics: Vec::new(),
+            stage: String::new(),
+            controls: Vec::new(),
+            action: String::new(),
+            stopped_by: None,
+            updates: 1,
+        }
+    }
+
     /// Fold a later report of the same finding into this one: the time
     /// range grows, the score and severity keep their maximum, evidence
     /// facts take the newer values and sample flows are kept up to a few.

@@ -163,9 +163,9 @@ impl CloudIdentity {
                 ) else {
                     return false;
                 };
+                // `arn:P:sts::A` (the session's) is `arn:P:iam::A` (the role's).
                 let (head, name) = role;
-                let head = head.replacen(":iam:", ":sts:", 1);
-                session.0 == head
+                head.split_once(":iam::") == session.0.split_once(":sts::")
                     && if *prefix {
                         session.1.starts_with(name)
                     } else {

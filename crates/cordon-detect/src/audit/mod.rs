@@ -48,7 +48,7 @@ mod changes;
 
 use crate::bounded::{Aged, Bounded};
 use crate::detectors::{calibrate, fact};
-use crate::finding::{Entity, Evidence, Finding, Severity, finding_id};
+use crate::finding::{Entity, Finding, Severity};
 
 /// Failed sign-ins that make a guessing run.
 const FAILED_RUN: usize = 5;
@@ -95,13 +95,31 @@ struct Identity {
     agents: Vec<String>,
 }
 
+impl Identity {
+    /// An identity first seen at `t`.
+    fn new(t: i64) -> Identity {
+        Identity {
+            first_ms: t,
+            last_ms: t,
+            nets: Vec::new(),
+            agents: Vec::new(),
+        }
+    }
+
+    /// Seen again at `t` (events come roughly in time order).
+    fn seen_at(&mut self, t: i64) {
+        self.first_ms = self.first_ms.min(t);
+        self.last_ms = self.last_ms.max(t);
+    }
+}
+
 /// Client families remembered per identity.
 const MAX_AGENTS: usize = 16;
 
 /// A user agent's family: its first product token without the version
 /// (`aws-sdk-java/2.20 Linux/5.10` → `aws-sdk-java`); `None` when none
 /// is recorded or a cloud service made the call.
-fn agent_family(ua: &str) -> Option<String> {
+fn agent_family(ua: &str) -> Option<&str> {
     let token = ua.split_whitespace().next()?;
     let family = token
         .split('/')
@@ -109,7 +127,7 @@ fn agent_family(ua: &str) -> Option<String> {
         .unwrap_or(token)
         .trim_matches(['[', ']', '"']);
     (!family.is_empty() && !family.ends_with(".amazonaws.com") && family.len() <= 64)
-        .then(|| family.to_string())
+        .then_some(family)
 }
 
 impl Aged for Identity {
@@ -297,14 +315,11 @@ impl Aged for ReadWindow {
 
 /// What a vendor identity (one a group names) was seen doing.
 struct VendorIdentity {
-    first_ms: i64,
-    last_ms: i64,
-    nets: Vec<String>,
+    /// When, from which networks and through which clients.
+    seen: Identity,
     apis: rustc_hash::FxHashSet<String>,
     /// Hours of the day (UTC) it was active in, a bit each.
     hours: u32,
-    /// Client families it was used through.
-    agents: Vec<String>,
     /// APIs first called after its baseline formed.
     new_apis: Vec<String>,
     /// Networks outside its declared ranges already reported.
@@ -313,7 +328,7 @@ struct VendorIdentity {
 
 impl Aged for VendorIdentity {
     fn last_ms(&self) -> i64 {
-        self.last_ms
+        self.seen.last_ms
     }
 }
 
@@ -395,19 +410,15 @@ impl AuditDetectors {
         let api = format!("{}:{}", e.service, e.action);
         let hour = ((e.time_ms.rem_euclid(86_400_000)) / 3_600_000) as u32;
         let v = self.vendors.entry(who.clone(), || VendorIdentity {
-            first_ms: e.time_ms,
-            last_ms: e.time_ms,
-            nets: Vec::new(),
+            seen: Identity::new(e.time_ms),
             apis: rustc_hash::FxHashSet::default(),
             hours: 0,
-            agents: Vec::new(),
             new_apis: Vec::new(),
             reported_outside: Vec::new(),
         });
-        v.first_ms = v.first_ms.min(e.time_ms);
-        v.last_ms = v.last_ms.max(e.time_ms);
-        let learning = e.time_ms - v.first_ms < IDENTITY_LEARN_MS;
-        let days = (e.time_ms - v.first_ms) as f64 / 86_400_000.0;
+        v.seen.seen_at(e.time_ms);
+        let learning = e.time_ms - v.seen.first_ms < IDENTITY_LEARN_MS;
+        let days = (e.time_ms - v.seen.first_ms) as f64 / 86_400_000.0;
         // Outside the declared ranges: the policy says where the vendor
         // comes from, so this needs no baseline.
         if let (Some(ip), Some(true)) = (internet, ctx.outside_declared(e.source_ip)) {
@@ -451,24 +462,23 @@ impl AuditDetectors {
         }
         // New networks, hours and APIs, once the identity has a baseline.
         let net = internet.map(network);
-        let new_net = net.as_ref().is_some_and(|n| !v.nets.contains(n));
+        let new_net = net.as_ref().is_some_and(|n| !v.seen.nets.contains(n));
         let new_hour = v.hours & (1 << hour) == 0;
         let new_api = !v.apis.contains(&api);
         if let Some(n) = &net
             && new_net
-            && v.nets.len() < MAX_NETWORKS
+            && v.seen.nets.len() < MAX_NETWORKS
         {
-            v.nets.push(n.clone());
+            v.seen.nets.push(n.clone());
         }
         v.hours |= 1 << hour;
-        let family = agent_family(&e.user_agent);
-        let new_agent = family
-            .as_ref()
-            .is_some_and(|f| !v.agents.is_empty() && !v.agents.contains(f));
-        if let Some(f) = family.filter(|f| !v.agents.contains(f))
-            && v.agents.len() < MAX_AGENTS
+        // A client family it never used (not the first one it is seen with).
+        let family = agent_family(&e.user_agent).filter(|f| !v.seen.agents.iter().any(|a| a == f));
+        let new_agent = family.filter(|_| !v.seen.agents.is_empty());
+        if let Some(f) = family
+            && v.seen.agents.len() < MAX_AGENTS
         {
-            v.agents.push(f);
+            v.seen.agents.push(f.to_string());
         }
         if new_api && v.apis.len() < MAX_DISTINCT {
             v.apis.insert(api.clone());
@@ -491,7 +501,7 @@ impl AuditDetectors {
                 "at {hour:02}:00 UTC, an hour it was never active in"
             ));
         }
-        if new_agent && let Some(f) = agent_family(&e.user_agent) {
+        if let Some(f) = new_agent {
             what.push(format!("through {f}, a client it never used"));
         }
         if new_api {
@@ -535,14 +545,8 @@ impl AuditDetectors {
 
     /// What is known of identity `who`, seen again at `t`.
     fn identity_seen(&mut self, who: &str, t: i64) -> &mut Identity {
-        let id = self.identities.entry(who.to_string(), || Identity {
-            first_ms: t,
-            last_ms: t,
-            nets: Vec::new(),
-            agents: Vec::new(),
-        });
-        id.first_ms = id.first_ms.min(t);
-        id.last_ms = id.last_ms.max(t);
+        let id = self.identities.entry(who.to_string(), || Identity::new(t));
+        id.seen_at(t);
         id
     }
 
@@ -630,16 +634,19 @@ impl AuditDetectors {
     /// it never used in the day it was watched before: `low`, as the
     /// same code rarely changes its client (T1078.004).
     fn new_agent(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
-        let (Some(who), Some(family)) = (identity(e), agent_family(&e.user_agent)) else {
+        let Some(family) = agent_family(&e.user_agent) else {
+            return;
+        };
+        let Some(who) = identity(e) else {
             return;
         };
         let id = self.identity_seen(&who, e.time_ms);
-        if id.agents.contains(&family) {
+        if id.agents.iter().any(|a| a == family) {
             return;
         }
         let known = id.agents.clone();
         if id.agents.len() < MAX_AGENTS {
-            id.agents.push(family.clone());
+            id.agents.push(family.to_string());
         }
         let learning = e.time_ms - id.first_ms < IDENTITY_LEARN_MS;
         // People switch browsers and tools; several clients already is a
@@ -663,7 +670,7 @@ impl AuditDetectors {
         );
         f.techniques = vec!["T1078.004".into()];
         fact(&mut f, "identity", who.as_str());
-        fact(&mut f, "client", family.as_str());
+        fact(&mut f, "client", family);
         fact(&mut f, "known_clients", known);
         fact(&mut f, "shape", "new client");
         calibrate(
@@ -889,7 +896,6 @@ fn audit_finding(
     score: f64,
     summary: String,
 ) -> Finding {
-    let score = score.clamp(0.0, 100.0);
     let ctx = e.policy.as_deref();
     let src_entity = Entity {
         ip: e.source_ip,
@@ -930,33 +936,13 @@ fn audit_finding(
         facts.insert("identity".into(), Value::from(id));
     }
     facts.insert("events".into(), Value::Array(vec![e.reference()]));
-    Finding {
-        id: finding_id(kind, &format!("{}|{}|{key}", e.cloud.as_str(), e.account)),
-        kind,
-        title: String::new(),
-        severity: Severity::from_score(score),
-        confidence: (score / 100.0).clamp(0.05, 0.99),
-        score,
-        src: who(e).to_string(),
-        dst: target,
-        src_entity,
-        dst_entity: Entity::default(),
-        port: None,
-        first_ms: e.time_ms,
-        last_ms: e.time_ms,
-        evidence: Evidence {
-            summary,
-            facts: facts.into_iter().collect(),
-            flows: Vec::new(),
-        },
-        techniques: Vec::new(),
-        tactics: Vec::new(),
-        stage: String::new(),
-        controls: Vec::new(),
-        action: String::new(),
-        stopped_by: None,
-        updates: 1,
-    }
+    let key = format!("{}|{}|{key}", e.cloud.as_str(), e.account);
+    let mut f = Finding::scored(kind, &key, score, e.time_ms, summary);
+    f.src = who(e).to_string();
+    f.dst = target;
+    f.src_entity = src_entity;
+    f.evidence.facts = facts.into_iter().collect();
+    f
 }
 
 /// A failed call is an attempt the cloud refused: visible, `low`.

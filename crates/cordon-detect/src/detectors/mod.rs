@@ -17,7 +17,7 @@ use cordon_core::{FindingKind, Verdict};
 use cordon_flow::{Flow, FlowSource, Observed};
 
 use crate::config::Config;
-use crate::finding::{Entity, Evidence, Finding, FlowRef, Severity, finding_id};
+use crate::finding::{Entity, Finding, FlowRef, Severity};
 use crate::intel::Intel;
 
 /// A streaming detector.
@@ -255,36 +255,16 @@ pub(crate) fn finding(
     score: f64,
     summary: String,
 ) -> Finding {
-    let score = score.clamp(0.0, 100.0);
-    let src_entity = entity(f, true);
-    let dst_entity = entity(f, false);
-    Finding {
-        id: finding_id(kind, key),
-        kind,
-        title: String::new(),
-        severity: Severity::from_score(score),
-        confidence: (score / 100.0).clamp(0.05, 0.99),
-        score,
-        src: src_entity.label(),
-        dst: dst_entity.label(),
-        src_entity,
-        dst_entity,
-        port: Some(f.dst_port),
-        first_ms: f.start_ms,
-        last_ms: f.end_ms.max(f.start_ms),
-        evidence: Evidence {
-            summary,
-            facts: Default::default(),
-            flows: vec![FlowRef::from(f)],
-        },
-        techniques: Vec::new(),
-        tactics: Vec::new(),
-        stage: String::new(),
-        controls: Vec::new(),
-        action: String::new(),
-        stopped_by: stopped_by(f),
-        updates: 1,
-    }
+    let mut out = Finding::scored(kind, key, score, f.start_ms, summary);
+    out.src_entity = entity(f, true);
+    out.dst_entity = entity(f, false);
+    out.src = out.src_entity.label();
+    out.dst = out.dst_entity.label();
+    out.port = Some(f.dst_port);
+    out.last_ms = f.end_ms.max(f.start_ms);
+    out.evidence.flows = vec![FlowRef::from(f)];
+    out.stopped_by = stopped_by(f);
+    out
 }
 
 /// Lower `f`'s severity to `max` (recording why) or say why it stays.

@@ -112,7 +112,7 @@ fn event(raw: bool, body: &str) -> Result<AuditEvent, StoreError> {
     if raw {
         let value: serde_json::Value =
             serde_json::from_str(body).map_err(|e| bad(e.to_string()))?;
-        let mut e = cordon_audit::read::normalise_owned(value)
+        let mut e = cordon_audit::normalise(value)
             .map_err(|_| bad("no cloud's audit record".into()))?
             .map_err(bad)?;
         e.raw = Some(body.into());
