@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Floors, bottom up: a crate may depend on crates of lower floors only.
 FLOORS = [
-    ["cordon-core", "cordon-yaml"],
+    ["cordon-core", "cordon-yaml", "cordon-fetch"],
     ["cordon-policy"],
     ["cordon-flow"],
     ["cordon-audit"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one fuzz target with coverage instrumentation on the stable toolchain.
 #   fuzz/run.sh policy_parse 300      # target, seconds
-# Targets: policy_parse, inventory_parse, names, flow_lines, flow_documents, netflow, pcap_capture, audit_events, detection_inputs, gateway_inputs, agent_inputs, server_inputs, response_inputs, taxii_inputs. Crashes land in fuzz/artifacts/.
+# Targets: policy_parse, inventory_parse, policy_bundle, names, flow_lines, flow_documents, netflow, pcap_capture, audit_events, detection_inputs, gateway_inputs, agent_inputs, server_inputs, response_inputs, taxii_inputs. Crashes land in fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
 target=${1:?usage: fuzz/run.sh TARGET [SECONDS]}

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use cordon_core::hosts::{Hosts, HostsError};
 use cordon_core::resolve::{ResolveError, Resolver};
-use cordon_policy::{CompiledPolicy, LoadOptions, PolicyError, PolicySource};
+use cordon_fetch::{PullOptions, Pulled, Puller};
+use cordon_policy::{BundleOrigin, CompiledPolicy, LoadOptions, Origin, PolicyError, PolicySource};
 
 use crate::flows::{self, Collector, FlowLog, FlowsError};
 use crate::netlink::{self, Applied, Change, NetlinkError};
@@ -36,8 +37,13 @@ const MIN_REFRESH: Duration = Duration::from_secs(1);
 /// What the agent enforces, and for whom.
 #[derive(Clone, Debug, Default)]
 pub struct AgentConfig {
-    /// The policy file.
+    /// The policy file; unused with `bundle`.
     pub policy: PathBuf,
+    /// Signed policy bundles instead of the policy file: a bundle file
+    /// watched, or bundles pulled from `pull`.
+    pub bundle: Option<BundleOrigin>,
+    /// Where bundles are pulled from, and how often.
+    pub pull: Option<PullOptions>,
     /// Inventory files merged into the policy.
     pub load: LoadOptions,
     /// Workloads of the inventory this host is.
@@ -61,7 +67,7 @@ pub struct AgentConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// The policy is invalid.
-    #[error("`{path}` is not a valid policy:\n{source}")]
+    #[error("the policy from `{path}` is refused:\n{source}")]
     Policy {
         /// The file.
         path: PathBuf,
@@ -90,6 +96,9 @@ pub enum AgentError {
     /// The DNS client cannot start.
     #[error(transparent)]
     Dns(#[from] ResolveError),
+    /// The policy bundle cannot be fetched.
+    #[error("cannot fetch the policy bundle: {0}")]
+    Pull(cordon_fetch::FetchError),
     /// A runtime for the DNS client cannot start.
     #[error("cannot start the DNS client: {0}")]
     Runtime(std::io::Error),
@@ -201,10 +210,18 @@ pub struct Compiled {
     took: Duration,
 }
 
+/// The bundle puller and the runtime its requests run on.
+struct Pull {
+    puller: Puller,
+    runtime: tokio::runtime::Runtime,
+    last: Instant,
+}
+
 /// The agent: its configuration, policy source and what is in force.
 pub struct Agent {
     config: AgentConfig,
     source: PolicySource,
+    pull: Option<Pull>,
     dns: Option<Dns>,
     applied: Option<Applied>,
     current: Option<flows::Current>,
@@ -224,12 +241,28 @@ impl Agent {
     pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
         // Taken before the policy is first read: a change made while the
         // first ruleset loads is seen by the first check.
-        let source = PolicySource::new(&config.policy, config.load.clone());
+        let origin = match &config.bundle {
+            Some(b) => Origin::Bundle(b.clone()),
+            None => Origin::File(config.policy.clone()),
+        };
+        let source = PolicySource::from_origin(origin, config.load.clone());
+        let pull = match &config.pull {
+            None => None,
+            Some(options) => Some(Pull {
+                puller: Puller::new(options.clone()).map_err(AgentError::Pull)?,
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(AgentError::Runtime)?,
+                last: Instant::now(),
+            }),
+        };
         let dns = config.dns.map(Dns::new).transpose()?;
         let responses = config.responses.as_deref().map(ResponseSource::new);
         Ok(Agent {
             config,
             source,
+            pull,
             dns,
             applied: None,
             current: None,
@@ -240,6 +273,34 @@ impl Agent {
             response_expiry: None,
             said: Vec::new(),
         })
+    }
+
+    /// Poll the bundle server (when bundles are pulled) and offer what it
+    /// sent; whether anything new came.
+    ///
+    /// # Errors
+    /// The server cannot be reached or answered with an error; the policy
+    /// in force stays.
+    pub fn pull(&mut self) -> Result<bool, AgentError> {
+        let Some(p) = &mut self.pull else {
+            return Ok(false);
+        };
+        p.last = Instant::now();
+        match p.runtime.block_on(p.puller.poll()) {
+            Ok(Pulled::New(bytes)) => {
+                self.source.offer(bytes);
+                Ok(true)
+            }
+            Ok(Pulled::NotModified) => Ok(false),
+            Err(e) => Err(AgentError::Pull(e)),
+        }
+    }
+
+    /// The version of the signed bundle in force, with bundles.
+    pub fn bundle_version(&self) -> Option<u64> {
+        self.source
+            .bundle()
+            .map(cordon_policy::bundle::Bundle::version)
     }
 
     /// The flag that asks for a reload when set (register it for SIGHUP).
@@ -283,7 +344,7 @@ impl Agent {
     pub fn compile(&mut self) -> Result<Compiled, AgentError> {
         let started = Instant::now();
         let (policy, _) = self.source.load().map_err(|source| AgentError::Policy {
-            path: self.config.policy.clone(),
+            path: self.source.location().into(),
             source,
         })?;
         let mut ips = self.config.self_ips.clone();
@@ -462,6 +523,14 @@ impl Agent {
     pub fn run(&mut self, stop: &AtomicBool, on_event: &mut dyn FnMut(AgentEvent<'_>)) {
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(POLL);
+            if self
+                .pull
+                .as_ref()
+                .is_some_and(|p| p.last.elapsed() >= p.puller.every())
+                && let Err(e) = self.pull()
+            {
+                tracing::warn!(error = %e, "cannot fetch the policy bundle; the policy in force stays");
+            }
             let since = self.resolved_at.elapsed();
             let refresh = since >= SYSTEM_REFRESH
                 || (self.expires.is_some_and(|e| Instant::now() >= e) && since >= MIN_REFRESH);

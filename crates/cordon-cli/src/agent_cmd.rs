@@ -31,11 +31,19 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
             }
         };
     }
-    let Some(path) = args.policy.as_deref() else {
-        return usage("--policy is required");
+    let (bundle, pull) = match crate::bundle_cmd::feed(&args.feed) {
+        Ok(f) => f.unzip(),
+        Err(e) => return usage(e),
+    };
+    let path = match (args.policy.as_deref(), &bundle) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(_)) => std::path::PathBuf::new(),
+        (None, None) => return usage("--policy, --policy-url or --policy-bundle is required"),
     };
     let mut agent = Agent::new(AgentConfig {
-        policy: path.to_path_buf(),
+        policy: path,
+        bundle,
+        pull: pull.flatten(),
         load: load_options(&args.inventory),
         workloads: args.workload.clone(),
         self_ips: args.self_ip.clone(),
@@ -45,6 +53,9 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
         flows: args.flows.clone().filter(|_| !args.once),
         responses: args.responses.clone(),
     })?;
+    if let Err(e) = agent.pull() {
+        eprintln!("warning: {e}; the cached bundle (if any) is enforced until the server answers");
+    }
     if let Err(e) = agent.load_responses() {
         eprintln!("error: {e}; nothing was changed");
         return Ok(ExitCode::from(EXIT_CONFIG));

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod bundle;
 mod intel;
 mod operate;
 mod respond;
+pub use bundle::*;
 pub use intel::*;
 pub use operate::*;
 pub use respond::*;
@@ -112,7 +114,7 @@ EXAMPLES:
   cordon gateway --policy policy.yaml --transparent-tls 0.0.0.0:8443 --dns 10.0.0.2
   curl -x http://127.0.0.1:3128 https://api.vendor.example/"
     )]
-    Gateway(GatewayArgs),
+    Gateway(Box<GatewayArgs>),
     /// Build or remove the network-namespace lab (root).
     #[command(after_help = "EXAMPLES:
   cordon lab up
@@ -308,6 +310,38 @@ EXAMPLES:
   cordon policy export --format k8s examples/acme-prod.yaml --json | jq .unexpressible"
     )]
     Export(ExportArgs),
+    /// Make an Ed25519 key pair for signing policy bundles.
+    #[command(
+        after_help = "Writes FILE (the private key, PKCS#8 PEM, mode 0600) and FILE.pub (the
+public key agents and gateways trust). OpenSSL keys work too:
+`openssl genpkey -algorithm ed25519 -out FILE` and `openssl pkey -in FILE -pubout`.
+
+EXAMPLES:
+  cordon policy keygen --out /etc/cordon/bundle-signing.key"
+    )]
+    Keygen(KeygenArgs),
+    /// Sign a policy, its inventories and a responses document into a bundle.
+    #[command(
+        after_help = "The policy is checked first: an invalid policy is never signed. The bundle is
+a tar.gz of manifest.json (every file's size and SHA-256, the version),
+manifest.sig (Ed25519 over the manifest's bytes) and files/.
+
+EXAMPLES:
+  cordon policy bundle --key signing.key examples/acme-prod.yaml --out acme.bundle
+  cordon policy bundle --key signing.key --version 42 prod.yaml pods.json responses.yaml --out prod.bundle
+  cordon serve --bundle prod.bundle   # agents: --policy-url https://HOST:8080/api/v1/policy/bundle --trust signing.key.pub",
+        disable_version_flag = true
+    )]
+    Bundle(BundleArgs),
+    /// Check a bundle's signature, files and policy as a receiver would.
+    #[command(
+        after_help = "Exit status: 0 when the bundle would be applied, 64 when it is refused.
+
+EXAMPLES:
+  cordon policy verify-bundle --trust signing.key.pub prod.bundle
+  cordon policy verify-bundle --trust old.pub --trust new.pub prod.bundle --newer-than 41 --json"
+    )]
+    VerifyBundle(VerifyBundleArgs),
 }
 
 /// `cordon policy export`
@@ -620,6 +654,11 @@ pub struct ServeArgs {
     /// console and the API, made, approved and undone by responders.
     #[arg(long, value_name = "FILE")]
     pub responses: Option<PathBuf>,
+    /// Publish this signed policy bundle (`cordon policy bundle`) at
+    /// /api/v1/policy/bundle for agents and gateways (viewer role; ETag);
+    /// read again when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

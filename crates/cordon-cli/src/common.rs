@@ -295,3 +295,33 @@ pub fn print_findings(
     }
     Ok(())
 }
+
+/// The first line of a secret file (a token or a password), trimmed.
+///
+/// # Errors
+/// The file cannot be read or its first line is empty.
+pub fn secret(path: &Path) -> Result<String, String> {
+    let text = read_limited(path, 64 * 1024)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim().to_string();
+    if line.is_empty() {
+        return Err(format!("`{}`: the first line is empty", path.display()));
+    }
+    Ok(line)
+}
+
+/// Warn when credentials would cross the network in the clear.
+pub fn warn_plain_credentials(url: &url::Url) {
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !local {
+        eprintln!(
+            "warning: sending credentials over plain http to {}; use https",
+            url.host_str().unwrap_or_default()
+        );
+    }
+}

@@ -290,7 +290,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         drop(store);
         outln!("\nServing the demo's store (Ctrl-C to stop):");
         let policy = load_policy(&policy_path, &LoadOptions::default()).ok();
-        return crate::serve_cmd::run_on(&store_dir, policy, args.listen, None, None, None);
+        return crate::serve_cmd::run_on(&store_dir, policy, args.listen, None, None, None, None);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,7 @@ use crate::args::GatewayArgs;
 /// Exit code for configuration errors (DESIGN §5: 64+).
 const CONFIG_ERROR: u8 = 64;
 
-fn config(args: &GatewayArgs) -> Config {
+fn config(args: &GatewayArgs) -> Result<Config, String> {
     let tls = match (
         &args.tls_listen,
         &args.tls_cert,
@@ -28,8 +28,11 @@ fn config(args: &GatewayArgs) -> Config {
         }),
         _ => None,
     };
-    Config {
-        policy: args.policy.clone(),
+    let (bundle, pull) = crate::bundle_cmd::feed(&args.feed)?.unzip();
+    Ok(Config {
+        policy: args.policy.clone().unwrap_or_default(),
+        bundle,
+        pull: pull.flatten(),
         load: LoadOptions {
             inventory: args.inventory.inventory.clone(),
         },
@@ -58,12 +61,18 @@ fn config(args: &GatewayArgs) -> Config {
             drain: Duration::from_secs(args.drain),
             ..Limits::default()
         },
-    }
+    })
 }
 
 /// Run the gateway until SIGTERM or Ctrl-C.
 pub fn gateway(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
-    let config = config(args);
+    let config = match config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(CONFIG_ERROR));
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -73,7 +82,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 match &e {
                     GatewayError::Policy(text) => {
-                        eprintln!("{text}\nerror: the policy is invalid; the gateway did not start")
+                        eprintln!("{text}\nerror: no valid policy; the gateway did not start")
                     }
                     other => eprintln!("error: {other}"),
                 }

@@ -16,7 +16,9 @@ use cordon_taxii::push::push;
 use serde_json::{Value, json};
 
 use crate::args::{IntelCommand, IntelListArgs, PullArgs, PushArgs, TaxiiServerArgs};
-use crate::common::{existing_store, open_store, read_limited, usage};
+use crate::common::{
+    existing_store, open_store, read_limited, secret, usage, warn_plain_credentials,
+};
 use crate::{EXIT_CONFIG, EXIT_FAILURE, outln};
 
 /// Largest bundle file pushed.
@@ -29,17 +31,6 @@ pub fn run(cmd: IntelCommand) -> anyhow::Result<ExitCode> {
         IntelCommand::Push(a) => run_push(&a),
         IntelCommand::List(a) => list(&a),
     }
-}
-
-/// The first line of a secret file.
-fn secret(path: &std::path::Path) -> Result<String, String> {
-    let text = read_limited(path, 64 * 1024)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let line = text.lines().next().unwrap_or("").trim().to_string();
-    if line.is_empty() {
-        return Err(format!("`{}`: the first line is empty", path.display()));
-    }
-    Ok(line)
 }
 
 /// A client for `args`; an exit code after saying what is wrong.
@@ -58,17 +49,8 @@ fn client(args: &TaxiiServerArgs) -> Result<Client, ExitCode> {
         (None, None, Some(t)) => Auth::Bearer(secret(t).map_err(fail)?),
         _ => Auth::None,
     };
-    let local = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() == "http" && !matches!(auth, Auth::None) && !local {
-        eprintln!(
-            "warning: sending credentials over plain http to {}; use https",
-            url.host_str().unwrap_or_default()
-        );
+    if !matches!(auth, Auth::None) {
+        warn_plain_credentials(&url);
     }
     let mut options = Options::new(url);
     options.auth = auth;

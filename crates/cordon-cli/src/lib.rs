@@ -9,6 +9,7 @@
 mod agent_cmd;
 mod args;
 mod audit_cmd;
+mod bundle_cmd;
 mod collect_cmd;
 mod common;
 mod demo;

@@ -27,6 +27,9 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Fmt(args) => fmt_cmd(&args),
         PolicyCommand::Export(args) => export_cmd(&args),
         PolicyCommand::Recommend(args) => recommend(&args),
+        PolicyCommand::Keygen(args) => crate::bundle_cmd::keygen(&args),
+        PolicyCommand::Bundle(args) => crate::bundle_cmd::bundle_cmd(&args),
+        PolicyCommand::VerifyBundle(args) => crate::bundle_cmd::verify(&args),
     }
 }
 

@@ -27,6 +27,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         args.tokens.as_deref(),
         tls,
         args.responses.clone(),
+        args.bundle.clone(),
     )
 }
 
@@ -38,6 +39,7 @@ pub fn run_on(
     tokens: Option<&Path>,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     responses: Option<std::path::PathBuf>,
+    bundle: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let (tokens, token_file) = match tokens {
         Some(file) => match Tokens::from_file(file) {
@@ -68,7 +70,8 @@ pub fn run_on(
     let app = Arc::new(
         App::new(store, policy, tokens, tls.is_some())
             .with_context(|| format!("cannot open the store at `{}`", store.display()))?
-            .with_responses(responses),
+            .with_responses(responses)
+            .with_bundle(bundle),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cordon_policy::{CompiledPolicy, LoadOptions, PolicyError, PolicySource, load_policy};
+use cordon_policy::{BundleOrigin, CompiledPolicy, LoadOptions, Origin, PolicyError, PolicySource};
 use tokio::sync::watch;
 
 pub use server::Gateway;
@@ -107,8 +107,14 @@ pub struct TlsListen {
 /// Everything `cordon gateway` is told.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The policy file (reloaded on change and on SIGHUP).
+    /// The policy file (reloaded on change and on SIGHUP); unused with
+    /// `bundle`.
     pub policy: PathBuf,
+    /// Signed policy bundles instead of the policy file: a bundle file
+    /// watched, or bundles pulled from `pull`.
+    pub bundle: Option<BundleOrigin>,
+    /// Where bundles are pulled from, and how often.
+    pub pull: Option<cordon_fetch::PullOptions>,
     /// Inventory files merged into the policy (reloaded with it).
     pub load: LoadOptions,
     /// Explicit proxy listeners.
@@ -142,10 +148,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where the policy comes from.
+    pub fn origin(&self) -> Origin {
+        match &self.bundle {
+            Some(b) => Origin::Bundle(b.clone()),
+            None => Origin::File(self.policy.clone()),
+        }
+    }
+
     /// A configuration with defaults around `policy` and one listener.
     pub fn new(policy: PathBuf, listen: SocketAddr) -> Config {
         Config {
             policy,
+            bundle: None,
+            pull: None,
             load: LoadOptions::default(),
             listen: vec![listen],
             transparent_tls: None,
@@ -287,8 +303,8 @@ impl Shared {
     /// # Errors
     /// The policy's diagnostics.
     pub fn reload(&self) -> Result<(), PolicyError> {
-        self.reload_from(&mut PolicySource::new(
-            &self.config.policy,
+        self.reload_from(&mut PolicySource::from_origin(
+            self.config.origin(),
             self.config.load.clone(),
         ))
     }
@@ -314,6 +330,11 @@ impl Shared {
                 self.metrics
                     .reloads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(b) = source.bundle() {
+                    self.metrics
+                        .bundle_version
+                        .store(b.version(), std::sync::atomic::Ordering::Relaxed);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -324,16 +345,4 @@ impl Shared {
             }
         }
     }
-}
-
-/// Load and compile a policy file.
-///
-/// # Errors
-/// The policy's diagnostics.
-pub fn compile(
-    path: &std::path::Path,
-    options: &LoadOptions,
-) -> Result<CompiledPolicy, PolicyError> {
-    let policy = load_policy(path, options)?;
-    Ok(CompiledPolicy::new(Arc::new(policy)))
 }

@@ -27,6 +27,9 @@ pub struct Metrics {
     pub reloads: AtomicU64,
     /// Failed policy reloads (the old policy stayed).
     pub reload_failures: AtomicU64,
+    /// The version of the signed policy bundle in force (0 with a policy
+    /// file).
+    pub bundle_version: AtomicU64,
 }
 
 impl Metrics {
@@ -116,6 +119,12 @@ impl Metrics {
                 "counter",
                 "Policy reloads refused (the previous policy stayed in force).",
                 self.reload_failures.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "cordon_gateway_policy_bundle_version",
+                "gauge",
+                "Version of the signed policy bundle in force (0: a policy file).",
+                self.bundle_version.load(Ordering::Relaxed).to_string(),
             ),
         ];
         for (name, kind, help, value) in gauges {

@@ -15,9 +15,10 @@ use crate::conn::{ClientConn, ClientCounts, ConnPermit};
 use crate::http::{self, HttpMode};
 use crate::identity::{self, Identity, Tokens};
 use crate::record::RecordLog;
-use crate::{Config, GatewayError, Shared, compile, transparent};
+use crate::{Config, GatewayError, Shared, transparent};
 use cordon_core::resolve::Resolver;
-use cordon_policy::PolicySource;
+use cordon_fetch::{Pulled, Puller};
+use cordon_policy::{CompiledPolicy, PolicySource};
 
 /// Which kind of listener.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +32,8 @@ enum Kind {
 /// A gateway with its listeners bound, ready to serve.
 pub struct Gateway {
     shared: Arc<Shared>,
+    source: PolicySource,
+    puller: Option<Puller>,
     listeners: Vec<(Kind, TcpListener)>,
     admin: Option<TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -49,7 +52,21 @@ impl Gateway {
     /// # Errors
     /// An invalid policy or file, or an address that cannot be bound.
     pub async fn bind(config: Config) -> Result<Gateway, GatewayError> {
-        let compiled = compile(&config.policy, &config.load)?;
+        let mut source = PolicySource::from_origin(config.origin(), config.load.clone());
+        let mut puller = config
+            .pull
+            .clone()
+            .map(Puller::new)
+            .transpose()
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        if let Some(p) = &mut puller {
+            pull(p, &mut source).await;
+        }
+        let (policy, _) = source.load()?;
+        let compiled = CompiledPolicy::new(Arc::new(policy));
+        let bundle_version = source
+            .bundle()
+            .map_or(0, cordon_policy::bundle::Bundle::version);
         let hosts = match &config.hosts {
             None => Default::default(),
             Some(path) => {
@@ -121,9 +138,15 @@ impl Gateway {
             config,
             shutdown: watch::Sender::new(false),
         });
+        shared
+            .metrics
+            .bundle_version
+            .store(bundle_version, std::sync::atomic::Ordering::Relaxed);
         shared.set_responses(None);
         Ok(Gateway {
             shared,
+            source,
+            puller,
             listeners,
             admin,
             tls,
@@ -167,7 +190,11 @@ impl Gateway {
         if let Some(admin) = self.admin {
             tasks.push(tokio::spawn(crate::admin::serve(admin, shared.clone())));
         }
-        tasks.push(tokio::spawn(watch_policy(shared.clone())));
+        tasks.push(tokio::spawn(watch_policy(
+            shared.clone(),
+            self.source,
+            self.puller,
+        )));
         if shared.config.responses.is_some() {
             tasks.push(tokio::spawn(watch_responses(shared.clone())));
         }
@@ -321,26 +348,57 @@ impl Wake {
     }
 }
 
-/// Reload on SIGHUP and when the policy file changes (checked every
-/// second by modification time and size).
-async fn watch_policy(shared: Arc<Shared>) {
-    let mut source = PolicySource::new(&shared.config.policy, shared.config.load.clone());
+/// Poll the bundle server once and offer what it sent; a failure is
+/// logged and the bundle in force stays.
+async fn pull(puller: &mut Puller, source: &mut PolicySource) {
+    match puller.poll().await {
+        Ok(Pulled::New(bytes)) => source.offer(bytes),
+        Ok(Pulled::NotModified) => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot fetch the policy bundle; the policy in force stays"
+        ),
+    }
+}
+
+/// Reload on SIGHUP and when the policy changes: the policy file or bundle
+/// file (checked every second by modification time and size), or a bundle
+/// the puller brought (polled at its interval). A refused bundle or an
+/// invalid policy leaves the policy in force.
+async fn watch_policy(shared: Arc<Shared>, mut source: PolicySource, mut puller: Option<Puller>) {
     let mut wake = Wake::new(Duration::from_secs(1));
+    let every = puller
+        .as_ref()
+        .map_or(Duration::from_secs(3600), Puller::every);
+    let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if wake.next().await {
-            source.request_reload();
+        tokio::select! {
+            hup = wake.next() => if hup {
+                source.request_reload();
+            },
+            _ = poll.tick(), if puller.is_some() => if let Some(p) = &mut puller {
+                pull(p, &mut source).await;
+            },
         }
         if !source.changed() {
             continue;
         }
         match shared.reload_from(&mut source) {
             Ok(()) => tracing::info!(
-                policy = %source.path().display(),
+                policy = %source.location(),
+                bundle_version = source.bundle().map(cordon_policy::bundle::Bundle::version),
                 generation = *shared.generation.borrow(),
                 "policy reloaded"
             ),
+            Err(e) if matches!(source.origin(), cordon_policy::Origin::Bundle(_)) => {
+                tracing::error!(
+                    policy = %source.location(),
+                    "the new policy bundle is refused; the policy in force stays:\n{e}"
+                );
+            }
             Err(e) => tracing::error!(
-                policy = %source.path().display(),
+                policy = %source.location(),
                 "the new policy is invalid; the previous policy stays in force:\n{e}"
             ),
         }

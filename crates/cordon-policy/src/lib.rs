@@ -43,6 +43,7 @@
 //! assert_eq!(compiled.evaluate(&ssh).verdict, Verdict::Deny);
 //! ```
 
+pub mod bundle;
 pub mod compile;
 pub mod decision;
 pub mod diff;
@@ -70,7 +71,7 @@ pub use identity::CloudIdentity;
 pub use load::{LoadOptions, PolicyError, load_policy, parse_policy};
 pub use model::{Action, Group, GroupId, Mode, Policy, Rule, RuleId, Workload, WorkloadId};
 pub use ports::PortRange;
-pub use source::PolicySource;
+pub use source::{BundleOrigin, Origin, PolicySource};
 
 #[cfg(test)]
 mod tests;

@@ -101,21 +101,54 @@ fn limits() -> Limits {
     }
 }
 
-fn load_inventory(path: &Path, out: &mut Vec<SourcedWorkload>, errors: &mut Vec<Diagnostic>) {
-    let name: Arc<str> = path.display().to_string().into();
-    let text = match read_text(path) {
-        Ok(t) => t,
-        Err(d) => {
-            errors.push(d);
-            return;
-        }
-    };
-    match parse_inventory(&name, &text) {
+fn parse_inventory_into(
+    name: Arc<str>,
+    text: &str,
+    out: &mut Vec<SourcedWorkload>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    match parse_inventory(&name, text) {
         Ok(workloads) => out.extend(workloads.into_iter().map(|workload| SourcedWorkload {
             file: Arc::clone(&name),
             workload,
         })),
         Err(e) => errors.extend(e.diagnostics),
+    }
+}
+
+/// An inventory file's name (for errors) and text, or why it cannot be read.
+pub(crate) type InventoryText = Result<(Arc<str>, String), Diagnostic>;
+
+/// Where the files a policy's `inventory_files` name are read from: the
+/// disk beside the policy, or the members of a signed bundle.
+pub(crate) trait PolicyFiles {
+    /// The file `relative` (as the policy writes it); `None` when it does
+    /// not exist.
+    fn inventory_file(&self, relative: &str) -> Option<InventoryText>;
+
+    /// How `relative` is named when it is missing.
+    fn describe(&self, relative: &str) -> String {
+        relative.to_string()
+    }
+}
+
+/// The files beside a policy on disk.
+struct Beside<'a> {
+    base: &'a Path,
+}
+
+impl PolicyFiles for Beside<'_> {
+    fn inventory_file(&self, relative: &str) -> Option<InventoryText> {
+        let path = self.base.join(relative);
+        if !path.exists() {
+            return None;
+        }
+        let name: Arc<str> = path.display().to_string().into();
+        Some(read_text(&path).map(|text| (name, text)))
+    }
+
+    fn describe(&self, relative: &str) -> String {
+        self.base.join(relative).display().to_string()
     }
 }
 
@@ -125,26 +158,49 @@ fn load_inventory(path: &Path, out: &mut Vec<SourcedWorkload>, errors: &mut Vec<
 /// # Errors
 /// Every problem found in the policy and its inventories.
 pub fn parse_policy(file: &str, text: &str, options: &LoadOptions) -> Result<Policy, PolicyError> {
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
+    let extra = options
+        .inventory
+        .iter()
+        .map(|path| {
+            let name: Arc<str> = path.display().to_string().into();
+            read_text(path).map(|text| (name, text))
+        })
+        .collect();
+    parse_policy_with(file, text, &Beside { base }, extra)
+}
+
+/// [`parse_policy`] with the policy's inventory files read from `files`
+/// and `extra` inventories already read.
+pub(crate) fn parse_policy_with(
+    file: &str,
+    text: &str,
+    files: &dyn PolicyFiles,
+    extra: Vec<InventoryText>,
+) -> Result<Policy, PolicyError> {
     let doc = parse_with_limits(file, text, limits()).map_err(PolicyError::one)?;
     let mut diags = Diagnostics::new(file);
     let raw = decode_policy(&doc.root, &mut diags);
-    let base = Path::new(file).parent().unwrap_or(Path::new(""));
     let mut workloads = Vec::new();
     let mut errors = Vec::new();
     for f in &raw.inventory_files {
-        let path = base.join(&f.value);
-        if !path.exists() {
-            diags.error_hint(
+        match files.inventory_file(&f.value) {
+            None => diags.error_hint(
                 f.pos,
-                format!("inventory file `{}` not found", path.display()),
+                format!("inventory file `{}` not found", files.describe(&f.value)),
                 "paths in inventory_files are relative to the policy file",
-            );
-            continue;
+            ),
+            Some(Ok((name, text))) => {
+                parse_inventory_into(name, &text, &mut workloads, &mut errors);
+            }
+            Some(Err(d)) => errors.push(d),
         }
-        load_inventory(&path, &mut workloads, &mut errors);
     }
-    for path in &options.inventory {
-        load_inventory(path, &mut workloads, &mut errors);
+    for inventory in extra {
+        match inventory {
+            Ok((name, text)) => parse_inventory_into(name, &text, &mut workloads, &mut errors),
+            Err(d) => errors.push(d),
+        }
     }
     let policy = resolve(&raw, workloads, &mut diags);
     errors.extend(diags.into_vec());

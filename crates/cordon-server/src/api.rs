@@ -89,6 +89,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/incidents/{id}/report", get(incident_report))
         .route("/api/v1/vendors", get(vendors))
         .route("/api/v1/policy", get(policy))
+        .route("/api/v1/policy/bundle", get(crate::bundle::get))
         .route("/api/v1/policy/explain", post(explain))
         .route("/api/v1/policy/lint", get(lint))
         .route("/api/v1/policy/what-if", post(what_if))

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bundle;
 pub mod console;
 pub mod filter;
 pub mod openapi;
@@ -102,6 +103,8 @@ pub struct App {
     /// The key TAXII `next` tokens are signed with (read from the store
     /// on first use).
     pub taxii_key: std::sync::OnceLock<Arc<Vec<u8>>>,
+    /// The signed policy bundle published to agents and gateways.
+    pub bundle: Option<bundle::Published>,
 }
 
 /// An error as the API answers it: a status and `{"error": {code, message}}`.
@@ -256,7 +259,15 @@ impl App {
             secure_cookies,
             responses: None,
             taxii_key: std::sync::OnceLock::new(),
+            bundle: None,
         })
+    }
+
+    /// The signed policy bundle this server publishes.
+    #[must_use]
+    pub fn with_bundle(mut self, bundle: Option<PathBuf>) -> App {
+        self.bundle = bundle.map(bundle::Published::new);
+        self
     }
 
     /// The responses file this server lists and changes.

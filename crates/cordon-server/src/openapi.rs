@@ -127,6 +127,18 @@ pub fn document() -> Value {
             "/api/v1/incidents/{id}/report": {"get": op("The incident's report", "viewer", vec![id(), param("format", "query", "md, html (default) or json", false)], None)},
             "/api/v1/vendors": {"get": op("The register of third parties the flows show", "viewer", range(), None)},
             "/api/v1/policy": {"get": op("The policy in force: groups, rules and its text", "viewer", vec![], None)},
+            "/api/v1/policy/bundle": {"get": {
+                "summary": "The signed policy bundle agents and gateways pull (404 when none is published); send If-None-Match with the last ETag to get 304 when unchanged",
+                "description": "Needs the viewer role.",
+                "parameters": [],
+                "responses": {
+                    "200": {"description": "The bundle", "headers": {"ETag": {"schema": {"type": "string"}}}, "content": {"application/vnd.cordon.policy-bundle+gzip": {"schema": {"type": "string", "format": "binary"}}}},
+                    "304": {"description": "Unchanged since the ETag sent"},
+                    "401": {"$ref": "#/components/responses/Error"},
+                    "403": {"$ref": "#/components/responses/Error"},
+                    "404": {"$ref": "#/components/responses/Error"},
+                },
+            }},
             "/api/v1/policy/explain": {"post": op("Why the policy decides a connection as it does", "viewer", vec![], Some(json!({
                 "type": "object", "required": ["from", "to", "port"],
                 "properties": {"from": {"type": "string"}, "to": {"type": "string"}, "port": {"type": "string", "examples": ["tcp/443"]}},

@@ -5,7 +5,6 @@
 //! timeouts, 429 and 5xx, honouring `Retry-After`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -146,48 +145,13 @@ impl Reply {
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+use cordon_fetch::Sender;
 
 /// A TAXII client of one API root.
 pub struct Client {
     options: Options,
     tls: Option<tokio_rustls::TlsConnector>,
     connection: Mutex<Option<Sender>>,
-}
-
-fn roots(ca_file: Option<&PathBuf>) -> Result<rustls::RootCertStore, ClientError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    let files: Vec<PathBuf> = match ca_file {
-        Some(f) => vec![f.clone()],
-        None => [
-            "/etc/ssl/certs/ca-certificates.crt",
-            "/etc/pki/tls/certs/ca-bundle.crt",
-            "/etc/ssl/cert.pem",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .take(1)
-        .collect(),
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for f in &files {
-        let certs = CertificateDer::pem_file_iter(f)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| ClientError::Config(format!("{}: {e}", f.display())))?;
-        let (_, ignored) = roots.add_parsable_certificates(certs);
-        if ignored > 0 {
-            tracing::warn!(file = %f.display(), ignored, "CA certificates that could not be used");
-        }
-    }
-    if roots.is_empty() {
-        return Err(ClientError::Config(match ca_file {
-            Some(f) => format!("{}: no CA certificate in it", f.display()),
-            None => "no system CA certificates found (give --ca-file)".to_string(),
-        }));
-    }
-    Ok(roots)
 }
 
 impl Client {
@@ -213,13 +177,10 @@ impl Client {
             options.api_root.set_path(&path);
         }
         let tls = if options.api_root.scheme() == "https" {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| ClientError::Config(e.to_string()))?
-                .with_root_certificates(roots(options.ca_file.as_ref())?)
-                .with_no_client_auth();
-            Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+            Some(
+                cordon_fetch::tls_connector(options.ca_file.as_deref())
+                    .map_err(ClientError::Config)?,
+            )
         } else {
             None
         };
@@ -246,37 +207,6 @@ impl Client {
             .map_err(|e| ClientError::Config(format!("{path}: {e}")))
     }
 
-    async fn connect(&self, url: &Url) -> Result<Sender, String> {
-        let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        if let Some(tls) = &self.tls {
-            let name =
-                rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                    .map_err(|e| format!("`{host}`: {e}"))?;
-            let stream = tls
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS with {host}: {e}"))?;
-            let (send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            tokio::spawn(conn);
-            Ok(send)
-        } else {
-            let (send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            tokio::spawn(conn);
-            Ok(send)
-        }
-    }
-
     /// One attempt.
     async fn once(
         &self,
@@ -288,15 +218,8 @@ impl Client {
             url: url.to_string(),
             message,
         };
-        let mut path = url.path().to_string();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let authority = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_string(),
-        };
+        let path = cordon_fetch::path_and_query(url);
+        let authority = cordon_fetch::authority(url);
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
@@ -326,7 +249,11 @@ impl Client {
             None => false,
         };
         if !reusable {
-            *guard = Some(self.connect(url).await.map_err(connection_error)?);
+            *guard = Some(
+                cordon_fetch::connect(url, self.tls.as_ref())
+                    .await
+                    .map_err(connection_error)?,
+            );
         }
         let Some(sender) = guard.as_mut() else {
             return Err(connection_error("no connection".to_string()));

@@ -5,14 +5,16 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{InventoryArgs, RangeArgs, StoreArgs};
+use super::{InventoryArgs, PolicyFeedArgs, RangeArgs, StoreArgs};
 
 /// `cordon agent`
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Policy file.
-    #[arg(long, value_name = "FILE", required_unless_present = "cleanup")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["cleanup", "policy_url", "policy_bundle"])]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub feed: PolicyFeedArgs,
     #[command(flatten)]
     pub inventory: InventoryArgs,
     /// Enforce for this inventory workload's addresses. Repeatable.
@@ -164,8 +166,10 @@ pub struct SimulateArgs {
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     /// Policy file (reloaded when it changes and on SIGHUP).
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["policy_url", "policy_bundle"])]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub feed: PolicyFeedArgs,
     #[command(flatten)]
     pub inventory: InventoryArgs,
     /// Explicit proxy listener (CONNECT and absolute-form HTTP). Repeatable.

@@ -1,0 +1,129 @@
+//! `GET /api/v1/policy/bundle`: the signed policy bundle agents and
+//! gateways pull. The server publishes the file as it is (it holds no
+//! signing key, and receivers verify); the file is read again when it
+//! changes, and the answer carries its SHA-256 as a strong `ETag` so an
+//! unchanged bundle costs a 304.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use cordon_policy::bundle::{MAX_BUNDLE_BYTES, sha256_hex};
+
+use crate::auth::Role;
+use crate::{ApiError, App};
+
+/// The media type of a bundle.
+pub const MEDIA_TYPE: &str = "application/vnd.cordon.policy-bundle+gzip";
+
+/// The published bundle file and its last reading.
+#[derive(Debug)]
+pub struct Published {
+    path: PathBuf,
+    read: Mutex<Option<Reading>>,
+}
+
+#[derive(Clone, Debug)]
+struct Reading {
+    stamp: (SystemTime, u64),
+    bytes: Arc<[u8]>,
+    etag: String,
+}
+
+impl Published {
+    /// Publish the bundle in `path`.
+    pub fn new(path: PathBuf) -> Published {
+        Published {
+            path,
+            read: Mutex::new(None),
+        }
+    }
+
+    /// The bundle's bytes and ETag as the file is now.
+    fn current(&self) -> Result<Reading, String> {
+        let stamp = stamp(&self.path)
+            .ok_or_else(|| format!("the bundle `{}` cannot be read", self.path.display()))?;
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = read.as_ref().filter(|r| r.stamp == stamp) {
+            return Ok(r.clone());
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("the bundle `{}` cannot be read: {e}", self.path.display()))?;
+        if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+            return Err(format!(
+                "the bundle `{}` is larger than {MAX_BUNDLE_BYTES} bytes",
+                self.path.display()
+            ));
+        }
+        let reading = Reading {
+            stamp,
+            etag: format!("\"{}\"", sha256_hex(&bytes)),
+            bytes: bytes.into(),
+        };
+        *read = Some(reading.clone());
+        Ok(reading)
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Whether an `If-None-Match` value names `etag` (or is `*`).
+fn matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// `GET /api/v1/policy/bundle`
+///
+/// # Errors
+/// 401/403 without a viewer's token; 404 when no bundle is published; 500
+/// when the file cannot be read.
+pub async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    app.require(&headers, Role::Viewer, false, None)?;
+    let Some(published) = &app.bundle else {
+        return Err(ApiError::not_found(
+            "this server publishes no policy bundle (start it with --bundle FILE)",
+        ));
+    };
+    let reading = published.current().map_err(ApiError::internal)?;
+    let etag = HeaderValue::from_str(&reading.etag).map_err(ApiError::internal)?;
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches(v, &reading.etag));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = axum::body::Body::from(axum::body::Bytes::copy_from_slice(&reading.bytes))
+            .into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+        r
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn if_none_match_lists_and_weak_tags_are_understood() {
+        assert!(super::matches("\"a\", \"b\"", "\"b\""));
+        assert!(super::matches("W/\"b\"", "\"b\""));
+        assert!(super::matches("*", "\"b\""));
+        assert!(!super::matches("\"c\"", "\"b\""));
+    }
+}
