@@ -29,7 +29,19 @@ fn config(args: &GatewayArgs) -> Result<Config, String> {
         _ => None,
     };
     let (bundle, pull) = crate::bundle_cmd::feed(&args.feed)?.unzip();
+    let quota_pool = args
+        .quota_redis
+        .clone()
+        .map(|url| cordon_gateway::quota::pool::PoolConfig {
+            url,
+            fail: args.quota_fail.map(|f| match f {
+                crate::args::QuotaFail::Open => cordon_gateway::quota::pool::FailMode::Open,
+                crate::args::QuotaFail::Closed => cordon_gateway::quota::pool::FailMode::Closed,
+            }),
+            batch: args.quota_batch.max(1),
+        });
     Ok(Config {
+        quota_pool,
         policy: args.policy.clone().unwrap_or_default(),
         bundle,
         pull: pull.flatten(),

@@ -295,7 +295,17 @@ fn apply_limit(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) {
         to: pick(&rule.to, &out.dst_groups),
     };
     let window_ms = u64::try_from(limit.per.0.as_millis()).unwrap_or(u64::MAX);
-    let Some(meter) = shared.meters.meter(&key, limit.bytes_out.0, window_ms) else {
+    // A limit on sending to a vendor the policy says receives personal
+    // data is an exfiltration control: pooled, it fails closed by default.
+    let exfiltration = rule.to.iter().any(|g| {
+        p.group(*g)
+            .and_then(|g| g.vendor.as_ref())
+            .is_some_and(|v| !v.data.is_empty())
+    });
+    let Some(meter) = shared
+        .meters
+        .meter(&key, limit.bytes_out.0, window_ms, exfiltration)
+    else {
         return;
     };
     out.meter_audit = p.rule_mode(rule) == Mode::Audit;
@@ -351,7 +361,8 @@ fn apply_throttle(shared: &Shared, policy: &CompiledPolicy, out: &mut Outcome) -
         to: enforced.target.clone(),
     };
     let window_ms = u64::try_from(per.as_millis()).unwrap_or(u64::MAX);
-    let Some(meter) = shared.meters.meter(&key, bytes, window_ms) else {
+    // A throttle is containment in force: pooled, it fails closed.
+    let Some(meter) = shared.meters.meter(&key, bytes, window_ms, true) else {
         return false;
     };
     if meter.exceeded() {

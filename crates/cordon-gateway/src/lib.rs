@@ -115,6 +115,8 @@ pub struct Config {
     pub bundle: Option<BundleOrigin>,
     /// Where bundles are pulled from, and how often.
     pub pull: Option<cordon_fetch::PullOptions>,
+    /// Egress limits shared with other replicas through Redis.
+    pub quota_pool: Option<quota::pool::PoolConfig>,
     /// Inventory files merged into the policy (reloaded with it).
     pub load: LoadOptions,
     /// Explicit proxy listeners.
@@ -162,6 +164,7 @@ impl Config {
             policy,
             bundle: None,
             pull: None,
+            quota_pool: None,
             load: LoadOptions::default(),
             listen: vec![listen],
             transparent_tls: None,
@@ -210,7 +213,7 @@ pub struct Shared {
     /// Name resolution.
     pub resolver: cordon_core::resolve::Resolver,
     /// Egress limit meters.
-    pub meters: quota::Meters,
+    pub meters: Arc<quota::Meters>,
     /// Counters.
     pub metrics: metrics::Metrics,
     /// The decision log.

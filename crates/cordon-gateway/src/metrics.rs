@@ -148,6 +148,15 @@ impl Metrics {
                 h.1, h.2, h.1
             );
         }
+        if let Some(pool) = meters.pool() {
+            let _ = writeln!(
+                out,
+                "# HELP cordon_gateway_quota_store_up Whether the shared egress-limit store (Redis) answered last.\n# TYPE cordon_gateway_quota_store_up gauge\ncordon_gateway_quota_store_up {}\n# HELP cordon_gateway_quota_store_errors_total Calls to the shared egress-limit store that failed.\n# TYPE cordon_gateway_quota_store_errors_total counter\ncordon_gateway_quota_store_errors_total {}\n# HELP cordon_gateway_quota_unshared_bytes_total Bytes let through by limits failing open while the store was down (metered by this replica only).\n# TYPE cordon_gateway_quota_unshared_bytes_total counter\ncordon_gateway_quota_unshared_bytes_total {}",
+                u8::from(pool.is_up()),
+                pool.errors.load(Ordering::Relaxed),
+                pool.unshared_bytes.load(Ordering::Relaxed)
+            );
+        }
         out.push_str("# HELP cordon_gateway_limit_bytes Bytes counted this window against a rule's egress limit.\n# TYPE cordon_gateway_limit_bytes gauge\n");
         for (key, used, limit) in meters.snapshot() {
             let labels = format!(

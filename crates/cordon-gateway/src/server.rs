@@ -119,6 +119,13 @@ impl Gateway {
                 .await
                 .map_err(|e| GatewayError::Config(format!("decision log: {e}")))?,
         };
+        let pool = config
+            .quota_pool
+            .clone()
+            .map(crate::quota::pool::Pool::new)
+            .transpose()
+            .map_err(GatewayError::Config)?
+            .map(Arc::new);
         let response_doc = match &config.responses {
             None => cordon_response::Responses::default(),
             Some(path) => cordon_response::file::read(path)
@@ -130,7 +137,7 @@ impl Gateway {
             policy: RwLock::new(Arc::new(compiled)),
             generation: watch::Sender::new(0),
             resolver,
-            meters: Default::default(),
+            meters: Arc::new(crate::quota::Meters::new(pool)),
             metrics: Default::default(),
             log,
             own_ips,
@@ -197,6 +204,12 @@ impl Gateway {
         )));
         if shared.config.responses.is_some() {
             tasks.push(tokio::spawn(watch_responses(shared.clone())));
+        }
+        if let Some(pool) = shared.meters.pool() {
+            tasks.push(tokio::spawn(crate::quota::pool::hand_over_loop(
+                pool.clone(),
+                shared.meters.clone(),
+            )));
         }
         shutdown.await;
         shared.shutdown.send_replace(true);

@@ -120,12 +120,25 @@ pub async fn pump<S: ChunkSource, W: AsyncWrite + Unpin>(
             }
         }
         let n = buf.len() as u64;
+        // A pooled limit is asked before the bytes go (it may wait for
+        // Redis once per batch); a local one counts them as they went.
+        let pooled = counters
+            .meter
+            .as_ref()
+            .filter(|(meter, _)| outbound && meter.is_pooled());
+        if let Some((meter, audit)) = pooled
+            && !meter.admit(n).await
+            && !audit
+        {
+            return Err(PumpEnd::Quota);
+        }
         dst.write_all(&buf).await.map_err(PumpEnd::Io)?;
         buf.clear();
         counters.last.store(now_ms(), Ordering::Relaxed);
         if outbound {
             counters.out.fetch_add(n, Ordering::Relaxed);
-            if let Some((meter, audit)) = &counters.meter
+            if pooled.is_none()
+                && let Some((meter, audit)) = &counters.meter
                 && !meter.add(n)
                 && !audit
             {

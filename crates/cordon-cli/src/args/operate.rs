@@ -210,6 +210,26 @@ pub struct GatewayArgs {
     /// limits. Read again when it changes and on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub responses: Option<PathBuf>,
+    /// Share egress limits with the other gateway replicas through this
+    /// Redis (`redis://HOST:PORT[/DB]`): the limit holds for the fleet,
+    /// judged on a two-window estimate (no double burst at a window's edge).
+    #[arg(long, value_name = "URL")]
+    pub quota_redis: Option<String>,
+    /// What a shared limit does while Redis cannot be reached: `closed`
+    /// refuses, `open` meters this replica alone and says so [default:
+    /// closed for limits on sending to a vendor that receives personal
+    /// data (`vendor.data`), open for the others].
+    #[arg(long, value_enum, value_name = "MODE", requires = "quota_redis")]
+    pub quota_fail: Option<QuotaFail>,
+    /// Bytes a replica lets through before Redis must have counted them
+    /// (the most each replica can overshoot a shared limit by).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 65536,
+        requires = "quota_redis"
+    )]
+    pub quota_batch: u64,
     /// Admin listener: /metrics (Prometheus) and /healthz.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<std::net::SocketAddr>,
@@ -254,4 +274,13 @@ fn parse_dns(text: &str) -> Result<std::net::SocketAddr, String> {
         .parse::<std::net::IpAddr>()
         .map(|ip| std::net::SocketAddr::new(ip, 53))
         .map_err(|_| format!("`{text}` is not an address or address:port"))
+}
+
+/// `--quota-fail`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuotaFail {
+    /// Keep metering locally and say so.
+    Open,
+    /// Refuse what the limit meters.
+    Closed,
 }
