@@ -20,7 +20,7 @@ FLOORS = [
     ["cordon-incident"],
     ["cordon-response"],
     ["cordon-store"],
-    ["cordon-pipeline", "cordon-taxii"],
+    ["cordon-pipeline", "cordon-taxii", "cordon-lake"],
     ["cordon-gateway", "cordon-agent"],
     ["cordon-server"],
     ["cordon-cli"],

@@ -34,15 +34,7 @@ pcap_flows=$((n / 10))
 pcap="$dir/capture-$pcap_flows.pcap"
 audit_events=$((n / 5))
 audit="$dir/cloudtrail-$audit_events.jsonl"
-if [ ! -s "$aws" ]; then
-  echo "generating $n AWS VPC flow log records..." >&2
-  awk -v n="$n" 'BEGIN { srand(7); for (i = 0; i < n; i++) {
-    s = int(rand() * 4000); d = int(rand() * 200) + 1;
-    printf "2 123456789012 eni-0a1b2c3d 10.0.%d.%d 10.0.2.%d %d %d 6 %d %d %d %d %s OK\n",
-      int(s / 250), s % 250 + 1, d, 30000 + int(rand() * 30000), (rand() < 0.2) ? 443 : 5432,
-      1 + int(rand() * 50), 60 + int(rand() * 100000), 1700000000 + int(i / 1000), 1700000060 + int(i / 1000),
-      (rand() < 0.05) ? "REJECT" : "ACCEPT" } }' > "$aws"
-fi
+bash bench/gen-aws.sh "$n" "$aws"
 if [ ! -s "$zeek" ]; then
   echo "generating $n Zeek conn.log records..." >&2
   { printf '#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n'

@@ -6,10 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bundle;
 mod intel;
+mod lake;
 mod operate;
 mod respond;
 pub use bundle::*;
 pub use intel::*;
+pub use lake::*;
 pub use operate::*;
 pub use respond::*;
 
@@ -243,6 +245,9 @@ EXAMPLES:
   cordon intel list"
     )]
     Intel(IntelCommand),
+    /// Export stored flows to a Parquet lake (OCSF, Security Lake layout).
+    #[command(subcommand)]
+    Lake(LakeCommand),
 }
 
 /// `cordon policy ...`

@@ -21,6 +21,7 @@ mod ingest_cmd;
 mod ingest_follow;
 mod intel_cmd;
 mod lab_cmd;
+mod lake_cmd;
 pub mod output;
 mod policy_cmd;
 mod report_cmd;
@@ -89,6 +90,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         args::Command::Serve(cmd) => serve_cmd::run(&cmd),
         args::Command::Respond(cmd) => respond_cmd::run(cmd),
         args::Command::Intel(cmd) => intel_cmd::run(cmd),
+        args::Command::Lake(cmd) => lake_cmd::run(cmd),
     }?;
     output::flush()?;
     Ok(code)

@@ -15,11 +15,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::gateway::metric;
 use common::{cordon, stderr, stdout, temp_dir};
 
 /// The policy of version `v`: the notifier may reach the mail vendor on
@@ -145,58 +145,20 @@ fn bad_bundles(dir: &Path, key: &Path, v2: &Path) -> Vec<(&'static str, PathBuf,
     ]
 }
 
-/// Replace the served bundle atomically.
-fn publish(bundle: &Path, served: &Path) {
-    let tmp = served.with_extension("tmp");
-    std::fs::copy(bundle, &tmp).unwrap();
-    std::fs::rename(&tmp, served).unwrap();
+/// A signing key, version 2 signed and served, and the server's and the
+/// receivers' token files.
+struct Publisher {
+    key: PathBuf,
+    trust: PathBuf,
+    v2: PathBuf,
+    served: PathBuf,
 }
 
-fn metric(admin: &str, name: &str) -> u64 {
-    let reply = common::serve::http(admin, "GET", "/metrics", &[], b"");
-    reply
-        .body
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// The status line of a CONNECT through the gateway from the notifier's
-/// address (127.0.0.10, as the policy's inventory names it).
-fn connect_status(proxy: &str, target: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut s = rt.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.10:0".parse().unwrap()).unwrap();
-        let stream = socket.connect(proxy.parse().unwrap()).await.unwrap();
-        stream.into_std().unwrap()
-    });
-    s.set_nonblocking(false).unwrap();
-    s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n])
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-#[test]
-fn a_gateway_pulls_signed_bundles_refuses_every_bad_one_and_applies_a_good_one_within_a_poll() {
-    let dir = temp_dir("bundles-gateway");
+fn publisher(dir: &Path) -> Publisher {
     let key = dir.join("signing.key");
     run_ok(&["policy", "keygen", "--out", key.to_str().unwrap()]);
-    let trust = dir.join("signing.key.pub");
     let v2 = dir.join("v2.bundle");
-    sign(&dir, &key, 2, 25, &v2);
+    sign(dir, &key, 2, 25, &v2);
     let served = dir.join("served.bundle");
     publish(&v2, &served);
     std::fs::write(
@@ -205,6 +167,36 @@ fn a_gateway_pulls_signed_bundles_refuses_every_bad_one_and_applies_a_good_one_w
     )
     .unwrap();
     std::fs::write(dir.join("agent.token"), "agent-token-0123456789abcdef\n").unwrap();
+    Publisher {
+        trust: dir.join("signing.key.pub"),
+        key,
+        v2,
+        served,
+    }
+}
+
+/// Replace the served bundle atomically.
+fn publish(bundle: &Path, served: &Path) {
+    let tmp = served.with_extension("tmp");
+    std::fs::copy(bundle, &tmp).unwrap();
+    std::fs::rename(&tmp, served).unwrap();
+}
+
+/// The status line of a CONNECT through the gateway from the notifier's
+/// address (127.0.0.10, as the policy's inventory names it).
+fn connect_status(proxy: &str, target: &str) -> String {
+    common::gateway::tunnel(proxy, "127.0.0.10", target).0
+}
+
+#[test]
+fn a_gateway_pulls_signed_bundles_refuses_every_bad_one_and_applies_a_good_one_within_a_poll() {
+    let dir = temp_dir("bundles-gateway");
+    let Publisher {
+        key,
+        trust,
+        v2,
+        served,
+    } = publisher(&dir);
     let server = common::serve::spawn_serve(
         &dir.join("store"),
         &[
@@ -221,40 +213,27 @@ fn a_gateway_pulls_signed_bundles_refuses_every_bad_one_and_applies_a_good_one_w
     std::fs::write(dir.join("hosts"), "127.0.0.2 api.mailer.test\n").unwrap();
     let url = format!("http://{}/api/v1/policy/bundle", server.addr);
     let cache = dir.join("last-good.bundle");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(["gateway", "--policy-url", &url, "--trust"])
-        .arg(&trust)
-        .arg("--policy-token-file")
-        .arg(dir.join("agent.token"))
-        .arg("--policy-cache")
-        .arg(&cache)
-        .args(["--policy-poll", "1", "--hosts"])
-        .arg(dir.join("hosts"))
-        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let listening = line
-        .split("listening on ")
-        .nth(1)
-        .expect(&line)
-        .trim()
-        .to_string();
-    let addrs: Vec<&str> = listening.split(", ").collect();
-    let (proxy, admin) = (addrs[0].to_string(), addrs[1].to_string());
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let l = log.clone();
-    std::thread::spawn(move || {
-        for line in err.lines().map_while(Result::ok) {
-            l.lock().unwrap().push_str(&line);
-            l.lock().unwrap().push('\n');
-        }
-    });
-    let _reap = common::Killed(child);
-
+    let token = dir.join("agent.token");
+    let hosts = dir.join("hosts");
+    let gateway = common::gateway::spawn(&[
+        "--policy-url".as_ref(),
+        url.as_ref(),
+        "--trust".as_ref(),
+        trust.as_os_str(),
+        "--policy-token-file".as_ref(),
+        token.as_os_str(),
+        "--policy-cache".as_ref(),
+        cache.as_os_str(),
+        "--policy-poll".as_ref(),
+        "1".as_ref(),
+        "--hosts".as_ref(),
+        hosts.as_os_str(),
+    ]);
+    let (proxy, admin, log) = (
+        gateway.proxy.clone(),
+        gateway.admin.clone(),
+        gateway.log.clone(),
+    );
     assert_eq!(metric(&admin, "cordon_gateway_policy_bundle_version"), 2);
     assert!(connect_status(&proxy, "api.mailer.test:2525").contains("403"));
     assert!(
@@ -507,18 +486,9 @@ fn an_agent_pulls_signed_bundles_into_nftables_and_keeps_the_last_good_table() {
     );
     let ns = Netns::new("cordon-bundles");
     let dir = temp_dir("bundles-agent");
-    let key = dir.join("signing.key");
-    run_ok(&["policy", "keygen", "--out", key.to_str().unwrap()]);
-    let v2 = dir.join("v2.bundle");
-    sign(&dir, &key, 2, 25, &v2);
-    let served = dir.join("served.bundle");
-    publish(&v2, &served);
-    std::fs::write(
-        dir.join("tokens"),
-        "agent-token-0123456789abcdef viewer fleet\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("agent.token"), "agent-token-0123456789abcdef\n").unwrap();
+    let Publisher {
+        key, v2, served, ..
+    } = publisher(&dir);
     // The server and the agent share the namespace's loopback.
     let mut server = ns
         .exec(env!("CARGO_BIN_EXE_cordon"))

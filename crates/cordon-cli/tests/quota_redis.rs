@@ -13,12 +13,13 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::gateway::{Gateway, metric};
 use common::{Killed, temp_dir};
 
 const LIMIT: u64 = 10 * 1024 * 1024;
@@ -90,99 +91,35 @@ fn start_redis() -> (Killed, u16) {
     }
 }
 
-struct Gateway {
-    _child: Killed,
-    proxy: String,
-    admin: String,
-    log: Arc<Mutex<String>>,
-}
-
 fn gateway(dir: &std::path::Path, redis_port: u16, extra: &[&str]) -> Gateway {
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .arg("gateway")
-        .arg("--policy")
-        .arg(dir.join("policy.yaml"))
-        .arg("--hosts")
-        .arg(dir.join("hosts"))
-        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .args(["--quota-redis", &format!("redis://127.0.0.1:{redis_port}")])
-        .args(["--quota-batch", &BATCH.to_string()])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let listening = line
-        .split("listening on ")
-        .nth(1)
-        .expect(&line)
-        .trim()
-        .to_string();
-    let addrs: Vec<String> = listening.split(", ").map(str::to_string).collect();
-    let log = Arc::new(Mutex::new(String::new()));
-    let l = log.clone();
-    std::thread::spawn(move || {
-        for line in err.lines().map_while(Result::ok) {
-            let mut l = l.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    Gateway {
-        _child: Killed(child),
-        proxy: addrs[0].clone(),
-        admin: addrs[1].clone(),
-        log,
-    }
+    let redis = format!("redis://127.0.0.1:{redis_port}");
+    let batch = BATCH.to_string();
+    let (policy, hosts) = (dir.join("policy.yaml"), dir.join("hosts"));
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--hosts".as_ref(),
+        hosts.as_os_str(),
+        "--quota-redis".as_ref(),
+        redis.as_ref(),
+        "--quota-batch".as_ref(),
+        batch.as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    common::gateway::spawn(&args)
 }
 
-fn metric(admin: &str, name: &str) -> u64 {
-    common::serve::http(admin, "GET", "/metrics", &[], b"")
-        .body
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// A CONNECT tunnel from the notifier's address; the status line and the
-/// stream when it was let through.
 fn tunnel(proxy: &str, target: &str) -> (String, Option<std::net::TcpStream>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut s = rt.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.10:0".parse().unwrap()).unwrap();
-        socket
-            .connect(proxy.parse().unwrap())
-            .await
-            .unwrap()
-            .into_std()
-            .unwrap()
-    });
-    s.set_nonblocking(false).unwrap();
-    s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
+    common::gateway::tunnel(proxy, "127.0.0.10", target)
+}
+
+/// Wait until the gateway's metrics say Redis is up (1) or down (0).
+fn store_up(g: &Gateway, up: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&g.admin, "cordon_gateway_quota_store_up") != up {
+        assert!(Instant::now() < deadline, "redis not seen as {up}");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let status = String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let ok = status.contains(" 200");
-    (status, ok.then_some(s))
 }
 
 /// Push 64 KiB chunks through a tunnel until the gateway closes it or
@@ -232,11 +169,7 @@ fn three_replicas_share_one_limit_and_fail_as_configured_when_redis_stops() {
     let (redis, redis_port) = start_redis();
     let gateways: Vec<Gateway> = (0..3).map(|_| gateway(&dir, redis_port, &[])).collect();
     for g in &gateways {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while metric(&g.admin, "cordon_gateway_quota_store_up") != 1 {
-            assert!(Instant::now() < deadline, "redis not seen as up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        store_up(g, 1);
     }
     let (port, received) = upstream();
     let target = format!("api.mailer.test:{port}");
@@ -298,22 +231,14 @@ fn three_replicas_share_one_limit_and_fail_as_configured_when_redis_stops() {
     let closed = gateway(&dir, redis_port, &[]);
     let open = gateway(&dir, redis_port, &["--quota-fail", "open"]);
     for g in [&closed, &open] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while metric(&g.admin, "cordon_gateway_quota_store_up") != 1 {
-            assert!(Instant::now() < deadline, "redis not seen as up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        store_up(g, 1);
         let (status, s) = tunnel(&g.proxy, &target);
         assert!(status.contains(" 200"), "{status}");
         assert!(push(s.unwrap(), 256 * 1024) >= 256 * 1024);
     }
     drop(redis);
     for g in [&closed, &open] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while metric(&g.admin, "cordon_gateway_quota_store_up") != 0 {
-            assert!(Instant::now() < deadline, "redis not seen as down");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        store_up(g, 0);
     }
     let (status, _) = tunnel(&closed.proxy, &target);
     assert!(status.contains("403"), "closed: {status}");
@@ -364,11 +289,7 @@ fn the_edge_of_a_window_is_no_second_helping() {
     std::fs::write(dir.join("hosts"), "127.0.0.2 api.mailer.test\n").unwrap();
     let (_redis, redis_port) = start_redis();
     let g = gateway(&dir, redis_port, &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&g.admin, "cordon_gateway_quota_store_up") != 1 {
-        assert!(Instant::now() < deadline, "redis not seen as up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    store_up(&g, 1);
     let (port, received) = upstream();
     let target = format!("api.mailer.test:{port}");
     let now_ms = || {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses a part")]
 
+pub mod gateway;
 pub mod serve;
 
 use std::io::{BufRead, BufReader, Read};

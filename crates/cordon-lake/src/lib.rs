@@ -1,0 +1,446 @@
+//! Cordon's flow lake: stored flows written as OCSF Network Activity
+//! (class 4001) in Parquet, laid out as Amazon Security Lake lays out a
+//! custom source, so Athena, Trino, DuckDB, Spark and pyarrow read them
+//! with the column names security teams already query
+//! (`src_endpoint.ip`, `traffic.bytes_out`).
+//!
+//! The layout: `ext/cordon-network-activity/region=R/accountId=A/
+//! eventDay=YYYYMMDD/cordon-4001-YYYYMMDD.zstd.parquet`: one class per
+//! file, one file per day (by the flow's start), rows sorted by time, zstd,
+//! row groups of at most a million rows. The main design choice is that a
+//! day is always written whole and under the same name: exporting a range
+//! again replaces its days' files (written beside and renamed into place),
+//! never adds a second copy. `manifest.json` at the root lists every file
+//! written, with its rows, bytes, time range and SHA-256.
+//!
+//! ```no_run
+//! # fn f(store: &dyn cordon_store::FlowReader) -> Result<(), cordon_lake::LakeError> {
+//! let options = cordon_lake::ExportOptions::new("lake".into());
+//! let summary = cordon_lake::export_flows(store, &options, &mut |_rows| {})?;
+//! println!("{} flows in {} files", summary.rows, summary.files.len());
+//! # Ok(()) }
+//! ```
+
+pub mod columns;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read as _};
+use std::path::{Path, PathBuf};
+
+use cordon_store::{FlowQuery, FlowReader};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::columns::NetworkActivity;
+
+/// Rows per row group at most (about 40 MB of zstd for flows).
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Rows gathered before they are handed to the writer.
+const BATCH_ROWS: usize = 64 * 1024;
+const DAY_MS: i64 = 86_400_000;
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The store could not be read.
+    #[error("reading the store: {0}")]
+    Store(#[from] cordon_store::StoreError),
+    /// A file could not be written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Parquet writer failed.
+    #[error("`{path}`: {message}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// An option is unusable.
+    #[error("{0}")]
+    Options(String),
+}
+
+/// What to export and where.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// The lake's root folder.
+    pub out: PathBuf,
+    /// The `region=` partition.
+    pub region: String,
+    /// The `accountId=` partition.
+    pub account: String,
+    /// Days from the one holding this time (ms); `None`: the first stored.
+    pub since_ms: Option<i64>,
+    /// Days up to the one holding this time (ms); `None`: the last stored.
+    pub until_ms: Option<i64>,
+}
+
+impl ExportOptions {
+    /// Every stored day into `out`, region `local`, account `000000000000`.
+    pub fn new(out: PathBuf) -> ExportOptions {
+        ExportOptions {
+            out,
+            region: "local".to_string(),
+            account: "000000000000".to_string(),
+            since_ms: None,
+            until_ms: None,
+        }
+    }
+}
+
+/// One file of the lake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LakeFile {
+    /// Its path under the lake's root, `/`-separated.
+    pub path: String,
+    /// The OCSF class of its rows.
+    pub class_uid: u32,
+    /// The day it holds (`YYYYMMDD`).
+    pub event_day: String,
+    /// Rows.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// The earliest and latest start times in it (ms).
+    pub first_ms: i64,
+    /// See `first_ms`.
+    pub last_ms: i64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+}
+
+/// `manifest.json`: every file the lake holds, by path.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `cordon-lake/1`.
+    pub format: String,
+    /// The files.
+    pub files: Vec<LakeFile>,
+}
+
+/// What an export wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// The files written (each replacing any earlier one of its day).
+    pub files: Vec<LakeFile>,
+}
+
+/// The folder of class 4001 for `day` (`YYYYMMDD`).
+fn partition(options: &ExportOptions, day: &str) -> String {
+    format!(
+        "ext/cordon-network-activity/region={}/accountId={}/eventDay={day}",
+        options.region, options.account
+    )
+}
+
+/// `YYYYMMDD` of the UTC day holding `ms`.
+pub fn event_day(ms: i64) -> String {
+    let text = cordon_flow::time::format_rfc3339(ms.div_euclid(DAY_MS) * DAY_MS);
+    text.get(..10).unwrap_or_default().replace('-', "")
+}
+
+fn check_partition_value(what: &str, value: &str) -> Result<(), LakeError> {
+    let ok = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(LakeError::Options(format!(
+            "{what} `{value}`: letters, digits, `-` and `_` only (it names a folder)"
+        )))
+    }
+}
+
+/// One day's file being written.
+struct DayFile {
+    day: String,
+    relative: String,
+    tmp: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+    rows: u64,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> LakeError + '_ {
+    move |source| LakeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeError + '_ {
+    move |e| LakeError::Parquet {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl DayFile {
+    fn open(options: &ExportOptions, day: &str) -> Result<DayFile, LakeError> {
+        let folder = partition(options, day);
+        let relative = format!("{folder}/cordon-4001-{day}.zstd.parquet");
+        let dir = options.out.join(&folder);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let tmp = options
+            .out
+            .join(format!("{relative}.tmp{}", std::process::id()));
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(concat!("cordon ", env!("CARGO_PKG_VERSION")).to_string())
+            .build();
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            columns::network_activity_schema(),
+            Some(props),
+        )
+        .map_err(parquet_error(&tmp))?;
+        Ok(DayFile {
+            day: day.to_string(),
+            relative,
+            tmp,
+            writer,
+            rows: 0,
+            first_ms: i64::MAX,
+            last_ms: i64::MIN,
+        })
+    }
+
+    fn write(&mut self, piece: &Piece) -> Result<(), LakeError> {
+        self.rows += piece.batch.num_rows() as u64;
+        self.first_ms = self.first_ms.min(piece.first_ms);
+        self.last_ms = self.last_ms.max(piece.last_ms);
+        self.writer
+            .write(&piece.batch)
+            .map_err(parquet_error(&self.tmp))
+    }
+
+    /// Close the file and rename it over the day's file.
+    fn finish(self, out: &Path) -> Result<LakeFile, LakeError> {
+        let tmp = self.tmp.clone();
+        self.writer.close().map_err(parquet_error(&tmp))?;
+        let path = out.join(&self.relative);
+        let sha256 = file_sha256(&tmp)?;
+        let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(LakeFile {
+            path: self.relative,
+            class_uid: 4001,
+            event_day: self.day,
+            rows: self.rows,
+            bytes,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            sha256,
+        })
+    }
+}
+
+/// Rows of one day, columns built, on their way to the writer.
+struct Piece {
+    day: String,
+    batch: arrow_array::RecordBatch,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+/// The writer's side: pieces into day files, a file closed when its day
+/// ends. Runs on its own thread so encoding and compressing overlap the
+/// store scan and the column building.
+fn write_pieces(
+    options: &ExportOptions,
+    pieces: std::sync::mpsc::Receiver<Piece>,
+) -> Result<Vec<LakeFile>, LakeError> {
+    let mut current: Option<DayFile> = None;
+    let mut written = Vec::new();
+    for piece in pieces {
+        if current.as_ref().is_none_or(|c| c.day != piece.day) {
+            if let Some(done) = current.take() {
+                written.push(done.finish(&options.out)?);
+            }
+            current = Some(DayFile::open(options, &piece.day)?);
+        }
+        if let Some(c) = current.as_mut() {
+            c.write(&piece)?;
+        }
+    }
+    if let Some(done) = current.take() {
+        written.push(done.finish(&options.out)?);
+    }
+    Ok(written)
+}
+
+fn file_sha256(path: &Path) -> Result<String, LakeError> {
+    use std::fmt::Write as _;
+    let mut file = File::open(path).map_err(io(path))?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        context.update(buf.get(..n).unwrap_or_default());
+    }
+    Ok(context
+        .finish()
+        .as_ref()
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        }))
+}
+
+/// Export the stored flows of the chosen days, one file per day; each
+/// replaces the day's earlier file. `progress` hears the rows written so
+/// far now and then.
+///
+/// # Errors
+/// The store cannot be read, a file cannot be written, or an option is
+/// unusable. Days finished before the error keep their new files.
+pub fn export_flows(
+    reader: &dyn FlowReader,
+    options: &ExportOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ExportSummary, LakeError> {
+    check_partition_value("--region", &options.region)?;
+    check_partition_value("--account", &options.account)?;
+    // Whole days: a day's file always holds all of the day.
+    let query = FlowQuery {
+        since_ms: options.since_ms.map(|s| s.div_euclid(DAY_MS) * DAY_MS),
+        until_ms: options
+            .until_ms
+            .map(|u| (u.div_euclid(DAY_MS) + 1) * DAY_MS),
+        ..FlowQuery::default()
+    };
+    let (send, pieces) = std::sync::mpsc::sync_channel::<Piece>(2);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_pieces(options, pieces));
+        let scanned = scan_into(reader, &query, send, progress);
+        let written = writer
+            .join()
+            .map_err(|_| LakeError::Options("the Parquet writer thread failed".to_string()))?;
+        // A writer error explains a scan that stopped early; report it first.
+        let written = written?;
+        let total = scanned?;
+        Ok((written, total))
+    })
+    .and_then(|(written, total): (Vec<LakeFile>, u64)| {
+        progress(total);
+        record(&options.out, &written)?;
+        Ok(ExportSummary {
+            rows: total,
+            bytes: written.iter().map(|f| f.bytes).sum(),
+            files: written,
+        })
+    })
+}
+
+/// The scanning side: flows into columns, a piece sent at every
+/// [`BATCH_ROWS`] rows and at the end of every day. Returns the rows sent.
+fn scan_into(
+    reader: &dyn FlowReader,
+    query: &FlowQuery,
+    send: std::sync::mpsc::SyncSender<Piece>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, LakeError> {
+    let mut rows = NetworkActivity::new();
+    let mut day = String::new();
+    let (mut first_ms, mut last_ms) = (i64::MAX, i64::MIN);
+    let mut total = 0u64;
+    let mut failure: Option<LakeError> = None;
+    let flush = |rows: &mut NetworkActivity, day: &str, first: i64, last: i64| {
+        if rows.is_empty() {
+            return Ok(true);
+        }
+        let batch = rows.take().map_err(|e| LakeError::Parquet {
+            path: day.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok::<bool, LakeError>(
+            send.send(Piece {
+                day: day.to_string(),
+                batch,
+                first_ms: first,
+                last_ms: last,
+            })
+            .is_ok(),
+        )
+    };
+    reader.scan(query, &mut |flow| {
+        let this_day = event_day(flow.start_ms);
+        let mut go_on = true;
+        if this_day != day || rows.len() >= BATCH_ROWS {
+            match flush(&mut rows, &day, first_ms, last_ms) {
+                Ok(alive) => go_on = alive,
+                Err(e) => {
+                    failure = Some(e);
+                    return false;
+                }
+            }
+            (first_ms, last_ms) = (i64::MAX, i64::MIN);
+            day = this_day;
+        }
+        first_ms = first_ms.min(flow.start_ms);
+        last_ms = last_ms.max(flow.start_ms);
+        rows.push(&flow);
+        total += 1;
+        if total.is_multiple_of(1_000_000) {
+            progress(total);
+        }
+        go_on
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    flush(&mut rows, &day, first_ms, last_ms)?;
+    Ok(total)
+}
+
+/// Merge `written` into the lake's manifest (a file of the same path is
+/// replaced), written beside and renamed into place.
+fn record(out: &Path, written: &[LakeFile]) -> Result<(), LakeError> {
+    let path = out.join("manifest.json");
+    let mut by_path: BTreeMap<String, LakeFile> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes)
+            .map(|m| m.files.into_iter().map(|f| (f.path.clone(), f)).collect())
+            .unwrap_or_default(),
+        Err(_) => BTreeMap::new(),
+    };
+    for f in written {
+        by_path.insert(f.path.clone(), f.clone());
+    }
+    let manifest = Manifest {
+        format: "cordon-lake/1".to_string(),
+        files: by_path.into_values().collect(),
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let tmp = out.join(format!("manifest.json.tmp{}", std::process::id()));
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Parquet {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+#[cfg(test)]
+mod tests;
