@@ -22,9 +22,22 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
+    let target = match s3_target(args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    // To S3 the days are written to a staging folder first, then put.
+    let staging = std::env::temp_dir().join(format!("cordon-lake-staging-{}", std::process::id()));
+    let out = match &target {
+        Some(_) => staging.clone(),
+        None => std::path::PathBuf::from(&args.out),
+    };
     let store = existing_store(&args.store)?;
     let options = ExportOptions {
-        out: args.out.clone(),
+        out,
         region: args.region.clone(),
         account: args.account.clone(),
         since_ms,
@@ -48,6 +61,11 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     if terminal {
         eprintln!();
     }
+    if let Some(t) = &target {
+        let uploaded = cordon_lake::upload(t, &staging, &summary.files);
+        let _ = std::fs::remove_dir_all(&staging);
+        uploaded?;
+    }
     let took = started.elapsed().as_secs_f64();
     if args.json {
         outln!(
@@ -60,7 +78,7 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
             summary.rows,
             summary.files.len(),
             summary.bytes,
-            args.out.display(),
+            args.out,
             took,
             summary.rows as f64 / took.max(1e-9)
         );
@@ -69,4 +87,35 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The S3 target when `--out` is `s3://...`.
+fn s3_target(args: &LakeExportArgs) -> Result<Option<cordon_lake::s3::S3Target>, String> {
+    let Some(parsed) = cordon_lake::s3::parse_s3_url(&args.out) else {
+        return Ok(None);
+    };
+    let (bucket, prefix) = parsed?;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let endpoint = args
+        .s3_endpoint
+        .clone()
+        .or_else(|| var("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| var("AWS_ENDPOINT_URL"))
+        .map(|e| url::Url::parse(&e).map_err(|err| format!("--s3-endpoint `{e}`: {err}")))
+        .transpose()?;
+    let region = args
+        .s3_region
+        .clone()
+        .or_else(|| var("AWS_REGION"))
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .or_else(|| (args.region != "local").then(|| args.region.clone()))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let credentials = cordon_lake::s3::Credentials::from_environment(args.profile.as_deref())?;
+    Ok(Some(cordon_lake::s3::S3Target {
+        bucket,
+        prefix,
+        region,
+        endpoint,
+        credentials,
+    }))
 }

@@ -92,3 +92,127 @@ fn duckdb_pyarrow_and_spark_read_the_demo_lake_as_the_store_counts_it() {
         println!("{seen}");
     }
 }
+
+/// `moto_server` (moto's S3) on a free loopback port, killed when dropped.
+fn moto() -> (common::Killed, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = common::Killed(
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]')"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (child, port)
+}
+
+const S3_CHECK: &str = r#"
+import json, sys, boto3
+import pyarrow.dataset as ds
+from pyarrow import fs
+endpoint, action = sys.argv[1], sys.argv[2]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+if action == "create":
+    s3.create_bucket(Bucket="acme-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    sys.exit(0)
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="acme-lake", Prefix="cordon/")["Contents"]]
+manifest = json.loads(s3.get_object(Bucket="acme-lake", Key="cordon/manifest.json")["Body"].read())
+s3fs = fs.S3FileSystem(endpoint_override=endpoint.split("://")[1], scheme="http", region="eu-west-1",
+                       access_key="testing", secret_key="testing")
+data = ds.dataset("acme-lake/cordon/ext/cordon-network-activity", filesystem=s3fs,
+                  format="parquet", partitioning="hive")
+print(json.dumps({"keys": sorted(keys), "manifest_files": len(manifest["files"]), "rows": data.count_rows()}))
+"#;
+
+#[test]
+fn the_lake_goes_to_s3_and_reads_back_from_there() {
+    let dir = temp_dir("lake-s3");
+    let out = cordon(&["demo", "--out", dir.to_str().unwrap(), "--hours", "6"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = dir.join("store");
+    let (_moto, port) = moto();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let python = |action: &str| {
+        Command::new("python3")
+            .args(["-c", S3_CHECK, &endpoint, action])
+            .output()
+            .unwrap()
+    };
+    let created = python("create");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let export = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args(["lake", "export", "--store"])
+            .arg(&store)
+            .args(["--out", "s3://acme-lake/cordon", "--s3-endpoint", &endpoint])
+            .args([
+                "--region",
+                "eu-west-1",
+                "--account",
+                "111122223333",
+                "--json",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("HOME", &dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).unwrap()
+    };
+    let summary = export();
+    let rows = summary["rows"].as_u64().unwrap();
+    let files = summary["files"].as_array().unwrap().len();
+    let check = || {
+        let out = python("check");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(String::from_utf8_lossy(&out.stdout).trim())
+            .unwrap()
+    };
+    let seen = check();
+    assert_eq!(seen["rows"].as_u64().unwrap(), rows, "{seen}");
+    assert_eq!(seen["manifest_files"].as_u64().unwrap() as usize, files);
+    assert_eq!(
+        seen["keys"].as_array().unwrap().len(),
+        files + 1,
+        "the files and the manifest"
+    );
+    // Again: the same objects, replaced.
+    export();
+    assert_eq!(check(), seen);
+    // No credentials: a clear error, nothing sent.
+    let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["lake", "export", "--store"])
+        .arg(&store)
+        .args(["--out", "s3://acme-lake/cordon", "--s3-endpoint", &endpoint])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("credentials"), "{}", stderr(&out));
+}

@@ -105,14 +105,20 @@ pub fn path_and_query(url: &Url) -> String {
 }
 
 /// Open one HTTP/1.1 connection to `url`'s host, through `tls` when given;
-/// the connection is driven by a spawned task.
+/// the connection is driven by a spawned task. Requests carry bodies of
+/// type `B` ([`Sender`] for whole ones).
 ///
 /// # Errors
 /// The connection, the TLS handshake or the HTTP handshake failed.
-pub async fn connect(
+pub async fn connect<B>(
     url: &Url,
     tls: Option<&tokio_rustls::TlsConnector>,
-) -> Result<Sender, String> {
+) -> Result<hyper::client::conn::http1::SendRequest<B>, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let host = url.host_str().unwrap_or_default();
     let bare = host.trim_matches(['[', ']']);
     let port = url.port_or_known_default().unwrap_or(80);

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod columns;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -415,23 +416,56 @@ fn scan_into(
     Ok(total)
 }
 
-/// Merge `written` into the lake's manifest (a file of the same path is
-/// replaced), written beside and renamed into place.
-fn record(out: &Path, written: &[LakeFile]) -> Result<(), LakeError> {
-    let path = out.join("manifest.json");
-    let mut by_path: BTreeMap<String, LakeFile> = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes)
-            .map(|m| m.files.into_iter().map(|f| (f.path.clone(), f)).collect())
-            .unwrap_or_default(),
-        Err(_) => BTreeMap::new(),
-    };
+/// `written` merged into the manifest in `earlier` (a file of the same
+/// path is replaced).
+fn merged(earlier: Option<&[u8]>, written: &[LakeFile]) -> Manifest {
+    let mut by_path: BTreeMap<String, LakeFile> = earlier
+        .and_then(|bytes| serde_json::from_slice::<Manifest>(bytes).ok())
+        .map(|m| m.files.into_iter().map(|f| (f.path.clone(), f)).collect())
+        .unwrap_or_default();
     for f in written {
         by_path.insert(f.path.clone(), f.clone());
     }
-    let manifest = Manifest {
+    Manifest {
         format: "cordon-lake/1".to_string(),
         files: by_path.into_values().collect(),
-    };
+    }
+}
+
+/// Put the files an export wrote into `staging` to S3 under their lake
+/// paths, then the manifest merged with the one already there.
+///
+/// # Errors
+/// A file cannot be read, S3 refused a request or cannot be reached.
+pub fn upload(
+    target: &s3::S3Target,
+    staging: &Path,
+    written: &[LakeFile],
+) -> Result<(), LakeError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LakeError::Options(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        for f in written {
+            target.put_file(&f.path, &staging.join(&f.path)).await?;
+        }
+        let earlier = target.get("manifest.json").await?;
+        let manifest = merged(earlier.as_deref(), written);
+        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Parquet {
+            path: "manifest.json".to_string(),
+            message: e.to_string(),
+        })?;
+        target.put("manifest.json", text).await
+    })
+}
+
+/// Merge `written` into the lake's manifest, written beside and renamed
+/// into place.
+fn record(out: &Path, written: &[LakeFile]) -> Result<(), LakeError> {
+    let path = out.join("manifest.json");
+    let earlier = std::fs::read(&path).ok();
+    let manifest = merged(earlier.as_deref(), written);
     std::fs::create_dir_all(out).map_err(io(out))?;
     let tmp = out.join(format!("manifest.json.tmp{}", std::process::id()));
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Parquet {

@@ -1,7 +1,5 @@
 //! Arguments of `cordon lake`.
 
-use std::path::PathBuf;
-
 use clap::{Args, Subcommand};
 
 use super::{RangeArgs, StoreArgs};
@@ -21,6 +19,7 @@ lists every file with its rows, bytes and SHA-256.
 EXAMPLES:
   cordon lake export --out /data/lake
   cordon lake export --out /data/lake --since 7d --region eu-west-1 --account 111122223333
+  cordon lake export --out s3://acme-security-lake/cordon --region eu-west-1 --account 111122223333
   duckdb -c \"SELECT unmapped.cordon.src_group, count(*) FROM read_parquet('/data/lake/ext/*/*/*/*/*.parquet', hive_partitioning=true) GROUP BY 1\"")]
     Export(LakeExportArgs),
 }
@@ -32,9 +31,22 @@ pub struct LakeExportArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub range: RangeArgs,
-    /// The lake's root folder (created).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// The lake's root: a folder (created) or `s3://BUCKET/PREFIX`
+    /// (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+    /// ~/.aws/credentials).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub out: String,
+    /// An S3-compatible endpoint (MinIO, moto, a VPC endpoint), addressed
+    /// path-style [default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 signing region [default: $AWS_REGION, $AWS_DEFAULT_REGION,
+    /// else --region unless it is `local`, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// The profile of ~/.aws/credentials to use.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
     /// The `region=` partition.
     #[arg(long, default_value = "local")]
     pub region: String,
