@@ -61,6 +61,12 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     if terminal {
         eprintln!();
     }
+    // Findings and incidents are few: every export writes them whole.
+    let (findings, incidents) = documents(&store)?;
+    let mut summary = summary;
+    let documents_written = cordon_lake::export_findings(&options, findings, incidents)?;
+    summary.bytes += documents_written.iter().map(|f| f.bytes).sum::<u64>();
+    summary.files.extend(documents_written);
     if let Some(t) = &target {
         let uploaded = cordon_lake::upload(t, &staging, &summary.files);
         let _ = std::fs::remove_dir_all(&staging);
@@ -74,7 +80,7 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         outln!(
-            "{} flows in {} files ({} bytes) under {} in {:.1} s ({:.0} flows/s)",
+            "{} flows, findings and incidents in {} files ({} bytes) under {} in {:.1} s ({:.0} flows/s)",
             summary.rows,
             summary.files.len(),
             summary.bytes,
@@ -118,4 +124,30 @@ fn s3_target(args: &LakeExportArgs) -> Result<Option<cordon_lake::s3::S3Target>,
         endpoint,
         credentials,
     }))
+}
+
+/// The stored findings and incidents as OCSF documents (2004, 2005).
+fn documents(
+    store: &cordon_store::SqliteStore,
+) -> anyhow::Result<(Vec<serde_json::Value>, Vec<serde_json::Value>)> {
+    use cordon_store::prelude::*;
+    let kb = cordon_detect::kb::Kb::embedded()?;
+    let findings = store.findings(None)?;
+    let incidents = store.incidents(None)?;
+    let finding_docs = findings
+        .iter()
+        .map(|f| cordon_detect::ocsf::detection_finding(f, &kb))
+        .collect();
+    let incident_docs = incidents
+        .iter()
+        .map(|i| {
+            let own: Vec<cordon_detect::Finding> = findings
+                .iter()
+                .filter(|f| i.holds(&f.id))
+                .cloned()
+                .collect();
+            cordon_incident::export::incident_finding(i, &own, &kb)
+        })
+        .collect();
+    Ok((finding_docs, incident_docs))
 }

@@ -48,6 +48,49 @@ fn duckdb_pyarrow_and_spark_read_the_demo_lake_as_the_store_counts_it() {
     assert!(rows > 10_000, "{summary}");
     // Again: the same files, replaced, the same rows.
     assert_eq!(export()["files"], summary["files"]);
+    // Findings and incidents: one row per stored document, by class.
+    let count = |source: &str, id: &str, attacks: &str| -> u64 {
+        let out = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lake/check.py"))
+            .arg("documents")
+            .arg(&lake)
+            .arg(source)
+            .arg(id)
+            .arg(attacks)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(seen["rows"], seen["ids"], "{source}: one row per document");
+        assert!(
+            seen["t1199"].as_u64().unwrap() > 0,
+            "{source}: T1199 is queryable: {seen}"
+        );
+        seen["rows"].as_u64().unwrap()
+    };
+    let lines = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .lines()
+            .count() as u64
+    };
+    assert_eq!(
+        count(
+            "cordon-detection-finding",
+            "finding_info.uid",
+            "finding_info.attacks"
+        ),
+        lines("findings.ocsf.jsonl")
+    );
+    assert_eq!(
+        count("cordon-incident-finding", "metadata.uid", "attacks"),
+        lines("incidents.ocsf.jsonl")
+    );
     let topology = cordon(&[
         "flows",
         "topology",

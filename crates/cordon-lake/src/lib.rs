@@ -22,6 +22,7 @@
 //! ```
 
 pub mod columns;
+pub mod documents;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -139,12 +140,88 @@ pub struct ExportSummary {
     pub files: Vec<LakeFile>,
 }
 
-/// The folder of class 4001 for `day` (`YYYYMMDD`).
-fn partition(options: &ExportOptions, day: &str) -> String {
+/// The folder of `source` (`cordon-network-activity`) for `day`
+/// (`YYYYMMDD`).
+fn partition_of(options: &ExportOptions, source: &str, day: &str) -> String {
     format!(
-        "ext/cordon-network-activity/region={}/accountId={}/eventDay={day}",
+        "ext/{source}/region={}/accountId={}/eventDay={day}",
         options.region, options.account
     )
+}
+
+/// The folder of class 4001 for `day`.
+fn partition(options: &ExportOptions, day: &str) -> String {
+    partition_of(options, "cordon-network-activity", day)
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(concat!("cordon ", env!("CARGO_PKG_VERSION")).to_string())
+        .build()
+}
+
+/// Write `batches` as the Parquet file `relative` under the lake, beside
+/// and renamed into place. The file's class, day, rows and times are left
+/// for the caller to fill in.
+fn write_batches(
+    options: &ExportOptions,
+    relative: &str,
+    schema: arrow_schema::SchemaRef,
+    batches: &[arrow_array::RecordBatch],
+) -> Result<LakeFile, LakeError> {
+    let path = options.out.join(relative);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = options
+        .out
+        .join(format!("{relative}.tmp{}", std::process::id()));
+    let file = File::create(&tmp).map_err(io(&tmp))?;
+    let mut writer = ArrowWriter::try_new(BufWriter::new(file), schema, Some(writer_properties()))
+        .map_err(parquet_error(&tmp))?;
+    for b in batches {
+        writer.write(b).map_err(parquet_error(&tmp))?;
+    }
+    writer.close().map_err(parquet_error(&tmp))?;
+    let sha256 = file_sha256(&tmp)?;
+    let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(LakeFile {
+        path: relative.to_string(),
+        class_uid: 0,
+        event_day: String::new(),
+        rows: 0,
+        bytes,
+        first_ms: 0,
+        last_ms: 0,
+        sha256,
+    })
+}
+
+/// Write findings' (2004) and incidents' (2005) OCSF documents, one file
+/// per class and day, and record them in the manifest.
+///
+/// # Errors
+/// See [`documents::export_documents`].
+pub fn export_findings(
+    options: &ExportOptions,
+    findings: Vec<serde_json::Value>,
+    incidents: Vec<serde_json::Value>,
+) -> Result<Vec<LakeFile>, LakeError> {
+    check_partition_value("--region", &options.region)?;
+    check_partition_value("--account", &options.account)?;
+    let mut written =
+        documents::export_documents(options, 2004, "cordon-detection-finding", findings)?;
+    written.extend(documents::export_documents(
+        options,
+        2005,
+        "cordon-incident-finding",
+        incidents,
+    )?);
+    record(&options.out, &written)?;
+    Ok(written)
 }
 
 /// `YYYYMMDD` of the UTC day holding `ms`.
@@ -202,15 +279,10 @@ impl DayFile {
             .out
             .join(format!("{relative}.tmp{}", std::process::id()));
         let file = File::create(&tmp).map_err(io(&tmp))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(concat!("cordon ", env!("CARGO_PKG_VERSION")).to_string())
-            .build();
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(1 << 20, file),
             columns::network_activity_schema(),
-            Some(props),
+            Some(writer_properties()),
         )
         .map_err(parquet_error(&tmp))?;
         Ok(DayFile {

@@ -2,11 +2,31 @@
 per group pair with `cordon flows topology --output json`.
 
 usage: check.py ENGINE LAKE_DIR TOPOLOGY_JSON PROBE_IP
-ENGINE: duckdb, pyarrow or pyspark. Exit 1 with the differences."""
+ENGINE: duckdb, pyarrow or pyspark. Exit 1 with the differences.
+
+   or: check.py documents LAKE_DIR SOURCE ID_COLUMN ATTACKS_COLUMN
+prints {"rows", "ids", "t1199"} of a findings or incidents class read by
+DuckDB: rows, distinct ids (finding_info.uid, metadata.uid), attacks
+citing T1199."""
 
 import json
 import sys
 from collections import defaultdict
+
+if sys.argv[1] == "documents":
+    import duckdb
+
+    lake, source, id_column, attacks = sys.argv[2:6]
+    scan = f"read_parquet('{lake}/ext/{source}/*/*/*/*.parquet', hive_partitioning=true)"
+    rows, ids = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT t.{id_column}) FROM {scan} t"
+    ).fetchall()[0]
+    (t1199,) = duckdb.sql(
+        f"""SELECT count(*) FROM (SELECT unnest(t.{attacks}) AS a FROM {scan} t)
+            WHERE a.technique.uid = 'T1199'"""
+    ).fetchall()[0]
+    print(json.dumps({"rows": rows, "ids": ids, "t1199": t1199}))
+    sys.exit(0)
 
 engine, lake, topology_file, probe = sys.argv[1:5]
 root = f"{lake}/ext/cordon-network-activity"
