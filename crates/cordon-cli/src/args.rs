@@ -664,6 +664,11 @@ pub struct ServeArgs {
     /// read again when it changes.
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
+    /// Publish the bundle only while it verifies with one of these public
+    /// keys (PEM; repeatable): a refused bundle is logged and the last good
+    /// one stays published.
+    #[arg(long = "trust", value_name = "PUBKEY", requires = "bundle")]
+    pub bundle_trust: Vec<PathBuf>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -88,7 +88,7 @@ fn read_key(path: &Path) -> Result<SigningKey, String> {
 }
 
 /// Read trusted public keys.
-fn read_trust(paths: &[PathBuf]) -> Result<Vec<PublicKey>, String> {
+pub fn read_trust(paths: &[PathBuf]) -> Result<Vec<PublicKey>, String> {
     paths
         .iter()
         .map(|p| {

@@ -27,7 +27,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         args.tokens.as_deref(),
         tls,
         args.responses.clone(),
-        args.bundle.clone(),
+        args.bundle.clone().map(|b| (b, args.bundle_trust.clone())),
     )
 }
 
@@ -39,8 +39,18 @@ pub fn run_on(
     tokens: Option<&Path>,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     responses: Option<std::path::PathBuf>,
-    bundle: Option<std::path::PathBuf>,
+    bundle: Option<(std::path::PathBuf, Vec<std::path::PathBuf>)>,
 ) -> anyhow::Result<ExitCode> {
+    let (bundle, trust) = match bundle {
+        None => (None, Vec::new()),
+        Some((file, keys)) => match crate::bundle_cmd::read_trust(&keys) {
+            Ok(t) => (Some(file), t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+    };
     let (tokens, token_file) = match tokens {
         Some(file) => match Tokens::from_file(file) {
             Ok(t) if !t.is_empty() => (t, None),
@@ -71,7 +81,7 @@ pub fn run_on(
         App::new(store, policy, tokens, tls.is_some())
             .with_context(|| format!("cannot open the store at `{}`", store.display()))?
             .with_responses(responses)
-            .with_bundle(bundle),
+            .with_bundle(bundle, trust),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -566,3 +566,55 @@ fn an_agent_pulls_signed_bundles_into_nftables_and_keeps_the_last_good_table() {
     );
     assert!(ns.table().contains("2525"));
 }
+
+#[test]
+fn a_server_given_keys_publishes_only_a_bundle_that_verifies() {
+    let dir = temp_dir("bundles-serve-trust");
+    let Publisher {
+        trust, v2, served, ..
+    } = publisher(&dir);
+    let args = || {
+        vec![
+            "--bundle".to_string(),
+            served.display().to_string(),
+            "--trust".to_string(),
+            trust.display().to_string(),
+            "--tokens".to_string(),
+            dir.join("tokens").display().to_string(),
+        ]
+    };
+    let get = |addr: &str| {
+        common::serve::http(
+            addr,
+            "GET",
+            "/api/v1/policy/bundle",
+            &[("Authorization", "Bearer agent-token-0123456789abcdef")],
+            b"",
+        )
+    };
+    let tampered = altered(&dir, &v2, "serve-changed", |w| {
+        let f = w.join("files/policy.yaml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, text.replace("tcp/25]", "tcp/2525]")).unwrap();
+    });
+    let a = args();
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let server = common::serve::spawn_serve(&dir.join("store-a"), &a);
+    let good = get(&server.addr);
+    assert_eq!(good.status, 200);
+    // A tampered file in its place: the last good bundle stays published.
+    publish(&tampered, &served);
+    let after = get(&server.addr);
+    assert_eq!(after.status, 200);
+    assert_eq!(after.body, good.body, "still the good bundle");
+    drop(server);
+    // A server that never saw a good one answers 503 with the reason.
+    let server = common::serve::spawn_serve(&dir.join("store-b"), &a);
+    let refused = get(&server.addr);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.body.contains("changed after signing"),
+        "{}",
+        refused.body
+    );
+}

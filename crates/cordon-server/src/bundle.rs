@@ -1,8 +1,10 @@
 //! `GET /api/v1/policy/bundle`: the signed policy bundle agents and
-//! gateways pull. The server publishes the file as it is (it holds no
-//! signing key, and receivers verify); the file is read again when it
-//! changes, and the answer carries its SHA-256 as a strong `ETag` so an
-//! unchanged bundle costs a 304.
+//! gateways pull. The server holds no signing key and receivers verify;
+//! given trusted keys, the server verifies too and publishes only a bundle
+//! that passes (a refused one is logged, and the last good one stays
+//! published). The file is read again when it changes, and the answer
+//! carries its SHA-256 as a strong `ETag` so an unchanged bundle costs a
+//! 304.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::time::SystemTime;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use cordon_policy::bundle::{MAX_BUNDLE_BYTES, sha256_hex};
+use cordon_policy::bundle::{MAX_BUNDLE_BYTES, PublicKey, sha256_hex};
 
 use crate::auth::Role;
 use crate::{ApiError, App};
@@ -24,7 +26,15 @@ pub const MEDIA_TYPE: &str = "application/vnd.cordon.policy-bundle+gzip";
 #[derive(Debug)]
 pub struct Published {
     path: PathBuf,
-    read: Mutex<Option<Reading>>,
+    trust: Vec<PublicKey>,
+    read: Mutex<Readings>,
+}
+
+/// The last good reading, and the stamp of a file last refused.
+#[derive(Debug, Default)]
+struct Readings {
+    good: Option<Reading>,
+    refused: Option<((SystemTime, u64), String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -35,11 +45,13 @@ struct Reading {
 }
 
 impl Published {
-    /// Publish the bundle in `path`.
-    pub fn new(path: PathBuf) -> Published {
+    /// Publish the bundle in `path`; with `trust`, only while it verifies
+    /// with one of those keys.
+    pub fn new(path: PathBuf, trust: Vec<PublicKey>) -> Published {
         Published {
             path,
-            read: Mutex::new(None),
+            trust,
+            read: Mutex::new(Readings::default()),
         }
     }
 
@@ -47,9 +59,12 @@ impl Published {
     fn current(&self) -> Result<Reading, String> {
         let stamp = stamp(&self.path)
             .ok_or_else(|| format!("the bundle `{}` cannot be read", self.path.display()))?;
-        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = read.as_ref().filter(|r| r.stamp == stamp) {
+        let mut state = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = state.good.as_ref().filter(|r| r.stamp == stamp) {
             return Ok(r.clone());
+        }
+        if let Some((_, why)) = state.refused.as_ref().filter(|(s, _)| *s == stamp) {
+            return state.good.clone().ok_or_else(|| why.clone());
         }
         let mut bytes = Vec::new();
         std::fs::File::open(&self.path)
@@ -61,12 +76,20 @@ impl Published {
                 self.path.display()
             ));
         }
+        if !self.trust.is_empty()
+            && let Err(e) = cordon_policy::bundle::open(&bytes, &self.trust)
+        {
+            let why = format!("the bundle `{}` is refused: {e}", self.path.display());
+            tracing::error!("{why}; the last good bundle stays published");
+            state.refused = Some((stamp, why.clone()));
+            return state.good.clone().ok_or(why);
+        }
         let reading = Reading {
             stamp,
             etag: format!("\"{}\"", sha256_hex(&bytes)),
             bytes: bytes.into(),
         };
-        *read = Some(reading.clone());
+        state.good = Some(reading.clone());
         Ok(reading)
     }
 }
@@ -96,7 +119,11 @@ pub async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Resp
             "this server publishes no policy bundle (start it with --bundle FILE)",
         ));
     };
-    let reading = published.current().map_err(ApiError::internal)?;
+    let reading = published.current().map_err(|message| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "bundle_unavailable",
+        message,
+    })?;
     let etag = HeaderValue::from_str(&reading.etag).map_err(ApiError::internal)?;
     let unchanged = headers
         .get(header::IF_NONE_MATCH)

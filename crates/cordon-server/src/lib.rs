@@ -263,10 +263,15 @@ impl App {
         })
     }
 
-    /// The signed policy bundle this server publishes.
+    /// The signed policy bundle this server publishes; with `trust`, only
+    /// while it verifies.
     #[must_use]
-    pub fn with_bundle(mut self, bundle: Option<PathBuf>) -> App {
-        self.bundle = bundle.map(bundle::Published::new);
+    pub fn with_bundle(
+        mut self,
+        bundle: Option<PathBuf>,
+        trust: Vec<cordon_policy::bundle::PublicKey>,
+    ) -> App {
+        self.bundle = bundle.map(|b| bundle::Published::new(b, trust));
         self
     }
 

@@ -128,7 +128,7 @@ pub fn document() -> Value {
             "/api/v1/vendors": {"get": op("The register of third parties the flows show", "viewer", range(), None)},
             "/api/v1/policy": {"get": op("The policy in force: groups, rules and its text", "viewer", vec![], None)},
             "/api/v1/policy/bundle": {"get": {
-                "summary": "The signed policy bundle agents and gateways pull (404 when none is published); send If-None-Match with the last ETag to get 304 when unchanged",
+                "summary": "The signed policy bundle agents and gateways pull (404 when none is published, 503 when the server's trusted keys refuse it and no good one was published before); send If-None-Match with the last ETag to get 304 when unchanged",
                 "description": "Needs the viewer role.",
                 "parameters": [],
                 "responses": {
@@ -137,6 +137,7 @@ pub fn document() -> Value {
                     "401": {"$ref": "#/components/responses/Error"},
                     "403": {"$ref": "#/components/responses/Error"},
                     "404": {"$ref": "#/components/responses/Error"},
+                    "503": {"$ref": "#/components/responses/Error"},
                 },
             }},
             "/api/v1/policy/explain": {"post": op("Why the policy decides a connection as it does", "viewer", vec![], Some(json!({
