@@ -241,11 +241,10 @@ impl Agent {
     pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
         // Taken before the policy is first read: a change made while the
         // first ruleset loads is seen by the first check.
-        let origin = match &config.bundle {
-            Some(b) => Origin::Bundle(b.clone()),
-            None => Origin::File(config.policy.clone()),
-        };
-        let source = PolicySource::from_origin(origin, config.load.clone());
+        let source = PolicySource::from_origin(
+            Origin::of(&config.policy, config.bundle.as_ref()),
+            config.load.clone(),
+        );
         let pull = match &config.pull {
             None => None,
             Some(options) => Some(Pull {

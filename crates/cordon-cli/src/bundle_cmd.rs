@@ -1,7 +1,7 @@
 //! `cordon policy keygen | bundle | verify-bundle`, and the bundle feed
 //! (`--policy-url`, `--policy-bundle`, `--trust`) of agents and gateways.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -167,10 +167,8 @@ fn is_responses(path: &Path) -> bool {
 
 /// Read a file within the bundle limit.
 fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes))
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let bytes =
+        bundle::read_file(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     if bytes.len() as u64 > MAX_BUNDLE_BYTES {
         anyhow::bail!(
             "`{}` is larger than the bundle limit of {MAX_BUNDLE_BYTES} bytes",

@@ -152,10 +152,7 @@ pub struct Config {
 impl Config {
     /// Where the policy comes from.
     pub fn origin(&self) -> Origin {
-        match &self.bundle {
-            Some(b) => Origin::Bundle(b.clone()),
-            None => Origin::File(self.policy.clone()),
-        }
+        Origin::of(&self.policy, self.bundle.as_ref())
     }
 
     /// A configuration with defaults around `policy` and one listener.

@@ -162,42 +162,80 @@ fn writer_properties() -> WriterProperties {
         .build()
 }
 
+/// A Parquet file being written beside its place in the lake.
+struct Staged {
+    relative: String,
+    tmp: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+}
+
+impl Staged {
+    /// Start the file `relative` (under the lake) with `schema`.
+    fn create(
+        options: &ExportOptions,
+        relative: String,
+        schema: arrow_schema::SchemaRef,
+    ) -> Result<Staged, LakeError> {
+        let path = options.out.join(&relative);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let tmp = options
+            .out
+            .join(format!("{relative}.tmp{}", std::process::id()));
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            schema,
+            Some(writer_properties()),
+        )
+        .map_err(parquet_error(&tmp))?;
+        Ok(Staged {
+            relative,
+            tmp,
+            writer,
+        })
+    }
+
+    fn write(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), LakeError> {
+        self.writer.write(batch).map_err(parquet_error(&self.tmp))
+    }
+
+    /// Close the file and rename it into place. The file's class, day,
+    /// rows and times are left for the caller to fill in.
+    fn seal(self, out: &Path) -> Result<LakeFile, LakeError> {
+        let tmp = self.tmp;
+        self.writer.close().map_err(parquet_error(&tmp))?;
+        let path = out.join(&self.relative);
+        let sha256 = file_sha256(&tmp)?;
+        let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(LakeFile {
+            path: self.relative,
+            class_uid: 0,
+            event_day: String::new(),
+            rows: 0,
+            bytes,
+            first_ms: 0,
+            last_ms: 0,
+            sha256,
+        })
+    }
+}
+
 /// Write `batches` as the Parquet file `relative` under the lake, beside
-/// and renamed into place. The file's class, day, rows and times are left
-/// for the caller to fill in.
+/// and renamed into place (see [`Staged::seal`]).
 fn write_batches(
     options: &ExportOptions,
     relative: &str,
     schema: arrow_schema::SchemaRef,
     batches: &[arrow_array::RecordBatch],
 ) -> Result<LakeFile, LakeError> {
-    let path = options.out.join(relative);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    let tmp = options
-        .out
-        .join(format!("{relative}.tmp{}", std::process::id()));
-    let file = File::create(&tmp).map_err(io(&tmp))?;
-    let mut writer = ArrowWriter::try_new(BufWriter::new(file), schema, Some(writer_properties()))
-        .map_err(parquet_error(&tmp))?;
+    let mut file = Staged::create(options, relative.to_string(), schema)?;
     for b in batches {
-        writer.write(b).map_err(parquet_error(&tmp))?;
+        file.write(b)?;
     }
-    writer.close().map_err(parquet_error(&tmp))?;
-    let sha256 = file_sha256(&tmp)?;
-    let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    Ok(LakeFile {
-        path: relative.to_string(),
-        class_uid: 0,
-        event_day: String::new(),
-        rows: 0,
-        bytes,
-        first_ms: 0,
-        last_ms: 0,
-        sha256,
-    })
+    file.seal(&options.out)
 }
 
 /// Write findings' (2004) and incidents' (2005) OCSF documents, one file
@@ -247,9 +285,7 @@ fn check_partition_value(what: &str, value: &str) -> Result<(), LakeError> {
 /// One day's file being written.
 struct DayFile {
     day: String,
-    relative: String,
-    tmp: PathBuf,
-    writer: ArrowWriter<BufWriter<File>>,
+    file: Staged,
     rows: u64,
     first_ms: i64,
     last_ms: i64,
@@ -271,25 +307,10 @@ fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeE
 
 impl DayFile {
     fn open(options: &ExportOptions, day: &str) -> Result<DayFile, LakeError> {
-        let folder = partition(options, day);
-        let relative = format!("{folder}/cordon-4001-{day}.zstd.parquet");
-        let dir = options.out.join(&folder);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let tmp = options
-            .out
-            .join(format!("{relative}.tmp{}", std::process::id()));
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(1 << 20, file),
-            columns::network_activity_schema(),
-            Some(writer_properties()),
-        )
-        .map_err(parquet_error(&tmp))?;
+        let relative = format!("{}/cordon-4001-{day}.zstd.parquet", partition(options, day));
         Ok(DayFile {
             day: day.to_string(),
-            relative,
-            tmp,
-            writer,
+            file: Staged::create(options, relative, columns::network_activity_schema())?,
             rows: 0,
             first_ms: i64::MAX,
             last_ms: i64::MIN,
@@ -300,28 +321,18 @@ impl DayFile {
         self.rows += piece.batch.num_rows() as u64;
         self.first_ms = self.first_ms.min(piece.first_ms);
         self.last_ms = self.last_ms.max(piece.last_ms);
-        self.writer
-            .write(&piece.batch)
-            .map_err(parquet_error(&self.tmp))
+        self.file.write(&piece.batch)
     }
 
     /// Close the file and rename it over the day's file.
     fn finish(self, out: &Path) -> Result<LakeFile, LakeError> {
-        let tmp = self.tmp.clone();
-        self.writer.close().map_err(parquet_error(&tmp))?;
-        let path = out.join(&self.relative);
-        let sha256 = file_sha256(&tmp)?;
-        let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
         Ok(LakeFile {
-            path: self.relative,
             class_uid: 4001,
             event_day: self.day,
             rows: self.rows,
-            bytes,
             first_ms: self.first_ms,
             last_ms: self.last_ms,
-            sha256,
+            ..self.file.seal(out)?
         })
     }
 }

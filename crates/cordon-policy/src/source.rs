@@ -12,7 +12,7 @@
 //! through any refusal; kept in a cache file, it also survives a restart,
 //! so a replayed old bundle is refused then too.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use cordon_yaml::Diagnostic;
 
-use crate::bundle::{self, Bundle, MAX_BUNDLE_BYTES, PublicKey};
+use crate::bundle::{self, Bundle, PublicKey};
 use crate::load::{LoadOptions, PolicyError, load_policy};
 use crate::model::Policy;
 
@@ -57,6 +57,15 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The bundles when given, else the policy file: how a daemon's
+    /// configuration names its policy.
+    pub fn of(policy: &Path, bundle: Option<&BundleOrigin>) -> Origin {
+        match bundle {
+            Some(b) => Origin::Bundle(b.clone()),
+            None => Origin::File(policy.to_path_buf()),
+        }
+    }
+
     /// The file or the URL, for messages.
     pub fn location(&self) -> String {
         match self {
@@ -195,7 +204,7 @@ impl PolicySource {
             // A file that cannot be read is offered as its error: the load
             // then refuses it with the reason.
             b.offered = Some(Offer {
-                bytes: read_bounded(path)
+                bytes: bundle::read_file(path)
                     .map_err(|e| format!("cannot read `{}`: {e}", path.display())),
                 cached: false,
             });
@@ -252,13 +261,14 @@ impl Bundles {
         let in_force = origin
             .cache
             .as_deref()
-            .and_then(|c| read_bounded(c).ok())
+            .and_then(|c| bundle::read_file(c).ok())
             .and_then(|bytes| {
                 let bundle = bundle::open(&bytes, &origin.trust).ok()?;
                 Some((bundle, Arc::from(bytes)))
             });
         let offered = origin.file.as_deref().map(|path| Offer {
-            bytes: read_bounded(path).map_err(|e| format!("cannot read `{}`: {e}", path.display())),
+            bytes: bundle::read_file(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display())),
             cached: false,
         });
         Bundles {
@@ -324,16 +334,6 @@ fn refusal(location: &str, message: String) -> PolicyError {
     PolicyError {
         diagnostics: vec![Diagnostic::error(&location.into(), None, message)],
     }
-}
-
-/// A file of at most [`MAX_BUNDLE_BYTES`] (one byte more when longer, so
-/// the bundle check refuses it with its size).
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_BUNDLE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// Write `bytes` to `path` whole or not at all, readable by its owner only.

@@ -6,7 +6,6 @@
 //! carries its SHA-256 as a strong `ETag` so an unchanged bundle costs a
 //! 304.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -66,9 +65,7 @@ impl Published {
         if let Some((_, why)) = state.refused.as_ref().filter(|(s, _)| *s == stamp) {
             return state.good.clone().ok_or_else(|| why.clone());
         }
-        let mut bytes = Vec::new();
-        std::fs::File::open(&self.path)
-            .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes))
+        let bytes = cordon_policy::bundle::read_file(&self.path)
             .map_err(|e| format!("the bundle `{}` cannot be read: {e}", self.path.display()))?;
         if bytes.len() as u64 > MAX_BUNDLE_BYTES {
             return Err(format!(

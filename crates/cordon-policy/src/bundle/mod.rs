@@ -173,6 +173,20 @@ pub struct Bundle {
     signer: PublicKey,
 }
 
+/// The bytes of the bundle file at `path`, at most [`MAX_BUNDLE_BYTES`]
+/// and one more (so [`open`] refuses a longer one with its size).
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_BUNDLE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The SHA-256 of `bytes` in lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     keys::hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
