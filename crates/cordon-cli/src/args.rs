@@ -747,7 +747,7 @@ pub enum FlowsCommand {
   cordon flows query --addr 10.0.2.0/24 --port 5432 --json
   cordon flows query --vendor 'Mailer Inc' --output csv > mailer.csv
   cordon flows query --group user-db --output ocsf")]
-    Query(QueryArgs),
+    Query(Box<QueryArgs>),
     /// Group-to-group edges with flows, bytes and verdicts.
     #[command(after_help = "EXAMPLES:
   cordon flows topology
@@ -834,6 +834,13 @@ pub struct QueryArgs {
     /// At most this many flows.
     #[arg(long, default_value_t = 1000)]
     pub limit: u64,
+    /// Also read this lake (a folder or `s3://BUCKET/PREFIX` written by
+    /// `cordon lake export` or `--lake`) for the time before the store's
+    /// oldest flow.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub lake: Option<String>,
+    #[command(flatten)]
+    pub s3: lake::S3Args,
     /// Output format.
     #[arg(long, value_enum, default_value_t = QueryOutput::Table)]
     pub output: QueryOutput,

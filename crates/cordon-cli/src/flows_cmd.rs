@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use cordon_core::{Protocol, Verdict};
 use cordon_flow::time::{format_rfc3339, now_ms, parse_time_arg};
 use cordon_pipeline::{Audit, Pipeline};
@@ -24,6 +26,76 @@ pub fn run(cmd: FlowsCommand) -> anyhow::Result<ExitCode> {
         FlowsCommand::Audit(args) => audit(&args),
         FlowsCommand::Prune(args) => prune(&args),
     }
+}
+
+/// Flows from the lake for the time before the store's oldest flow, then
+/// from the store for the rest (the store alone when it reaches back far
+/// enough; the lake alone when there is no store).
+fn query_with_lake(
+    args: &QueryArgs,
+    lake: &str,
+    q: &FlowQuery,
+) -> anyhow::Result<Result<Vec<cordon_flow::Flow>, ExitCode>> {
+    let location = match crate::lake_cmd::location(lake, &args.s3, "local") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Err(ExitCode::from(crate::EXIT_CONFIG)));
+        }
+    };
+    let store = if args.store.path().join("flows.sqlite").is_file() {
+        Some(open_store(&args.store)?)
+    } else {
+        None
+    };
+    let oldest = match &store {
+        Some(s) => s.time_span()?.map(|(first, _)| first),
+        None => None,
+    };
+    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let mut flows = Vec::new();
+    // The lake answers for what starts before the store's oldest flow.
+    let lake_until = match (q.until_ms, oldest) {
+        (Some(u), Some(o)) => Some(u.min(o)),
+        (u, o) => u.or(o),
+    };
+    if lake_until.is_none_or(|u| q.since_ms.is_none_or(|s| s < u)) {
+        let reader = cordon_lake::read::LakeReader::open(location)
+            .with_context(|| format!("cannot read the lake at `{lake}`"))?;
+        let mut stats = cordon_lake::read::ReadStats::default();
+        let lake_q = FlowQuery {
+            until_ms: lake_until,
+            ..q.clone()
+        };
+        flows = reader
+            .query(&lake_q, &mut stats)
+            .with_context(|| format!("reading the lake at `{lake}`"))?;
+        tracing::info!(
+            flows = flows.len(),
+            files = stats.files,
+            files_opened = stats.files_opened,
+            row_groups = stats.row_groups,
+            row_groups_read = stats.row_groups_read,
+            rows_read = stats.rows_read,
+            bytes_fetched = stats.bytes_fetched,
+            "read the lake"
+        );
+    }
+    if let Some(store) = &store
+        && flows.len() < limit
+    {
+        let store_q = FlowQuery {
+            since_ms: match (q.since_ms, oldest) {
+                (Some(s), Some(o)) => Some(s.max(o)),
+                (s, o) => s.or(o),
+            },
+            limit: Some((limit - flows.len()) as u64),
+            ..q.clone()
+        };
+        flows.extend(store.query(&store_q)?);
+    }
+    flows.truncate(limit);
+    Ok(Ok(flows))
 }
 
 fn protocol_arg(p: &str) -> Option<u8> {
@@ -56,8 +128,7 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => return usage(format!("--verdict: {e}")),
     };
-    let store = open_store(&args.store)?;
-    let flows = store.query(&FlowQuery {
+    let q = FlowQuery {
         since_ms,
         until_ms,
         addr,
@@ -69,7 +140,15 @@ fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
         verdict,
         vendor: args.vendor.clone(),
         limit: Some(args.limit),
-    })?;
+        through_block: None,
+    };
+    let flows = match &args.lake {
+        None => open_store(&args.store)?.query(&q)?,
+        Some(lake) => match query_with_lake(args, lake, &q)? {
+            Ok(flows) => flows,
+            Err(code) => return Ok(code),
+        },
+    };
     let output = if args.json {
         QueryOutput::Json
     } else {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use cordon_lake::{ExportOptions, export_flows};
 use serde_json::json;
 
-use crate::args::{LakeCommand, LakeExportArgs};
+use crate::args::{LakeCommand, LakeExportArgs, S3Args};
 use crate::common::{existing_store, range, usage};
 use crate::{EXIT_CONFIG, outln};
 
@@ -22,8 +22,9 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let target = match s3_target(args) {
-        Ok(t) => t,
+    let target = match location(&args.out, &args.s3, &args.partition.region) {
+        Ok(cordon_lake::read::Location::S3(t)) => Some(*t),
+        Ok(cordon_lake::read::Location::Dir(_)) => None,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
@@ -38,10 +39,11 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     let store = existing_store(&args.store)?;
     let options = ExportOptions {
         out,
-        region: args.region.clone(),
-        account: args.account.clone(),
+        region: args.partition.region.clone(),
+        account: args.partition.account.clone(),
         since_ms,
         until_ms,
+        ..ExportOptions::new(std::path::PathBuf::new())
     };
     let started = std::time::Instant::now();
     let terminal = std::io::stderr().is_terminal();
@@ -95,35 +97,42 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The S3 target when `--out` is `s3://...`.
-fn s3_target(args: &LakeExportArgs) -> Result<Option<cordon_lake::s3::S3Target>, String> {
-    let Some(parsed) = cordon_lake::s3::parse_s3_url(&args.out) else {
-        return Ok(None);
+/// The lake `text` names: `s3://BUCKET/PREFIX` (reached as `s3` says,
+/// signing for `region` when nothing else names a region) or a folder.
+pub fn location(
+    text: &str,
+    s3: &S3Args,
+    region: &str,
+) -> Result<cordon_lake::read::Location, String> {
+    let Some(parsed) = cordon_lake::s3::parse_s3_url(text) else {
+        return Ok(cordon_lake::read::Location::Dir(text.into()));
     };
     let (bucket, prefix) = parsed?;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let endpoint = args
+    let endpoint = s3
         .s3_endpoint
         .clone()
         .or_else(|| var("AWS_ENDPOINT_URL_S3"))
         .or_else(|| var("AWS_ENDPOINT_URL"))
         .map(|e| url::Url::parse(&e).map_err(|err| format!("--s3-endpoint `{e}`: {err}")))
         .transpose()?;
-    let region = args
+    let region = s3
         .s3_region
         .clone()
         .or_else(|| var("AWS_REGION"))
         .or_else(|| var("AWS_DEFAULT_REGION"))
-        .or_else(|| (args.region != "local").then(|| args.region.clone()))
+        .or_else(|| (region != "local").then(|| region.to_string()))
         .unwrap_or_else(|| "us-east-1".to_string());
-    let credentials = cordon_lake::s3::Credentials::from_environment(args.profile.as_deref())?;
-    Ok(Some(cordon_lake::s3::S3Target {
-        bucket,
-        prefix,
-        region,
-        endpoint,
-        credentials,
-    }))
+    let credentials = cordon_lake::s3::Credentials::from_environment(s3.profile.as_deref())?;
+    Ok(cordon_lake::read::Location::S3(Box::new(
+        cordon_lake::s3::S3Target {
+            bucket,
+            prefix,
+            region,
+            endpoint,
+            credentials,
+        },
+    )))
 }
 
 /// The stored findings and incidents as OCSF documents (2004, 2005).

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Int32Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
+    BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
@@ -79,7 +80,26 @@ fn cordon() -> Fields {
         strings("src_groups"),
         strings("dst_groups"),
         utf8("vendor", true),
+        utf8("observed", true),
+        Field::new("reversed", DataType::Boolean, false),
+        Field::new("attrs", attrs_type(), false),
     ])
+}
+
+/// `unmapped.cordon.attrs`: the flow's source-specific attributes
+/// (`tcp_flags`, `interface`...), a map engines index by key.
+fn attrs_type() -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ])),
+            false,
+        )),
+        false,
+    )
 }
 
 fn metadata() -> Fields {
@@ -197,6 +217,9 @@ pub struct NetworkActivity {
     src_groups: ListBuilder<StringBuilder>,
     dst_groups: ListBuilder<StringBuilder>,
     vendor: StringBuilder,
+    observed: StringBuilder,
+    reversed: BooleanBuilder,
+    attrs: MapBuilder<StringBuilder, StringBuilder>,
     text: String,
 }
 
@@ -236,6 +259,9 @@ impl NetworkActivity {
             src_groups: ListBuilder::new(StringBuilder::new()),
             dst_groups: ListBuilder::new(StringBuilder::new()),
             vendor: StringBuilder::new(),
+            observed: StringBuilder::new(),
+            reversed: BooleanBuilder::new(),
+            attrs: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             text: String::new(),
         }
     }
@@ -353,6 +379,17 @@ impl NetworkActivity {
         }
         self.vendor
             .append_option(e.and_then(|e| e.vendor.as_deref()));
+        self.observed.append_option(flow.observed.map(|o| match o {
+            Observed::Accepted => "accepted",
+            Observed::Rejected => "rejected",
+        }));
+        self.reversed.append_value(flow.orientation.is_reversed());
+        for (k, v) in flow.attrs.iter() {
+            self.attrs.keys().append_value(k);
+            self.attrs.values().append_value(v);
+        }
+        // Appending an entry list to a map builder cannot fail.
+        let _ = self.attrs.append(true);
     }
 
     /// The rows gathered as one batch; the builders start again empty.
@@ -409,6 +446,9 @@ impl NetworkActivity {
                 Arc::new(self.src_groups.finish()),
                 Arc::new(self.dst_groups.finish()),
                 Arc::new(self.vendor.finish()),
+                Arc::new(self.observed.finish()),
+                Arc::new(self.reversed.finish()),
+                Arc::new(self.attrs.finish()),
             ],
             None,
         )?;

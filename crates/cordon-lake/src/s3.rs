@@ -237,7 +237,14 @@ impl S3Target {
     }
 
     /// Send one signed request; the status and the body (at most 64 MiB).
-    async fn send<B>(&self, method: Method, key: &str, payload_sha256: &str, body: B) -> Sent
+    async fn send<B>(
+        &self,
+        method: Method,
+        key: &str,
+        payload_sha256: &str,
+        body: B,
+        range: Option<(u64, u64)>,
+    ) -> Sent
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -303,6 +310,10 @@ impl S3Target {
         for (k, v) in &headers {
             request = request.header(*k, v.as_str());
         }
+        // Unsigned (SigV4 signs only the headers it lists).
+        if let Some((start, end)) = range {
+            request = request.header("range", format!("bytes={start}-{end}"));
+        }
         let request = request.body(body).map_err(|e| fail(e.to_string()))?;
         let tls = if url.scheme() == "https" {
             Some(cordon_fetch::tls_connector(None).map_err(fail)?)
@@ -356,7 +367,13 @@ impl S3Target {
             left: len,
         };
         let (status, answer) = self
-            .send(Method::PUT, key, &hex(context.finish().as_ref()), body)
+            .send(
+                Method::PUT,
+                key,
+                &hex(context.finish().as_ref()),
+                body,
+                None,
+            )
             .await?;
         self.check(key, status, &answer)
     }
@@ -368,7 +385,7 @@ impl S3Target {
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
         let sha = hex(digest::digest(&digest::SHA256, &bytes).as_ref());
         let body = http_body_util::Full::new(Bytes::from(bytes));
-        let (status, answer) = self.send(Method::PUT, key, &sha, body).await?;
+        let (status, answer) = self.send(Method::PUT, key, &sha, body, None).await?;
         self.check(key, status, &answer)
     }
 
@@ -379,12 +396,50 @@ impl S3Target {
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
         let empty = hex(digest::digest(&digest::SHA256, b"").as_ref());
         let body = http_body_util::Empty::<Bytes>::new();
-        let (status, answer) = self.send(Method::GET, key, &empty, body).await?;
+        let (status, answer) = self.send(Method::GET, key, &empty, body, None).await?;
         if status == 404 {
             return Ok(None);
         }
         self.check(key, status, &answer)?;
         Ok(Some(answer))
+    }
+
+    /// Get `length` bytes of `key` from `start` (a ranged GET).
+    ///
+    /// # Errors
+    /// S3 refused the request or sent another length.
+    pub async fn get_range(&self, key: &str, start: u64, length: u64) -> Result<Bytes, LakeError> {
+        let empty = hex(digest::digest(&digest::SHA256, b"").as_ref());
+        let body = http_body_util::Empty::<Bytes>::new();
+        let last = start + length.max(1) - 1;
+        let (status, answer) = self
+            .send(Method::GET, key, &empty, body, Some((start, last)))
+            .await?;
+        self.check(key, status, &answer)?;
+        if answer.len() as u64 != length {
+            return Err(LakeError::Parquet {
+                path: format!("s3://{}/{}/{key}", self.bucket, self.prefix),
+                message: format!(
+                    "asked for {length} bytes at {start}, S3 sent {}",
+                    answer.len()
+                ),
+            });
+        }
+        Ok(answer)
+    }
+
+    /// Delete `key` (deleting what is not there is not an error).
+    ///
+    /// # Errors
+    /// S3 refused the request.
+    pub async fn delete(&self, key: &str) -> Result<(), LakeError> {
+        let empty = hex(digest::digest(&digest::SHA256, b"").as_ref());
+        let body = http_body_util::Empty::<Bytes>::new();
+        let (status, answer) = self.send(Method::DELETE, key, &empty, body, None).await?;
+        if status == 404 {
+            return Ok(());
+        }
+        self.check(key, status, &answer)
     }
 
     fn check(&self, key: &str, status: u16, answer: &[u8]) -> Result<(), LakeError> {

@@ -238,6 +238,29 @@ pub trait FlowReader {
     /// Database errors.
     fn timeline(&self, query: &FlowQuery, bucket_ms: i64) -> Result<Vec<Bucket>, StoreError>;
 
+    /// The highest block id the store has given (0 before the first):
+    /// flows stored from now on go into blocks above it.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn last_block(&self) -> Result<i64, StoreError>;
+
+    /// Every flow in the blocks with ids in `(after, through]`, block by
+    /// block in id order (the order they were stored), with its block's id;
+    /// `sink` returns false to stop. Ids are never reused and a block
+    /// rewritten by retention keeps its id, so a reader that remembers the
+    /// last id it read sees each stored flow once. Returns how many flows
+    /// were passed.
+    ///
+    /// # Errors
+    /// Database errors or a damaged block.
+    fn scan_blocks(
+        &self,
+        after: i64,
+        through: i64,
+        sink: &mut dyn FnMut(i64, Flow) -> bool,
+    ) -> Result<u64, StoreError>;
+
     /// The start times of the oldest and newest stored flows.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use cordon_core::{Verdict, WellKnownGroup, first_user_group, ip};
-use cordon_flow::Name;
+use cordon_flow::{Flow, Name};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -32,6 +32,42 @@ pub struct FlowQuery {
     pub vendor: Option<String>,
     /// At most this many flows.
     pub limit: Option<u64>,
+    /// Only flows in blocks with ids up to this one (see
+    /// [`crate::FlowReader::scan_blocks`]).
+    pub through_block: Option<i64>,
+}
+
+impl FlowQuery {
+    /// Whether `f` passes every filter but `through_block` and `limit` (a
+    /// backend narrows what it reads by its own indexes; this decides).
+    pub fn matches(&self, f: &Flow) -> bool {
+        let e = f.enrichment.as_ref();
+        self.since_ms.is_none_or(|s| f.start_ms >= s)
+            && self.until_ms.is_none_or(|u| f.start_ms < u)
+            && self
+                .addr
+                .is_none_or(|n| n.contains(&f.src_ip) || n.contains(&f.dst_ip))
+            && self.src.is_none_or(|n| n.contains(&f.src_ip))
+            && self.dst.is_none_or(|n| n.contains(&f.dst_ip))
+            && self.group.as_ref().is_none_or(|g| {
+                e.is_some_and(|e| {
+                    e.src_groups
+                        .iter()
+                        .chain(e.dst_groups.iter())
+                        .any(|x| **x == **g)
+                })
+            })
+            && self.port.is_none_or(|p| f.dst_port == p)
+            && self.protocol.is_none_or(|p| f.protocol == p)
+            && self
+                .verdict
+                .as_ref()
+                .is_none_or(|v| e.is_some_and(|e| e.verdict == *v))
+            && self
+                .vendor
+                .as_ref()
+                .is_none_or(|v| e.is_some_and(|e| e.vendor.as_deref() == Some(v.as_str())))
+    }
 }
 
 /// Traffic from one group to another, summed.

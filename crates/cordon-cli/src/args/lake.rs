@@ -36,6 +36,18 @@ pub struct LakeExportArgs {
     /// ~/.aws/credentials).
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub out: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub partition: PartitionArgs,
+    /// Print the files written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to reach a lake on S3.
+#[derive(Debug, Args, Clone, Default)]
+pub struct S3Args {
     /// An S3-compatible endpoint (MinIO, moto, a VPC endpoint), addressed
     /// path-style [default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS].
     #[arg(long, value_name = "URL")]
@@ -47,13 +59,32 @@ pub struct LakeExportArgs {
     /// The profile of ~/.aws/credentials to use.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+}
+
+/// The partition a lake's files are written under.
+#[derive(Debug, Args, Clone)]
+pub struct PartitionArgs {
     /// The `region=` partition.
     #[arg(long, default_value = "local")]
     pub region: String,
     /// The `accountId=` partition.
     #[arg(long, default_value = "000000000000")]
     pub account: String,
-    /// Print the files written as JSON.
-    #[arg(long)]
-    pub json: bool,
+}
+
+/// A continuous lake sink on `ingest` and `collect`.
+#[derive(Debug, Args, Clone)]
+pub struct LakeSinkArgs {
+    /// Also write every stored flow to this lake (a folder or
+    /// `s3://BUCKET/PREFIX`) as OCSF 4001 Parquet, a file per day and
+    /// flush; `cordon lake export` later compacts a day into one file.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub lake: Option<String>,
+    /// Seconds between the sink's flushes while collecting.
+    #[arg(long, value_name = "SECS", default_value_t = 300, requires = "lake")]
+    pub lake_flush: u64,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub partition: PartitionArgs,
 }

@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS rollups(
     bytes_in INTEGER NOT NULL,
     PRIMARY KEY(minute, src_group, dst_group, dst_port, protocol, verdict)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters(
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// A rollup row's key: minute, source group, destination group, port,
@@ -185,29 +189,7 @@ fn index_groups(tx: &rusqlite::Transaction<'_>, id: i64, flows: &[Flow]) -> Resu
 /// Whether `f` passes every filter of `q` (the database only narrows the
 /// blocks; this decides).
 fn matches(q: &FlowQuery, f: &Flow) -> bool {
-    let e = f.enrichment.as_ref();
-    q.since_ms.is_none_or(|s| f.start_ms >= s)
-        && q.until_ms.is_none_or(|u| f.start_ms < u)
-        && q.addr
-            .is_none_or(|n| n.contains(&f.src_ip) || n.contains(&f.dst_ip))
-        && q.src.is_none_or(|n| n.contains(&f.src_ip))
-        && q.dst.is_none_or(|n| n.contains(&f.dst_ip))
-        && q.group.as_ref().is_none_or(|g| {
-            e.is_some_and(|e| {
-                e.src_groups
-                    .iter()
-                    .chain(e.dst_groups.iter())
-                    .any(|x| **x == **g)
-            })
-        })
-        && q.port.is_none_or(|p| f.dst_port == p)
-        && q.protocol.is_none_or(|p| f.protocol == p)
-        && q.verdict
-            .as_ref()
-            .is_none_or(|v| e.is_some_and(|e| e.verdict == *v))
-        && q.vendor
-            .as_ref()
-            .is_none_or(|v| e.is_some_and(|e| e.vendor.as_deref() == Some(v.as_str())))
+    q.matches(f)
 }
 
 impl SqliteStore {
@@ -239,20 +221,40 @@ impl SqliteStore {
         Ok(SqliteStore { db })
     }
 
-    /// Store one block of flows and index its address prefixes.
+    /// A new block id: above every id ever given, even those pruned since,
+    /// so readers that remember how far they got ([`FlowReader::scan_blocks`])
+    /// never miss a block written under a reused id.
+    fn next_block_id(tx: &rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
+        Ok(tx
+            .prepare_cached(
+                "INSERT INTO counters(name, value)
+                   VALUES ('block', (SELECT COALESCE(MAX(id), 0) FROM blocks) + 1)
+                 ON CONFLICT(name) DO UPDATE
+                   SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) FROM blocks)) + 1
+                 RETURNING value",
+            )?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Store one block of flows and index its address prefixes, under `id`
+    /// (a block rewritten in place) or a new id.
     fn insert_block(
         tx: &rusqlite::Transaction<'_>,
+        id: Option<i64>,
         input: Option<i64>,
         flows: &[Flow],
     ) -> Result<(), StoreError> {
         let min = flows.iter().map(|f| f.start_ms).min().unwrap_or(0);
         let max = flows.iter().map(|f| f.start_ms).max().unwrap_or(0);
         let data = block::encode(flows);
+        let id = match id {
+            Some(id) => id,
+            None => Self::next_block_id(tx)?,
+        };
         tx.prepare_cached(
-            "INSERT INTO blocks(input_id, min_start, max_start, count, data) VALUES (?,?,?,?,?)",
+            "INSERT INTO blocks(id, input_id, min_start, max_start, count, data) VALUES (?,?,?,?,?,?)",
         )?
-        .execute(params![input, min, max, flows.len() as i64, data])?;
-        let id = tx.last_insert_rowid();
+        .execute(params![id, input, min, max, flows.len() as i64, data])?;
         index_groups(tx, id, flows)?;
         // Few distinct prefixes among thousands of addresses: dedupe by
         // hash, then sort the few for b-tree friendly inserts.
@@ -303,6 +305,10 @@ impl SqliteStore {
         if let Some(u) = q.until_ms {
             sql.push_str(" AND min_start < ?");
             args.push(V::Integer(u));
+        }
+        if let Some(b) = q.through_block {
+            sql.push_str(" AND id <= ?");
+            args.push(V::Integer(b));
         }
         for net in [&q.src, &q.dst, &q.addr].into_iter().flatten() {
             let (lo, hi) = prefix_range(net);
@@ -378,7 +384,7 @@ impl FlowWriter for SqliteStore {
     ) -> Result<(), StoreError> {
         let tx = self.db.transaction()?;
         for chunk in flows.chunks(block::BLOCK) {
-            Self::insert_block(&tx, Some(input), chunk)?;
+            Self::insert_block(&tx, None, Some(input), chunk)?;
         }
         let mut rollups: HashMap<RollupKey, (u64, u64, u64)> = HashMap::default();
         // Snapshots of connections still open are kept (detection replays
@@ -475,6 +481,57 @@ impl FlowReader for SqliteStore {
             for f in pending.drain(..cut) {
                 passed += 1;
                 if !sink(f) {
+                    return Ok(passed);
+                }
+            }
+        }
+        Ok(passed)
+    }
+
+    fn last_block(&self) -> Result<i64, StoreError> {
+        let counted: Option<i64> = self
+            .db
+            .query_row("SELECT value FROM counters WHERE name = 'block'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let stored: i64 =
+            self.db
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM blocks", [], |r| r.get(0))?;
+        Ok(counted.unwrap_or(0).max(stored))
+    }
+
+    fn scan_blocks(
+        &self,
+        after: i64,
+        through: i64,
+        sink: &mut dyn FnMut(i64, Flow) -> bool,
+    ) -> Result<u64, StoreError> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .db
+                .prepare_cached("SELECT id FROM blocks WHERE id > ? AND id <= ? ORDER BY id")?;
+            let rows = stmt.query_map(params![after, through], |r| r.get(0))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let mut passed = 0u64;
+        let mut flows = Vec::new();
+        for id in ids {
+            // A block pruned away since the ids were read holds nothing now.
+            let Some(data) = self
+                .db
+                .prepare_cached("SELECT data FROM blocks WHERE id = ?")?
+                .query_row(params![id], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?
+            else {
+                continue;
+            };
+            flows.clear();
+            block::decode(&data, &mut |_| true, &mut flows)
+                .map_err(|e| damaged("flow block", &id.to_string(), e))?;
+            for f in flows.drain(..) {
+                passed += 1;
+                if !sink(id, f) {
                     return Ok(passed);
                 }
             }
@@ -609,8 +666,10 @@ impl Store for SqliteStore {
             tx.execute("DELETE FROM block_nets WHERE block_id = ?", params![id])?;
             tx.execute("DELETE FROM block_groups WHERE block_id = ?", params![id])?;
             tx.execute("DELETE FROM blocks WHERE id = ?", params![id])?;
+            // The block keeps its id: what it still holds was written
+            // under that id and readers by id have already seen it.
             if !kept.is_empty() {
-                Self::insert_block(&tx, input, &kept)?;
+                Self::insert_block(&tx, Some(id), input, &kept)?;
             }
         }
         tx.execute(
