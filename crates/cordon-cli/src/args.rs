@@ -61,7 +61,8 @@ EXAMPLES:
   cordon ingest --policy examples/acme-prod.yaml --dns dns.log conn.log
   cordon ingest --detect capture.pcapng
   zcat flows.jsonl.gz | cordon ingest --format hubble -
-  cordon ingest --store /var/lib/cordon --json azure-nsg.json"
+  cordon ingest --store /var/lib/cordon --json azure-nsg.json
+  cordon ingest --lake /data/lake vpc-flow-logs/"
     )]
     Ingest(IngestArgs),
     /// Receive NetFlow v5/v9 and IPFIX over UDP into the flow store.
@@ -72,7 +73,8 @@ then prints totals. Listens on loopback unless told otherwise.
 EXAMPLES:
   cordon collect
   cordon collect --listen 0.0.0.0:4739 --policy examples/acme-prod.yaml
-  cordon collect --listen 127.0.0.1:2055 --store /var/lib/cordon --json"
+  cordon collect --listen 127.0.0.1:2055 --store /var/lib/cordon --json
+  cordon collect --lake s3://acme-security-lake/cordon --region eu-west-1 --lake-flush 300"
     )]
     Collect(CollectArgs),
     /// Look at stored flows: query, topology, audit.
@@ -733,6 +735,8 @@ pub struct IngestArgs {
     /// interrupted.
     #[arg(long)]
     pub follow: bool,
+    #[command(flatten)]
+    pub lake: LakeSinkArgs,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -746,7 +750,13 @@ pub enum FlowsCommand {
   cordon flows query --since 1h --verdict deny
   cordon flows query --addr 10.0.2.0/24 --port 5432 --json
   cordon flows query --vendor 'Mailer Inc' --output csv > mailer.csv
-  cordon flows query --group user-db --output ocsf")]
+  cordon flows query --group user-db --output ocsf
+  cordon flows query --lake /data/lake --since 90d --src 10.0.4.10 --json
+
+With --lake, flows that started before the store's oldest one come from the
+lake (files skipped by their time range, row groups by statistics and, for
+one address, by bloom filters; from S3 only those are fetched), the rest
+from the store.")]
     Query(Box<QueryArgs>),
     /// Group-to-group edges with flows, bytes and verdicts.
     #[command(after_help = "EXAMPLES:
@@ -761,7 +771,8 @@ pub enum FlowsCommand {
     /// Delete stored flows older than a retention period.
     #[command(after_help = "EXAMPLES:
   cordon flows prune --older-than 30d
-  cordon flows prune --older-than 2026-01-01T00:00:00Z --store /var/lib/cordon")]
+  cordon flows prune --older-than 2026-01-01T00:00:00Z --store /var/lib/cordon
+  cordon flows prune --older-than 30d --lake s3://acme-security-lake/cordon --region eu-west-1")]
     Prune(PruneArgs),
 }
 
@@ -774,6 +785,15 @@ pub struct PruneArgs {
     /// (30d, 12h), RFC 3339, or epoch seconds.
     #[arg(long, value_name = "TIME")]
     pub older_than: String,
+    /// Write what the lake (a folder or `s3://BUCKET/PREFIX` that `--lake`
+    /// or `cordon lake export` fills) does not hold yet before deleting,
+    /// so the flows stay queryable with `flows query --lake`.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub lake: Option<String>,
+    #[command(flatten)]
+    pub s3: lake::S3Args,
+    #[command(flatten)]
+    pub partition: lake::PartitionArgs,
 }
 
 /// Time range and address filters shared by flow commands.
@@ -997,6 +1017,8 @@ pub struct CollectArgs {
     /// Commit to the store at least this often, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub flush_ms: u64,
+    #[command(flatten)]
+    pub lake: LakeSinkArgs,
     /// Print the final totals as JSON.
     #[arg(long)]
     pub json: bool,

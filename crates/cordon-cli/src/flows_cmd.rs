@@ -374,6 +374,36 @@ fn prune(args: &PruneArgs) -> anyhow::Result<ExitCode> {
         ));
     };
     let mut store = open_store(&args.store)?;
+    if let Some(lake) = &args.lake {
+        let location = match crate::lake_cmd::location(lake, &args.s3, &args.partition.region) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: --lake: {e}");
+                return Ok(ExitCode::from(crate::EXIT_CONFIG));
+            }
+        };
+        let staging =
+            std::env::temp_dir().join(format!("cordon-lake-prune-{}", std::process::id()));
+        let out = match &location {
+            cordon_lake::Location::Dir(d) => d.clone(),
+            cordon_lake::Location::S3(_) => staging.clone(),
+        };
+        let options = cordon_lake::ExportOptions {
+            region: args.partition.region.clone(),
+            account: args.partition.account.clone(),
+            ..cordon_lake::ExportOptions::new(out)
+        };
+        // Nothing is deleted unless the lake holds it first.
+        let flushed = cordon_lake::sink::flush(&store, &location, &options);
+        let _ = std::fs::remove_dir_all(&staging);
+        let flushed = flushed
+            .with_context(|| format!("writing to the lake `{lake}`; nothing was deleted"))?;
+        eprintln!(
+            "lake: {} flows not yet there written to {lake} in {} files",
+            flushed.rows,
+            flushed.files.len()
+        );
+    }
     let deleted = store.prune(before)?;
     outln!(
         "deleted {deleted} flows that started before {}; {} remain",

@@ -4,6 +4,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use cordon_lake::{ExportOptions, export_flows};
+
 use serde_json::json;
 
 use crate::args::{LakeCommand, LakeExportArgs, S3Args};
@@ -22,9 +23,8 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let target = match location(&args.out, &args.s3, &args.partition.region) {
-        Ok(cordon_lake::read::Location::S3(t)) => Some(*t),
-        Ok(cordon_lake::read::Location::Dir(_)) => None,
+    let location = match location(&args.out, &args.s3, &args.partition.region) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
@@ -32,18 +32,17 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     };
     // To S3 the days are written to a staging folder first, then put.
     let staging = std::env::temp_dir().join(format!("cordon-lake-staging-{}", std::process::id()));
-    let out = match &target {
-        Some(_) => staging.clone(),
-        None => std::path::PathBuf::from(&args.out),
+    let out = match &location {
+        cordon_lake::Location::S3(_) => staging.clone(),
+        cordon_lake::Location::Dir(dir) => dir.clone(),
     };
     let store = existing_store(&args.store)?;
     let options = ExportOptions {
-        out,
         region: args.partition.region.clone(),
         account: args.partition.account.clone(),
         since_ms,
         until_ms,
-        ..ExportOptions::new(std::path::PathBuf::new())
+        ..ExportOptions::new(out.clone())
     };
     let started = std::time::Instant::now();
     let terminal = std::io::stderr().is_terminal();
@@ -52,6 +51,8 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
             eprint!("\r{rows} flows written");
         }
     };
+    // A sink flushing into the same folder waits for the export to end.
+    let lock = cordon_lake::manifest::lock(&out)?;
     let summary = match export_flows(&store, &options, &mut progress) {
         Ok(s) => s,
         Err(cordon_lake::LakeError::Options(e)) => {
@@ -69,11 +70,12 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     let documents_written = cordon_lake::export_findings(&options, findings, incidents)?;
     summary.bytes += documents_written.iter().map(|f| f.bytes).sum::<u64>();
     summary.files.extend(documents_written);
-    if let Some(t) = &target {
-        let uploaded = cordon_lake::upload(t, &staging, &summary.files);
+    let published = cordon_lake::manifest::publish(&location, &out, &summary.edit());
+    drop(lock);
+    if matches!(location, cordon_lake::Location::S3(_)) {
         let _ = std::fs::remove_dir_all(&staging);
-        uploaded?;
     }
+    published?;
     let took = started.elapsed().as_secs_f64();
     if args.json {
         outln!(
@@ -99,13 +101,9 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
 
 /// The lake `text` names: `s3://BUCKET/PREFIX` (reached as `s3` says,
 /// signing for `region` when nothing else names a region) or a folder.
-pub fn location(
-    text: &str,
-    s3: &S3Args,
-    region: &str,
-) -> Result<cordon_lake::read::Location, String> {
+pub fn location(text: &str, s3: &S3Args, region: &str) -> Result<cordon_lake::Location, String> {
     let Some(parsed) = cordon_lake::s3::parse_s3_url(text) else {
-        return Ok(cordon_lake::read::Location::Dir(text.into()));
+        return Ok(cordon_lake::Location::Dir(text.into()));
     };
     let (bucket, prefix) = parsed?;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -124,7 +122,7 @@ pub fn location(
         .or_else(|| (region != "local").then(|| region.to_string()))
         .unwrap_or_else(|| "us-east-1".to_string());
     let credentials = cordon_lake::s3::Credentials::from_environment(s3.profile.as_deref())?;
-    Ok(cordon_lake::read::Location::S3(Box::new(
+    Ok(cordon_lake::Location::S3(Box::new(
         cordon_lake::s3::S3Target {
             bucket,
             prefix,

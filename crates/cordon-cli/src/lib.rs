@@ -22,6 +22,7 @@ mod ingest_follow;
 mod intel_cmd;
 mod lab_cmd;
 mod lake_cmd;
+mod lake_sink;
 pub mod output;
 mod policy_cmd;
 mod report_cmd;
@@ -75,8 +76,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let code = match cli.command {
         args::Command::Policy(cmd) => policy_cmd::run(cmd),
         args::Command::Demo(cmd) => demo::run(&cmd),
-        args::Command::Ingest(cmd) => ingest_cmd::run(&cmd),
-        args::Command::Collect(cmd) => collect_cmd::run(&cmd),
+        args::Command::Ingest(cmd) => {
+            lake_sink::beside(&cmd.lake, &cmd.store, || ingest_cmd::run(&cmd))
+        }
+        args::Command::Collect(cmd) => {
+            lake_sink::beside(&cmd.lake, &cmd.store, || collect_cmd::run(&cmd))
+        }
         args::Command::Flows(cmd) => flows_cmd::run(cmd),
         args::Command::Audit(cmd) => audit_cmd::run(cmd),
         args::Command::Detect(cmd) => detect_cmd::run(&cmd),

@@ -7,26 +7,36 @@
 //! The layout: `ext/cordon-network-activity/region=R/accountId=A/
 //! eventDay=YYYYMMDD/cordon-4001-YYYYMMDD.zstd.parquet`: one class per
 //! file, one file per day (by the flow's start), rows sorted by time, zstd,
-//! row groups of at most a million rows. The main design choice is that a
-//! day is always written whole and under the same name: exporting a range
-//! again replaces its days' files (written beside and renamed into place),
-//! never adds a second copy. `manifest.json` at the root lists every file
-//! written, with its rows, bytes, time range and SHA-256.
+//! row groups of at most a million rows, bloom filters on both addresses.
+//! The main design choice is that a day is always written whole and under
+//! the same name: exporting a range again replaces its days' files
+//! (written beside and renamed into place), never adds a second copy.
+//! Between exports the continuous sink ([`sink`]) adds the flows a store
+//! stores as they come, a file per day and flush, and an export of a day
+//! supersedes them. `manifest.json` at the root lists every file, with its
+//! rows, bytes, time range and SHA-256, and how far each store's flows are
+//! in the lake ([`manifest`]). [`read`] gives flows back for a query.
 //!
 //! ```no_run
 //! # fn f(store: &dyn cordon_store::FlowReader) -> Result<(), cordon_lake::LakeError> {
 //! let options = cordon_lake::ExportOptions::new("lake".into());
+//! let location = cordon_lake::Location::Dir("lake".into());
+//! let _lock = cordon_lake::manifest::lock(&options.out)?;
 //! let summary = cordon_lake::export_flows(store, &options, &mut |_rows| {})?;
+//! cordon_lake::manifest::publish(&location, &options.out, &summary.edit())?;
 //! println!("{} flows in {} files", summary.rows, summary.files.len());
 //! # Ok(()) }
 //! ```
 
 pub mod columns;
 pub mod documents;
+pub mod manifest;
 pub mod read;
 pub mod s3;
+pub mod sink;
 
-use std::collections::BTreeMap;
+pub use manifest::{Edit, LakeFile, Manifest, StoreMarks};
+
 use std::fs::File;
 use std::io::{BufWriter, Read as _};
 use std::path::{Path, PathBuf};
@@ -35,7 +45,7 @@ use cordon_store::{FlowQuery, FlowReader};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::columns::NetworkActivity;
 
@@ -103,36 +113,6 @@ impl ExportOptions {
     }
 }
 
-/// One file of the lake.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LakeFile {
-    /// Its path under the lake's root, `/`-separated.
-    pub path: String,
-    /// The OCSF class of its rows.
-    pub class_uid: u32,
-    /// The day it holds (`YYYYMMDD`).
-    pub event_day: String,
-    /// Rows.
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// The earliest and latest start times in it (ms).
-    pub first_ms: i64,
-    /// See `first_ms`.
-    pub last_ms: i64,
-    /// SHA-256 of the file, lowercase hex.
-    pub sha256: String,
-}
-
-/// `manifest.json`: every file the lake holds, by path.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Always `cordon-lake/1`.
-    pub format: String,
-    /// The files.
-    pub files: Vec<LakeFile>,
-}
-
 /// What an export wrote.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportSummary {
@@ -142,6 +122,49 @@ pub struct ExportSummary {
     pub bytes: u64,
     /// The files written (each replacing any earlier one of its day).
     pub files: Vec<LakeFile>,
+    /// The store the flows came from.
+    pub store: String,
+    /// The last block of the store the export read.
+    pub through: i64,
+}
+
+impl ExportSummary {
+    /// The manifest change that makes this export part of the lake: its
+    /// files, and its days marked as exported (superseding the sink's
+    /// files of those days).
+    pub fn edit(&self) -> Edit {
+        let days = self
+            .files
+            .iter()
+            .filter(|f| f.class_uid == 4001)
+            .map(|f| f.event_day.clone())
+            .collect();
+        Edit {
+            written: self.files.clone(),
+            store: Some(self.store.clone()),
+            exported: Some((days, self.through)),
+            sink_through: None,
+        }
+    }
+}
+
+/// Where a lake is.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// A folder.
+    Dir(PathBuf),
+    /// A bucket and prefix.
+    S3(Box<s3::S3Target>),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(d) => write!(f, "{}", d.display()),
+            Location::S3(t) if t.prefix.is_empty() => write!(f, "s3://{}", t.bucket),
+            Location::S3(t) => write!(f, "s3://{}/{}", t.bucket, t.prefix),
+        }
+    }
 }
 
 /// The folder of `source` (`cordon-network-activity`) for `day`
@@ -236,6 +259,8 @@ impl Staged {
             first_ms: 0,
             last_ms: 0,
             sha256,
+            store: None,
+            blocks: None,
         })
     }
 }
@@ -256,7 +281,7 @@ fn write_batches(
 }
 
 /// Write findings' (2004) and incidents' (2005) OCSF documents, one file
-/// per class and day, and record them in the manifest.
+/// per class and day (to be published with [`manifest::publish`]).
 ///
 /// # Errors
 /// See [`documents::export_documents`].
@@ -275,7 +300,6 @@ pub fn export_findings(
         "cordon-incident-finding",
         incidents,
     )?);
-    record(&options.out, &written)?;
     Ok(written)
 }
 
@@ -308,7 +332,7 @@ struct DayFile {
     last_ms: i64,
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> LakeError + '_ {
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> LakeError + '_ {
     move |source| LakeError::Io {
         path: path.display().to_string(),
         source,
@@ -342,9 +366,10 @@ impl DayFile {
     }
 
     /// Close the file and rename it over the day's file.
-    fn finish(self, out: &Path) -> Result<LakeFile, LakeError> {
+    fn finish(self, out: &Path, store: &str) -> Result<LakeFile, LakeError> {
         Ok(LakeFile {
             class_uid: 4001,
+            store: Some(store.to_string()),
             event_day: self.day,
             rows: self.rows,
             first_ms: self.first_ms,
@@ -367,6 +392,7 @@ struct Piece {
 /// store scan and the column building.
 fn write_pieces(
     options: &ExportOptions,
+    store: &str,
     pieces: std::sync::mpsc::Receiver<Piece>,
 ) -> Result<Vec<LakeFile>, LakeError> {
     let mut current: Option<DayFile> = None;
@@ -374,7 +400,7 @@ fn write_pieces(
     for piece in pieces {
         if current.as_ref().is_none_or(|c| c.day != piece.day) {
             if let Some(done) = current.take() {
-                written.push(done.finish(&options.out)?);
+                written.push(done.finish(&options.out, store)?);
             }
             current = Some(DayFile::open(options, &piece.day)?);
         }
@@ -383,7 +409,7 @@ fn write_pieces(
         }
     }
     if let Some(done) = current.take() {
-        written.push(done.finish(&options.out)?);
+        written.push(done.finish(&options.out, store)?);
     }
     Ok(written)
 }
@@ -424,8 +450,11 @@ pub fn export_flows(
 ) -> Result<ExportSummary, LakeError> {
     check_partition_value("--region", &options.region)?;
     check_partition_value("--account", &options.account)?;
+    let store = reader.store_id()?;
+    let through = reader.last_block()?;
     // Whole days: a day's file always holds all of the day.
     let query = FlowQuery {
+        through_block: Some(through),
         since_ms: options.since_ms.map(|s| s.div_euclid(DAY_MS) * DAY_MS),
         until_ms: options
             .until_ms
@@ -434,7 +463,7 @@ pub fn export_flows(
     };
     let (send, pieces) = std::sync::mpsc::sync_channel::<Piece>(2);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_pieces(options, pieces));
+        let writer = scope.spawn(|| write_pieces(options, &store, pieces));
         let scanned = scan_into(reader, &query, send, progress);
         let written = writer
             .join()
@@ -444,14 +473,15 @@ pub fn export_flows(
         let total = scanned?;
         Ok((written, total))
     })
-    .and_then(|(written, total): (Vec<LakeFile>, u64)| {
+    .map(|(written, total): (Vec<LakeFile>, u64)| {
         progress(total);
-        record(&options.out, &written)?;
-        Ok(ExportSummary {
+        ExportSummary {
             rows: total,
             bytes: written.iter().map(|f| f.bytes).sum(),
             files: written,
-        })
+            store: store.clone(),
+            through,
+        }
     })
 }
 
@@ -514,66 +544,6 @@ fn scan_into(
     }
     flush(&mut rows, &day, first_ms, last_ms)?;
     Ok(total)
-}
-
-/// `written` merged into the manifest in `earlier` (a file of the same
-/// path is replaced).
-fn merged(earlier: Option<&[u8]>, written: &[LakeFile]) -> Manifest {
-    let mut by_path: BTreeMap<String, LakeFile> = earlier
-        .and_then(|bytes| serde_json::from_slice::<Manifest>(bytes).ok())
-        .map(|m| m.files.into_iter().map(|f| (f.path.clone(), f)).collect())
-        .unwrap_or_default();
-    for f in written {
-        by_path.insert(f.path.clone(), f.clone());
-    }
-    Manifest {
-        format: "cordon-lake/1".to_string(),
-        files: by_path.into_values().collect(),
-    }
-}
-
-/// Put the files an export wrote into `staging` to S3 under their lake
-/// paths, then the manifest merged with the one already there.
-///
-/// # Errors
-/// A file cannot be read, S3 refused a request or cannot be reached.
-pub fn upload(
-    target: &s3::S3Target,
-    staging: &Path,
-    written: &[LakeFile],
-) -> Result<(), LakeError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| LakeError::Options(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
-        for f in written {
-            target.put_file(&f.path, &staging.join(&f.path)).await?;
-        }
-        let earlier = target.get("manifest.json").await?;
-        let manifest = merged(earlier.as_deref(), written);
-        let text = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Parquet {
-            path: "manifest.json".to_string(),
-            message: e.to_string(),
-        })?;
-        target.put("manifest.json", text).await
-    })
-}
-
-/// Merge `written` into the lake's manifest, written beside and renamed
-/// into place.
-fn record(out: &Path, written: &[LakeFile]) -> Result<(), LakeError> {
-    let path = out.join("manifest.json");
-    let earlier = std::fs::read(&path).ok();
-    let manifest = merged(earlier.as_deref(), written);
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    let tmp = out.join(format!("manifest.json.tmp{}", std::process::id()));
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::Parquet {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))
 }
 
 #[cfg(test)]

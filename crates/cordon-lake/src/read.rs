@@ -28,26 +28,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::Statistics;
 
 use crate::s3::S3Target;
-use crate::{LakeError, LakeFile, Manifest};
-
-/// Where a lake is.
-#[derive(Clone, Debug)]
-pub enum Location {
-    /// A folder.
-    Dir(std::path::PathBuf),
-    /// A bucket and prefix.
-    S3(Box<S3Target>),
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Location::Dir(d) => write!(f, "{}", d.display()),
-            Location::S3(t) if t.prefix.is_empty() => write!(f, "s3://{}", t.bucket),
-            Location::S3(t) => write!(f, "s3://{}/{}", t.bucket, t.prefix),
-        }
-    }
-}
+use crate::{LakeError, LakeFile, Location, Manifest};
 
 /// How much of the lake a query read.
 #[derive(Clone, Debug, Default, serde::Serialize)]

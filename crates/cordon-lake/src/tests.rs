@@ -7,7 +7,23 @@ use cordon_store::SqliteStore;
 use cordon_store::prelude::*;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{ExportOptions, Manifest, event_day, export_flows};
+use super::{ExportOptions, Location, Manifest, event_day};
+
+/// Export and publish, as `cordon lake export` does into a folder.
+fn export_flows(
+    store: &dyn cordon_store::FlowReader,
+    options: &ExportOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<super::ExportSummary, super::LakeError> {
+    let _lock = super::manifest::lock(&options.out)?;
+    let summary = super::export_flows(store, options, progress)?;
+    super::manifest::publish(
+        &Location::Dir(options.out.clone()),
+        &options.out,
+        &summary.edit(),
+    )?;
+    Ok(summary)
+}
 
 const DAY: i64 = 86_400_000;
 /// 2026-12-07T00:00:00Z.
@@ -180,7 +196,7 @@ fn flows_read_back_from_the_lake_as_the_store_gives_them() {
         ..ExportOptions::new(lake.clone())
     };
     export_flows(&store, &options, &mut |_| {}).unwrap();
-    let reader = super::read::LakeReader::open(super::read::Location::Dir(lake)).unwrap();
+    let reader = super::read::LakeReader::open(Location::Dir(lake)).unwrap();
     let queries = [
         cordon_store::FlowQuery::default(),
         cordon_store::FlowQuery {
@@ -220,5 +236,107 @@ fn flows_read_back_from_the_lake_as_the_store_gives_them() {
         stats.files_opened, 0,
         "the manifest's time ranges skip the file"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The continuous sink adds what the store stored since its last flush,
+/// exactly once, and an export of a day replaces the sink's files of that
+/// day without losing or doubling a flow; flows stored in a day after it
+/// was exported come in by the next flush.
+#[test]
+fn the_sink_follows_the_store_and_exports_compact_it() {
+    let dir = temp("sink");
+    let mut store = SqliteStore::open(&dir.join("store")).unwrap();
+    let input = store.begin_input("k", "f.log").unwrap();
+    let lake = dir.join("lake");
+    let location = Location::Dir(lake.clone());
+    let options = ExportOptions::new(lake.clone());
+    let batch = |from: i64, n: i64| -> Vec<Flow> {
+        (0..n)
+            .map(|i| {
+                let src = format!("10.0.{}.{}", (from + i) % 200, i % 250);
+                // Two days, interleaved: a block touches both.
+                let day = if i % 2 == 0 { MONDAY } else { MONDAY + DAY };
+                flow(&src, "198.51.100.9", day + (from + i) * 10, None)
+            })
+            .collect()
+    };
+    let check = |store: &SqliteStore, what: &str| {
+        let all = cordon_store::FlowQuery::default();
+        let reader = super::read::LakeReader::open(location.clone()).unwrap();
+        let mut stats = super::read::ReadStats::default();
+        let back = reader.query(&all, &mut stats).unwrap();
+        let mut want = store.query(&all).unwrap();
+        // Equal start times may come in any order: compare as sets.
+        let key = |f: &Flow| (f.start_ms, f.src_ip, f.dst_ip);
+        let mut got = back.clone();
+        got.sort_by_key(key);
+        want.sort_by_key(key);
+        assert_eq!(got.len(), want.len(), "{what}: as many flows as stored");
+        assert_eq!(got, want, "{what}");
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(lake.join("manifest.json")).unwrap()).unwrap();
+        let rows: u64 = manifest.files.iter().map(|f| f.rows).sum();
+        assert_eq!(rows, want.len() as u64, "{what}: the manifest's rows");
+        manifest
+    };
+
+    store.append(input.id, &batch(0, 6000), 1).unwrap();
+    let first = super::sink::flush(&store, &location, &options).unwrap();
+    assert_eq!(first.rows, 6000);
+    assert_eq!(first.files.len(), 2, "a file per day the blocks touch");
+    check(&store, "first flush");
+    let idle = super::sink::flush(&store, &location, &options).unwrap();
+    assert_eq!((idle.rows, idle.files.len()), (0, 0), "nothing new");
+
+    store.append(input.id, &batch(6000, 3000), 2).unwrap();
+    let second = super::sink::flush(&store, &location, &options).unwrap();
+    assert_eq!(second.rows, 3000);
+    let manifest = check(&store, "second flush");
+    assert_eq!(manifest.files.len(), 4);
+
+    // Export the first day whole: its sink files go, the second day's stay.
+    let summary = export_flows(
+        &store,
+        &ExportOptions {
+            until_ms: Some(MONDAY),
+            ..options.clone()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(summary.rows, 4500);
+    let manifest = check(&store, "after export");
+    assert_eq!(manifest.files.len(), 3);
+    let on_disk = walk(&lake)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(on_disk, 3, "superseded files are deleted");
+
+    // More flows in the exported day come in by the next flush only.
+    store.append(input.id, &batch(9000, 2000), 3).unwrap();
+    let third = super::sink::flush(&store, &location, &options).unwrap();
+    assert_eq!(third.rows, 2000);
+    check(&store, "after export and flush");
+
+    // Retention: the store forgets, the lake keeps.
+    let before = store
+        .query(&cordon_store::FlowQuery::default())
+        .unwrap()
+        .len();
+    store.prune(MONDAY + DAY).unwrap();
+    assert_eq!(
+        super::sink::flush(&store, &location, &options)
+            .unwrap()
+            .rows,
+        0
+    );
+    let reader = super::read::LakeReader::open(location.clone()).unwrap();
+    let mut stats = super::read::ReadStats::default();
+    let back = reader
+        .query(&cordon_store::FlowQuery::default(), &mut stats)
+        .unwrap();
+    assert_eq!(back.len(), before);
     let _ = std::fs::remove_dir_all(&dir);
 }

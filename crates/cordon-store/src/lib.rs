@@ -238,6 +238,13 @@ pub trait FlowReader {
     /// Database errors.
     fn timeline(&self, query: &FlowQuery, bucket_ms: i64) -> Result<Vec<Bucket>, StoreError>;
 
+    /// This store's id: random, made when the store was created, so a lake
+    /// fed by several stores tells their flows apart.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn store_id(&self) -> Result<String, StoreError>;
+
     /// The highest block id the store has given (0 before the first):
     /// flows stored from now on go into blocks above it.
     ///

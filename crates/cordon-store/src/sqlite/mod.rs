@@ -214,6 +214,10 @@ impl SqliteStore {
         db.pragma_update(None, "cache_size", -65_536)?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(SCHEMA)?;
+        db.execute(
+            "INSERT OR IGNORE INTO counters(name, value) VALUES ('store', random())",
+            [],
+        )?;
         findings::prepare(&db)?;
         incidents::prepare(&db)?;
         exchange::prepare(&db)?;
@@ -486,6 +490,15 @@ impl FlowReader for SqliteStore {
             }
         }
         Ok(passed)
+    }
+
+    fn store_id(&self) -> Result<String, StoreError> {
+        let id: i64 =
+            self.db
+                .query_row("SELECT value FROM counters WHERE name = 'store'", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(format!("{:016x}", id.cast_unsigned()))
     }
 
     fn last_block(&self) -> Result<i64, StoreError> {
