@@ -9,6 +9,11 @@
 #   - DuckDB, pyarrow and pyspark (those installed) each checked to count
 #     the same flows and bytes per group pair as `cordon flows topology`
 #     on the store, and to find flows by src_endpoint.ip
+#   - query back: the same three queries (an address nobody talked to, one
+#     source over everything, a ten-minute window) answered by the store
+#     and by `flows query --lake` alone, with how much of the lake each read
+#   - the continuous sink: `ingest --lake` against a plain `ingest` of the
+#     same records into fresh stores
 # Usage: bench/lake.sh [RECORDS]   (default 10000000; the store is made
 # once with `cordon ingest --policy examples/acme-prod.yaml` of synthetic
 # AWS VPC Flow Logs and reused). Data goes to $BENCH_DIR (default
@@ -82,3 +87,40 @@ for engine in duckdb pyarrow pyspark; do
       || echo "$engine: MISMATCH"
   fi
 done
+
+# Query back: the store against the lake alone (no store), same queries.
+echo
+echo "| query (${n} flows) | store s | lake s | flows | lake row groups read | lake rows decoded |"
+echo "|---|---|---|---|---|---|"
+first=$(python3 -c 'import json,sys; print(min(f["first_ms"] for f in json.load(open(sys.argv[1]))["files"] if f["class_uid"] == 4001) // 1000)' "$dir/lake-export.json")
+for q in "--addr 203.0.113.66" "--src 10.0.3.7" "--since $((first + 3600)) --until $((first + 4200))"; do
+  # shellcheck disable=SC2086
+  t6=$(now); a=$("$cordon" flows query --store "$store" $q --limit "$n" --json | wc -l); t7=$(now)
+  # shellcheck disable=SC2086
+  b=$("$cordon" flows query --store "$dir/no-store" --lake "$lake" $q --limit "$n" --json --log-format json 2> "$dir/lake-read.log" | wc -l); t8=$(now)
+  python3 - "$q" "$t6" "$t7" "$t8" "$a" "$b" "$dir/lake-read.log" <<'PY'
+import json, sys
+q, t6, t7, t8, a, b, log = sys.argv[1], *map(float, sys.argv[2:5]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+read = next(json.loads(l)["fields"] for l in open(log) if '"read the lake"' in l)
+same = "" if a == b else f" MISMATCH (store {a})"
+print(f"| `{q}` | {t7 - t6:.2f} | {t8 - t7:.2f} | {b:,}{same} | {read['row_groups_read']}/{read['row_groups']} | {read['rows_read']:,} |")
+PY
+done
+
+# The continuous sink's cost: the same records into two fresh stores, one
+# with --lake beside it.
+rm -rf "$dir/sink-store-a" "$dir/sink-store-b" "$dir/sink-lake"
+t9=$(now)
+"$cordon" ingest --store "$dir/sink-store-a" --policy examples/acme-prod.yaml "$aws" > /dev/null
+t10=$(now)
+"$cordon" ingest --store "$dir/sink-store-b" --policy examples/acme-prod.yaml --lake "$dir/sink-lake" "$aws" > /dev/null 2>&1
+t11=$(now)
+python3 - "$n" "$t9" "$t10" "$t11" "$dir/sink-lake/manifest.json" <<'PY'
+import json, sys
+n, t9, t10, t11 = int(sys.argv[1]), *map(float, sys.argv[2:5])
+m = json.load(open(sys.argv[5]))
+rows = sum(f["rows"] for f in m["files"] if f["class_uid"] == 4001)
+print()
+print(f"ingest {n:,} records: {t10 - t9:.1f} s; with --lake {t11 - t10:.1f} s ({(t11 - t10) / (t10 - t9):.2f}×), {rows:,} flows in the lake{'' if rows == n else ' MISMATCH'}")
+PY
+rm -rf "$dir/sink-store-a" "$dir/sink-store-b" "$dir/sink-lake"
