@@ -326,6 +326,7 @@ fn check_partition_value(what: &str, value: &str) -> Result<(), LakeError> {
 /// One day's file being written.
 struct DayFile {
     day: String,
+    blocks: Option<[i64; 2]>,
     file: Staged,
     rows: u64,
     first_ms: i64,
@@ -347,10 +348,25 @@ fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> LakeE
 }
 
 impl DayFile {
-    fn open(options: &ExportOptions, day: &str) -> Result<DayFile, LakeError> {
-        let relative = format!("{}/cordon-4001-{day}.zstd.parquet", partition(options, day));
+    /// The day's file: the whole day's for an export, the day's part of
+    /// the store's blocks `[after, through]` for the sink (named by them).
+    fn open(
+        options: &ExportOptions,
+        store: &str,
+        day: &str,
+        blocks: Option<[i64; 2]>,
+    ) -> Result<DayFile, LakeError> {
+        let folder = partition(options, day);
+        let relative = match blocks {
+            None => format!("{folder}/cordon-4001-{day}.zstd.parquet"),
+            Some([after, through]) => format!(
+                "{folder}/cordon-4001-{day}-{store}-{}-{through}.zstd.parquet",
+                after + 1
+            ),
+        };
         Ok(DayFile {
             day: day.to_string(),
+            blocks,
             file: Staged::create(options, relative, columns::network_activity_schema())?,
             rows: 0,
             first_ms: i64::MAX,
@@ -370,6 +386,7 @@ impl DayFile {
         Ok(LakeFile {
             class_uid: 4001,
             store: Some(store.to_string()),
+            blocks: self.blocks,
             event_day: self.day,
             rows: self.rows,
             first_ms: self.first_ms,
@@ -380,17 +397,19 @@ impl DayFile {
 }
 
 /// Rows of one day, columns built, on their way to the writer.
-struct Piece {
-    day: String,
-    batch: arrow_array::RecordBatch,
-    first_ms: i64,
-    last_ms: i64,
+pub(crate) struct Piece {
+    pub(crate) day: String,
+    /// The store's blocks the rows come from, for the sink's files.
+    pub(crate) blocks: Option<[i64; 2]>,
+    pub(crate) batch: arrow_array::RecordBatch,
+    pub(crate) first_ms: i64,
+    pub(crate) last_ms: i64,
 }
 
 /// The writer's side: pieces into day files, a file closed when its day
-/// ends. Runs on its own thread so encoding and compressing overlap the
-/// store scan and the column building.
-fn write_pieces(
+/// (or, for the sink, its blocks) ends. Runs on its own thread so encoding
+/// and compressing overlap the store scan and the column building.
+pub(crate) fn write_pieces(
     options: &ExportOptions,
     store: &str,
     pieces: std::sync::mpsc::Receiver<Piece>,
@@ -398,11 +417,14 @@ fn write_pieces(
     let mut current: Option<DayFile> = None;
     let mut written = Vec::new();
     for piece in pieces {
-        if current.as_ref().is_none_or(|c| c.day != piece.day) {
+        if current
+            .as_ref()
+            .is_none_or(|c| c.day != piece.day || c.blocks != piece.blocks)
+        {
             if let Some(done) = current.take() {
                 written.push(done.finish(&options.out, store)?);
             }
-            current = Some(DayFile::open(options, &piece.day)?);
+            current = Some(DayFile::open(options, store, &piece.day, piece.blocks)?);
         }
         if let Some(c) = current.as_mut() {
             c.write(&piece)?;
@@ -509,6 +531,7 @@ fn scan_into(
         Ok::<bool, LakeError>(
             send.send(Piece {
                 day: day.to_string(),
+                blocks: None,
                 batch,
                 first_ms: first,
                 last_ms: last,

@@ -18,11 +18,16 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
-use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StructArray};
+use arrow_schema::ArrowError;
 use bytes::Bytes;
 use cordon_flow::flow::{Attrs, Direction, Enrichment, Flow, FlowSource, Observed, Orientation};
 use cordon_store::FlowQuery;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+    RowFilter,
+};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::Statistics;
@@ -42,7 +47,8 @@ pub struct ReadStats {
     /// Row groups decoded (the others were skipped by their statistics or
     /// bloom filters).
     pub row_groups_read: u64,
-    /// Rows decoded.
+    /// Rows decoded whole: those the start-time and address filters,
+    /// decoded first, let through.
     pub rows_read: u64,
     /// Bytes fetched from S3 (0 for a folder).
     pub bytes_fetched: u64,
@@ -316,17 +322,91 @@ fn read_parquet<R: ChunkReader + 'static>(
     }
     stats.row_groups_read += chosen.len() as u64;
     prefetch(&meta, &chosen)?;
-    let batches = builder
-        .with_row_groups(chosen)
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(|e| damaged(path, e))?;
+    let filter = row_filter(&meta, query);
+    let mut builder = builder.with_row_groups(chosen).with_batch_size(64 * 1024);
+    if let Some(f) = filter {
+        builder = builder.with_row_filter(f);
+    }
+    let batches = builder.build().map_err(|e| damaged(path, e))?;
     for batch in batches {
         let batch = batch.map_err(|e| damaged(path, e))?;
         stats.rows_read += batch.num_rows() as u64;
         flows_of(&batch, query, out).map_err(|e| damaged(path, e))?;
     }
     Ok(())
+}
+
+/// The addresses of one side in a filter's batch (`src_endpoint.ip`).
+fn addresses(batch: &RecordBatch, side: &str) -> Result<Vec<Option<IpAddr>>, ArrowError> {
+    let strings = batch
+        .column_by_name(side)
+        .and_then(|c| c.as_struct_opt())
+        .and_then(|s| s.column_by_name("ip"))
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| ArrowError::SchemaError(format!("no `{side}.ip` column")))?;
+    Ok(strings
+        .iter()
+        .map(|s| s.and_then(|s| s.parse().ok()))
+        .collect())
+}
+
+/// Filters decoded before the rest of a row (late materialisation): the
+/// start time and the addresses; a row they drop is never built.
+fn row_filter(meta: &ParquetMetaData, query: &FlowQuery) -> Option<RowFilter> {
+    let schema = meta.file_metadata().schema_descr();
+    let mut predicates: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+    if (query.since_ms.is_some() || query.until_ms.is_some())
+        && let Some(start) = leaf(meta, "start_time")
+    {
+        let (since, until) = (query.since_ms, query.until_ms);
+        predicates.push(Box::new(ArrowPredicateFn::new(
+            ProjectionMask::leaves(schema, [start]),
+            move |batch: RecordBatch| {
+                let times = batch
+                    .column_by_name("start_time")
+                    .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+                    .ok_or_else(|| ArrowError::SchemaError("no `start_time`".into()))?;
+                Ok(times
+                    .iter()
+                    .map(|t| t.map(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)))
+                    .collect::<BooleanArray>())
+            },
+        )));
+    }
+    let (src, dst, addr) = (query.src, query.dst, query.addr);
+    if src.is_some() || dst.is_some() || addr.is_some() {
+        let sides: Vec<usize> = ["src_endpoint.ip", "dst_endpoint.ip"]
+            .iter()
+            .filter_map(|c| leaf(meta, c))
+            .collect();
+        if sides.len() == 2 {
+            predicates.push(Box::new(ArrowPredicateFn::new(
+                ProjectionMask::leaves(schema, sides),
+                move |batch: RecordBatch| {
+                    let from = addresses(&batch, "src_endpoint")?;
+                    let to = addresses(&batch, "dst_endpoint")?;
+                    let within = |net: Option<ipnet::IpNet>, ip: Option<IpAddr>| {
+                        net.is_none_or(|n| ip.is_some_and(|ip| n.contains(&ip)))
+                    };
+                    Ok(from
+                        .iter()
+                        .zip(&to)
+                        .map(|(&s, &d)| {
+                            Some(
+                                within(src, s)
+                                    && within(dst, d)
+                                    && addr.is_none_or(|n| {
+                                        s.is_some_and(|ip| n.contains(&ip))
+                                            || d.is_some_and(|ip| n.contains(&ip))
+                                    }),
+                            )
+                        })
+                        .collect::<BooleanArray>())
+                },
+            )));
+        }
+    }
+    (!predicates.is_empty()).then(|| RowFilter::new(predicates))
 }
 
 fn column<'a>(parent: &'a StructArray, name: &str) -> Result<&'a ArrayRef, String> {

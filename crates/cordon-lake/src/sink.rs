@@ -18,7 +18,7 @@ use cordon_store::FlowReader;
 
 use crate::columns::NetworkActivity;
 use crate::manifest::{self, Edit};
-use crate::{ExportOptions, LakeError, LakeFile, Location, Staged, event_day, partition};
+use crate::{BATCH_ROWS, ExportOptions, LakeError, LakeFile, Location, Piece, event_day};
 
 /// Blocks read per round of a flush (about half a million flows): a first
 /// flush over a large store goes in rounds of this, memory stays flat.
@@ -64,6 +64,46 @@ pub fn flush(
     if last <= marks.through {
         return Ok(flushed);
     }
+    // Columns are built here while the writer thread encodes, as in an
+    // export.
+    let (send, pieces) = std::sync::mpsc::sync_channel::<Piece>(2);
+    let files = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| crate::write_pieces(options, &store, pieces));
+        let scanned = scan_rounds(reader, &marks, last, &send);
+        drop(send);
+        let written = writer
+            .join()
+            .map_err(|_| LakeError::Options("the Parquet writer thread failed".to_string()))?;
+        // A writer error explains a scan that stopped early.
+        let written = written?;
+        scanned?;
+        Ok::<_, LakeError>(written)
+    })?;
+    flushed.rows = files.iter().map(|f| f.rows).sum();
+    flushed.files = files;
+    flushed.through = last;
+    manifest::publish(
+        location,
+        &options.out,
+        &Edit {
+            written: flushed.files.clone(),
+            store: Some(store),
+            exported: None,
+            sink_through: Some(last),
+        },
+    )?;
+    Ok(flushed)
+}
+
+/// The blocks above the sink's mark up to `last`, in rounds of
+/// [`ROUND_BLOCKS`]: each round's flows by day, sorted by time, as pieces
+/// for the writer (a file per day and round).
+fn scan_rounds(
+    reader: &dyn FlowReader,
+    marks: &crate::StoreMarks,
+    last: i64,
+    send: &std::sync::mpsc::SyncSender<Piece>,
+) -> Result<(), LakeError> {
     let mut after = marks.through;
     while after < last {
         let through = (after + ROUND_BLOCKS).min(last);
@@ -79,63 +119,29 @@ pub fn flush(
         })?;
         for (day, mut flows) in days {
             flows.sort_by_key(|f| f.start_ms);
-            let file = write_day(options, &store, &day, [after, through], &flows)?;
-            flushed.rows += file.rows;
-            flushed.files.push(file);
+            let mut rows = NetworkActivity::new();
+            for chunk in flows.chunks(BATCH_ROWS) {
+                for f in chunk {
+                    rows.push(f);
+                }
+                let batch = rows.take().map_err(|e| LakeError::Parquet {
+                    path: day.clone(),
+                    message: e.to_string(),
+                })?;
+                let piece = Piece {
+                    day: day.clone(),
+                    blocks: Some([after, through]),
+                    batch,
+                    first_ms: chunk.first().map_or(0, |f| f.start_ms),
+                    last_ms: chunk.last().map_or(0, |f| f.start_ms),
+                };
+                if send.send(piece).is_err() {
+                    // The writer stopped: its error says why.
+                    return Ok(());
+                }
+            }
         }
         after = through;
     }
-    flushed.through = last;
-    manifest::publish(
-        location,
-        &options.out,
-        &Edit {
-            written: flushed.files.clone(),
-            store: Some(store),
-            exported: None,
-            sink_through: Some(last),
-        },
-    )?;
-    Ok(flushed)
-}
-
-/// One day's flows of blocks `(after, through]` as a file.
-fn write_day(
-    options: &ExportOptions,
-    store: &str,
-    day: &str,
-    [after, through]: [i64; 2],
-    flows: &[Flow],
-) -> Result<LakeFile, LakeError> {
-    let relative = format!(
-        "{}/cordon-4001-{day}-{store}-{}-{through}.zstd.parquet",
-        partition(options, day),
-        after + 1
-    );
-    let mut file = Staged::create(
-        options,
-        relative.clone(),
-        crate::columns::network_activity_schema(),
-    )?;
-    let mut rows = NetworkActivity::new();
-    for chunk in flows.chunks(64 * 1024) {
-        for f in chunk {
-            rows.push(f);
-        }
-        let batch = rows.take().map_err(|e| LakeError::Parquet {
-            path: relative.clone(),
-            message: e.to_string(),
-        })?;
-        file.write(&batch)?;
-    }
-    Ok(LakeFile {
-        class_uid: 4001,
-        event_day: day.to_string(),
-        rows: flows.len() as u64,
-        first_ms: flows.first().map_or(0, |f| f.start_ms),
-        last_ms: flows.last().map_or(0, |f| f.start_ms),
-        store: Some(store.to_string()),
-        blocks: Some([after, through]),
-        ..file.seal(&options.out)?
-    })
+    Ok(())
 }
