@@ -13,7 +13,9 @@
 #   - cloud audit events: RECORDS/5 CloudTrail events (one per line, as
 #     EventBridge and CloudTrail Lake exports write them; a mix of S3 data
 #     events, role sessions, sign-ins and management calls) read by Cordon
-#     into its store beside DuckDB's read_json of the same file into a table
+#     into its store beside DuckDB's read_json of the same file into a
+#     table: checked and stored (the store keeps each record and normalises
+#     it on reading), and normalised whole through the detectors (--detect)
 # Usage: bench/ingest.sh [RECORDS]   (default 10000000; needs python3, pip)
 # Prints a table of records/s and ratios. Data goes to $BENCH_DIR
 # (default /tmp/cordon-bench), reused between runs.
@@ -198,7 +200,8 @@ con.sql('DROP TABLE IF EXISTS events')
 con.sql(\"CREATE TABLE events AS SELECT * FROM read_json('$audit', format='newline_delimited', maximum_object_size=1048576)\")
 print(con.execute('SELECT count(*) FROM events').fetchall()[0][0])
 "
-run "audit: cordon ingest cloudtrail (normalise + store)" "$cordon" ingest --store "$dir/store-f" "$audit"
+run "audit: cordon ingest --detect (normalise + detect + store)" "$cordon" ingest --detect --store "$dir/store-g" "$audit"
+run "audit: cordon ingest cloudtrail (check + store)" "$cordon" ingest --store "$dir/store-f" "$audit"
 rm -f "$dir/duck.db"
 
 echo

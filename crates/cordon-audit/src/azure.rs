@@ -175,7 +175,7 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
         detail.insert("properties".into(), p.clone());
     }
     if !detail.is_empty() {
-        e.detail = Value::Object(detail);
+        e.detail = Value::Object(detail).into();
     }
     Ok(e)
 }

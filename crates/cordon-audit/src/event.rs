@@ -95,6 +95,91 @@ impl EventContext {
     }
 }
 
+/// What an event's record says beyond the normalised fields (the request's
+/// parameters, what the cloud added), as a JSON object. Read from a log,
+/// it is kept as the record's text and parsed the first time a detector
+/// asks: most events are stored and never looked into.
+#[derive(Default)]
+pub struct Detail {
+    /// The object's text, when not parsed yet.
+    text: Option<Box<str>>,
+    value: std::sync::OnceLock<serde_json::Value>,
+}
+
+impl Detail {
+    /// Detail as a parsed value.
+    pub fn from_value(value: serde_json::Value) -> Detail {
+        Detail {
+            text: None,
+            value: std::sync::OnceLock::from(value),
+        }
+    }
+
+    /// Detail as a JSON object's text, parsed when first read (text that
+    /// does not parse reads as no detail).
+    pub fn from_text(text: String) -> Detail {
+        Detail {
+            text: Some(text.into_boxed_str()),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The detail (`Null` when there is none).
+    pub fn value(&self) -> &serde_json::Value {
+        self.value.get_or_init(|| {
+            self.text
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(serde_json::Value::Null)
+        })
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none() && self.value.get().is_none_or(serde_json::Value::is_null)
+    }
+}
+
+impl Clone for Detail {
+    fn clone(&self) -> Self {
+        match (self.value.get(), &self.text) {
+            (Some(v), _) => Detail::from_value(v.clone()),
+            (None, Some(t)) => Detail::from_text(t.to_string()),
+            (None, None) => Detail::default(),
+        }
+    }
+}
+
+impl PartialEq for Detail {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl std::fmt::Debug for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value().fmt(f)
+    }
+}
+
+impl Serialize for Detail {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Detail {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(Detail::from_value)
+    }
+}
+
+impl From<serde_json::Value> for Detail {
+    fn from(value: serde_json::Value) -> Self {
+        Detail::from_value(value)
+    }
+}
+
 /// One cloud audit event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -152,8 +237,8 @@ pub struct AuditEvent {
     /// (`requestParameters`, `additionalEventData`, `responseElements`,
     /// `serviceEventDetails`; the GCP request; the Azure properties), as
     /// recorded, for the detectors that read them.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
-    pub detail: serde_json::Value,
+    #[serde(skip_serializing_if = "Detail::is_empty", default)]
+    pub detail: Detail,
     /// What the policy says about the call, when the event was enriched.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub policy: Option<Box<EventContext>>,
@@ -186,7 +271,7 @@ impl AuditEvent {
             event_id: None,
             bytes_out: None,
             bytes_in: None,
-            detail: serde_json::Value::Null,
+            detail: Detail::default(),
             policy: None,
             raw: None,
         }
@@ -196,7 +281,7 @@ impl AuditEvent {
     /// (`requestParameters/bucketName`).
     pub fn detail_at(&self, path: &str) -> Option<&serde_json::Value> {
         path.split('/')
-            .try_fold(&self.detail, |v, key| v.get(key))
+            .try_fold(self.detail.value(), |v, key| v.get(key))
             .filter(|v| !v.is_null())
     }
 

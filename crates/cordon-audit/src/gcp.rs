@@ -124,7 +124,7 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
         }
     }
     if !detail.is_empty() {
-        e.detail = Value::Object(detail);
+        e.detail = Value::Object(detail).into();
     }
     Ok(e)
 }

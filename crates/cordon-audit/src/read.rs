@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{AuditEvent, Cloud};
-use crate::split::{Piece, Position, split};
+use crate::split::{Piece, Position, split, split_lines};
 use crate::{MAX_RECORD_BYTES, azure, cloudtrail, gcp};
 
 /// Examples kept per reason.
@@ -119,6 +119,111 @@ pub fn sniff(head: &[u8]) -> Option<Cloud> {
     }
 }
 
+/// Records into events for [`read_events`]: what the splitter's two
+/// callbacks share.
+struct Records<'a> {
+    name: &'a str,
+    from_offset: u64,
+    report: AuditReport,
+    /// Every event so far was CloudTrail: read the next the typed way first.
+    aws_so_far: bool,
+    /// Normalise CloudTrail events whole (else only check them and take
+    /// their time: the caller only stores them).
+    full: bool,
+    each: &'a mut dyn FnMut(AuditEvent, u64),
+}
+
+impl Records<'_> {
+    fn place(&self, at: &Position) -> String {
+        format!("{}:{at}", self.name)
+    }
+
+    /// One record's bytes. A line offered whole (`strict` false) is taken
+    /// only when it parses as one JSON object; otherwise nothing is
+    /// counted and the splitter splits the line itself.
+    fn record(&mut self, bytes: &[u8], at: Position, strict: bool) -> bool {
+        if at.offset < self.from_offset {
+            // A line wholly before the resume point holds nothing to read;
+            // one across it may hold records after it (a wrapper file on one
+            // line): the splitter looks at those one by one.
+            return strict || at.offset + bytes.len() as u64 <= self.from_offset;
+        }
+        // Checked as UTF-8 once: the text is parsed and kept as the raw
+        // record.
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            if strict {
+                self.report.records += 1;
+                let place = self.place(&at);
+                self.report
+                    .skip("malformed", format!("{place}: invalid JSON: not UTF-8"));
+            }
+            return strict;
+        };
+        // CloudTrail first, straight into its fields, while the input is
+        // CloudTrail; anything else (or a record that does not read that
+        // way) as a JSON value.
+        let typed = if self.aws_so_far {
+            cloudtrail::read_text(text, self.full)
+        } else {
+            None
+        };
+        let normalised = match typed {
+            Some(n) => n,
+            None => {
+                let value: Value = match serde_json::from_str(text) {
+                    Ok(v) => v,
+                    Err(e) if strict => {
+                        self.report.records += 1;
+                        let place = self.place(&at);
+                        self.report
+                            .skip("malformed", format!("{place}: invalid JSON: {e}"));
+                        return true;
+                    }
+                    Err(_) => return false,
+                };
+                match normalise(value) {
+                    Ok(n) => n,
+                    // A wrapper (`{"Records": [...]}`) on one line among
+                    // them: the splitter finds its records.
+                    Err(_) if !strict => return false,
+                    Err(value) => {
+                        self.report.records += 1;
+                        let place = self.place(&at);
+                        self.report.skip(
+                            "not-an-event",
+                            format!(
+                                "{place}: not a CloudTrail, GCP audit or Azure record (keys: {})",
+                                keys(&value)
+                            ),
+                        );
+                        return true;
+                    }
+                }
+            }
+        };
+        self.report.records += 1;
+        match normalised {
+            Ok(mut e) => {
+                self.aws_so_far = e.cloud == Cloud::Aws;
+                e.raw = Some(text.into());
+                self.report.events += 1;
+                *self.report.clouds.entry(e.cloud.as_str()).or_default() += 1;
+                (self.each)(e, at.offset);
+            }
+            Err(why) if why.contains("version") => {
+                let place = self.place(&at);
+                self.report
+                    .skip("unknown-version", format!("{place}: {why}"));
+            }
+            Err(why) => {
+                let place = self.place(&at);
+                self.report.skip("malformed", format!("{place}: {why}"));
+            }
+        }
+        true
+    }
+}
+
 /// Read every event of `input` (gzip or not), named `name` in the places
 /// the report gives, handing each to `each` with the byte offset (of the
 /// decompressed input) where its record starts. Records starting before
@@ -133,73 +238,69 @@ pub fn read_events(
     from_offset: u64,
     each: &mut dyn FnMut(AuditEvent, u64),
 ) -> std::io::Result<AuditReport> {
-    let mut report = AuditReport::default();
-    let place = |at: &Position| format!("{name}:{at}");
+    read_with(name, input, from_offset, each, true, true)
+}
+
+/// [`read_events`] with whole lines read as one record each when they are
+/// (`lines`, the fast way for one event per line), or every byte looked at
+/// by the splitter: both give the same events and report. Without
+/// `normalise`, CloudTrail events are checked (version, time, action) and
+/// handed out with their time, cloud and record only: for a caller that
+/// only stores them (the store normalises the record on reading), the same
+/// report.
+///
+/// # Errors
+/// As [`read_events`].
+pub fn read_with(
+    name: &str,
+    input: Box<dyn Read>,
+    from_offset: u64,
+    each: &mut dyn FnMut(AuditEvent, u64),
+    lines: bool,
+    normalise: bool,
+) -> std::io::Result<AuditReport> {
     let input = cordon_flow::read::maybe_gunzip(input)?;
-    let result = split(input, MAX_RECORD_BYTES, &mut |piece| match piece {
-        Piece::Record(_, at) | Piece::TooLong(at, _) | Piece::Broken(at, _)
-            if at.offset < from_offset => {}
-        Piece::Record(bytes, at) => {
-            report.records += 1;
-            // Checked as UTF-8 once: the text is parsed and kept as the raw
-            // record.
-            let Ok(text) = std::str::from_utf8(bytes) else {
-                report.skip(
-                    "malformed",
-                    format!("{}: invalid JSON: not UTF-8", place(&at)),
-                );
-                return;
-            };
-            let value: Value = match serde_json::from_str(text) {
-                Ok(v) => v,
-                Err(e) => {
-                    report.skip("malformed", format!("{}: invalid JSON: {e}", place(&at)));
-                    return;
+    // The splitter's two callbacks take turns, never one inside the other.
+    let records = std::cell::RefCell::new(Records {
+        name,
+        from_offset,
+        report: AuditReport::default(),
+        aws_so_far: true,
+        full: normalise,
+        each,
+    });
+    let result = split_lines(
+        input,
+        MAX_RECORD_BYTES,
+        &mut |line, at| lines && records.borrow_mut().record(line, at, false),
+        &mut |piece| {
+            let mut r = records.borrow_mut();
+            match piece {
+                Piece::Record(_, at) | Piece::TooLong(at, _) | Piece::Broken(at, _)
+                    if at.offset < r.from_offset => {}
+                Piece::Record(bytes, at) => {
+                    r.record(bytes, at, true);
                 }
-            };
-            let normalised = match normalise(value) {
-                Ok(n) => n,
-                Err(value) => {
-                    report.skip(
-                        "not-an-event",
+                Piece::TooLong(at, n) => {
+                    r.report.records += 1;
+                    let place = r.place(&at);
+                    r.report.skip(
+                        "too-long",
                         format!(
-                            "{}: not a CloudTrail, GCP audit or Azure record (keys: {})",
-                            place(&at),
-                            keys(&value)
+                            "{place}: a record of {n} bytes, over the {} MiB limit",
+                            MAX_RECORD_BYTES / (1024 * 1024)
                         ),
                     );
-                    return;
                 }
-            };
-            match normalised {
-                Ok(mut e) => {
-                    e.raw = Some(text.into());
-                    report.events += 1;
-                    *report.clouds.entry(e.cloud.as_str()).or_default() += 1;
-                    each(e, at.offset);
+                Piece::Broken(at, why) => {
+                    r.report.records += 1;
+                    let place = r.place(&at);
+                    r.report.skip("broken", format!("{place}: {why}"));
                 }
-                Err(why) if why.contains("version") => {
-                    report.skip("unknown-version", format!("{}: {why}", place(&at)))
-                }
-                Err(why) => report.skip("malformed", format!("{}: {why}", place(&at))),
             }
-        }
-        Piece::TooLong(at, n) => {
-            report.records += 1;
-            report.skip(
-                "too-long",
-                format!(
-                    "{}: a record of {n} bytes, over the {} MiB limit",
-                    place(&at),
-                    MAX_RECORD_BYTES / (1024 * 1024)
-                ),
-            );
-        }
-        Piece::Broken(at, why) => {
-            report.records += 1;
-            report.skip("broken", format!("{}: {why}", place(&at)));
-        }
-    });
+        },
+    );
+    let mut report = records.into_inner().report;
     report.bytes = match result {
         Ok(n) => n,
         Err(e) => {

@@ -79,8 +79,27 @@ struct State {
 /// # Errors
 /// I/O errors of `input` (a truncated gzip stream among them).
 pub fn split<R: BufRead>(
+    input: R,
+    limit: usize,
+    each: &mut dyn FnMut(Piece<'_>),
+) -> std::io::Result<u64> {
+    split_lines(input, limit, &mut |_, _| false, each)
+}
+
+/// [`split`], offering `take_line` first every line that may be one whole
+/// record (one event per line, as EventBridge and CloudTrail Lake exports
+/// write them): a line at the top level that starts with `{` and ends with
+/// `}`, within the limit. When `take_line` takes it (it read the line as
+/// one record), the splitter passes over the line without looking at its
+/// bytes one by one; otherwise the line is split as any input is. The
+/// caller that takes lines must take only what parses as one JSON object.
+///
+/// # Errors
+/// As [`split`].
+pub fn split_lines<R: BufRead>(
     mut input: R,
     limit: usize,
+    take_line: &mut dyn FnMut(&[u8], Position) -> bool,
     each: &mut dyn FnMut(Piece<'_>),
 ) -> std::io::Result<u64> {
     let mut s = State {
@@ -116,7 +135,7 @@ pub fn split<R: BufRead>(
             break;
         }
         let n = chunk.len();
-        s.feed(chunk, each);
+        s.feed(chunk, take_line, each);
         input.consume(n);
     }
     s.end(each);
@@ -127,9 +146,39 @@ impl State {
     /// Feed one chunk. The contents of strings (most of a record's bytes)
     /// are taken in runs up to the next quote, backslash or newline; the
     /// rest byte by byte.
-    fn feed(&mut self, chunk: &[u8], each: &mut dyn FnMut(Piece<'_>)) {
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        take_line: &mut dyn FnMut(&[u8], Position) -> bool,
+        each: &mut dyn FnMut(Piece<'_>),
+    ) {
         let mut i = 0;
         while let Some(rest) = chunk.get(i..).filter(|r| !r.is_empty()) {
+            if rest.first() == Some(&b'{')
+                && self.depth == 0
+                && self.capture.is_none()
+                && !self.in_string
+                && !self.skip_line
+                && let Some(k) = memchr::memchr(b'\n', rest)
+            {
+                let line = rest.get(..k).unwrap_or_default();
+                let end = line
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace())
+                    .map_or(0, |p| p + 1);
+                let candidate = line.get(..end).unwrap_or_default();
+                if candidate.last() == Some(&b'}')
+                    && candidate.len() <= self.limit
+                    && take_line(candidate, self.pos)
+                {
+                    // One line, its only newline at its end.
+                    self.pos.offset += k as u64 + 1;
+                    self.pos.line += 1;
+                    self.pos.column = 1;
+                    i += k + 1;
+                    continue;
+                }
+            }
             if self.skip_line {
                 let k = memchr::memchr(b'\n', rest).map_or(rest.len(), |k| k + 1);
                 self.pass(&rest[..k]);

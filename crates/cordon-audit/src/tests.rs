@@ -302,3 +302,132 @@ fn records_cut_by_read_boundaries_anywhere_come_out_whole() {
     assert_eq!(small(7), [true, true]);
     assert_eq!(small(1 << 16), [true, true]);
 }
+
+/// The fast typed reading of a CloudTrail record gives the event the JSON
+/// value reading gives, field for field, on every variety a record has;
+/// and a record it cannot read that way is left to the value reading.
+#[test]
+fn cloudtrail_read_typed_or_as_a_value_gives_the_same_event() {
+    let base = ct("GetObject", "2026-03-01T10:00:00Z");
+    let with = |from: &str, to: &str| base.replacen(from, to, 1);
+    let records = [
+        base.clone(),
+        // Escapes in strings (the typed reading copies those).
+        with("aws-cli/2.15", r#"aws-cli/2.15 \"quoted\" \u00e9"#),
+        with(r#""mfaAuthenticated":"false""#, r#""mfaAuthenticated":true"#),
+        with(r#""requestID":"R1""#, r#""requestID":"R1","readOnly":"true""#),
+        with(r#""requestID":"R1""#, r#""requestID":"R1","readOnly":false,"errorCode":"AccessDenied","errorMessage":"no""#),
+        with(
+            r#""requestID":"R1""#,
+            r#""requestID":"R1","resources":[{"ARN":"arn:aws:s3:::a"},{"arn":"arn:aws:s3:::b"},{"type":"x"}]"#,
+        ),
+        with(r#""bytesTransferredOut":52428"#, r#""bytesTransferredOut":"52428","bytesTransferredIn":1.5"#),
+        // An IAM user known by name only; a service calling on its own.
+        base.replacen(r#""type":"AssumedRole""#, r#""type":"IAMUser""#, 1).replacen(
+            r#""arn":"arn:aws:sts::111122223333:assumed-role/vendor-mailer/sess-1","#,
+            r#""userName":"alice","#,
+            1,
+        ),
+        with(
+            r#""userIdentity":{"type":"AssumedRole""#,
+            r#""userIdentity":{"type":"AWSService","invokedBy":"ec2.amazonaws.com""#,
+        ),
+        r#"{"eventVersion":"1.05","eventTime":"2026-03-01T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","sourceIPAddress":"203.0.113.9","responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"MFAUsed":"No"},"userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root"},"sharedEventID":"s","vpcEndpointId":"vpce-1","eventType":"AwsConsoleSignIn","serviceEventDetails":{"a":1}}"#.to_string(),
+        // What makes no event: the same reason either way.
+        with(r#""eventVersion":"1.08""#, r#""eventVersion":"2.0""#),
+        with(r#""eventTime":"2026-03-01T10:00:00Z","#, ""),
+        with(r#""eventTime":"2026-03-01T10:00:00Z""#, r#""eventTime":"yesterday""#),
+        with(r#""userIdentity":{"#, r#""userIdentity":null,"old":{"#),
+    ];
+    for text in &records {
+        let value: serde_json::Value = serde_json::from_str(text).expect(text);
+        let by_value = crate::cloudtrail::normalise(&value);
+        let typed = crate::cloudtrail::normalise_text(text).expect(text);
+        assert_eq!(typed, by_value, "{text}");
+    }
+    // Not read the typed way: another cloud's record, a field of another
+    // type; the value reading decides.
+    let odd = [
+        r#"{"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog"}}"#
+            .to_string(),
+        with(r#""eventName":"GetObject""#, r#""eventName":7"#),
+        with(r#""awsRegion":"eu-west-1""#, r#""awsRegion":["eu-west-1"]"#),
+    ];
+    for text in &odd {
+        assert!(crate::cloudtrail::normalise_text(text).is_none(), "{text}");
+    }
+    // Read end to end, the odd-typed record is still an event.
+    let (events, report) = read(format!("{}\n{}\n", odd[2], base).as_bytes());
+    assert_eq!((events.len(), report.skipped_total()), (2, 0), "{report:?}");
+}
+
+/// Lines taken whole (one event per line) give exactly what splitting
+/// every byte gives: the same events at the same offsets, the same
+/// report, on inputs that mix one-line records with everything a line can
+/// also be (a wrapper file, two records, a pretty-printed record, junk, a
+/// record cut short, CRLF and trailing blanks), from any resume offset.
+#[test]
+fn whole_lines_read_as_splitting_every_byte_reads() {
+    let a = ct("GetObject", "2026-03-01T10:00:00Z");
+    let b = ct("ListObjects", "2026-03-01T10:00:05Z");
+    let gcp = r#"{"protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","methodName":"storage.objects.get","authenticationInfo":{"principalEmail":"x@p.iam.gserviceaccount.com"},"serviceName":"storage.googleapis.com"},"timestamp":"2026-03-01T10:00:00Z","logName":"projects/p/logs/cloudaudit.googleapis.com%2Fdata_access","resource":{"labels":{"project_id":"p"}}}"#;
+    let inputs = [
+        format!("{a}\n{b}\n"),
+        format!("{a}\r\n{b}   \n{a}"),
+        format!("{{\"Records\":[{a},{b}]}}\n{a}\n"),
+        format!("{a} {b}\n{b}\n"),
+        format!("{{\n  \"eventVersion\": \"1.08\",\n  \"x\": {{}}\n}}\n{a}\n"),
+        format!("{{\"not\":\"an event\"}}\n{a}\n{{\"cut\": \"short\n{b}\n"),
+        format!("{a}\n{gcp}\n{b}\n"),
+        format!("{}\n{a}\n", a.replacen("1.08", "2.0", 1)),
+        format!("  {a}\n\n{b}\n"),
+    ];
+    for input in &inputs {
+        let bytes = input.as_bytes().to_vec();
+        for from in [0, a.len() as u64 / 2, a.len() as u64 + 1] {
+            let run = |lines: bool| {
+                let mut events = Vec::new();
+                let report = crate::read::read_with(
+                    "t.json",
+                    Box::new(std::io::Cursor::new(bytes.clone())),
+                    from,
+                    &mut |e, at| events.push((at, e)),
+                    lines,
+                    true,
+                )
+                .unwrap();
+                (events, report)
+            };
+            let whole = run(true);
+            assert_eq!(whole, run(false), "{input:?} from {from}");
+            // Only checked (for storing): the same report, and each event
+            // with its time, cloud and record, which reads back whole.
+            let mut checked = Vec::new();
+            let report = crate::read::read_with(
+                "t.json",
+                Box::new(std::io::Cursor::new(bytes.clone())),
+                from,
+                &mut |e, at| checked.push((at, e)),
+                true,
+                false,
+            )
+            .unwrap();
+            assert_eq!(report, whole.1, "{input:?} from {from}");
+            assert_eq!(checked.len(), whole.0.len());
+            for ((at, e), (want_at, want)) in checked.iter().zip(&whole.0) {
+                assert_eq!(
+                    (at, e.time_ms, e.cloud),
+                    (want_at, want.time_ms, want.cloud)
+                );
+                assert_eq!(e.raw, want.raw);
+                let again =
+                    crate::normalise(serde_json::from_str(e.raw.as_deref().unwrap()).unwrap())
+                        .unwrap()
+                        .unwrap();
+                assert_eq!(&again.action, &want.action);
+                assert_eq!(again.principal, want.principal);
+                assert_eq!(again.detail, want.detail);
+            }
+        }
+    }
+}

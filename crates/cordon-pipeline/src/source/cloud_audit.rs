@@ -111,7 +111,10 @@ pub fn ingest_audit(
         };
     // Past the start of the last event read: what a resumed run skips.
     let mut read_to = from;
-    let result = cordon_audit::read_events(&name, Box::new(file), from, &mut |mut e, at| {
+    // Events only stored need no normalising here: the store keeps the
+    // record and normalises it on reading.
+    let normalise = enricher.is_some() || engine.is_some();
+    let mut each = |mut e: AuditEvent, at: u64| {
         if let Some(en) = enricher.as_mut() {
             en.enrich(&mut e);
         }
@@ -123,7 +126,9 @@ pub fn ingest_audit(
         if batch.len() >= BATCH {
             commit(&mut batch, read_to, &mut store);
         }
-    });
+    };
+    let result =
+        cordon_audit::read::read_with(&name, Box::new(file), from, &mut each, true, normalise);
     match result {
         Ok(report) => {
             let end = report.bytes;

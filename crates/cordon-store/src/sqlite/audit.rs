@@ -58,7 +58,13 @@ pub(super) fn prepare(db: &Connection) -> Result<(), StoreError> {
 /// normalised JSON), its length (u32, little-endian) and its bytes; then
 /// LZ4 with the length prepended.
 fn encode(events: &[AuditEvent]) -> Result<Vec<u8>, StoreError> {
-    let mut plain = Vec::with_capacity(events.len() * 1024);
+    // Sized once: the raw records are most of it (growing it copied each
+    // block's bytes again).
+    let size: usize = events
+        .iter()
+        .map(|e| 5 + e.raw.as_deref().map_or(1024, str::len))
+        .sum();
+    let mut plain = Vec::with_capacity(size);
     for e in events {
         let normalised;
         let (kind, body): (u8, &[u8]) = match &e.raw {
