@@ -134,8 +134,12 @@ struct Records<'a> {
 }
 
 impl Records<'_> {
-    fn place(&self, at: &Position) -> String {
-        format!("{}:{at}", self.name)
+    /// A record that is no event: counted, and skipped for `reason` with
+    /// its place and `why`.
+    fn refuse(&mut self, reason: &'static str, at: &Position, why: impl std::fmt::Display) {
+        self.report.records += 1;
+        let place = format!("{}:{at}", self.name);
+        self.report.skip(reason, format!("{place}: {why}"));
     }
 
     /// One record's bytes. A line offered whole (`strict` false) is taken
@@ -152,10 +156,7 @@ impl Records<'_> {
         // record.
         let Ok(text) = std::str::from_utf8(bytes) else {
             if strict {
-                self.report.records += 1;
-                let place = self.place(&at);
-                self.report
-                    .skip("malformed", format!("{place}: invalid JSON: not UTF-8"));
+                self.refuse("malformed", &at, "invalid JSON: not UTF-8");
             }
             return strict;
         };
@@ -173,10 +174,7 @@ impl Records<'_> {
                 let value: Value = match serde_json::from_str(text) {
                     Ok(v) => v,
                     Err(e) if strict => {
-                        self.report.records += 1;
-                        let place = self.place(&at);
-                        self.report
-                            .skip("malformed", format!("{place}: invalid JSON: {e}"));
+                        self.refuse("malformed", &at, format_args!("invalid JSON: {e}"));
                         return true;
                     }
                     Err(_) => return false,
@@ -187,12 +185,11 @@ impl Records<'_> {
                     // them: the splitter finds its records.
                     Err(_) if !strict => return false,
                     Err(value) => {
-                        self.report.records += 1;
-                        let place = self.place(&at);
-                        self.report.skip(
+                        self.refuse(
                             "not-an-event",
-                            format!(
-                                "{place}: not a CloudTrail, GCP audit or Azure record (keys: {})",
+                            &at,
+                            format_args!(
+                                "not a CloudTrail, GCP audit or Azure record (keys: {})",
                                 keys(&value)
                             ),
                         );
@@ -201,24 +198,17 @@ impl Records<'_> {
                 }
             }
         };
-        self.report.records += 1;
         match normalised {
             Ok(mut e) => {
                 self.aws_so_far = e.cloud == Cloud::Aws;
                 e.raw = Some(text.into());
+                self.report.records += 1;
                 self.report.events += 1;
                 *self.report.clouds.entry(e.cloud.as_str()).or_default() += 1;
                 (self.each)(e, at.offset);
             }
-            Err(why) if why.contains("version") => {
-                let place = self.place(&at);
-                self.report
-                    .skip("unknown-version", format!("{place}: {why}"));
-            }
-            Err(why) => {
-                let place = self.place(&at);
-                self.report.skip("malformed", format!("{place}: {why}"));
-            }
+            Err(why) if why.contains("version") => self.refuse("unknown-version", &at, why),
+            Err(why) => self.refuse("malformed", &at, why),
         }
         true
     }
@@ -281,22 +271,15 @@ pub fn read_with(
                 Piece::Record(bytes, at) => {
                     r.record(bytes, at, true);
                 }
-                Piece::TooLong(at, n) => {
-                    r.report.records += 1;
-                    let place = r.place(&at);
-                    r.report.skip(
-                        "too-long",
-                        format!(
-                            "{place}: a record of {n} bytes, over the {} MiB limit",
-                            MAX_RECORD_BYTES / (1024 * 1024)
-                        ),
-                    );
-                }
-                Piece::Broken(at, why) => {
-                    r.report.records += 1;
-                    let place = r.place(&at);
-                    r.report.skip("broken", format!("{place}: {why}"));
-                }
+                Piece::TooLong(at, n) => r.refuse(
+                    "too-long",
+                    &at,
+                    format_args!(
+                        "a record of {n} bytes, over the {} MiB limit",
+                        MAX_RECORD_BYTES / (1024 * 1024)
+                    ),
+                ),
+                Piece::Broken(at, why) => r.refuse("broken", &at, why),
             }
         },
     );

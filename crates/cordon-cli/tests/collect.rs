@@ -252,19 +252,9 @@ fn the_collector_counts_garbage_and_keeps_going() {
         .send_to(&[0, 10, 255, 255, 0, 0], ("127.0.0.1", port))
         .unwrap();
     // A v5 packet with one record.
-    let mut p = vec![0, 5, 0, 1];
-    p.extend(100_000u32.to_be_bytes());
-    p.extend(1_700_000_000u32.to_be_bytes());
-    p.extend([0u8; 12]);
-    p.extend([10, 0, 1, 10, 10, 0, 2, 10, 0, 0, 0, 0, 0, 1, 0, 2]);
-    p.extend(3u32.to_be_bytes());
-    p.extend(180u32.to_be_bytes());
-    p.extend(90_000u32.to_be_bytes());
-    p.extend(99_000u32.to_be_bytes());
-    p.extend(41000u16.to_be_bytes());
-    p.extend(5432u16.to_be_bytes());
-    p.extend([0, 0x1b, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    sender.send_to(&p, ("127.0.0.1", port)).unwrap();
+    sender
+        .send_to(&common::netflow_v5(41_000), ("127.0.0.1", port))
+        .unwrap();
     let started = Instant::now();
     while query(&store).is_empty() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));

@@ -146,3 +146,21 @@ pub fn moto_server() -> (Killed, u16) {
     }
     (child, port)
 }
+
+/// A NetFlow v5 packet with one TCP record, 10.0.1.10:`src_port` to
+/// 10.0.2.10:5432 (3 packets, 180 bytes).
+pub fn netflow_v5(src_port: u16) -> Vec<u8> {
+    let mut p = vec![0, 5, 0, 1];
+    p.extend(100_000u32.to_be_bytes());
+    p.extend(1_700_000_000u32.to_be_bytes());
+    p.extend([0u8; 12]);
+    p.extend([10, 0, 1, 10, 10, 0, 2, 10, 0, 0, 0, 0, 0, 1, 0, 2]);
+    p.extend(3u32.to_be_bytes());
+    p.extend(180u32.to_be_bytes());
+    p.extend(90_000u32.to_be_bytes());
+    p.extend(99_000u32.to_be_bytes());
+    p.extend(src_port.to_be_bytes());
+    p.extend(5432u16.to_be_bytes());
+    p.extend([0, 0x1b, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    p
+}
