@@ -382,20 +382,9 @@ fn prune(args: &PruneArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(crate::EXIT_CONFIG));
             }
         };
-        let staging =
-            std::env::temp_dir().join(format!("cordon-lake-prune-{}", std::process::id()));
-        let out = match &location {
-            cordon_lake::Location::Dir(d) => d.clone(),
-            cordon_lake::Location::S3(_) => staging.clone(),
-        };
-        let options = cordon_lake::ExportOptions {
-            region: args.partition.region.clone(),
-            account: args.partition.account.clone(),
-            ..cordon_lake::ExportOptions::new(out)
-        };
+        let options = crate::lake_cmd::writer_options(&location, &args.partition, "prune");
         // Nothing is deleted unless the lake holds it first.
-        let flushed = cordon_lake::sink::flush(&store, &location, &options);
-        let _ = std::fs::remove_dir_all(&staging);
+        let flushed = crate::lake_cmd::flush(&store, &location, &options);
         let flushed = flushed
             .with_context(|| format!("writing to the lake `{lake}`; nothing was deleted"))?;
         eprintln!(

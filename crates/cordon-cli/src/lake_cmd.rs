@@ -7,7 +7,7 @@ use cordon_lake::{ExportOptions, export_flows};
 
 use serde_json::json;
 
-use crate::args::{LakeCommand, LakeExportArgs, S3Args};
+use crate::args::{LakeCommand, LakeExportArgs, PartitionArgs, S3Args};
 use crate::common::{existing_store, range, usage};
 use crate::{EXIT_CONFIG, outln};
 
@@ -30,20 +30,13 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    // To S3 the days are written to a staging folder first, then put.
-    let staging = std::env::temp_dir().join(format!("cordon-lake-staging-{}", std::process::id()));
-    let out = match &location {
-        cordon_lake::Location::S3(_) => staging.clone(),
-        cordon_lake::Location::Dir(dir) => dir.clone(),
-    };
     let store = existing_store(&args.store)?;
     let options = ExportOptions {
-        region: args.partition.region.clone(),
-        account: args.partition.account.clone(),
         since_ms,
         until_ms,
-        ..ExportOptions::new(out.clone())
+        ..writer_options(&location, &args.partition, "export")
     };
+    let out = options.out.clone();
     let started = std::time::Instant::now();
     let terminal = std::io::stderr().is_terminal();
     let mut progress = |rows: u64| {
@@ -72,9 +65,7 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
     summary.files.extend(documents_written);
     let published = cordon_lake::manifest::publish(&location, &out, &summary.edit());
     drop(lock);
-    if matches!(location, cordon_lake::Location::S3(_)) {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
+    done_writing(&location, &options);
     published?;
     let took = started.elapsed().as_secs_f64();
     if args.json {
@@ -97,6 +88,49 @@ fn export(args: &LakeExportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The options of a writer (`what`: `export`, `sink`, `prune`) of the lake
+/// at `location`: its files go to the lake's folder, or, for S3, to a
+/// staging folder of the writer's own, put from there and then removed
+/// ([`done_writing`]).
+pub fn writer_options(
+    location: &cordon_lake::Location,
+    partition: &PartitionArgs,
+    what: &str,
+) -> ExportOptions {
+    let out = match location {
+        cordon_lake::Location::Dir(dir) => dir.clone(),
+        cordon_lake::Location::S3(_) => {
+            std::env::temp_dir().join(format!("cordon-lake-{what}-{}", std::process::id()))
+        }
+    };
+    ExportOptions {
+        region: partition.region.clone(),
+        account: partition.account.clone(),
+        ..ExportOptions::new(out)
+    }
+}
+
+/// Remove an S3 writer's staging folder once its files are put.
+pub fn done_writing(location: &cordon_lake::Location, options: &ExportOptions) {
+    if matches!(location, cordon_lake::Location::S3(_)) {
+        let _ = std::fs::remove_dir_all(&options.out);
+    }
+}
+
+/// One flush of the continuous sink into `location`, staging removed.
+///
+/// # Errors
+/// As [`cordon_lake::sink::flush`].
+pub fn flush(
+    store: &cordon_store::SqliteStore,
+    location: &cordon_lake::Location,
+    options: &ExportOptions,
+) -> Result<cordon_lake::sink::Flushed, cordon_lake::LakeError> {
+    let flushed = cordon_lake::sink::flush(store, location, options);
+    done_writing(location, options);
+    flushed
 }
 
 /// The lake `text` names: `s3://BUCKET/PREFIX` (reached as `s3` says,

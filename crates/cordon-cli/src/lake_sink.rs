@@ -10,7 +10,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cordon_lake::{ExportOptions, Location};
 use cordon_store::SqliteStore;
 
 use crate::EXIT_CONFIG;
@@ -31,19 +30,6 @@ pub struct LakeSink {
     thread: JoinHandle<anyhow::Result<Totals>>,
 }
 
-/// One flush: files made in `staging` for S3, removed once put.
-fn flush_once(
-    store: &SqliteStore,
-    location: &Location,
-    options: &ExportOptions,
-) -> anyhow::Result<cordon_lake::sink::Flushed> {
-    let flushed = cordon_lake::sink::flush(store, location, options);
-    if matches!(location, Location::S3(_)) {
-        let _ = std::fs::remove_dir_all(&options.out);
-    }
-    Ok(flushed?)
-}
-
 impl LakeSink {
     /// Start the sink `args` ask for (`None` without `--lake`); a bad
     /// `--lake` is an exit code.
@@ -58,17 +44,7 @@ impl LakeSink {
                 return Err(ExitCode::from(EXIT_CONFIG));
             }
         };
-        let out = match &location {
-            Location::Dir(dir) => dir.clone(),
-            Location::S3(_) => {
-                std::env::temp_dir().join(format!("cordon-lake-sink-{}", std::process::id()))
-            }
-        };
-        let options = ExportOptions {
-            region: args.partition.region.clone(),
-            account: args.partition.account.clone(),
-            ..ExportOptions::new(out)
-        };
+        let options = crate::lake_cmd::writer_options(&location, &args.partition, "sink");
         let store_path = store.path();
         let every = Duration::from_secs(args.lake_flush.max(1));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
@@ -88,7 +64,7 @@ impl LakeSink {
                             .map_err(|_| anyhow::anyhow!("sink lock"))?;
                         *guard
                     };
-                    match flush_once(&store, &location, &options) {
+                    match crate::lake_cmd::flush(&store, &location, &options) {
                         Ok(f) => {
                             totals.flushes += 1;
                             totals.rows += f.rows;
@@ -104,9 +80,9 @@ impl LakeSink {
                             }
                         }
                         // The last flush's failure is the command's.
-                        Err(e) if done => return Err(e),
+                        Err(e) if done => return Err(e.into()),
                         Err(e) => {
-                            tracing::warn!(lake = %lake_name, error = %format!("{e:#}"), "lake flush failed; trying again at the next");
+                            tracing::warn!(lake = %lake_name, error = %e, "lake flush failed; trying again at the next");
                         }
                     }
                     if done {

@@ -152,32 +152,42 @@ fn parse(location: &str, bytes: &[u8]) -> Result<Manifest, LakeError> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, LakeError> {
+/// The runtime S3 requests are run on from blocking code.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, LakeError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| LakeError::Options(format!("cannot start the runtime: {e}")))
 }
 
-/// The manifest of the lake at `location`; an empty one when it has none.
+/// The manifest of the lake at `location`; `None` when it has none.
 ///
 /// # Errors
 /// It cannot be read or fetched, or does not parse.
-pub fn read(location: &Location) -> Result<Manifest, LakeError> {
-    match location {
+pub fn read_if_any(location: &Location) -> Result<Option<Manifest>, LakeError> {
+    let bytes = match location {
         Location::Dir(dir) => {
             let path = dir.join("manifest.json");
             match std::fs::read(&path) {
-                Ok(bytes) => parse(&dir.display().to_string(), &bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-                Err(e) => Err(io(&path)(e)),
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io(&path)(e)),
             }
         }
         Location::S3(target) => match runtime()?.block_on(target.get("manifest.json"))? {
-            Some(bytes) => parse(&location.to_string(), &bytes),
-            None => Ok(Manifest::default()),
+            Some(bytes) => bytes.to_vec(),
+            None => return Ok(None),
         },
-    }
+    };
+    parse(&location.to_string(), &bytes).map(Some)
+}
+
+/// The manifest of the lake at `location`; an empty one when it has none.
+///
+/// # Errors
+/// As [`read_if_any`].
+pub fn read(location: &Location) -> Result<Manifest, LakeError> {
+    Ok(read_if_any(location)?.unwrap_or_default())
 }
 
 /// Make `edit` part of the lake at `location`. For a folder its files are

@@ -61,14 +61,6 @@ pub struct LakeReader {
     runtime: Option<Arc<tokio::runtime::Runtime>>,
 }
 
-fn runtime() -> Result<Arc<tokio::runtime::Runtime>, LakeError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map(Arc::new)
-        .map_err(|e| LakeError::Options(format!("cannot start the runtime: {e}")))
-}
-
 fn damaged(path: &str, message: impl std::fmt::Display) -> LakeError {
     LakeError::Parquet {
         path: path.to_string(),
@@ -82,29 +74,21 @@ impl LakeReader {
     /// # Errors
     /// No manifest (not a lake Cordon wrote), or it does not read.
     pub fn open(location: Location) -> Result<LakeReader, LakeError> {
-        let (bytes, runtime) = match &location {
-            Location::Dir(dir) => {
-                let path = dir.join("manifest.json");
-                let bytes = std::fs::read(&path).map_err(|source| LakeError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                (bytes, None)
-            }
-            Location::S3(target) => {
-                let runtime = runtime()?;
-                let bytes = runtime
-                    .block_on(target.get("manifest.json"))?
-                    .ok_or_else(|| {
-                        LakeError::Options(format!(
-                            "{location}: no manifest.json (not a lake `cordon lake export` wrote)"
-                        ))
-                    })?;
-                (bytes.to_vec(), Some(runtime))
-            }
+        let Some(manifest) = crate::manifest::read_if_any(&location)? else {
+            return Err(match &location {
+                Location::Dir(dir) => LakeError::Io {
+                    path: dir.join("manifest.json").display().to_string(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                },
+                Location::S3(_) => LakeError::Options(format!(
+                    "{location}: no manifest.json (not a lake `cordon lake export` wrote)"
+                )),
+            });
         };
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| damaged(&format!("{location}/manifest.json"), e))?;
+        let runtime = match &location {
+            Location::S3(_) => Some(Arc::new(crate::manifest::runtime()?)),
+            Location::Dir(_) => None,
+        };
         Ok(LakeReader {
             location,
             manifest,

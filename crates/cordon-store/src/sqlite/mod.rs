@@ -186,12 +186,6 @@ fn index_groups(tx: &rusqlite::Transaction<'_>, id: i64, flows: &[Flow]) -> Resu
     Ok(())
 }
 
-/// Whether `f` passes every filter of `q` (the database only narrows the
-/// blocks; this decides).
-fn matches(q: &FlowQuery, f: &Flow) -> bool {
-    q.matches(f)
-}
-
 impl SqliteStore {
     /// Open (or create) the store in folder `dir`.
     ///
@@ -344,11 +338,21 @@ impl SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn block_data(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+    /// A block's encoded flows; `None` when no block has the id (pruned
+    /// since its id was read).
+    fn block_data(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db
             .prepare_cached("SELECT data FROM blocks WHERE id = ?")?
-            .query_row(params![id], |r| r.get(0))?)
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// [`SqliteStore::block_data`] of a block that must be there.
+    fn existing_block(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .block_data(id)?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?)
     }
 }
 
@@ -457,8 +461,8 @@ impl FlowReader for SqliteStore {
                     break;
                 }
             }
-            let data = self.block_data(id)?;
-            block::decode(&data, &mut |f| matches(q, f), &mut out)
+            let data = self.existing_block(id)?;
+            block::decode(&data, &mut |f| q.matches(f), &mut out)
                 .map_err(|e| StoreError::Query(e.to_string()))?;
         }
         out.sort_by_key(|f| f.start_ms);
@@ -474,8 +478,8 @@ impl FlowReader for SqliteStore {
         let mut pending: Vec<Flow> = Vec::new();
         let mut passed = 0u64;
         for (i, (id, _)) in blocks.iter().enumerate() {
-            let data = self.block_data(*id)?;
-            block::decode(&data, &mut |f| matches(q, f), &mut pending)
+            let data = self.existing_block(*id)?;
+            block::decode(&data, &mut |f| q.matches(f), &mut pending)
                 .map_err(|e| StoreError::Query(e.to_string()))?;
             // Blocks come by their earliest flow: nothing later can start
             // before the next block's earliest, so those are final.
@@ -531,12 +535,7 @@ impl FlowReader for SqliteStore {
         let mut flows = Vec::new();
         for id in ids {
             // A block pruned away since the ids were read holds nothing now.
-            let Some(data) = self
-                .db
-                .prepare_cached("SELECT data FROM blocks WHERE id = ?")?
-                .query_row(params![id], |r| r.get::<_, Vec<u8>>(0))
-                .optional()?
-            else {
+            let Some(data) = self.block_data(id)? else {
                 continue;
             };
             flows.clear();
