@@ -8,7 +8,11 @@
 #   - panther-*-tests: each unit test's event, labelled must-alert (true)
 #     or must-not (false) by its rule: a true one is found when any finding
 #     comes out, a false one is a false finding when one of medium or worse
-#     does; tests whose label depends on mocked context are left out;
+#     does; tests whose label depends on mocked context are left out; a
+#     rule with a threshold alerts once that many matching events come
+#     within its period, so its test event (must-alert or must-not alike)
+#     is ingested that many times, a second apart, as the rule needs to
+#     see it (the event unchanged but for its time and ids);
 #   - gcp-csa-fixtures: one positive sample per use case (audit entries
 #     only; load-balancer and flow samples are not audit events);
 #   - otrf-aws-s3-honeybucket: a CSV export, not an audit log format:
@@ -89,6 +93,40 @@ def call(log):
     params = log.get("requestParameters") or log.get("properties")
     return (json.dumps(name), json.dumps(params, sort_keys=True), json.dumps(log.get("errorCode")))
 
+import re
+from datetime import datetime, timedelta, timezone
+
+def threshold(folder, rule_file):
+    """The rule's Threshold (events within its period before it alerts)."""
+    try:
+        text = open(os.path.join(data, folder, rule_file)).read()
+    except OSError:
+        return 1
+    m = re.search(r"^Threshold:\s*(\d+)", text, re.M)
+    return max(1, int(m.group(1))) if m else 1
+
+def replay(log, times):
+    """`log` `times` times, a second apart, with their own ids."""
+    if times <= 1:
+        return [log]
+    out = []
+    for i in range(times):
+        e = json.loads(json.dumps(log))
+        for key in ("eventTime", "time", "timestamp"):
+            if isinstance(e.get(key), str):
+                try:
+                    t = datetime.fromisoformat(e[key].replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                if t.tzinfo is None:
+                    t = t.replace(tzinfo=timezone.utc)
+                e[key] = (t + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for key in ("eventID", "requestID", "correlationId", "insertId"):
+            if isinstance(e.get(key), str):
+                e[key] = f"{e[key]}-{i}"
+        out.append(e)
+    return out
+
 others = []
 # Panther unit tests: AWS CloudTrail and Azure.
 for folder in ("panther-aws-cloudtrail-tests", "panther-azure-tests"):
@@ -104,7 +142,7 @@ for folder in ("panther-aws-cloudtrail-tests", "panther-azure-tests"):
         if not t["expected_result"] and call(t["log"]) in alerts:
             others.append(f"{folder.split('-')[1]} {t['rule_id']}: {t['test_name']}")
             continue
-        r = run([t["log"]], t["rule_id"])
+        r = run(replay(t["log"], threshold(folder, t.get("rule_file", ""))), t["rule_id"])
         name = f"{folder.split('-')[1]} {t['rule_id']}: {t['test_name']}"
         if t["expected_result"]:
             pos += 1

@@ -67,6 +67,8 @@ struct Fields<'a> {
     recipient: Option<&'a str>,
     error_code: Option<&'a str>,
     resources: Vec<&'a str>,
+    /// The accounts the resources belong to.
+    owners: Vec<&'a str>,
     identity: IdentityFields<'a>,
     /// From the detail: `requestParameters.bucketName` and `.key`.
     bucket: Option<&'a str>,
@@ -143,6 +145,11 @@ fn fields_of<'a>(r: &'a Value, detail: &'a Map<String, Value>) -> Fields<'a> {
                     .filter_map(|x| text(x, "ARN").or_else(|| text(x, "arn")))
                     .collect()
             })
+            .unwrap_or_default(),
+        owners: r
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(|x| text(x, "accountId")).collect())
             .unwrap_or_default(),
         identity: IdentityFields {
             kind: text(identity, "type"),
@@ -402,6 +409,8 @@ struct TypedResource<'a> {
     upper: Option<Cow<'a, str>>,
     #[serde(borrow)]
     arn: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "accountId")]
+    account_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -496,6 +505,12 @@ pub fn read_text(text: &str, full: bool) -> Option<Result<AuditEvent, String>> {
             .iter()
             .flatten()
             .filter_map(|x| some(&x.upper).or_else(|| some(&x.arn)))
+            .collect(),
+        owners: r
+            .resources
+            .iter()
+            .flatten()
+            .filter_map(|x| some(&x.account_id))
             .collect(),
         identity: IdentityFields {
             kind: identity.and_then(|i| some(&i.kind)),
@@ -605,6 +620,11 @@ fn build(r: &Fields<'_>) -> Result<AuditEvent, String> {
         .or_else(|| login_failed.then(|| "Failure".to_string()));
     e.success = e.error.is_none();
     e.resources = r.resources.iter().map(|s| (*s).to_string()).collect();
+    for owner in &r.owners {
+        if !e.resource_accounts.iter().any(|a| a == owner) {
+            e.resource_accounts.push((*owner).to_string());
+        }
+    }
     if let Some(bucket) = r.bucket {
         let arn = match r.key {
             Some(key) => format!("arn:aws:s3:::{bucket}/{key}"),

@@ -213,6 +213,10 @@ pub struct AuditEvent {
     /// Resources acted on (ARNs, resource names, ids).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub resources: Vec<String>,
+    /// The accounts owning those resources, as far as the record names
+    /// them (CloudTrail's `resources[].accountId`), each once.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub resource_accounts: Vec<String>,
     /// Whether the call succeeded.
     pub success: bool,
     /// The error code of a failed call.
@@ -264,6 +268,7 @@ impl AuditEvent {
             service: String::new(),
             action: String::new(),
             resources: Vec::new(),
+            resource_accounts: Vec::new(),
             success: true,
             error: None,
             read_only: None,

@@ -109,6 +109,11 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
                 .map_or_else(|| format!("code {code}"), str::to_string),
         );
     }
+    // A Google sign-in says its outcome in its method, not its status.
+    if e.success && e.action.ends_with("LoginService.loginFailure") {
+        e.success = false;
+        e.error = Some("login failure".into());
+    }
     e.event_id = text(Some(r), "insertId").map(str::to_string);
     e.request_id = text(r.get("operation"), "id").map(str::to_string);
     let mut detail = Map::new();

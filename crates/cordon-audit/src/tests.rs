@@ -321,6 +321,11 @@ fn cloudtrail_read_typed_or_as_a_value_gives_the_same_event() {
             r#""requestID":"R1""#,
             r#""requestID":"R1","resources":[{"ARN":"arn:aws:s3:::a"},{"arn":"arn:aws:s3:::b"},{"type":"x"}]"#,
         ),
+        // Resources with their owners (one named twice, one not at all).
+        with(
+            r#""requestID":"R1""#,
+            r#""requestID":"R1","resources":[{"ARN":"arn:aws:s3:::a","accountId":"999988887777"},{"ARN":"arn:aws:s3:::a/k"},{"ARN":"arn:aws:s3:::b","accountId":"111122223333"},{"ARN":"arn:aws:s3:::c","accountId":"999988887777"}]"#,
+        ),
         with(r#""bytesTransferredOut":52428"#, r#""bytesTransferredOut":"52428","bytesTransferredIn":1.5"#),
         // An IAM user known by name only; a service calling on its own.
         base.replacen(r#""type":"AssumedRole""#, r#""type":"IAMUser""#, 1).replacen(
@@ -345,6 +350,10 @@ fn cloudtrail_read_typed_or_as_a_value_gives_the_same_event() {
         let typed = crate::cloudtrail::normalise_text(text).expect(text);
         assert_eq!(typed, by_value, "{text}");
     }
+    let owned = crate::cloudtrail::normalise_text(&records[6])
+        .expect("read")
+        .expect("event");
+    assert_eq!(owned.resource_accounts, ["999988887777", "111122223333"]);
     // Not read the typed way: another cloud's record, a field of another
     // type; the value reading decides.
     let odd = [

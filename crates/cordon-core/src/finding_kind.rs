@@ -46,11 +46,20 @@ pub enum FindingKind {
     /// A security-relevant change to a cloud account (network perimeter,
     /// identities, logging, keys, snapshots, commands to instances).
     CloudConfigChange,
+    /// A cloud identity mapping the account: its organisation, contacts,
+    /// mail sending, other accounts' snapshots, or many calls refused.
+    CloudDiscovery,
+    /// A cloud identity reaching credentials, logs, data of another
+    /// account or paid services one call at a time.
+    CloudSensitiveAccess,
+    /// Cloud data deleted in bulk or encrypted with keys the account does
+    /// not hold.
+    CloudDataDestroyed,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 20] = [
         FindingKind::Beaconing,
         FindingKind::LongConnection,
         FindingKind::Exfiltration,
@@ -68,6 +77,9 @@ impl FindingKind {
         FindingKind::CloudDefensesImpaired,
         FindingKind::CloudBulkRead,
         FindingKind::CloudConfigChange,
+        FindingKind::CloudDiscovery,
+        FindingKind::CloudSensitiveAccess,
+        FindingKind::CloudDataDestroyed,
     ];
 
     /// The kind's name (`beaconing`, `cloud-exfiltration`, ...).
@@ -90,6 +102,9 @@ impl FindingKind {
             FindingKind::CloudDefensesImpaired => "cloud-defenses-impaired",
             FindingKind::CloudBulkRead => "cloud-bulk-read",
             FindingKind::CloudConfigChange => "cloud-config-change",
+            FindingKind::CloudDiscovery => "cloud-discovery",
+            FindingKind::CloudSensitiveAccess => "cloud-sensitive-access",
+            FindingKind::CloudDataDestroyed => "cloud-data-destroyed",
         }
     }
 
@@ -112,6 +127,9 @@ impl FindingKind {
                 | FindingKind::CloudDefensesImpaired
                 | FindingKind::CloudBulkRead
                 | FindingKind::CloudConfigChange
+                | FindingKind::CloudDiscovery
+                | FindingKind::CloudSensitiveAccess
+                | FindingKind::CloudDataDestroyed
         )
     }
 }

@@ -14,6 +14,7 @@
 
 use cordon_audit::{AuditEvent, Cloud};
 use cordon_core::FindingKind;
+use serde_json::Value;
 
 use super::{LOW, audit_finding, from, who};
 use crate::detectors::{calibrate, fact};
@@ -26,108 +27,316 @@ pub(super) struct Change {
     pub what: &'static str,
     pub stage: &'static str,
     pub technique: &'static str,
+    /// The kind of finding it makes.
+    pub kind: FindingKind,
 }
 
 const NETWORK: Change = Change {
     what: "network perimeter changed",
     stage: "defense-evasion",
     technique: "T1562.007",
+    kind: FindingKind::CloudConfigChange,
 };
 const MIRROR: Change = Change {
     what: "traffic mirroring set up or changed",
     stage: "collection",
     technique: "T1040",
+    kind: FindingKind::CloudConfigChange,
 };
 const IAM: Change = Change {
     what: "identities or permissions changed",
     stage: "persistence",
     technique: "T1098",
+    kind: FindingKind::CloudConfigChange,
 };
 const NEW_IDENTITY: Change = Change {
     what: "a cloud identity created",
     stage: "persistence",
     technique: "T1136.003",
+    kind: FindingKind::CloudConfigChange,
 };
 const MONITORING: Change = Change {
     what: "logging or monitoring changed",
     stage: "defense-evasion",
     technique: "T1562.008",
+    kind: FindingKind::CloudConfigChange,
 };
 const GUARDRAIL: Change = Change {
     what: "a guardrail or protection changed",
     stage: "defense-evasion",
     technique: "T1562.001",
+    kind: FindingKind::CloudConfigChange,
 };
 const DESTROYED: Change = Change {
     what: "keys, data or backups destroyed or scheduled for deletion",
     stage: "impact",
     technique: "T1485",
+    kind: FindingKind::CloudConfigChange,
 };
 const RECOVERY: Change = Change {
     what: "backups or recovery points deleted",
     stage: "impact",
     technique: "T1490",
+    kind: FindingKind::CloudConfigChange,
 };
 const SNAPSHOT: Change = Change {
     what: "a snapshot or image taken or copied",
     stage: "defense-evasion",
     technique: "T1578.001",
+    kind: FindingKind::CloudConfigChange,
 };
 const RESTORE: Change = Change {
     what: "an instance or database restored, created or changed",
     stage: "defense-evasion",
     technique: "T1578.002",
+    kind: FindingKind::CloudConfigChange,
 };
 const COMMAND: Change = Change {
     what: "a command or session sent to an instance",
     stage: "execution",
     technique: "T1651",
+    kind: FindingKind::CloudConfigChange,
 };
 const REMOTE: Change = Change {
     what: "an SSH key pushed to an instance or its serial console",
     stage: "lateral-movement",
     technique: "T1021.007",
+    kind: FindingKind::CloudConfigChange,
 };
 const FUNCTION: Change = Change {
-    what: "function code or configuration changed",
+    what: "a function created, changed or deleted",
     stage: "execution",
     technique: "T1648",
+    kind: FindingKind::CloudConfigChange,
 };
 const DISK_LINK: Change = Change {
     what: "a download link to a disk generated",
     stage: "collection",
     technique: "T1530",
+    kind: FindingKind::CloudConfigChange,
 };
 const KEYS_LISTED: Change = Change {
     what: "storage account keys listed",
     stage: "credential-access",
     technique: "T1552",
+    kind: FindingKind::CloudConfigChange,
 };
 const VAULT_READ: Change = Change {
     what: "vault secrets, keys or certificates read or recovered",
     stage: "credential-access",
     technique: "T1555.006",
+    kind: FindingKind::CloudConfigChange,
 };
 const REGION: Change = Change {
     what: "a region enabled",
     stage: "defense-evasion",
     technique: "T1535",
+    kind: FindingKind::CloudConfigChange,
 };
 const INSTANCE_DELETED: Change = Change {
     what: "instances terminated",
     stage: "defense-evasion",
     technique: "T1578.003",
+    kind: FindingKind::CloudConfigChange,
 };
 const HIJACK: Change = Change {
     what: "accelerated (GPU) instances launched",
     stage: "impact",
     technique: "T1496",
+    kind: FindingKind::CloudConfigChange,
 };
 const ROOT: Change = Change {
     what: "the account's root user used",
     stage: "initial-access",
     technique: "T1078.004",
+    kind: FindingKind::CloudConfigChange,
 };
+
+/// Calls that read or reach something an intruder looks for, rare in an
+/// identity's daily work: `low`, told once a day per identity and kind,
+/// like the changes.
+const ACCOUNT_READ: Change = Change {
+    what: "the account's organisation or contact details read",
+    stage: "discovery",
+    technique: "T1087.004",
+    kind: FindingKind::CloudDiscovery,
+};
+const EMAIL_READ: Change = Change {
+    what: "email sending limits, status or sender identities read",
+    stage: "discovery",
+    technique: "T1526",
+    kind: FindingKind::CloudDiscovery,
+};
+const SNAPSHOT_SEARCH: Change = Change {
+    what: "public or shared snapshots searched",
+    stage: "discovery",
+    technique: "T1580",
+    kind: FindingKind::CloudDiscovery,
+};
+const KEY_CHECK: Change = Change {
+    what: "a long-term access key asked whose it is",
+    stage: "discovery",
+    technique: "T1033",
+    kind: FindingKind::CloudDiscovery,
+};
+const SESSION_TOKEN: Change = Change {
+    what: "temporary credentials minted from a long-term access key",
+    stage: "defense-evasion",
+    technique: "T1550.001",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+const INSTANCE_SECRET: Change = Change {
+    what: "an instance's password or user data read",
+    stage: "credential-access",
+    technique: "T1552",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+const DB_LOGS: Change = Change {
+    what: "database log files downloaded",
+    stage: "collection",
+    technique: "T1213",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+const AI_USED: Change = Change {
+    what: "AI models invoked",
+    stage: "impact",
+    technique: "T1496",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+const AI_ENABLED: Change = Change {
+    what: "access to AI models enabled or accepted",
+    stage: "impact",
+    technique: "T1496",
+    kind: FindingKind::CloudConfigChange,
+};
+const PERIMETER: Change = Change {
+    what: "a call refused by a network perimeter (endpoint or service perimeter policy)",
+    stage: "collection",
+    technique: "T1530",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+const OTHER_ACCOUNT: Change = Change {
+    what: "storage reached by an identity of another account",
+    stage: "collection",
+    technique: "T1530",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+/// The sensitive call `e` makes, read or write, when it is one to watch
+/// (see [`ACCOUNT_READ`] and the rest).
+fn sensitive(e: &AuditEvent) -> Option<Change> {
+    if e.principal.kind == "AWSService" {
+        return None;
+    }
+    let a = e.action.as_str();
+    let param = |k: &str| e.detail_at(&format!("requestParameters/{k}"));
+    match e.cloud {
+        Cloud::Aws => {
+            if e.error.as_deref() == Some("VpceAccessDenied") {
+                return Some(PERIMETER);
+            }
+            let long_term = e.principal.kind == "IAMUser";
+            Some(match e.service.as_str() {
+                "organizations" if a.starts_with("Describe") || a.starts_with("List") => {
+                    ACCOUNT_READ
+                }
+                "account" | "billingconsole"
+                    if matches!(
+                        a,
+                        "GetAlternateContact"
+                            | "GetContactInformation"
+                            | "GetPrimaryEmail"
+                            | "GetAccountInformation"
+                    ) =>
+                {
+                    ACCOUNT_READ
+                }
+                "ses" | "sesv2"
+                    if matches!(
+                        a,
+                        "GetSendQuota"
+                            | "GetSendStatistics"
+                            | "GetAccountSendingEnabled"
+                            | "GetAccount"
+                            | "ListIdentities"
+                            | "ListEmailIdentities"
+                            | "GetIdentityVerificationAttributes"
+                    ) =>
+                {
+                    EMAIL_READ
+                }
+                "rds"
+                    if matches!(a, "DescribeDBSnapshots" | "DescribeDBClusterSnapshots")
+                        && (param("includePublic") == Some(&Value::Bool(true))
+                            || param("includeShared") == Some(&Value::Bool(true))) =>
+                {
+                    SNAPSHOT_SEARCH
+                }
+                "rds" if matches!(a, "DownloadDBLogFilePortion" | "DownloadCompleteDBLogFile") => {
+                    DB_LOGS
+                }
+                "sts" if a == "GetCallerIdentity" && long_term => KEY_CHECK,
+                "sts" if a == "GetSessionToken" && long_term => SESSION_TOKEN,
+                "ec2" if a == "GetPasswordData" => INSTANCE_SECRET,
+                "ec2"
+                    if a == "DescribeInstanceAttribute"
+                        && param("attribute").and_then(Value::as_str) == Some("userData") =>
+                {
+                    INSTANCE_SECRET
+                }
+                "bedrock"
+                    if matches!(
+                        a,
+                        "InvokeModel"
+                            | "InvokeModelWithResponseStream"
+                            | "Converse"
+                            | "ConverseStream"
+                    ) =>
+                {
+                    AI_USED
+                }
+                // A declared vendor's identity is expected there.
+                "s3" if other_account(e)
+                    && e.policy.as_deref().is_none_or(|c| c.vendor.is_none()) =>
+                {
+                    OTHER_ACCOUNT
+                }
+                _ => return None,
+            })
+        }
+        Cloud::Gcp => {
+            let m = a.to_ascii_lowercase();
+            if m.contains("aiplatform.")
+                && [
+                    "predict",
+                    "generatecontent",
+                    "streamgeneratecontent",
+                    "rawpredict",
+                ]
+                .iter()
+                .any(|x| m.ends_with(x))
+            {
+                Some(AI_USED)
+            } else if e
+                .detail_at("metadata/violationReason")
+                .or_else(|| e.detail_at("metadata/ingressViolations"))
+                .or_else(|| e.detail_at("metadata/egressViolations"))
+                .is_some()
+            {
+                Some(PERIMETER)
+            } else {
+                None
+            }
+        }
+        Cloud::Azure => None,
+    }
+}
+
+/// Whether an identity of another account made storage call `e` (the
+/// caller's account is not the one the trail belongs to).
+fn other_account(e: &AuditEvent) -> bool {
+    let caller = e.principal.account.as_deref().unwrap_or_default();
+    !caller.is_empty() && !e.account.is_empty() && caller != e.account
+}
 
 /// The kind of change an AWS call makes, when it is one to watch.
 fn aws(service: &str, action: &str) -> Option<Change> {
@@ -178,6 +387,15 @@ fn aws(service: &str, action: &str) -> Option<Change> {
         "ec2" if starts(&["ModifyInstanceAttribute", "StopInstances"]) => RESTORE,
         "ec2" if action == "TerminateInstances" => INSTANCE_DELETED,
         _ if action == "EnableRegion" => REGION,
+        "bedrock"
+            if starts(&[
+                "PutFoundationModelEntitlement",
+                "CreateFoundationModelAgreement",
+                "PutUseCaseForModelAccess",
+            ]) =>
+        {
+            AI_ENABLED
+        }
         "ec2-instance-connect" => REMOTE,
         "ssm" if starts(&["SendCommand", "StartSession", "StartAutomationExecution"]) => COMMAND,
         "rds"
@@ -298,6 +516,7 @@ fn aws(service: &str, action: &str) -> Option<Change> {
                 "UpdateFunctionCode",
                 "UpdateFunctionConfiguration",
                 "CreateFunction",
+                "DeleteFunction",
                 "PublishLayerVersion",
                 "AddLayerVersionPermission",
             ]) =>
@@ -315,6 +534,11 @@ fn azure(op: &str) -> Option<Change> {
     let has = |parts: &[&str]| parts.iter().any(|p| op.contains(p));
     if !op.starts_with("microsoft.") {
         return entra(&op);
+    }
+    // Certificates read from a vault: their private keys come with them
+    // when the vault allows export.
+    if op.starts_with("microsoft.keyvault/vaults/certificates/") && op.ends_with("/read") {
+        return Some(VAULT_READ);
     }
     let verb = op.rsplit('/').next().unwrap_or("");
     let changes = matches!(verb, "write" | "delete" | "action");
@@ -392,6 +616,7 @@ fn azure(op: &str) -> Option<Change> {
             KEYS_LISTED
         } else if has(&[
             "microsoft.keyvault/vaults/secrets/getsecret/action",
+            "microsoft.keyvault/vaults/keys/read/action",
             "microsoft.keyvault/vaults/secrets/recover/action",
             "microsoft.keyvault/vaults/keys/recover/action",
             "microsoft.keyvault/vaults/keys/restore/action",
@@ -416,11 +641,13 @@ fn azure(op: &str) -> Option<Change> {
 /// when it is one to watch.
 fn entra(op: &str) -> Option<Change> {
     let has = |parts: &[&str]| parts.iter().any(|p| op.contains(p));
+    // `Update conditional access policy`, or the verb last as some
+    // exports write it (`Authentication Methods Policy Update`).
     let changes = [
         "add ", "update ", "delete ", "set ", "remove ", "disable ", "invite ",
     ]
     .iter()
-    .any(|v| op.starts_with(v));
+    .any(|v| op.starts_with(v) || op.ends_with(&format!(" {}", v.trim_end())));
     if !changes {
         return None;
     }
@@ -517,6 +744,9 @@ fn gcp(method: &str) -> Option<Change> {
 
 /// The change `e` makes, when it is one to watch.
 pub(super) fn change(e: &AuditEvent) -> Option<Change> {
+    if let Some(c) = sensitive(e) {
+        return Some(c);
+    }
     match e.cloud {
         Cloud::Aws => {}
         Cloud::Azure => return azure(&e.action),
@@ -555,7 +785,7 @@ pub(super) fn changed(e: &AuditEvent) -> Option<Finding> {
     let c = change(e)?;
     let day = e.time_ms.div_euclid(86_400_000);
     let mut f = audit_finding(
-        FindingKind::CloudConfigChange,
+        c.kind,
         &format!("change|{}|{}|{day}", who(e), c.what),
         e,
         LOW,
@@ -564,12 +794,11 @@ pub(super) fn changed(e: &AuditEvent) -> Option<Finding> {
     f.stage = c.stage.to_string();
     f.techniques = vec![c.technique.to_string()];
     fact(&mut f, "change", c.what);
-    calibrate(
-        &mut f,
-        (
-            Severity::Low,
-            "a security-relevant change administrators also make; low alone, told once a day per identity and kind".into(),
-        ),
-    );
+    let why = if c.kind == FindingKind::CloudConfigChange {
+        "a security-relevant change administrators also make; low alone, told once a day per identity and kind"
+    } else {
+        "a call reaching what an intruder looks for, which daily work also makes now and then; low alone, told once a day per identity and kind"
+    };
+    calibrate(&mut f, (Severity::Low, why.into()));
     Some(f)
 }

@@ -194,6 +194,11 @@ enum Reads {
     InstanceSecrets,
     /// Objects of storage.
     Storage,
+    /// Objects of storage deleted.
+    Deletes,
+    /// Objects of storage written with keys the caller provides (the cloud
+    /// keeps no copy: without the caller, nobody reads them again).
+    CustomerKeys,
 }
 
 impl Reads {
@@ -266,6 +271,27 @@ impl Reads {
                 (Reads::Storage, objects)
             }
             (Cloud::Gcp, _, "storage.objects.get") => (Reads::Storage, e.resources.clone()),
+            (Cloud::Aws, "s3", "DeleteObject" | "DeleteObjects") => {
+                (Reads::Deletes, e.resources.clone())
+            }
+            (Cloud::Gcp, _, "storage.objects.delete") => (Reads::Deletes, e.resources.clone()),
+            (Cloud::Azure, _, a) if a.eq_ignore_ascii_case("DeleteBlob") => {
+                (Reads::Deletes, e.resources.clone())
+            }
+            (
+                Cloud::Aws,
+                "s3",
+                "PutObject"
+                | "CopyObject"
+                | "CreateMultipartUpload"
+                | "UploadPart"
+                | "UploadPartCopy",
+            ) if e
+                .detail_at("requestParameters/x-amz-server-side-encryption-customer-algorithm")
+                .is_some() =>
+            {
+                (Reads::CustomerKeys, e.resources.clone())
+            }
             (Cloud::Azure, _, a) if a.eq_ignore_ascii_case("GetBlob") => {
                 (Reads::Storage, e.resources.clone())
             }
@@ -278,6 +304,8 @@ impl Reads {
             Reads::Secrets => "T1555.006",
             Reads::InstanceSecrets => "T1552",
             Reads::Storage => "T1530",
+            Reads::Deletes => "T1485",
+            Reads::CustomerKeys => "T1486",
         }
     }
 
@@ -285,8 +313,23 @@ impl Reads {
         match self {
             Reads::Secrets => "secrets or secure parameters",
             Reads::InstanceSecrets => "instance passwords or user data",
-            Reads::Storage => "stored objects",
+            Reads::Storage | Reads::Deletes | Reads::CustomerKeys => "stored objects",
         }
+    }
+
+    /// What the identity did to them.
+    fn verb(self) -> &'static str {
+        match self {
+            Reads::Deletes => "deleted",
+            Reads::CustomerKeys => "wrote, with keys only the caller holds,",
+            _ => "read",
+        }
+    }
+
+    /// Whether the calls count rather than the resources: deleting or
+    /// re-encrypting the same object again is as telling as another one.
+    fn counts_calls(self) -> bool {
+        matches!(self, Reads::Deletes | Reads::CustomerKeys)
     }
 }
 
@@ -311,6 +354,77 @@ impl Aged for ReadWindow {
     fn last_ms(&self) -> i64 {
         self.last_ms
     }
+}
+
+/// One identity's refused calls in the current window.
+struct Refusals {
+    start_ms: i64,
+    last_ms: i64,
+    calls: u64,
+    apis: Vec<String>,
+    /// Calls when last reported (0: not yet).
+    reported: u64,
+}
+
+impl Aged for Refusals {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// Refused calls that make a run worth telling.
+const REFUSED_RUN: u64 = 15;
+/// Distinct APIs among them that make it probing rather than one
+/// misconfigured client retrying.
+const PROBED_APIS: usize = 5;
+/// How long a run of second-factor failures counts.
+const SECOND_FACTOR_WINDOW_MS: i64 = 15 * 60_000;
+/// Failed sign-ins that are a guessing run even before any succeeds.
+const FAILED_ALONE: usize = 10;
+/// ... and a determined one.
+const FAILED_MANY: usize = 30;
+
+/// The networks one instance's role credentials were used from, and the
+/// day they were last told.
+struct Instance {
+    blocks: Vec<String>,
+    last_ms: i64,
+    reported_two: bool,
+}
+
+impl Aged for Instance {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
+
+/// Whether `error` says the caller was not allowed.
+fn refused(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    [
+        "denied",
+        "unauthorized",
+        "forbidden",
+        "authorizationfailed",
+        "not authorized",
+    ]
+    .iter()
+    .any(|x| e.contains(x))
+}
+
+/// The instance an assumed role's session belongs to, when the session is
+/// an instance profile's (its name is the instance id: `i-0abc…`).
+fn instance_session(e: &AuditEvent) -> Option<&str> {
+    if e.principal.kind != "AssumedRole" {
+        return None;
+    }
+    let session = e
+        .principal
+        .session
+        .as_deref()
+        .or_else(|| e.principal.id.rsplit('/').next())?;
+    let hex = session.strip_prefix("i-")?;
+    (matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(session)
 }
 
 /// What a vendor identity (one a group names) was seen doing.
@@ -338,6 +452,9 @@ pub(crate) struct AuditDetectors {
     reads: Bounded<(String, Reads), ReadWindow>,
     identities: Bounded<String, Identity>,
     vendors: Bounded<String, VendorIdentity>,
+    refused: Bounded<String, Refusals>,
+    second_factors: Bounded<String, SignIns>,
+    instances: Bounded<String, Instance>,
     events: u64,
 }
 
@@ -348,6 +465,9 @@ impl AuditDetectors {
             reads: Bounded::new(MAX_SIGNERS),
             identities: Bounded::new(MAX_SIGNERS),
             vendors: Bounded::new(MAX_SIGNERS),
+            refused: Bounded::new(MAX_SIGNERS),
+            second_factors: Bounded::new(MAX_SIGNERS),
+            instances: Bounded::new(MAX_SIGNERS),
             events: 0,
         }
     }
@@ -359,7 +479,13 @@ impl AuditDetectors {
 
     /// Keys held.
     pub(crate) fn state(&self) -> usize {
-        self.sign_ins.len() + self.reads.len() + self.identities.len() + self.vendors.len()
+        self.sign_ins.len()
+            + self.reads.len()
+            + self.identities.len()
+            + self.vendors.len()
+            + self.refused.len()
+            + self.second_factors.len()
+            + self.instances.len()
     }
 
     /// Keys evicted.
@@ -368,12 +494,16 @@ impl AuditDetectors {
             + self.reads.evicted()
             + self.identities.evicted()
             + self.vendors.evicted()
+            + self.refused.evicted()
+            + self.second_factors.evicted()
+            + self.instances.evicted()
     }
 
     /// Look at one event.
     pub(crate) fn observe(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
         self.events += 1;
         let found = logging(e)
+            .or_else(|| moved_away(e))
             .or_else(|| shared(e))
             .or_else(|| persistence(e))
             .or_else(|| unprotected_sign_in(e))
@@ -385,7 +515,10 @@ impl AuditDetectors {
             out.push(f);
         }
         self.sign_in_run(e, out);
+        self.second_factor(e, out);
         self.bulk_read(e, out);
+        self.refusals(e, out);
+        self.instance_credentials(e, out);
         if e.policy.as_deref().is_some_and(|c| c.vendor.is_some()) {
             self.vendor_identity(e, out);
         } else {
@@ -686,6 +819,10 @@ impl AuditDetectors {
     /// Many secrets, instance secrets or objects read by one identity
     /// within [`READ_WINDOW_MS`].
     fn bulk_read(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        // A refused read read nothing: refusals are counted apart.
+        if !e.success {
+            return;
+        }
         let Some((kind, resources)) = Reads::of(e) else {
             return;
         };
@@ -740,7 +877,9 @@ impl AuditDetectors {
         let personal = kind == Reads::Storage && !data.is_empty();
         let bulk = match kind {
             Reads::Secrets => distinct >= 5 || w.calls >= 10,
-            Reads::InstanceSecrets => distinct >= 5 || w.calls >= 10,
+            // Many instances: the same one read again is a tool's
+            // routine (its single read is told as a sensitive call).
+            Reads::InstanceSecrets => distinct >= 5,
             // Applications read objects all day: bulk is well above the
             // identity's own busiest window, and large in itself (more
             // so with no history to compare with).
@@ -754,25 +893,75 @@ impl AuditDetectors {
                 (distinct >= objects && w.calls > 4 * w.usual_calls)
                     || (w.bytes >= bytes && w.bytes > 4 * w.usual_bytes)
             }
+            Reads::Deletes => w.calls >= 15 && w.calls > 4 * w.usual_calls,
+            Reads::CustomerKeys => w.calls >= 20 && w.calls > 4 * w.usual_calls,
+        };
+        let size = if kind.counts_calls() {
+            w.calls
+        } else {
+            distinct
         };
         let grown = w.reported == (0, 0)
-            || distinct >= 2 * w.reported.0.max(1)
+            || size >= 2 * w.reported.0.max(1)
             || (w.reported.1 > 0 && w.bytes >= 2 * w.reported.1);
         if !bulk || !grown {
             return;
         }
-        w.reported = (distinct, w.bytes);
+        w.reported = (size, w.bytes);
+        // Deleting or re-encrypting: medium above the identity's own
+        // earlier windows or when large; the first time it is seen, low.
+        let firm = w.windows > 0 || w.calls >= 200;
+        let (finding_kind, score, severity, why) = match kind {
+            Reads::Deletes | Reads::CustomerKeys => (
+                FindingKind::CloudDataDestroyed,
+                if firm { MEDIUM } else { LOW },
+                if firm {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                },
+                if firm {
+                    "storage destroyed or made unreadable in bulk, well above the identity's own earlier windows; medium alone"
+                } else {
+                    "storage destroyed or made unreadable in bulk by an identity never seen doing it before; low alone, medium as it grows"
+                },
+            ),
+            _ if personal => (
+                FindingKind::CloudBulkRead,
+                HIGH,
+                Severity::High,
+                "personal data (as the policy classifies the storage) read in bulk",
+            ),
+            _ => (
+                FindingKind::CloudBulkRead,
+                MEDIUM,
+                Severity::Medium,
+                "bulk reads alone (no policy says the identity may not read them); medium",
+            ),
+        };
+        let counted = if kind.counts_calls() {
+            format!(
+                "{} {} {} times ({distinct} distinct",
+                kind.verb(),
+                kind.what(),
+                w.calls
+            )
+        } else {
+            format!(
+                "{} {distinct} {} ({} calls",
+                kind.verb(),
+                kind.what(),
+                w.calls
+            )
+        };
         let mut f = audit_finding(
-            FindingKind::CloudBulkRead,
+            finding_kind,
             &format!("bulk|{}|{:?}|{}", key.0, kind, w.start_ms),
             e,
-            if personal { HIGH } else { MEDIUM },
+            score,
             format!(
-                "{} read {} {} ({} calls{}) within {} min, from {}",
+                "{} {counted}{}) within {} min, from {}",
                 who(e),
-                distinct,
-                kind.what(),
-                w.calls,
                 if w.bytes > 0 {
                     format!(", {}", crate::finding::human_bytes(w.bytes))
                 } else {
@@ -789,29 +978,240 @@ impl AuditDetectors {
         fact(&mut f, "bytes_out", w.bytes);
         fact(&mut f, "busiest_earlier_window_calls", w.usual_calls);
         fact(&mut f, "events", Value::Array(w.samples.clone()));
-        if personal {
+        if personal && finding_kind == FindingKind::CloudBulkRead {
             fact(&mut f, "data", data.to_vec());
             f.evidence.summary.push_str(&format!(
                 "; the policy says it holds personal data ({})",
                 data.join(", ")
             ));
+        }
+        calibrate(&mut f, (severity, why.into()));
+        out.push(f);
+    }
+
+    /// A sign-in whose password passed and whose second factor failed:
+    /// `low` once, `medium` twice within [`SECOND_FACTOR_WINDOW_MS`]
+    /// (someone holds the password; T1621, T1110, T1078.004).
+    fn second_factor(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        if !e.is_sign_in() || e.success || !second_factor_failed(e) {
+            return;
+        }
+        let key = if e.principal.id.is_empty() {
+            e.source.clone()
+        } else {
+            e.principal.id.clone()
+        };
+        let s = self.second_factors.entry(key.clone(), || SignIns {
+            failures: Vec::new(),
+            last_ms: e.time_ms,
+            reported_run: false,
+        });
+        s.last_ms = s.last_ms.max(e.time_ms);
+        s.failures
+            .retain(|t| e.time_ms - t <= SECOND_FACTOR_WINDOW_MS);
+        s.failures.push(e.time_ms);
+        let n = s.failures.len();
+        if n > 2 {
+            s.failures.truncate(2);
+            return;
+        }
+        let twice = n == 2;
+        let mut f = audit_finding(
+            FindingKind::CloudAccountCompromise,
+            &format!(
+                "second-factor|{key}|{n}|{}",
+                s.failures[0] / SECOND_FACTOR_WINDOW_MS
+            ),
+            e,
+            if twice { MEDIUM } else { LOW },
+            format!(
+                "the password of {} was accepted and the second factor failed{}, from {}",
+                who(e),
+                if twice {
+                    format!(" twice within {} min", SECOND_FACTOR_WINDOW_MS / 60_000)
+                } else {
+                    String::new()
+                },
+                from(e)
+            ),
+        );
+        f.first_ms = s.failures[0];
+        f.techniques = vec!["T1621".into(), "T1110".into(), "T1078.004".into()];
+        fact(&mut f, "shape", "second factor failed");
+        calibrate(
+            &mut f,
+            if twice {
+                (
+                    Severity::Medium,
+                    "a right password with second factors failing again: someone else holds the password".into(),
+                )
+            } else {
+                (
+                    Severity::Low,
+                    "one failed second factor: a slip, or someone else holding the password; low alone".into(),
+                )
+            },
+        );
+        out.push(f);
+    }
+
+    /// Calls refused to one identity within [`READ_WINDOW_MS`]: `low` for
+    /// a run of them, `medium` when they span [`PROBED_APIS`] APIs or more
+    /// (an identity finding out what it may do; T1580, T1087.004).
+    fn refusals(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        if e.success || e.is_sign_in() || !e.error.as_deref().is_some_and(refused) {
+            return;
+        }
+        let who_key = identity(e).unwrap_or_else(|| e.source.clone());
+        let r = self.refused.entry(who_key.clone(), || Refusals {
+            start_ms: e.time_ms,
+            last_ms: e.time_ms,
+            calls: 0,
+            apis: Vec::new(),
+            reported: 0,
+        });
+        if e.time_ms >= r.start_ms + READ_WINDOW_MS {
+            r.start_ms = e.time_ms;
+            r.calls = 0;
+            r.apis.clear();
+            r.reported = 0;
+        }
+        r.last_ms = r.last_ms.max(e.time_ms);
+        r.calls += 1;
+        let api = format!("{}:{}", e.service, e.action);
+        if !r.apis.contains(&api) && r.apis.len() < 64 {
+            r.apis.push(api);
+        }
+        if r.calls < REFUSED_RUN || (r.reported > 0 && r.calls < 2 * r.reported) {
+            return;
+        }
+        r.reported = r.calls;
+        let probing = r.apis.len() >= PROBED_APIS;
+        let shown = r
+            .apis
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut f = audit_finding(
+            FindingKind::CloudDiscovery,
+            &format!("refused|{who_key}|{}", r.start_ms),
+            e,
+            if probing { MEDIUM } else { LOW },
+            format!(
+                "{} calls refused to {} within {} min, across {} API(s) ({shown}{}), from {}",
+                r.calls,
+                who(e),
+                READ_WINDOW_MS / 60_000,
+                r.apis.len(),
+                if r.apis.len() > 6 { ", …" } else { "" },
+                from(e)
+            ),
+        );
+        f.first_ms = r.start_ms;
+        f.techniques = vec!["T1580".into(), "T1087.004".into()];
+        fact(&mut f, "refused_calls", r.calls);
+        fact(&mut f, "apis", r.apis.clone());
+        fact(&mut f, "shape", "refused calls");
+        calibrate(
+            &mut f,
+            if probing {
+                (
+                    Severity::Medium,
+                    "calls refused across many APIs: an identity probing what it may do; medium"
+                        .into(),
+                )
+            } else {
+                (
+                    Severity::Low,
+                    "one client refused again and again: a misconfiguration as often as an intruder; low".into(),
+                )
+            },
+        );
+        out.push(f);
+    }
+
+    /// An instance profile's credentials used from the Internet: `low`,
+    /// told once a day per instance (calls from inside the cloud come from
+    /// the instance or its endpoint); `high` when one instance's
+    /// credentials come from networks in two blocks (copied off the
+    /// instance; T1552, T1078.004).
+    fn instance_credentials(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        let Some(instance) = instance_session(e) else {
+            return;
+        };
+        let Some(ip) = e.source_ip.filter(|ip| cordon_core::ip::is_internet(*ip)) else {
+            return;
+        };
+        let net = network(ip);
+        let blk = block(&net).to_string();
+        let day = e.time_ms.div_euclid(86_400_000);
+        let role = identity(e).unwrap_or_default();
+        let inst = self.instances.entry(instance.to_string(), || Instance {
+            blocks: Vec::new(),
+            last_ms: e.time_ms,
+            reported_two: false,
+        });
+        let told_today = inst.last_ms.div_euclid(86_400_000) == day && !inst.blocks.is_empty();
+        inst.last_ms = inst.last_ms.max(e.time_ms);
+        let new_block = !inst.blocks.contains(&blk);
+        if new_block && inst.blocks.len() < 8 {
+            inst.blocks.push(blk);
+        }
+        let two = inst.blocks.len() >= 2 && new_block && !inst.reported_two;
+        if two {
+            inst.reported_two = true;
+        } else if told_today {
+            return;
+        }
+        let mut f = if two {
+            let mut f = audit_finding(
+                FindingKind::CloudAccountCompromise,
+                &format!("instance-two|{instance}"),
+                e,
+                HIGH,
+                format!(
+                    "the role credentials of instance {instance} ({role}) used from networks in {} blocks ({}): copied off the instance; now {} from {}",
+                    inst.blocks.len(),
+                    inst.blocks.join(", "),
+                    e.action,
+                    from(e)
+                ),
+            );
             calibrate(
                 &mut f,
                 (
                     Severity::High,
-                    "personal data (as the policy classifies the storage) read in bulk".into(),
+                    "one instance's credentials used from two places at once".into(),
                 ),
             );
+            f
         } else {
+            let mut f = audit_finding(
+                FindingKind::CloudAccountCompromise,
+                &format!("instance-internet|{role}|{day}"),
+                e,
+                LOW,
+                format!(
+                    "the role credentials of instance {instance} ({role}) used from an Internet address: {} from {}",
+                    e.action,
+                    from(e)
+                ),
+            );
             calibrate(
                 &mut f,
                 (
-                    Severity::Medium,
-                    "bulk reads alone (no policy says the identity may not read them); medium"
-                        .into(),
+                    Severity::Low,
+                    "instances with public addresses call the cloud from them too; low, once a day per role".into(),
                 ),
             );
-        }
+            f
+        };
+        f.techniques = vec!["T1552".into(), "T1078.004".into()];
+        fact(&mut f, "instance", instance);
+        fact(&mut f, "networks", inst.blocks.clone());
+        fact(&mut f, "shape", "instance credentials outside");
         out.push(f);
     }
 
@@ -835,6 +1235,43 @@ impl AuditDetectors {
             if !e.success {
                 if s.failures.len() < 64 {
                     s.failures.push(e.time_ms);
+                }
+                let n = s.failures.len();
+                if n == FAILED_ALONE || n == FAILED_MANY {
+                    let first = s.failures.first().copied().unwrap_or(e.time_ms);
+                    let many = n == FAILED_MANY;
+                    let mut f = audit_finding(
+                        FindingKind::CloudAccountCompromise,
+                        &format!("sign-in-failures|{key}|{n}|{}", first / FAILED_WINDOW_MS),
+                        e,
+                        if many { MEDIUM } else { LOW },
+                        format!(
+                            "{n} failed sign-ins for {} from {} within {} min, none succeeded yet (last: {})",
+                            who(e),
+                            from(e),
+                            FAILED_WINDOW_MS / 60_000,
+                            e.error.as_deref().unwrap_or("failed")
+                        ),
+                    );
+                    f.first_ms = first;
+                    f.techniques = vec!["T1110".into()];
+                    fact(&mut f, "failed_sign_ins", n);
+                    fact(&mut f, "shape", "failures without success");
+                    calibrate(
+                        &mut f,
+                        if many {
+                            (
+                                Severity::Medium,
+                                "a long run of failed sign-ins: guessing, or a client with a stale secret; medium".into(),
+                            )
+                        } else {
+                            (
+                                Severity::Low,
+                                "failed sign-ins alone: guessing, or a client with a stale secret; low until one succeeds".into(),
+                            )
+                        },
+                    );
+                    out.push(f);
                 }
                 continue;
             }
@@ -964,6 +1401,151 @@ fn attempt(f: &mut Finding, e: &AuditEvent) {
 /// Lower-case text of an action, for the clouds that vary its case.
 fn lower(e: &AuditEvent) -> String {
     e.action.to_ascii_lowercase()
+}
+
+/// Whether failed sign-in `e` got past the password and failed at the
+/// second factor: AWS says MFA was used, Google presented a challenge
+/// beyond the password, Entra reports a failed strong authentication
+/// (500121).
+fn second_factor_failed(e: &AuditEvent) -> bool {
+    match e.cloud {
+        Cloud::Aws => e.detail_str("additionalEventData/MFAUsed") == Some("Yes"),
+        Cloud::Gcp => gcp_login_param(e, "login_challenge_method")
+            .and_then(|v| v.get("multiStrValue"))
+            .and_then(Value::as_array)
+            .is_some_and(|m| {
+                m.iter()
+                    .filter_map(Value::as_str)
+                    .any(|x| x != "password" && x != "none")
+            }),
+        Cloud::Azure => e.error.as_deref() == Some("500121"),
+    }
+}
+
+/// A parameter of a Google login event (`metadata.event[].parameter[]`
+/// by name).
+fn gcp_login_param<'a>(e: &'a AuditEvent, name: &str) -> Option<&'a Value> {
+    e.detail_at("metadata/event")?
+        .as_array()?
+        .iter()
+        .filter_map(|ev| ev.get("parameter").and_then(Value::as_array))
+        .flatten()
+        .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// Whether an Entra ID client is a legacy one (basic authentication
+/// protocols that cannot ask for a second factor).
+fn legacy_client(client: &str) -> bool {
+    let c = client.to_ascii_lowercase();
+    [
+        "exchange activesync",
+        "imap",
+        "pop",
+        "smtp",
+        "authenticated smtp",
+        "exchange web services",
+        "mapi over http",
+        "offline address book",
+        "outlook anywhere",
+        "autodiscover",
+        "exchange online powershell",
+        "other clients",
+    ]
+    .iter()
+    .any(|x| c.starts_with(x))
+}
+
+/// Objects written to another account's bucket (T1537), or encrypted
+/// with a key another account holds (T1486: only that account can read
+/// them again).
+fn moved_away(e: &AuditEvent) -> Option<Finding> {
+    if e.cloud != Cloud::Aws || e.service != "s3" || !e.success {
+        return None;
+    }
+    let copy = matches!(e.action.as_str(), "CopyObject" | "UploadPartCopy");
+    if !copy
+        && !matches!(
+            e.action.as_str(),
+            "PutObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload"
+        )
+    {
+        return None;
+    }
+    let ours = |a: &str| a == e.account || Some(a) == e.principal.account.as_deref();
+    let key_owner = e
+        .detail_str("requestParameters/x-amz-server-side-encryption-aws-kms-key-id")
+        .and_then(|k| k.strip_prefix("arn:aws:kms:"))
+        .and_then(|rest| rest.split(':').nth(1))
+        .filter(|a| !a.is_empty() && !ours(a));
+    if let Some(owner) = key_owner {
+        let target = e.resources.first().cloned().unwrap_or_default();
+        let mut f = audit_finding(
+            FindingKind::CloudDataDestroyed,
+            &format!("foreign-key|{target}|{owner}"),
+            e,
+            HIGH,
+            format!(
+                "objects encrypted with a key of account {owner}, which alone can decrypt them: {} by {} from {}",
+                e.action,
+                who(e),
+                from(e)
+            ),
+        );
+        f.techniques = vec!["T1486".into()];
+        fact(&mut f, "key_account", owner);
+        calibrate(
+            &mut f,
+            (
+                Severity::High,
+                "data re-encrypted under another account's key: ransom or theft; high alone".into(),
+            ),
+        );
+        return Some(f);
+    }
+    let foreign: Vec<String> = e
+        .resource_accounts
+        .iter()
+        .filter(|a| !ours(a))
+        .cloned()
+        .collect();
+    if foreign.is_empty() {
+        return None;
+    }
+    let to = foreign.join(", ");
+    let target = e.resources.first().cloned().unwrap_or_default();
+    let mut f = audit_finding(
+        FindingKind::CloudDataShared,
+        &format!("foreign-bucket|{target}|{to}"),
+        e,
+        if copy { HIGH } else { MEDIUM },
+        format!(
+            "objects {} a bucket of account {to}: {} by {} from {}",
+            if copy { "copied to" } else { "written to" },
+            e.action,
+            who(e),
+            from(e)
+        ),
+    );
+    f.techniques = vec!["T1537".into()];
+    fact(&mut f, "shared_with", format!("account {to}"));
+    if let Some(src) = e.detail_str("requestParameters/x-amz-copy-source") {
+        fact(&mut f, "copied_from", src);
+    }
+    calibrate(
+        &mut f,
+        if copy {
+            (
+                Severity::High,
+                "stored data copied into a bucket another account owns; high alone".into(),
+            )
+        } else {
+            (
+                Severity::Medium,
+                "data uploaded into a bucket another account owns (a partner's, or a way out); medium".into(),
+            )
+        },
+    );
+    Some(f)
 }
 
 /// Logging, detection or guardrails switched off or opened (T1562.008,
@@ -1346,6 +1928,12 @@ fn shared(e: &AuditEvent) -> Option<Finding> {
                 || text.contains("public-read");
             "a bucket or object ACL opened"
         }
+        (Cloud::Aws, "codebuild", "UpdateProjectVisibility") => {
+            everyone = e
+                .detail_str("requestParameters/projectVisibility")
+                .is_some_and(|v| v.starts_with("PUBLIC"));
+            "a build project (its logs and artifacts) made public"
+        }
         (Cloud::Aws, "s3", "PutBucketReplication") => {
             let text = e.detail_at("requestParameters")?.to_string();
             let v: Value = serde_json::from_str(&text).ok()?;
@@ -1503,7 +2091,11 @@ fn persistence(e: &AuditEvent) -> Option<Finding> {
             match (e.service.as_str(), e.action.as_str()) {
                 ("iam", "CreateAccessKey") => {
                     // Administrators provision keys for others too: medium
-                    // alone.
+                    // alone. The root user gains nothing by another's key
+                    // (its own use is told as a change).
+                    if e.principal.kind == "Root" {
+                        return None;
+                    }
                     let u = other_user()?;
                     (
                         MEDIUM,
@@ -1685,9 +2277,15 @@ fn grants_everything(doc: &Value) -> bool {
 
 /// A sign-in without MFA, or one the provider flags as suspicious.
 fn unprotected_sign_in(e: &AuditEvent) -> Option<Finding> {
-    if !e.is_sign_in() || !e.success {
+    // A failed sign-in the provider rates risky is still told (as an
+    // attempt); the rest need a success.
+    if !e.is_sign_in() || (!e.success && e.cloud != Cloud::Azure) {
         return None;
     }
+    let prop = |k: &str| e.detail_str(&format!("properties/{k}")).unwrap_or_default();
+    let single_factor = prop("authenticationRequirement") == "singleFactorAuthentication";
+    let protocol = prop("authenticationProtocol");
+    let client = prop("clientAppUsed");
     let root = e.principal.kind == "Root";
     // Federated sign-ins (SAML, identity center) do MFA at the identity
     // provider; the console never sees it.
@@ -1702,6 +2300,35 @@ fn unprotected_sign_in(e: &AuditEvent) -> Option<Finding> {
                 "a console sign-in without MFA"
             },
         ),
+        Cloud::Azure
+            if e.success
+                && single_factor
+                && (protocol.eq_ignore_ascii_case("ropc") || legacy_client(client)) =>
+        {
+            (
+                MEDIUM,
+                "a sign-in by a protocol that cannot ask for a second factor (password only)",
+            )
+        }
+        Cloud::Azure if e.success && protocol.eq_ignore_ascii_case("deviceCode") => (
+            LOW,
+            "a device-code sign-in (a code typed on another device: the flow phishing uses)",
+        ),
+        Cloud::Gcp
+            if e.action.ends_with("loginSuccess")
+                && gcp_login_param(e, "login_type")
+                    .and_then(|p| p.get("value"))
+                    .and_then(Value::as_str)
+                    == Some("google_password")
+                && gcp_login_param(e, "login_challenge_method")
+                    .and_then(|p| p.get("multiStrValue"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|m| {
+                        !m.is_empty() && m.iter().all(|x| x.as_str() == Some("password"))
+                    }) =>
+        {
+            (MEDIUM, "a sign-in with a password alone (no second step)")
+        }
         Cloud::Gcp
             if e.action.ends_with("loginSuccess")
                 && e.detail_at("metadata").is_some_and(|m| {
@@ -1721,7 +2348,7 @@ fn unprotected_sign_in(e: &AuditEvent) -> Option<Finding> {
                 && !e
                     .detail_str("properties/riskState")
                     .is_some_and(|r| {
-                        ["dismissed", "remediated", "confirmedSafe", "none"]
+                        ["dismissed", "remediated", "confirmedSafe"]
                             .iter()
                             .any(|x| r.eq_ignore_ascii_case(x))
                     }) =>
@@ -1738,11 +2365,16 @@ fn unprotected_sign_in(e: &AuditEvent) -> Option<Finding> {
         format!("{what}: {} from {}", who(e), from(e)),
     );
     f.techniques = vec!["T1078.004".into()];
+    if protocol.eq_ignore_ascii_case("deviceCode") {
+        f.techniques.push("T1528".into());
+    }
     calibrate(
         &mut f,
         (
             if root {
                 Severity::High
+            } else if score < MEDIUM {
+                Severity::Low
             } else {
                 Severity::Medium
             },
