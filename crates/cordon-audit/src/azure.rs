@@ -174,6 +174,23 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
     if let Some(p) = props.filter(|p| !p.is_null()) {
         detail.insert("properties".into(), p.clone());
     }
+    // Storage logs: how the caller authenticated (`SAS`, `AccountKey`,
+    // `OAuth`, `Anonymous`) and the address it asked for, without the
+    // signature.
+    if let Some(kind) = text(get(root, "identity"), "type") {
+        detail.insert("auth".into(), Value::String(kind.to_string()));
+    }
+    if let Some(uri) = text(root, "uri") {
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let signed = query.split('&').any(|kv| kv.starts_with("sig="));
+        detail.insert(
+            "uri".into(),
+            Value::String(path.chars().take(512).collect()),
+        );
+        if signed {
+            detail.insert("signed_uri".into(), Value::Bool(true));
+        }
+    }
     if !detail.is_empty() {
         e.detail = Value::Object(detail).into();
     }

@@ -221,6 +221,19 @@ const OTHER_ACCOUNT: Change = Change {
     technique: "T1530",
     kind: FindingKind::CloudSensitiveAccess,
 };
+const SIGNED_URL: Change = Change {
+    what: "storage reached from the Internet with a shared access signature",
+    stage: "collection",
+    technique: "T1530",
+    kind: FindingKind::CloudSensitiveAccess,
+};
+const POLICY_DEPLOY: Change = Change {
+    what: "resources deployed by a policy (deployIfNotExists)",
+    stage: "persistence",
+    technique: "T1484",
+    kind: FindingKind::CloudConfigChange,
+};
+
 /// The sensitive call `e` makes, read or write, when it is one to watch
 /// (see [`ACCOUNT_READ`] and the rest).
 fn sensitive(e: &AuditEvent) -> Option<Change> {
@@ -326,6 +339,14 @@ fn sensitive(e: &AuditEvent) -> Option<Change> {
             } else {
                 None
             }
+        }
+        // A shared access signature is a bearer key to the storage: from
+        // the Internet, whoever holds the link.
+        Cloud::Azure
+            if (e.detail_at("signed_uri").is_some() || e.detail_str("auth") == Some("SAS"))
+                && e.source_ip.is_some_and(cordon_core::ip::is_internet) =>
+        {
+            Some(SIGNED_URL)
         }
         Cloud::Azure => None,
     }
@@ -545,95 +566,95 @@ fn azure(op: &str) -> Option<Change> {
     if !changes {
         return None;
     }
-    Some(
-        if has(&["startpacketcapture/action", "/packetcaptures/write"]) {
-            MIRROR
-        } else if has(&["/networkwatchers/delete", "/diagnosticsettings/write"]) {
-            MONITORING
-        } else if has(&[
-            "/networksecuritygroups/",
-            "microsoft.network/firewallpolicies/",
-            "microsoft.network/azurefirewalls/",
-            "microsoft.network/virtualnetworks/delete",
-            "microsoft.network/routetables/",
-            "microsoft.sql/servers/firewallrules/",
-        ]) {
-            NETWORK
-        } else if has(&[
-            "/runcommand/action",
-            "/runcommands/write",
-            "microsoft.compute/virtualmachines/extensions/write",
-            "microsoft.compute/galleries/applications/versions/write",
-            "microsoft.serialconsole/serialports/connect/action",
-        ]) {
-            COMMAND
-        } else if has(&[
-            "microsoft.automation/automationaccounts",
-            "microsoft.web/sites/hostruntime/host/action",
-        ]) {
-            FUNCTION
-        } else if has(&["microsoft.compute/disks/begingetaccess/action"]) {
-            DISK_LINK
-        } else if has(&[
-            "/snapshots/delete",
-            "/restorepointcollections/delete",
-            "microsoft.recoveryservices/",
-        ]) && verb == "delete"
-        {
-            RECOVERY
-        } else if has(&[
-            "microsoft.compute/virtualmachines/delete",
-            "microsoft.compute/disks/delete",
-            "microsoft.sql/servers/delete",
-            "microsoft.storage/storageaccounts/delete",
-            "microsoft.resources/subscriptions/resourcegroups/delete",
-            "microsoft.eventhub/namespaces",
-            "microsoft.keyvault/vaults/delete",
-            "/purge/action",
-        ]) && (verb == "delete" || op.ends_with("/purge/action"))
-        {
-            DESTROYED
-        } else if has(&[
-            "microsoft.insights/alertrules/delete",
-            "microsoft.insights/metricalerts/delete",
-            "microsoft.insights/actiongroups/delete",
-            "microsoft.insights/activitylogalerts/delete",
-            "microsoft.insights/scheduledqueryrules/delete",
-            "microsoft.operationalinsights/workspaces/delete",
-            "microsoft.security/alertssuppressionrules/write",
-        ]) {
-            MONITORING
-        } else if has(&[
-            "microsoft.authorization/locks/delete",
-            "/immutabilitypolicies/delete",
-            "microsoft.storage/storageaccounts/write",
-            "microsoft.storage/storageaccounts/blobservices/write",
-            "microsoft.storage/storageaccounts/blobservices/containers/write",
-            "microsoft.storage/storageaccounts/fileservices/shares/write",
-        ]) {
-            GUARDRAIL
-        } else if has(&["microsoft.storage/storageaccounts/listkeys/action"]) {
-            KEYS_LISTED
-        } else if has(&[
-            "microsoft.keyvault/vaults/secrets/getsecret/action",
-            "microsoft.keyvault/vaults/keys/read/action",
-            "microsoft.keyvault/vaults/secrets/recover/action",
-            "microsoft.keyvault/vaults/keys/recover/action",
-            "microsoft.keyvault/vaults/keys/restore/action",
-            "microsoft.keyvault/vaults/secrets/restore/action",
-        ]) {
-            VAULT_READ
-        } else if has(&[
-            "microsoft.authorization/roleassignments/write",
-            "microsoft.storage/storageaccounts/regeneratekey/action",
-            "rbac.authorization.k8s.io/rolebindings/write",
-            "rbac.authorization.k8s.io/clusterrolebindings/write",
-        ]) {
-            IAM
-        } else {
-            return None;
-        },
-    )
+    Some(if has(&["/deployifnotexists/action"]) {
+        POLICY_DEPLOY
+    } else if has(&["startpacketcapture/action", "/packetcaptures/write"]) {
+        MIRROR
+    } else if has(&["/networkwatchers/delete", "/diagnosticsettings/write"]) {
+        MONITORING
+    } else if has(&[
+        "/networksecuritygroups/",
+        "microsoft.network/firewallpolicies/",
+        "microsoft.network/azurefirewalls/",
+        "microsoft.network/virtualnetworks/delete",
+        "microsoft.network/routetables/",
+        "microsoft.sql/servers/firewallrules/",
+    ]) {
+        NETWORK
+    } else if has(&[
+        "/runcommand/action",
+        "/runcommands/write",
+        "microsoft.compute/virtualmachines/extensions/write",
+        "microsoft.compute/galleries/applications/versions/write",
+        "microsoft.serialconsole/serialports/connect/action",
+    ]) {
+        COMMAND
+    } else if has(&[
+        "microsoft.automation/automationaccounts",
+        "microsoft.web/sites/hostruntime/host/action",
+    ]) {
+        FUNCTION
+    } else if has(&["microsoft.compute/disks/begingetaccess/action"]) {
+        DISK_LINK
+    } else if has(&[
+        "/snapshots/delete",
+        "/restorepointcollections/delete",
+        "microsoft.recoveryservices/",
+    ]) && verb == "delete"
+    {
+        RECOVERY
+    } else if has(&[
+        "microsoft.compute/virtualmachines/delete",
+        "microsoft.compute/disks/delete",
+        "microsoft.sql/servers/delete",
+        "microsoft.storage/storageaccounts/delete",
+        "microsoft.resources/subscriptions/resourcegroups/delete",
+        "microsoft.eventhub/namespaces",
+        "microsoft.keyvault/vaults/delete",
+        "/purge/action",
+    ]) && (verb == "delete" || op.ends_with("/purge/action"))
+    {
+        DESTROYED
+    } else if has(&[
+        "microsoft.insights/alertrules/delete",
+        "microsoft.insights/metricalerts/delete",
+        "microsoft.insights/actiongroups/delete",
+        "microsoft.insights/activitylogalerts/delete",
+        "microsoft.insights/scheduledqueryrules/delete",
+        "microsoft.operationalinsights/workspaces/delete",
+        "microsoft.security/alertssuppressionrules/write",
+    ]) {
+        MONITORING
+    } else if has(&[
+        "microsoft.authorization/locks/delete",
+        "/immutabilitypolicies/delete",
+        "microsoft.storage/storageaccounts/write",
+        "microsoft.storage/storageaccounts/blobservices/write",
+        "microsoft.storage/storageaccounts/blobservices/containers/write",
+        "microsoft.storage/storageaccounts/fileservices/shares/write",
+    ]) {
+        GUARDRAIL
+    } else if has(&["microsoft.storage/storageaccounts/listkeys/action"]) {
+        KEYS_LISTED
+    } else if has(&[
+        "microsoft.keyvault/vaults/secrets/getsecret/action",
+        "microsoft.keyvault/vaults/keys/read/action",
+        "microsoft.keyvault/vaults/secrets/recover/action",
+        "microsoft.keyvault/vaults/keys/recover/action",
+        "microsoft.keyvault/vaults/keys/restore/action",
+        "microsoft.keyvault/vaults/secrets/restore/action",
+    ]) {
+        VAULT_READ
+    } else if has(&[
+        "microsoft.authorization/roleassignments/write",
+        "microsoft.storage/storageaccounts/regeneratekey/action",
+        "rbac.authorization.k8s.io/rolebindings/write",
+        "rbac.authorization.k8s.io/clusterrolebindings/write",
+    ]) {
+        IAM
+    } else {
+        return None;
+    })
 }
 
 /// The kind of change an Entra ID directory operation (`Update

@@ -199,6 +199,9 @@ enum Reads {
     /// Objects of storage written with keys the caller provides (the cloud
     /// keeps no copy: without the caller, nobody reads them again).
     CustomerKeys,
+    /// Descriptions of the network and machines: security groups,
+    /// addresses, interfaces, instances.
+    Layout,
 }
 
 impl Reads {
@@ -278,6 +281,10 @@ impl Reads {
             (Cloud::Azure, _, a) if a.eq_ignore_ascii_case("DeleteBlob") => {
                 (Reads::Deletes, e.resources.clone())
             }
+            (Cloud::Azure, _, a) if azure_layout_read(a) => (Reads::Layout, e.resources.clone()),
+            (Cloud::Aws, "ec2", a) if a.starts_with("Describe") => {
+                (Reads::Layout, e.resources.clone())
+            }
             (
                 Cloud::Aws,
                 "s3",
@@ -306,6 +313,7 @@ impl Reads {
             Reads::Storage => "T1530",
             Reads::Deletes => "T1485",
             Reads::CustomerKeys => "T1486",
+            Reads::Layout => "T1580",
         }
     }
 
@@ -314,6 +322,7 @@ impl Reads {
             Reads::Secrets => "secrets or secure parameters",
             Reads::InstanceSecrets => "instance passwords or user data",
             Reads::Storage | Reads::Deletes | Reads::CustomerKeys => "stored objects",
+            Reads::Layout => "network and machine descriptions",
         }
     }
 
@@ -329,7 +338,7 @@ impl Reads {
     /// Whether the calls count rather than the resources: deleting or
     /// re-encrypting the same object again is as telling as another one.
     fn counts_calls(self) -> bool {
-        matches!(self, Reads::Deletes | Reads::CustomerKeys)
+        matches!(self, Reads::Deletes | Reads::CustomerKeys | Reads::Layout)
     }
 }
 
@@ -379,6 +388,8 @@ const REFUSED_RUN: u64 = 15;
 const PROBED_APIS: usize = 5;
 /// How long a run of second-factor failures counts.
 const SECOND_FACTOR_WINDOW_MS: i64 = 15 * 60_000;
+/// How long one sign-in session's networks are compared.
+const SESSION_WINDOW_MS: i64 = 60 * 60_000;
 /// Failed sign-ins that are a guessing run even before any succeeds.
 const FAILED_ALONE: usize = 10;
 /// ... and a determined one.
@@ -455,6 +466,7 @@ pub(crate) struct AuditDetectors {
     refused: Bounded<String, Refusals>,
     second_factors: Bounded<String, SignIns>,
     instances: Bounded<String, Instance>,
+    sessions: Bounded<String, Instance>,
     events: u64,
 }
 
@@ -468,6 +480,7 @@ impl AuditDetectors {
             refused: Bounded::new(MAX_SIGNERS),
             second_factors: Bounded::new(MAX_SIGNERS),
             instances: Bounded::new(MAX_SIGNERS),
+            sessions: Bounded::new(MAX_SIGNERS),
             events: 0,
         }
     }
@@ -486,6 +499,7 @@ impl AuditDetectors {
             + self.refused.len()
             + self.second_factors.len()
             + self.instances.len()
+            + self.sessions.len()
     }
 
     /// Keys evicted.
@@ -497,6 +511,7 @@ impl AuditDetectors {
             + self.refused.evicted()
             + self.second_factors.evicted()
             + self.instances.evicted()
+            + self.sessions.evicted()
     }
 
     /// Look at one event.
@@ -519,6 +534,7 @@ impl AuditDetectors {
         self.bulk_read(e, out);
         self.refusals(e, out);
         self.instance_credentials(e, out);
+        self.session_moved(e, out);
         if e.policy.as_deref().is_some_and(|c| c.vendor.is_some()) {
             self.vendor_identity(e, out);
         } else {
@@ -895,6 +911,7 @@ impl AuditDetectors {
             }
             Reads::Deletes => w.calls >= 15 && w.calls > 4 * w.usual_calls,
             Reads::CustomerKeys => w.calls >= 20 && w.calls > 4 * w.usual_calls,
+            Reads::Layout => w.calls >= 50 && w.calls > 4 * w.usual_calls,
         };
         let size = if kind.counts_calls() {
             w.calls
@@ -925,6 +942,12 @@ impl AuditDetectors {
                 } else {
                     "storage destroyed or made unreadable in bulk by an identity never seen doing it before; low alone, medium as it grows"
                 },
+            ),
+            Reads::Layout => (
+                FindingKind::CloudDiscovery,
+                LOW,
+                Severity::Low,
+                "the network's layout read in bulk: an inventory tool as often as an intruder mapping it; low",
             ),
             _ if personal => (
                 FindingKind::CloudBulkRead,
@@ -1215,6 +1238,71 @@ impl AuditDetectors {
         out.push(f);
     }
 
+    /// One Entra ID sign-in session used from networks in two /16 blocks
+    /// within [`SESSION_WINDOW_MS`]: a session token replayed elsewhere
+    /// (T1550.001), or a device changing network: `low`.
+    fn session_moved(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        if e.cloud != Cloud::Azure || !e.is_sign_in() || !e.success {
+            return;
+        }
+        let Some(session) = e
+            .detail_str("properties/sessionId")
+            .filter(|s| !s.is_empty())
+        else {
+            return;
+        };
+        let Some(ip) = e.source_ip.filter(|ip| cordon_core::ip::is_internet(*ip)) else {
+            return;
+        };
+        let blk = block(&network(ip)).to_string();
+        let s = self.sessions.entry(session.to_string(), || Instance {
+            blocks: Vec::new(),
+            last_ms: e.time_ms,
+            reported_two: false,
+        });
+        if e.time_ms - s.last_ms > SESSION_WINDOW_MS {
+            s.blocks.clear();
+        }
+        s.last_ms = s.last_ms.max(e.time_ms);
+        if s.blocks.contains(&blk) {
+            return;
+        }
+        if s.blocks.len() < 8 {
+            s.blocks.push(blk);
+        }
+        if s.blocks.len() < 2 || s.reported_two {
+            return;
+        }
+        s.reported_two = true;
+        let mut f = audit_finding(
+            FindingKind::CloudAccountCompromise,
+            &format!("session-moved|{session}"),
+            e,
+            LOW,
+            format!(
+                "one sign-in session of {} used from networks in {} blocks within {} min ({}): now {}",
+                who(e),
+                s.blocks.len(),
+                SESSION_WINDOW_MS / 60_000,
+                s.blocks.join(", "),
+                from(e)
+            ),
+        );
+        f.techniques = vec!["T1550.001".into(), "T1078.004".into()];
+        fact(&mut f, "session", session);
+        fact(&mut f, "networks", s.blocks.clone());
+        fact(&mut f, "shape", "session from two networks");
+        calibrate(
+            &mut f,
+            (
+                Severity::Low,
+                "a session token replayed elsewhere, or a device that changed network; low alone"
+                    .into(),
+            ),
+        );
+        out.push(f);
+    }
+
     /// Failed sign-ins, then a success, from one identity or address.
     fn sign_in_run(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
         if !e.is_sign_in() {
@@ -1401,6 +1489,15 @@ fn attempt(f: &mut Finding, e: &AuditEvent) {
 /// Lower-case text of an action, for the clouds that vary its case.
 fn lower(e: &AuditEvent) -> String {
     e.action.to_ascii_lowercase()
+}
+
+/// Whether Azure operation `op` reads the network's layout: addresses,
+/// security groups, interfaces, machines.
+fn azure_layout_read(op: &str) -> bool {
+    let op = op.to_ascii_lowercase();
+    op.ends_with("/read")
+        && (op.starts_with("microsoft.network/")
+            || op.starts_with("microsoft.compute/virtualmachines"))
 }
 
 /// Whether failed sign-in `e` got past the password and failed at the

@@ -1189,3 +1189,98 @@ fn google_and_entra_sign_ins_without_a_second_factor_are_judged() {
     );
     assert_eq!(told(&[risky])[0].1, "low");
 }
+
+#[test]
+fn azure_layout_sweeps_policy_deployments_signed_links_and_moved_sessions_are_low() {
+    use serde_json::json;
+    let record = |second: u32, op: &str, ip: &str, extra: serde_json::Value| {
+        let mut r = json!({
+            "time": format!("2026-03-01T10:{:02}:{:02}Z", second / 60, second % 60),
+            "operationName": op,
+            "callerIpAddress": ip,
+            "resourceId": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/publicIPAddresses/pip",
+            "properties": {"accountName": "acme"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        cordon_audit::azure::normalise(&r).unwrap()
+    };
+    let reads: Vec<_> = (0..50)
+        .map(|s| {
+            record(
+                s,
+                "MICROSOFT.NETWORK/PUBLICIPADDRESSES/READ",
+                "1.1.1.1",
+                json!({}),
+            )
+        })
+        .collect();
+    let found = told(&reads);
+    assert_eq!(
+        found,
+        [("cloud-discovery".into(), "low".into(), vec!["T1580".into()])]
+    );
+    assert!(told(&reads[..49]).is_empty());
+    let deploy = record(
+        0,
+        "Microsoft.Authorization/policies/deployIfNotExists/action",
+        "1.1.1.1",
+        json!({}),
+    );
+    assert_eq!(
+        told(&[deploy]),
+        [(
+            "cloud-config-change".into(),
+            "low".into(),
+            vec!["T1484".into()]
+        )]
+    );
+    // A signed link from the Internet; from inside, or unsigned, nothing.
+    let blob = |ip: &str, uri: &str| {
+        record(
+            0,
+            "GetBlob",
+            ip,
+            json!({"category": "StorageRead", "uri": uri}),
+        )
+    };
+    let signed =
+        "https://acme.blob.core.windows.net/backups/data.zip?sv=2021-12-02&sp=rl&sig=SECRET";
+    let e = blob("8.8.8.8:45123", signed);
+    assert!(
+        !e.detail.value().to_string().contains("SECRET"),
+        "the signature is not kept"
+    );
+    assert_eq!(told(&[e])[0].0, "cloud-sensitive-access");
+    assert!(told(&[blob("10.1.2.3:4000", signed)]).is_empty());
+    assert!(
+        told(&[blob(
+            "8.8.8.8:45123",
+            "https://acme.blob.core.windows.net/backups/data.zip"
+        )])
+        .is_empty()
+    );
+    // One sign-in session from two networks within the hour.
+    let sign_in = |minute: u32, ip: &str| {
+        cordon_audit::azure::normalise(&json!({
+            "time": format!("2026-03-01T10:{minute:02}:00Z"),
+            "category": "SignInLogs",
+            "operationName": "Sign-in activity",
+            "callerIpAddress": ip,
+            "tenantId": "t1",
+            "properties": {"userPrincipalName": "eve@acme.example", "ipAddress": ip, "sessionId": "s-1", "status": {"errorCode": 0}},
+        }))
+        .unwrap()
+    };
+    let found = told(&[sign_in(0, "81.2.69.160"), sign_in(5, "91.92.109.77")]);
+    assert_eq!(
+        found,
+        [(
+            "cloud-account-compromise".into(),
+            "low".into(),
+            vec!["T1550.001".into(), "T1078.004".into()]
+        )]
+    );
+    assert!(told(&[sign_in(0, "81.2.69.160"), sign_in(5, "81.2.70.9")]).is_empty());
+}
