@@ -1530,6 +1530,31 @@ fn gcp_login_param<'a>(e: &'a AuditEvent, name: &str) -> Option<&'a Value> {
         .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
 }
 
+/// The risk Entra ID gave a sign-in, the higher of its two ratings (during
+/// the sign-in, aggregated): 0 none, 1 low, 2 medium, 3 high; 0 when an
+/// administrator dismissed it or it was remediated or confirmed safe.
+fn entra_risk(e: &AuditEvent) -> u8 {
+    let settled = e.detail_str("properties/riskState").is_some_and(|r| {
+        ["dismissed", "remediated", "confirmedSafe"]
+            .iter()
+            .any(|x| r.eq_ignore_ascii_case(x))
+    });
+    if settled {
+        return 0;
+    }
+    ["riskLevelDuringSignIn", "riskLevelAggregated"]
+        .iter()
+        .filter_map(|k| e.detail_str(&format!("properties/{k}")))
+        .map(|r| match r.to_ascii_lowercase().as_str() {
+            "high" => 3,
+            "medium" => 2,
+            "low" => 1,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Whether an Entra ID client is a legacy one (basic authentication
 /// protocols that cannot ask for a second factor).
 fn legacy_client(client: &str) -> bool {
@@ -2435,23 +2460,8 @@ fn unprotected_sign_in(e: &AuditEvent) -> Option<Finding> {
         {
             (MEDIUM, "a sign-in the provider flags as suspicious")
         }
-        Cloud::Azure
-            if e.detail_at("properties")
-                .and_then(|p| p.get("riskLevelDuringSignIn").or_else(|| p.get("riskLevelAggregated")))
-                .and_then(Value::as_str)
-                .is_some_and(|r| r.eq_ignore_ascii_case("high") || r.eq_ignore_ascii_case("medium"))
-                // A risk an administrator dismissed or that was remediated
-                // is settled.
-                && !e
-                    .detail_str("properties/riskState")
-                    .is_some_and(|r| {
-                        ["dismissed", "remediated", "confirmedSafe"]
-                            .iter()
-                            .any(|x| r.eq_ignore_ascii_case(x))
-                    }) =>
-        {
-            (MEDIUM, "a sign-in the provider rates risky")
-        }
+        Cloud::Azure if entra_risk(e) >= 2 => (MEDIUM, "a sign-in the provider rates risky"),
+        Cloud::Azure if entra_risk(e) == 1 => (LOW, "a sign-in the provider rates low-risk"),
         _ => return None,
     };
     let mut f = audit_finding(

@@ -1188,6 +1188,16 @@ fn google_and_entra_sign_ins_without_a_second_factor_are_judged() {
         json!({"status": {"errorCode": 50126}, "riskLevelDuringSignIn": "high", "riskState": "none"}),
     );
     assert_eq!(told(&[risky])[0].1, "low");
+    // The higher of the two ratings counts; a dismissed risk is settled.
+    let rated = |during: &str, aggregated: &str, state: &str| {
+        told(&[with(
+            json!({"riskLevelDuringSignIn": during, "riskLevelAggregated": aggregated, "riskState": state}),
+        )])
+    };
+    assert_eq!(rated("none", "high", "atRisk")[0].1, "medium");
+    assert_eq!(rated("none", "low", "none")[0].1, "low");
+    assert!(rated("high", "high", "dismissed").is_empty());
+    assert!(rated("none", "none", "none").is_empty());
 }
 
 #[test]
