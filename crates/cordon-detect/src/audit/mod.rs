@@ -764,17 +764,17 @@ impl AuditDetectors {
         fact(&mut f, "shape", "new network");
         calibrate(
             &mut f,
-            if human {
+            either(
+                human,
                 (
                     Severity::Low,
-                    "a person's sign-in from a new network (people move); low unless something else corroborates it".into(),
-                )
-            } else {
+                    "a person's sign-in from a new network (people move); low unless something else corroborates it",
+                ),
                 (
                     Severity::Medium,
-                    "a machine identity's credentials used from a network they never came from; medium alone".into(),
-                )
-            },
+                    "a machine identity's credentials used from a network they never came from; medium alone",
+                ),
+            ),
         );
         out.push(f);
     }
@@ -1063,17 +1063,17 @@ impl AuditDetectors {
         fact(&mut f, "shape", "second factor failed");
         calibrate(
             &mut f,
-            if twice {
+            either(
+                twice,
                 (
                     Severity::Medium,
-                    "a right password with second factors failing again: someone else holds the password".into(),
-                )
-            } else {
+                    "a right password with second factors failing again: someone else holds the password",
+                ),
                 (
                     Severity::Low,
-                    "one failed second factor: a slip, or someone else holding the password; low alone".into(),
-                )
-            },
+                    "one failed second factor: a slip, or someone else holding the password; low alone",
+                ),
+            ),
         );
         out.push(f);
     }
@@ -1139,18 +1139,17 @@ impl AuditDetectors {
         fact(&mut f, "shape", "refused calls");
         calibrate(
             &mut f,
-            if probing {
+            either(
+                probing,
                 (
                     Severity::Medium,
-                    "calls refused across many APIs: an identity probing what it may do; medium"
-                        .into(),
-                )
-            } else {
+                    "calls refused across many APIs: an identity probing what it may do; medium",
+                ),
                 (
                     Severity::Low,
-                    "one client refused again and again: a misconfiguration as often as an intruder; low".into(),
-                )
-            },
+                    "one client refused again and again: a misconfiguration as often as an intruder; low",
+                ),
+            ),
         );
         out.push(f);
     }
@@ -1347,17 +1346,17 @@ impl AuditDetectors {
                     fact(&mut f, "shape", "failures without success");
                     calibrate(
                         &mut f,
-                        if many {
+                        either(
+                            many,
                             (
                                 Severity::Medium,
-                                "a long run of failed sign-ins: guessing, or a client with a stale secret; medium".into(),
-                            )
-                        } else {
+                                "a long run of failed sign-ins: guessing, or a client with a stale secret; medium",
+                            ),
                             (
                                 Severity::Low,
-                                "failed sign-ins alone: guessing, or a client with a stale secret; low until one succeeds".into(),
-                            )
-                        },
+                                "failed sign-ins alone: guessing, or a client with a stale secret; low until one succeeds",
+                            ),
+                        ),
                     );
                     out.push(f);
                 }
@@ -1468,6 +1467,13 @@ fn audit_finding(
     f.src_entity = src_entity;
     f.evidence.facts = facts.into_iter().collect();
     f
+}
+
+/// The cap and its reason for a finding: `yes` when `cond` holds, `no`
+/// otherwise.
+fn either(cond: bool, yes: (Severity, &str), no: (Severity, &str)) -> (Severity, String) {
+    let (severity, why) = if cond { yes } else { no };
+    (severity, why.to_string())
 }
 
 /// A failed call is an attempt the cloud refused: visible, `low`.
@@ -1655,17 +1661,17 @@ fn moved_away(e: &AuditEvent) -> Option<Finding> {
     }
     calibrate(
         &mut f,
-        if copy {
+        either(
+            copy,
             (
                 Severity::High,
-                "stored data copied into a bucket another account owns; high alone".into(),
-            )
-        } else {
+                "stored data copied into a bucket another account owns; high alone",
+            ),
             (
                 Severity::Medium,
-                "data uploaded into a bucket another account owns (a partner's, or a way out); medium".into(),
-            )
-        },
+                "data uploaded into a bucket another account owns (a partner's, or a way out); medium",
+            ),
+        ),
     );
     Some(f)
 }
