@@ -15,8 +15,9 @@
 #     see it (the event unchanged but for its time and ids);
 #   - gcp-csa-fixtures: one positive sample per use case (audit entries
 #     only; load-balancer and flow samples are not audit events);
-#   - otrf-aws-s3-honeybucket: a CSV export, not an audit log format:
-#     listed as not read;
+#   - otrf-aws-s3-honeybucket: a CSV export of S3 data events, written
+#     back as the CloudTrail records it came from; labelled as a whole,
+#     so the file is one case;
 #   - the simulator: the CloudTrail of `cordon simulate` (48 h, the example
 #     policy naming the email vendor's identities): each cloud step of the
 #     third-party compromise is found when a finding of its kind comes from
@@ -206,16 +207,52 @@ for scenario in ("third-party-compromise", "benign"):
         neg += report.get("events", 0) - sum(s["flows"] for s in steps)
 rows.append((f"simulator cloudtrail ({seeds}+{seeds} runs; benign = events)", pos, found, 0, neg, false))
 
-if os.path.isdir(os.path.join(data, "otrf-aws-s3-honeybucket")):
-    rows.append(("otrf-aws-s3-honeybucket", None, None, None, None, None))
+# The honey bucket: a CSV of CloudTrail's S3 data events (its columns
+# are CloudTrail's fields, two of them Python dict literals), labelled as a
+# whole (scanners on a public bucket, T1580). Each row is written back as
+# the CloudTrail record it was exported from, as often as its `Repeated
+# Attempts` says; the file is one case. The export has no recipient
+# account, so none is written.
+import ast, csv
+d = os.path.join(data, "otrf-aws-s3-honeybucket")
+path = os.path.join(d, "AWS_S3_HoneyBucketLogs.csv")
+if os.path.exists(path):
+    events = []
+    for row in csv.DictReader(open(path, newline="", encoding="utf-8-sig")):
+        params = ast.literal_eval(row["Request Parameters"] or "{}")
+        host = params.get("Host", "")
+        m = re.match(r"[^.]+\.s3[.-]([a-z]{2}(?:-[a-z]+)+-\d)\.", host)
+        record = {
+            "eventVersion": "1.08",
+            "eventType": row["Event Type"],
+            "eventCategory": "Data",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": row["Event Name"],
+            "eventTime": row["Event DateTime"],
+            "awsRegion": m.group(1) if m else "us-east-1",
+            "requestID": row["Request ID"],
+            "eventID": row["Event ID"],
+            "sourceIPAddress": row["Source IP"],
+            "userAgent": row["Request User Agent"],
+            "userIdentity": ast.literal_eval(row["User ID"] or "{}"),
+            "requestParameters": params,
+            "resources": [{"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{params.get('bucketName', '')}"}],
+        }
+        events.extend(replay(record, int(row["Repeated Attempts"] or 1)))
+    r = run(events, "honeybucket")
+    hit, lost = positive(r, "otrf honey bucket")
+    kinds = sorted({f"{f['kind']} {f['severity']}" for f in r["findings"]})
+    rows.append((f"otrf-aws-s3-honeybucket ({len(events)} events, one case)", 1, hit, lost, 0, 0))
+    honey = f"honey bucket: {len(r['findings'])} findings ({', '.join(kinds)})"
+else:
+    honey = None
 
 print(f"{'dataset':<48} {'labelled':>8} {'found':>6} {'unread':>6} {'benign':>6} {'false med+':>10}")
 for name, pos, found, unread, neg, false in rows:
-    if pos is None:
-        print(f"{name:<48} {'-':>8} {'-':>6} {'-':>6} {'-':>6} {'-':>10}  CSV export of S3 data events: not an audit log format Cordon reads")
-        continue
     print(f"{name:<48} {pos:>8} {found:>6} {unread:>6} {neg:>6} {false:>10}")
 print()
+if honey:
+    print(honey)
 print(f"missed ({len(misses)}):")
 for m in misses:
     print("  " + m)

@@ -145,17 +145,29 @@ pub fn normalise(r: &Value) -> Result<AuditEvent, String> {
         Value::String(s) => s.parse().ok(),
         _ => None,
     });
+    // Storage logs: the HTTP status and its text (`Success`,
+    // `AnonymousSuccess`, `AuthorizationFailure`, `ClientOtherError`).
+    let http_failed = match get(root, "statusCode") {
+        Some(Value::Number(n)) => n.as_u64().is_some_and(|c| c >= 400),
+        Some(Value::String(s)) => s.parse::<u16>().is_ok_and(|c| c >= 400),
+        _ => false,
+    };
     let result = text(root, "resultType")
+        .or_else(|| text(root, "statusText"))
         .or_else(|| text(root, "resultSignature"))
         .or_else(|| text(props, "result"))
         .or_else(|| text(props, "metricResponseType"));
-    let failed = match status_code {
-        Some(code) => code != 0,
-        None => result.is_some_and(|r| {
-            let r = r.to_ascii_lowercase();
-            r.contains("fail") || r.contains("error") || r.contains("denied") || r == "interrupted"
-        }),
-    };
+    let failed = http_failed
+        || match status_code {
+            Some(code) => code != 0,
+            None => result.is_some_and(|r| {
+                let r = r.to_ascii_lowercase();
+                r.contains("fail")
+                    || r.contains("error")
+                    || r.contains("denied")
+                    || r == "interrupted"
+            }),
+        };
     if failed {
         e.success = false;
         e.error = Some(

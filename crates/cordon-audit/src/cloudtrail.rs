@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::event::{AuditEvent, Cloud, Principal};
+use crate::event::{ANONYMOUS, AuditEvent, Cloud, Principal};
 
 /// Whether `record` looks like a CloudTrail event (an event name and the
 /// service that logged it).
@@ -608,9 +608,17 @@ fn build(r: &Fields<'_>) -> Result<AuditEvent, String> {
     e.event_id = r.event_id.map(str::to_string);
     e.read_only = r.read_only;
     e.principal = principal(&r.identity);
+    // The event's account is the recipient's. A caller of another account
+    // (`AWSAccount`) or with no credentials is not in it: its account is
+    // no stand-in.
+    let outside = e.principal.kind == "AWSAccount";
     e.account = r
         .recipient
-        .or(e.principal.account.as_deref())
+        .or(e
+            .principal
+            .account
+            .as_deref()
+            .filter(|a| !outside && *a != ANONYMOUS))
         .unwrap_or_default()
         .to_string();
     let login_failed = r.console_login == Some("Failure");

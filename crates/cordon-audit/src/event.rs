@@ -27,6 +27,9 @@ impl Cloud {
     }
 }
 
+/// The account CloudTrail names for a caller that signed nothing.
+pub const ANONYMOUS: &str = "ANONYMOUS_PRINCIPAL";
+
 /// Who made the call.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
@@ -304,6 +307,24 @@ impl AuditEvent {
             Cloud::Azure => self
                 .detail_str("category")
                 .is_some_and(|c| c.ends_with("SignInLogs")),
+        }
+    }
+
+    /// Whether the call carried no credentials at all: S3's anonymous
+    /// principal, a storage request Azure logs as `Anonymous`, a Cloud
+    /// Storage call with no principal. Such calls reach only what is open
+    /// to anyone.
+    pub fn unauthenticated(&self) -> bool {
+        match self.cloud {
+            Cloud::Aws => self.principal.account.as_deref() == Some(ANONYMOUS),
+            Cloud::Gcp => {
+                self.principal.id.is_empty()
+                    && self.principal.kind == "anonymous"
+                    && self.service.starts_with("storage.")
+            }
+            Cloud::Azure => self
+                .detail_str("auth")
+                .is_some_and(|a| a.eq_ignore_ascii_case("anonymous")),
         }
     }
 

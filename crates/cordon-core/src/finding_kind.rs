@@ -55,11 +55,14 @@ pub enum FindingKind {
     /// Cloud data deleted in bulk or encrypted with keys the account does
     /// not hold.
     CloudDataDestroyed,
+    /// Cloud storage used by anyone (requests with no credentials) or by
+    /// an account outside the organisation that the policy does not name.
+    CloudStorageExposed,
 }
 
 impl FindingKind {
     /// Every kind.
-    pub const ALL: [FindingKind; 20] = [
+    pub const ALL: [FindingKind; 21] = [
         FindingKind::Beaconing,
         FindingKind::LongConnection,
         FindingKind::Exfiltration,
@@ -80,6 +83,7 @@ impl FindingKind {
         FindingKind::CloudDiscovery,
         FindingKind::CloudSensitiveAccess,
         FindingKind::CloudDataDestroyed,
+        FindingKind::CloudStorageExposed,
     ];
 
     /// The kind's name (`beaconing`, `cloud-exfiltration`, ...).
@@ -105,6 +109,7 @@ impl FindingKind {
             FindingKind::CloudDiscovery => "cloud-discovery",
             FindingKind::CloudSensitiveAccess => "cloud-sensitive-access",
             FindingKind::CloudDataDestroyed => "cloud-data-destroyed",
+            FindingKind::CloudStorageExposed => "cloud-storage-exposed",
         }
     }
 
@@ -130,6 +135,7 @@ impl FindingKind {
                 | FindingKind::CloudDiscovery
                 | FindingKind::CloudSensitiveAccess
                 | FindingKind::CloudDataDestroyed
+                | FindingKind::CloudStorageExposed
         )
     }
 }

@@ -215,12 +215,6 @@ const PERIMETER: Change = Change {
     technique: "T1530",
     kind: FindingKind::CloudSensitiveAccess,
 };
-const OTHER_ACCOUNT: Change = Change {
-    what: "storage reached by an identity of another account",
-    stage: "collection",
-    technique: "T1530",
-    kind: FindingKind::CloudSensitiveAccess,
-};
 const SIGNED_URL: Change = Change {
     what: "storage reached from the Internet with a shared access signature",
     stage: "collection",
@@ -308,11 +302,6 @@ fn sensitive(e: &AuditEvent) -> Option<Change> {
                     AI_USED
                 }
                 // A declared vendor's identity is expected there.
-                "s3" if other_account(e)
-                    && e.policy.as_deref().is_none_or(|c| c.vendor.is_none()) =>
-                {
-                    OTHER_ACCOUNT
-                }
                 _ => return None,
             })
         }
@@ -350,13 +339,6 @@ fn sensitive(e: &AuditEvent) -> Option<Change> {
         }
         Cloud::Azure => None,
     }
-}
-
-/// Whether an identity of another account made storage call `e` (the
-/// caller's account is not the one the trail belongs to).
-fn other_account(e: &AuditEvent) -> bool {
-    let caller = e.principal.account.as_deref().unwrap_or_default();
-    !caller.is_empty() && !e.account.is_empty() && caller != e.account
 }
 
 /// The kind of change an AWS call makes, when it is one to watch.

@@ -16,6 +16,9 @@
 //!   other resource policy (keys, queues, secrets, repositories, domains)
 //!   opened to another account or to `*` without a condition holding it
 //!   to the organisation, an IAM binding to `allUsers` (GCP);
+//! - **storage exposed** (T1530, T1619, T1537, T1565): storage that
+//!   served a request carrying no credentials, or an identity of another
+//!   account no group names;
 //! - **persistence** (T1098): keys, console passwords or SSH keys created
 //!   for another identity, administrator policies attached, role trust
 //!   opened to another account (also T1199: a trusted relationship the
@@ -519,6 +522,7 @@ impl AuditDetectors {
         self.events += 1;
         let found = logging(e)
             .or_else(|| moved_away(e))
+            .or_else(|| exposed_storage(e))
             .or_else(|| shared(e))
             .or_else(|| persistence(e))
             .or_else(|| unprotected_sign_in(e))
@@ -1674,6 +1678,200 @@ fn moved_away(e: &AuditEvent) -> Option<Finding> {
         ),
     );
     Some(f)
+}
+
+/// What a request without credentials did to storage.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpenUse {
+    /// Listed its objects or asked whether it exists.
+    List,
+    /// Read an object.
+    Read,
+    /// Wrote, replaced or deleted objects or their settings.
+    Write,
+}
+
+impl OpenUse {
+    fn of(e: &AuditEvent) -> OpenUse {
+        let a = lower(e);
+        // `storage.objects.list`, `ListBlobs`: the verb is the last word.
+        let verb = a.rsplit('.').next().unwrap_or(&a);
+        const WRITES: [&str; 12] = [
+            "put", "delete", "copy", "create", "upload", "restore", "set", "update", "patch",
+            "write", "append", "complete",
+        ];
+        if WRITES.iter().any(|w| verb.starts_with(w)) {
+            OpenUse::Write
+        } else if verb.starts_with("list")
+            || verb.starts_with("headbucket")
+            || verb.starts_with("getbucket")
+            || verb.starts_with("getcontainer")
+            || a.starts_with("storage.buckets.")
+        {
+            OpenUse::List
+        } else {
+            OpenUse::Read
+        }
+    }
+}
+
+/// Who outside the organisation a storage request came from.
+enum Outsider {
+    /// A request carrying no credentials: the storage is open to anyone.
+    Anyone,
+    /// An identity of another account that no group of the policy names.
+    Account(String),
+}
+
+impl Outsider {
+    fn of(e: &AuditEvent) -> Option<Outsider> {
+        if e.unauthenticated() {
+            return Some(Outsider::Anyone);
+        }
+        if e.cloud != Cloud::Aws {
+            return None;
+        }
+        let account = e.principal.account.as_deref().filter(|a| !a.is_empty())?;
+        // CloudTrail calls a caller of another account `AWSAccount`, even
+        // when the record names no recipient.
+        let other = if e.account.is_empty() {
+            e.principal.kind == "AWSAccount"
+        } else {
+            account != e.account
+        };
+        let declared = e
+            .policy
+            .as_deref()
+            .is_some_and(|c| !c.groups.is_empty() || c.vendor.is_some());
+        (other && !declared).then(|| Outsider::Account(account.to_string()))
+    }
+}
+
+/// Storage that served someone outside the organisation: a request with
+/// no credentials at all (it is open to anyone), or an identity of an
+/// account no group declares (T1530, T1619; T1565 for writes; T1537 for
+/// another account's reads). Each bucket is told once a day per outsider
+/// and kind of use. Refused requests are left alone: strangers knocking
+/// on closed storage are the Internet's background.
+fn exposed_storage(e: &AuditEvent) -> Option<Finding> {
+    if !e.success {
+        return None;
+    }
+    let storage = match e.cloud {
+        Cloud::Aws => e.service == "s3",
+        Cloud::Gcp => e.service.starts_with("storage."),
+        Cloud::Azure => true,
+    };
+    if !storage {
+        return None;
+    }
+    let outsider = Outsider::of(e)?;
+    let use_ = OpenUse::of(e);
+    let bucket = e
+        .resources
+        .first()
+        .map_or_else(|| "storage".to_string(), |r| container(r).to_string());
+    let data: &[String] = e.policy.as_deref().map_or(&[], |c| c.data.as_slice());
+    let personal = !data.is_empty();
+    let day = e.time_ms.div_euclid(86_400_000);
+    let (severity, why, techniques): (Severity, &str, &[&str]) = match (&outsider, use_) {
+        (_, OpenUse::Write) if matches!(outsider, Outsider::Anyone) => (
+            Severity::High,
+            "anyone can change or delete what the storage holds; high alone",
+            &["T1565", "T1530"],
+        ),
+        (Outsider::Account(_), OpenUse::Write) => (
+            Severity::Medium,
+            "an account no group declares changed what the storage holds; medium",
+            &["T1565"],
+        ),
+        (Outsider::Anyone, _) if personal => (
+            Severity::High,
+            "storage the policy says holds personal data served anyone who asked; high",
+            &["T1530"],
+        ),
+        (Outsider::Account(_), _) if personal => (
+            Severity::Medium,
+            "storage the policy says holds personal data served an account no group declares; medium",
+            &["T1530", "T1537"],
+        ),
+        (Outsider::Anyone, OpenUse::List) => (
+            Severity::Medium,
+            "the storage lists its contents to anyone, and an outsider listed them; medium",
+            &["T1619", "T1580"],
+        ),
+        (Outsider::Anyone, _) => (
+            Severity::Low,
+            "an object served to anyone: a public website's files look the same; low unless the policy says the storage holds personal data",
+            &["T1530"],
+        ),
+        (Outsider::Account(_), OpenUse::List) => (
+            Severity::Low,
+            "an account no group declares listed the storage: a partner the policy does not name yet, or someone the storage was opened to; low",
+            &["T1619"],
+        ),
+        (Outsider::Account(_), _) => (
+            Severity::Low,
+            "an account no group declares read from the storage: a partner the policy does not name yet, or data leaving; low",
+            &["T1530", "T1537"],
+        ),
+    };
+    let (outside, by) = match &outsider {
+        Outsider::Anyone => (
+            "anyone".to_string(),
+            "a request with no credentials".to_string(),
+        ),
+        Outsider::Account(a) => (a.clone(), format!("account {a}, which no group declares")),
+    };
+    let what = match use_ {
+        OpenUse::List => "listed",
+        OpenUse::Read => "read",
+        OpenUse::Write => "changed",
+    };
+    let score = match severity {
+        Severity::High | Severity::Critical => HIGH,
+        Severity::Medium => MEDIUM,
+        _ => LOW,
+    };
+    let mut f = audit_finding(
+        FindingKind::CloudStorageExposed,
+        &format!("exposed|{bucket}|{outside}|{}|{day}", use_ as u8),
+        e,
+        score,
+        format!(
+            "{bucket} {what} by {by} ({}) from {}{}",
+            e.action,
+            from(e),
+            if personal {
+                format!(
+                    "; the policy says it holds personal data ({})",
+                    data.join(", ")
+                )
+            } else {
+                String::new()
+            }
+        ),
+    );
+    f.techniques = techniques.iter().map(|t| t.to_string()).collect();
+    fact(&mut f, "bucket", bucket);
+    fact(&mut f, "outsider", outside);
+    if personal {
+        fact(&mut f, "data", data.to_vec());
+    }
+    calibrate(&mut f, (severity, why.to_string()));
+    Some(f)
+}
+
+/// The bucket or container an object's name is in (the name itself when
+/// it names no object).
+fn container(resource: &str) -> &str {
+    if let Some(rest) = resource.strip_prefix("arn:aws:s3:::") {
+        return rest.find('/').map_or(resource, |i| &resource[..13 + i]);
+    }
+    if let Some(i) = resource.find("/objects/") {
+        return &resource[..i];
+    }
+    resource
 }
 
 /// Logging, detection or guardrails switched off or opened (T1562.008,

@@ -291,7 +291,7 @@ fn a_role_used_from_a_network_it_never_used_is_news_after_a_day() {
         // a day, low): it is not what this test is about.
         found
             .into_iter()
-            .filter(|f| !f.evidence.facts.contains_key("change"))
+            .filter(|f| f.kind != cordon_core::FindingKind::CloudStorageExposed)
             .collect()
     };
     assert!(news(audit_run(&early)).is_empty());
@@ -882,7 +882,7 @@ fn sensitive_reads_are_low_once_a_day_and_routine_ones_are_not_told() {
             "GetObject",
             "s3",
             json!({"userIdentity": {"type": "AWSAccount", "accountId": "999988887777", "principalId": "AROA:x"}, "requestParameters": {"bucketName": "users", "key": "k"}}),
-            "cloud-sensitive-access",
+            "cloud-storage-exposed",
             "T1530",
         ),
         (
@@ -1293,4 +1293,231 @@ fn azure_layout_sweeps_policy_deployments_signed_links_and_moved_sessions_are_lo
         )]
     );
     assert!(told(&[sign_in(0, "81.2.69.160"), sign_in(5, "81.2.70.9")]).is_empty());
+}
+
+#[test]
+fn storage_serving_requests_without_credentials_is_told_by_what_they_did() {
+    use serde_json::json;
+    let anonymous =
+        json!({"type": "AWSAccount", "principalId": "", "accountId": "ANONYMOUS_PRINCIPAL"});
+    let call = |action: &str, key: Option<&str>, minute: u32, extra: serde_json::Value| {
+        let mut params = json!({"bucketName": "devtest", "Host": "devtest.s3.amazonaws.com"});
+        if let Some(k) = key {
+            params["key"] = json!(k);
+        }
+        let mut record = json!({
+            "eventTime": format!("2026-03-01T10:{minute:02}:00Z"),
+            "sourceIPAddress": "91.92.109.77",
+            "userIdentity": anonymous,
+            "requestParameters": params,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            record[k] = v.clone();
+        }
+        trail(action, "s3", record)
+    };
+    // The anonymous principal is no account: the event's account is the
+    // recipient's.
+    let listed = call("ListObjects", None, 0, json!({}));
+    assert!(listed.unauthenticated());
+    assert_eq!(listed.account, "111122223333");
+    let found = told(std::slice::from_ref(&listed));
+    assert_eq!(
+        found,
+        [(
+            "cloud-storage-exposed".to_string(),
+            "medium".to_string(),
+            vec!["T1619".to_string(), "T1580".to_string()]
+        )]
+    );
+    // Told once a day per bucket and kind of use, whatever the address.
+    let again: Vec<_> = (0..5)
+        .map(|m| {
+            call(
+                "HeadBucket",
+                None,
+                m,
+                json!({"sourceIPAddress": format!("81.2.69.{}", 160 + m)}),
+            )
+        })
+        .chain([listed])
+        .collect();
+    assert_eq!(told(&again).len(), 1);
+    let wrote = told(&[call("PutObject", Some("hello.txt"), 0, json!({}))]);
+    assert_eq!(
+        (wrote[0].0.as_str(), wrote[0].1.as_str()),
+        ("cloud-storage-exposed", "high")
+    );
+    assert_eq!(wrote[0].2, ["T1565", "T1530"]);
+    let read = told(&[call("GetObject", Some("index.html"), 0, json!({}))]);
+    assert_eq!(
+        (read[0].0.as_str(), read[0].1.as_str()),
+        ("cloud-storage-exposed", "low")
+    );
+    // Storage the policy says holds personal data: high for a read.
+    let mut personal = call("GetObject", Some("users.csv"), 0, json!({}));
+    personal.policy = Some(Box::new(cordon_audit::EventContext {
+        data: vec!["email".into()],
+        ..cordon_audit::EventContext::default()
+    }));
+    let found = audit_run(&[personal]);
+    assert_eq!(found[0].severity, crate::finding::Severity::High);
+    assert!(
+        found[0].evidence.summary.contains("email"),
+        "{}",
+        found[0].evidence.summary
+    );
+    // Refused: strangers knocking on closed storage are not told; nor is a
+    // signed call, nor an anonymous call to anything but storage.
+    assert!(
+        told(&[call(
+            "ListObjects",
+            None,
+            0,
+            json!({"errorCode": "AccessDenied"})
+        )])
+        .is_empty()
+    );
+    assert!(
+        told(&[trail(
+            "ListObjects",
+            "s3",
+            json!({"requestParameters": {"bucketName": "devtest"}})
+        )])
+        .is_empty()
+    );
+    assert!(
+        told(&[trail(
+            "DescribeRegions",
+            "ec2",
+            json!({"userIdentity": anonymous})
+        )])
+        .is_empty()
+    );
+    // Another account's identity (CloudTrail's `AWSAccount` caller): low
+    // for a read, medium for a write, nothing once a group names it or when
+    // it is the bucket's own account.
+    let foreign =
+        json!({"type": "AWSAccount", "principalId": "AROAEXAMPLE:s", "accountId": "999988887777"});
+    let read = told(&[call(
+        "GetObject",
+        Some("a.csv"),
+        0,
+        json!({"userIdentity": foreign}),
+    )]);
+    assert_eq!(
+        read,
+        [(
+            "cloud-storage-exposed".to_string(),
+            "low".to_string(),
+            vec!["T1530".to_string(), "T1537".to_string()]
+        )]
+    );
+    let wrote = told(&[call(
+        "PutObject",
+        Some("a.csv"),
+        0,
+        json!({"userIdentity": foreign}),
+    )]);
+    assert_eq!(wrote[0].1, "medium");
+    let mut partner = call(
+        "GetObject",
+        Some("a.csv"),
+        0,
+        json!({"userIdentity": foreign}),
+    );
+    partner.policy = Some(Box::new(cordon_audit::EventContext {
+        groups: vec!["mail-vendor".into()],
+        vendor: Some("mailer".into()),
+        ..cordon_audit::EventContext::default()
+    }));
+    assert!(
+        audit_run(&[partner])
+            .iter()
+            .all(|f| f.kind != cordon_core::FindingKind::CloudStorageExposed)
+    );
+    let own =
+        json!({"type": "AWSAccount", "principalId": "AROAEXAMPLE:s", "accountId": "111122223333"});
+    assert!(
+        told(&[call(
+            "GetObject",
+            Some("a.csv"),
+            0,
+            json!({"userIdentity": own})
+        )])
+        .is_empty()
+    );
+    // With no recipient recorded, another account's caller is still not
+    // the event's account.
+    let mut record = json!({
+        "eventVersion": "1.08", "eventTime": "2026-03-01T10:00:00Z", "eventSource": "s3.amazonaws.com",
+        "eventName": "ListObjects", "sourceIPAddress": "91.92.109.77", "userIdentity": foreign,
+        "requestParameters": {"bucketName": "devtest"},
+    });
+    assert_eq!(
+        cordon_audit::cloudtrail::normalise(&record)
+            .unwrap()
+            .account,
+        ""
+    );
+    record["userIdentity"] = anonymous.clone();
+    assert_eq!(
+        cordon_audit::cloudtrail::normalise(&record)
+            .unwrap()
+            .account,
+        ""
+    );
+    // Azure storage logs name the authentication; a listing of a
+    // container with none is the same finding.
+    let azure = cordon_audit::azure::normalise(&json!({
+        "time": "2026-03-01T10:00:00Z",
+        "resourceId": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default",
+        "category": "StorageRead",
+        "operationName": "ListBlobs",
+        "statusText": "Success",
+        "callerIpAddress": "91.92.109.77:50000",
+        "identity": {"type": "Anonymous"},
+        "uri": "https://acct.blob.core.windows.net/public?restype=container&comp=list",
+    }))
+    .unwrap();
+    assert!(azure.unauthenticated(), "{azure:?}");
+    let found = told(&[azure]);
+    assert_eq!(
+        (found[0].0.as_str(), found[0].1.as_str()),
+        ("cloud-storage-exposed", "medium")
+    );
+    // Refused by the storage (its HTTP status): not told.
+    let refused = cordon_audit::azure::normalise(&json!({
+        "time": "2026-03-01T10:00:00Z",
+        "resourceId": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default",
+        "category": "StorageRead",
+        "operationName": "GetBlob",
+        "statusCode": 403,
+        "statusText": "AnonymousAuthorizationError",
+        "callerIpAddress": "91.92.109.77:50000",
+        "identity": {"type": "Anonymous"},
+    }))
+    .unwrap();
+    assert!(!refused.success);
+    assert!(told(&[refused]).is_empty());
+    // Cloud Storage with no principal at all.
+    let gcs = cordon_audit::gcp::normalise(&json!({
+        "timestamp": "2026-03-01T10:00:00Z",
+        "logName": "projects/p1/logs/cloudaudit.googleapis.com%2Fdata_access",
+        "resource": {"type": "gcs_bucket", "labels": {"project_id": "p1", "bucket_name": "open"}},
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "serviceName": "storage.googleapis.com",
+            "methodName": "storage.objects.create",
+            "resourceName": "projects/_/buckets/open/objects/x.txt",
+            "authenticationInfo": {},
+            "requestMetadata": {"callerIp": "91.92.109.77"},
+        },
+    }))
+    .unwrap();
+    assert!(gcs.unauthenticated(), "{gcs:?}");
+    let found = audit_run(&[gcs]);
+    assert_eq!(found[0].severity, crate::finding::Severity::High);
+    assert_eq!(found[0].dst, "projects/_/buckets/open/objects/x.txt");
+    assert_eq!(found[0].evidence.facts["bucket"], "projects/_/buckets/open");
 }
