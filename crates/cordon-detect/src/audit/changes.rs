@@ -215,6 +215,12 @@ const PERIMETER: Change = Change {
     technique: "T1530",
     kind: FindingKind::CloudSensitiveAccess,
 };
+const ENDPOINT_FROM_INTERNET: Change = Change {
+    what: "storage reached through a VPC endpoint from an Internet address (an endpoint's callers are inside the network)",
+    stage: "collection",
+    technique: "T1530",
+    kind: FindingKind::CloudSensitiveAccess,
+};
 const SIGNED_URL: Change = Change {
     what: "storage reached from the Internet with a shared access signature",
     stage: "collection",
@@ -240,6 +246,12 @@ fn sensitive(e: &AuditEvent) -> Option<Change> {
         Cloud::Aws => {
             if e.error.as_deref() == Some("VpceAccessDenied") {
                 return Some(PERIMETER);
+            }
+            if e.service == "s3"
+                && e.detail_str("vpcEndpointId").is_some()
+                && e.source_ip.is_some_and(cordon_core::ip::is_internet)
+            {
+                return Some(ENDPOINT_FROM_INTERNET);
             }
             let long_term = e.principal.kind == "IAMUser";
             Some(match e.service.as_str() {

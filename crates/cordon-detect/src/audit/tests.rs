@@ -886,6 +886,13 @@ fn sensitive_reads_are_low_once_a_day_and_routine_ones_are_not_told() {
             "T1530",
         ),
         (
+            "GetObject",
+            "s3",
+            json!({"sourceIPAddress": "91.92.109.77", "vpcEndpointId": "vpce-1", "eventType": "AwsVpceEvent", "requestParameters": {"bucketName": "users", "key": "k"}}),
+            "cloud-sensitive-access",
+            "T1530",
+        ),
+        (
             "PutFoundationModelEntitlement",
             "bedrock",
             json!({"userIdentity": role}),
@@ -918,6 +925,11 @@ fn sensitive_reads_are_low_once_a_day_and_routine_ones_are_not_told() {
             "GetObject",
             "s3",
             json!({"requestParameters": {"bucketName": "users", "key": "k"}}),
+        ),
+        (
+            "GetObject",
+            "s3",
+            json!({"sourceIPAddress": "10.0.0.1", "vpcEndpointId": "vpce-1", "requestParameters": {"bucketName": "users", "key": "k"}}),
         ),
     ] {
         assert!(
