@@ -1853,6 +1853,15 @@ fn exposed_storage(e: &AuditEvent) -> Option<Finding> {
         ),
     );
     f.techniques = techniques.iter().map(|t| t.to_string()).collect();
+    f.stage = match use_ {
+        OpenUse::List => "discovery",
+        OpenUse::Read => "collection",
+        OpenUse::Write => "impact",
+    }
+    .to_string();
+    if matches!(outsider, Outsider::Anyone) {
+        f.src = "anyone (no credentials)".to_string();
+    }
     fact(&mut f, "bucket", bucket);
     fact(&mut f, "outsider", outside);
     if personal {

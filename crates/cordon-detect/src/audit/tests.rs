@@ -1355,6 +1355,9 @@ fn storage_serving_requests_without_credentials_is_told_by_what_they_did() {
         .chain([listed])
         .collect();
     assert_eq!(told(&again).len(), 1);
+    let found = audit_run(&again);
+    assert_eq!(found[0].src, "anyone (no credentials)");
+    assert_eq!(found[0].stage, "discovery");
     let wrote = told(&[call("PutObject", Some("hello.txt"), 0, json!({}))]);
     assert_eq!(
         (wrote[0].0.as_str(), wrote[0].1.as_str()),
