@@ -269,8 +269,14 @@ pub fn print_findings(
             outln!("{}", serde_json::to_string_pretty(&bundle)?);
         }
         FindingsOutput::Table => {
+            // As wide as the longest kind, so every row lines up.
+            let kind_width = cordon_core::FindingKind::ALL
+                .iter()
+                .map(|k| k.as_str().len())
+                .max()
+                .unwrap_or(4);
             outln!(
-                "{:<9} {:<19} {:<24} {:<34} {:<20} techniques",
+                "{:<9} {:<kind_width$} {:<24} {:<34} {:<20} techniques",
                 "severity",
                 "kind",
                 "first seen",
@@ -280,9 +286,9 @@ pub fn print_findings(
             for f in findings {
                 let path = format!("{} → {}", f.src, f.dst);
                 outln!(
-                    "{:<9} {:<19} {:<24} {:<34} {:<20} {}",
+                    "{:<9} {:<kind_width$} {:<24} {:<34} {:<20} {}",
                     f.severity.as_str(),
-                    f.kind,
+                    f.kind.as_str(),
                     format_rfc3339(f.first_ms),
                     path,
                     f.stage,
