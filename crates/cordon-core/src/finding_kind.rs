@@ -142,7 +142,7 @@ impl FindingKind {
 
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -175,5 +175,11 @@ mod tests {
             assert_eq!(serde_json::from_str::<FindingKind>(&json).ok(), Some(k));
         }
         assert!("exfil".parse::<FindingKind>().is_err());
+    }
+
+    #[test]
+    fn a_kind_fills_the_width_a_table_gives_it() {
+        assert_eq!(format!("{:<12}|", FindingKind::Beaconing), "beaconing   |");
+        assert_eq!(format!("{}", FindingKind::Beaconing), "beaconing");
     }
 }
