@@ -317,10 +317,9 @@ impl AuditEvent {
     pub fn unauthenticated(&self) -> bool {
         match self.cloud {
             Cloud::Aws => self.principal.account.as_deref() == Some(ANONYMOUS),
+            // The reader calls a principal with no email `anonymous`.
             Cloud::Gcp => {
-                self.principal.id.is_empty()
-                    && self.principal.kind == "anonymous"
-                    && self.service.starts_with("storage.")
+                self.principal.kind == "anonymous" && self.service.starts_with("storage.")
             }
             Cloud::Azure => self
                 .detail_str("auth")

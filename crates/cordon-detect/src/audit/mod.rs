@@ -69,6 +69,15 @@ const HIGH: f64 = 75.0;
 const MEDIUM: f64 = 55.0;
 const LOW: f64 = 30.0;
 
+/// The score a rule gives a finding it caps at `severity`.
+fn score_of(severity: Severity) -> f64 {
+    match severity {
+        Severity::Critical | Severity::High => HIGH,
+        Severity::Medium => MEDIUM,
+        Severity::Low => LOW,
+    }
+}
+
 struct SignIns {
     failures: Vec<i64>,
     last_ms: i64,
@@ -398,8 +407,8 @@ const FAILED_ALONE: usize = 10;
 /// ... and a determined one.
 const FAILED_MANY: usize = 30;
 
-/// The networks one instance's role credentials were used from, and the
-/// day they were last told.
+/// The network blocks one instance's role credentials (or one sign-in
+/// session) were used from, and when last.
 struct Instance {
     blocks: Vec<String>,
     last_ms: i64,
@@ -409,6 +418,18 @@ struct Instance {
 impl Aged for Instance {
     fn last_ms(&self) -> i64 {
         self.last_ms
+    }
+}
+
+impl Instance {
+    /// Note network block `blk`; whether it is one not seen before (at
+    /// most eight are kept).
+    fn saw(&mut self, blk: String) -> bool {
+        let new = !self.blocks.contains(&blk);
+        if new && self.blocks.len() < 8 {
+            self.blocks.push(blk);
+        }
+        new
     }
 }
 
@@ -932,38 +953,41 @@ impl AuditDetectors {
         // Deleting or re-encrypting: medium above the identity's own
         // earlier windows or when large; the first time it is seen, low.
         let firm = w.windows > 0 || w.calls >= 200;
-        let (finding_kind, score, severity, why) = match kind {
+        let (finding_kind, cap) = match kind {
             Reads::Deletes | Reads::CustomerKeys => (
                 FindingKind::CloudDataDestroyed,
-                if firm { MEDIUM } else { LOW },
-                if firm {
-                    Severity::Medium
-                } else {
-                    Severity::Low
-                },
-                if firm {
-                    "storage destroyed or made unreadable in bulk, well above the identity's own earlier windows; medium alone"
-                } else {
-                    "storage destroyed or made unreadable in bulk by an identity never seen doing it before; low alone, medium as it grows"
-                },
+                either(
+                    firm,
+                    (
+                        Severity::Medium,
+                        "storage destroyed or made unreadable in bulk, well above the identity's own earlier windows; medium alone",
+                    ),
+                    (
+                        Severity::Low,
+                        "storage destroyed or made unreadable in bulk by an identity never seen doing it before; low alone, medium as it grows",
+                    ),
+                ),
             ),
             Reads::Layout => (
                 FindingKind::CloudDiscovery,
-                LOW,
-                Severity::Low,
-                "the network's layout read in bulk: an inventory tool as often as an intruder mapping it; low",
+                (
+                    Severity::Low,
+                    "the network's layout read in bulk: an inventory tool as often as an intruder mapping it; low".to_string(),
+                ),
             ),
             _ if personal => (
                 FindingKind::CloudBulkRead,
-                HIGH,
-                Severity::High,
-                "personal data (as the policy classifies the storage) read in bulk",
+                (
+                    Severity::High,
+                    "personal data (as the policy classifies the storage) read in bulk".to_string(),
+                ),
             ),
             _ => (
                 FindingKind::CloudBulkRead,
-                MEDIUM,
-                Severity::Medium,
-                "bulk reads alone (no policy says the identity may not read them); medium",
+                (
+                    Severity::Medium,
+                    "bulk reads alone (no policy says the identity may not read them); medium".to_string(),
+                ),
             ),
         };
         let counted = if kind.counts_calls() {
@@ -985,7 +1009,7 @@ impl AuditDetectors {
             finding_kind,
             &format!("bulk|{}|{:?}|{}", key.0, kind, w.start_ms),
             e,
-            score,
+            score_of(cap.0),
             format!(
                 "{} {counted}{}) within {} min, from {}",
                 who(e),
@@ -1012,7 +1036,7 @@ impl AuditDetectors {
                 data.join(", ")
             ));
         }
-        calibrate(&mut f, (severity, why.into()));
+        calibrate(&mut f, cap);
         out.push(f);
     }
 
@@ -1043,6 +1067,17 @@ impl AuditDetectors {
             return;
         }
         let twice = n == 2;
+        let cap = either(
+            twice,
+            (
+                Severity::Medium,
+                "a right password with second factors failing again: someone else holds the password",
+            ),
+            (
+                Severity::Low,
+                "one failed second factor: a slip, or someone else holding the password; low alone",
+            ),
+        );
         let mut f = audit_finding(
             FindingKind::CloudAccountCompromise,
             &format!(
@@ -1050,7 +1085,7 @@ impl AuditDetectors {
                 s.failures[0] / SECOND_FACTOR_WINDOW_MS
             ),
             e,
-            if twice { MEDIUM } else { LOW },
+            score_of(cap.0),
             format!(
                 "the password of {} was accepted and the second factor failed{}, from {}",
                 who(e),
@@ -1065,20 +1100,7 @@ impl AuditDetectors {
         f.first_ms = s.failures[0];
         f.techniques = vec!["T1621".into(), "T1110".into(), "T1078.004".into()];
         fact(&mut f, "shape", "second factor failed");
-        calibrate(
-            &mut f,
-            either(
-                twice,
-                (
-                    Severity::Medium,
-                    "a right password with second factors failing again: someone else holds the password",
-                ),
-                (
-                    Severity::Low,
-                    "one failed second factor: a slip, or someone else holding the password; low alone",
-                ),
-            ),
-        );
+        calibrate(&mut f, cap);
         out.push(f);
     }
 
@@ -1121,11 +1143,22 @@ impl AuditDetectors {
             .cloned()
             .collect::<Vec<_>>()
             .join(", ");
+        let cap = either(
+            probing,
+            (
+                Severity::Medium,
+                "calls refused across many APIs: an identity probing what it may do; medium",
+            ),
+            (
+                Severity::Low,
+                "one client refused again and again: a misconfiguration as often as an intruder; low",
+            ),
+        );
         let mut f = audit_finding(
             FindingKind::CloudDiscovery,
             &format!("refused|{who_key}|{}", r.start_ms),
             e,
-            if probing { MEDIUM } else { LOW },
+            score_of(cap.0),
             format!(
                 "{} calls refused to {} within {} min, across {} API(s) ({shown}{}), from {}",
                 r.calls,
@@ -1141,20 +1174,7 @@ impl AuditDetectors {
         fact(&mut f, "refused_calls", r.calls);
         fact(&mut f, "apis", r.apis.clone());
         fact(&mut f, "shape", "refused calls");
-        calibrate(
-            &mut f,
-            either(
-                probing,
-                (
-                    Severity::Medium,
-                    "calls refused across many APIs: an identity probing what it may do; medium",
-                ),
-                (
-                    Severity::Low,
-                    "one client refused again and again: a misconfiguration as often as an intruder; low",
-                ),
-            ),
-        );
+        calibrate(&mut f, cap);
         out.push(f);
     }
 
@@ -1181,10 +1201,7 @@ impl AuditDetectors {
         });
         let told_today = inst.last_ms.div_euclid(86_400_000) == day && !inst.blocks.is_empty();
         inst.last_ms = inst.last_ms.max(e.time_ms);
-        let new_block = !inst.blocks.contains(&blk);
-        if new_block && inst.blocks.len() < 8 {
-            inst.blocks.push(blk);
-        }
+        let new_block = inst.saw(blk);
         let two = inst.blocks.len() >= 2 && new_block && !inst.reported_two;
         if two {
             inst.reported_two = true;
@@ -1267,13 +1284,7 @@ impl AuditDetectors {
             s.blocks.clear();
         }
         s.last_ms = s.last_ms.max(e.time_ms);
-        if s.blocks.contains(&blk) {
-            return;
-        }
-        if s.blocks.len() < 8 {
-            s.blocks.push(blk);
-        }
-        if s.blocks.len() < 2 || s.reported_two {
+        if !s.saw(blk) || s.blocks.len() < 2 || s.reported_two {
             return;
         }
         s.reported_two = true;
@@ -1331,11 +1342,22 @@ impl AuditDetectors {
                 if n == FAILED_ALONE || n == FAILED_MANY {
                     let first = s.failures.first().copied().unwrap_or(e.time_ms);
                     let many = n == FAILED_MANY;
+                    let cap = either(
+                        many,
+                        (
+                            Severity::Medium,
+                            "a long run of failed sign-ins: guessing, or a client with a stale secret; medium",
+                        ),
+                        (
+                            Severity::Low,
+                            "failed sign-ins alone: guessing, or a client with a stale secret; low until one succeeds",
+                        ),
+                    );
                     let mut f = audit_finding(
                         FindingKind::CloudAccountCompromise,
                         &format!("sign-in-failures|{key}|{n}|{}", first / FAILED_WINDOW_MS),
                         e,
-                        if many { MEDIUM } else { LOW },
+                        score_of(cap.0),
                         format!(
                             "{n} failed sign-ins for {} from {} within {} min, none succeeded yet (last: {})",
                             who(e),
@@ -1348,20 +1370,7 @@ impl AuditDetectors {
                     f.techniques = vec!["T1110".into()];
                     fact(&mut f, "failed_sign_ins", n);
                     fact(&mut f, "shape", "failures without success");
-                    calibrate(
-                        &mut f,
-                        either(
-                            many,
-                            (
-                                Severity::Medium,
-                                "a long run of failed sign-ins: guessing, or a client with a stale secret; medium",
-                            ),
-                            (
-                                Severity::Low,
-                                "failed sign-ins alone: guessing, or a client with a stale secret; low until one succeeds",
-                            ),
-                        ),
-                    );
+                    calibrate(&mut f, cap);
                     out.push(f);
                 }
                 continue;
@@ -1645,11 +1654,22 @@ fn moved_away(e: &AuditEvent) -> Option<Finding> {
     }
     let to = foreign.join(", ");
     let target = e.resources.first().cloned().unwrap_or_default();
+    let cap = either(
+        copy,
+        (
+            Severity::High,
+            "stored data copied into a bucket another account owns; high alone",
+        ),
+        (
+            Severity::Medium,
+            "data uploaded into a bucket another account owns (a partner's, or a way out); medium",
+        ),
+    );
     let mut f = audit_finding(
         FindingKind::CloudDataShared,
         &format!("foreign-bucket|{target}|{to}"),
         e,
-        if copy { HIGH } else { MEDIUM },
+        score_of(cap.0),
         format!(
             "objects {} a bucket of account {to}: {} by {} from {}",
             if copy { "copied to" } else { "written to" },
@@ -1663,20 +1683,7 @@ fn moved_away(e: &AuditEvent) -> Option<Finding> {
     if let Some(src) = e.detail_str("requestParameters/x-amz-copy-source") {
         fact(&mut f, "copied_from", src);
     }
-    calibrate(
-        &mut f,
-        either(
-            copy,
-            (
-                Severity::High,
-                "stored data copied into a bucket another account owns; high alone",
-            ),
-            (
-                Severity::Medium,
-                "data uploaded into a bucket another account owns (a partner's, or a way out); medium",
-            ),
-        ),
-    );
+    calibrate(&mut f, cap);
     Some(f)
 }
 
@@ -1775,7 +1782,7 @@ fn exposed_storage(e: &AuditEvent) -> Option<Finding> {
     let personal = !data.is_empty();
     let day = e.time_ms.div_euclid(86_400_000);
     let (severity, why, techniques): (Severity, &str, &[&str]) = match (&outsider, use_) {
-        (_, OpenUse::Write) if matches!(outsider, Outsider::Anyone) => (
+        (Outsider::Anyone, OpenUse::Write) => (
             Severity::High,
             "anyone can change or delete what the storage holds; high alone",
             &["T1565", "T1530"],
@@ -1828,16 +1835,11 @@ fn exposed_storage(e: &AuditEvent) -> Option<Finding> {
         OpenUse::Read => "read",
         OpenUse::Write => "changed",
     };
-    let score = match severity {
-        Severity::High | Severity::Critical => HIGH,
-        Severity::Medium => MEDIUM,
-        _ => LOW,
-    };
     let mut f = audit_finding(
         FindingKind::CloudStorageExposed,
         &format!("exposed|{bucket}|{outside}|{}|{day}", use_ as u8),
         e,
-        score,
+        score_of(severity),
         format!(
             "{bucket} {what} by {by} ({}) from {}{}",
             e.action,
