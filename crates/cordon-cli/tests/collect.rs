@@ -18,15 +18,8 @@ use common::temp_dir;
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn checksum(b: &[u8]) -> u16 {
     let mut sum: u32 = b
@@ -109,12 +102,19 @@ fn write_pcap(path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
-fn start_collector(store: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+/// A running collector on a port the system chose, once it listens.
+struct Collector {
+    child: Child,
+    port: u16,
+    errors: mpsc::Receiver<String>,
+}
+
+fn start_collector(store: &Path) -> Collector {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
         .args([
             "collect",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--store",
             store.to_str().unwrap(),
             "--json",
@@ -129,27 +129,22 @@ fn start_collector(store: &Path, port: u16) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until it listens: a bind to the same port fails while it does.
-    let started = Instant::now();
-    while UdpSocket::bind(("127.0.0.1", port)).is_ok()
-        && started.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(20));
+    let (addr, errors) = common::collector_address(&mut child);
+    Collector {
+        child,
+        port: addr.port(),
+        errors,
     }
-    child
 }
 
-fn stop_collector(child: Child) -> serde_json::Value {
+fn stop_collector(collector: Collector) -> serde_json::Value {
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &collector.child.id().to_string()])
         .status()
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = collector.child.wait_with_output().unwrap();
+    let said: Vec<String> = collector.errors.try_iter().collect();
+    assert!(out.status.success(), "{}", said.join("\n"));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -182,8 +177,8 @@ fn pmacct_exports_in_every_version_and_the_collector_stores_them() {
     write_pcap(&pcap);
     for version in ["5", "9", "10"] {
         let store = dir.join(format!("store-v{version}"));
-        let port = free_udp_port();
-        let collector = start_collector(&store, port);
+        let collector = start_collector(&store);
+        let port = collector.port;
         let conf = dir.join(format!("pmacctd-v{version}.conf"));
         std::fs::write(
             &conf,
@@ -242,8 +237,8 @@ fn pmacct_exports_in_every_version_and_the_collector_stores_them() {
 fn the_collector_counts_garbage_and_keeps_going() {
     let dir = temp_dir("garbage");
     let store = dir.join("store");
-    let port = free_udp_port();
-    let collector = start_collector(&store, port);
+    let collector = start_collector(&store);
+    let port = collector.port;
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     sender
         .send_to(b"not netflow at all", ("127.0.0.1", port))

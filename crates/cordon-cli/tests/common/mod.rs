@@ -44,8 +44,32 @@ pub fn stderr(o: &Output) -> String {
 /// child never writes into a closed pipe (and ends, as `cordon` does when
 /// its reader goes away).
 pub fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    read_lines(child.stdout.take().unwrap())
+}
+
+/// Lines `child` prints on its (piped) standard error, as they come.
+pub fn error_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    read_lines(child.stderr.take().unwrap())
+}
+
+/// The UDP address a `cordon collect` child listens on, once it does: it
+/// says so on standard error after binding, so a test can give it port 0
+/// and wait for no guess (a test that probes the port by binding it can
+/// take it from the collector). The rest of its standard error follows.
+pub fn collector_address(child: &mut Child) -> (std::net::SocketAddr, mpsc::Receiver<String>) {
+    let errors = error_lines(child);
+    let line = wait_for(&errors, "collecting NetFlow/IPFIX on udp ");
+    let addr = line
+        .split_whitespace()
+        .skip_while(|w| *w != "udp")
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{line}`"));
+    (addr, errors)
+}
+
+fn read_lines(out: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             let _ = tx.send(line);
