@@ -398,6 +398,34 @@ const REFUSED_RUN: u64 = 15;
 /// Distinct APIs among them that make it probing rather than one
 /// misconfigured client retrying.
 const PROBED_APIS: usize = 5;
+
+/// Distinct read APIs, and the services they span, that make one
+/// identity's reads within [`READ_WINDOW_MS`] a sweep of the account
+/// rather than a person looking at a page or a workload doing its job.
+const SWEEP_APIS: usize = 12;
+const SWEEP_SERVICES: usize = 4;
+/// The APIs and services a sweep keeps to show (its counts go on).
+const SWEEP_KEPT: usize = 64;
+const DAY_MS: i64 = 24 * 3_600_000;
+
+/// One identity's successful reads in the current window, and the day
+/// it was first told sweeping.
+struct Sweep {
+    start_ms: i64,
+    last_ms: i64,
+    calls: u64,
+    apis: Vec<String>,
+    services: Vec<String>,
+    /// Distinct APIs when last told in this window (0: not yet).
+    reported: usize,
+    told_day: Option<i64>,
+}
+
+impl Aged for Sweep {
+    fn last_ms(&self) -> i64 {
+        self.last_ms
+    }
+}
 /// How long a run of second-factor failures counts.
 const SECOND_FACTOR_WINDOW_MS: i64 = 15 * 60_000;
 /// How long one sign-in session's networks are compared.
@@ -488,6 +516,7 @@ pub(crate) struct AuditDetectors {
     identities: Bounded<String, Identity>,
     vendors: Bounded<String, VendorIdentity>,
     refused: Bounded<String, Refusals>,
+    sweeps: Bounded<String, Sweep>,
     second_factors: Bounded<String, SignIns>,
     instances: Bounded<String, Instance>,
     sessions: Bounded<String, Instance>,
@@ -502,6 +531,7 @@ impl AuditDetectors {
             identities: Bounded::new(MAX_SIGNERS),
             vendors: Bounded::new(MAX_SIGNERS),
             refused: Bounded::new(MAX_SIGNERS),
+            sweeps: Bounded::new(MAX_SIGNERS),
             second_factors: Bounded::new(MAX_SIGNERS),
             instances: Bounded::new(MAX_SIGNERS),
             sessions: Bounded::new(MAX_SIGNERS),
@@ -521,6 +551,7 @@ impl AuditDetectors {
             + self.identities.len()
             + self.vendors.len()
             + self.refused.len()
+            + self.sweeps.len()
             + self.second_factors.len()
             + self.instances.len()
             + self.sessions.len()
@@ -533,6 +564,7 @@ impl AuditDetectors {
             + self.identities.evicted()
             + self.vendors.evicted()
             + self.refused.evicted()
+            + self.sweeps.evicted()
             + self.second_factors.evicted()
             + self.instances.evicted()
             + self.sessions.evicted()
@@ -558,6 +590,7 @@ impl AuditDetectors {
         self.second_factor(e, out);
         self.bulk_read(e, out);
         self.refusals(e, out);
+        self.sweep(e, out);
         self.instance_credentials(e, out);
         self.session_moved(e, out);
         if e.policy.as_deref().is_some_and(|c| c.vendor.is_some()) {
@@ -1104,6 +1137,110 @@ impl AuditDetectors {
         out.push(f);
     }
 
+    /// One identity reading [`SWEEP_APIS`] distinct APIs across
+    /// [`SWEEP_SERVICES`] services or more within [`READ_WINDOW_MS`]: the
+    /// account mapped (T1580, T1526, T1087.004). `low`, told the first day
+    /// an identity does it and again that day only as the sweep doubles;
+    /// an identity that swept on an earlier day is an inventory tool at
+    /// work. Calls the cloud makes on someone's behalf (no address) and
+    /// calls without credentials are left to their own rules.
+    fn sweep(&mut self, e: &AuditEvent, out: &mut Vec<Finding>) {
+        if !e.success
+            || e.is_sign_in()
+            || e.source_ip.is_none()
+            || e.principal.kind == "AWSService"
+            || e.unauthenticated()
+            || !reads_only(e)
+        {
+            return;
+        }
+        let Some(who_key) = identity(e) else {
+            return;
+        };
+        let s = self.sweeps.entry(who_key.clone(), || Sweep {
+            start_ms: e.time_ms,
+            last_ms: e.time_ms,
+            calls: 0,
+            apis: Vec::new(),
+            services: Vec::new(),
+            reported: 0,
+            told_day: None,
+        });
+        if e.time_ms >= s.start_ms + READ_WINDOW_MS {
+            s.start_ms = e.time_ms;
+            s.calls = 0;
+            s.apis.clear();
+            s.services.clear();
+            s.reported = 0;
+        }
+        s.last_ms = s.last_ms.max(e.time_ms);
+        s.calls += 1;
+        let api = format!("{}:{}", e.service, e.action);
+        if !s.apis.contains(&api) && s.apis.len() < SWEEP_KEPT {
+            s.apis.push(api);
+        }
+        if !s.services.contains(&e.service) && s.services.len() < SWEEP_KEPT {
+            s.services.push(e.service.clone());
+        }
+        if s.apis.len() < SWEEP_APIS || s.services.len() < SWEEP_SERVICES {
+            return;
+        }
+        let day = e.time_ms.div_euclid(DAY_MS);
+        match s.told_day {
+            // Its habit: an inventory or backup tool sweeps every day.
+            Some(d) if d < day => return,
+            // Told today in an earlier window.
+            Some(_) if s.reported == 0 => return,
+            _ => {}
+        }
+        if s.reported > 0 && s.apis.len() < 2 * s.reported {
+            return;
+        }
+        s.reported = s.apis.len();
+        s.told_day = Some(day);
+        let shown = s
+            .apis
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut f = audit_finding(
+            FindingKind::CloudDiscovery,
+            &format!("sweep|{who_key}|{}", s.start_ms),
+            e,
+            LOW,
+            format!(
+                "{} distinct read APIs{} across {} services by {} within {} min ({shown}{}), from {}",
+                s.apis.len(),
+                if s.apis.len() >= SWEEP_KEPT {
+                    " or more"
+                } else {
+                    ""
+                },
+                s.services.len(),
+                who(e),
+                READ_WINDOW_MS / 60_000,
+                if s.apis.len() > 8 { ", …" } else { "" },
+                from(e)
+            ),
+        );
+        f.first_ms = s.start_ms;
+        f.techniques = vec!["T1580".into(), "T1526".into(), "T1087.004".into()];
+        fact(&mut f, "read_calls", s.calls);
+        fact(&mut f, "apis", s.apis.clone());
+        fact(&mut f, "services", s.services.clone());
+        fact(&mut f, "shape", "read sweep");
+        calibrate(
+            &mut f,
+            (
+                Severity::Low,
+                "many services read within minutes: an inventory tool on its first day as often as an intruder mapping the account; low".to_string(),
+            ),
+        );
+        out.push(f);
+    }
+
     /// Calls refused to one identity within [`READ_WINDOW_MS`]: `low` for
     /// a run of them, `medium` when they span [`PROBED_APIS`] APIs or more
     /// (an identity finding out what it may do; T1580, T1087.004).
@@ -1407,6 +1544,24 @@ impl AuditDetectors {
             s.failures.clear();
         }
     }
+}
+
+/// Whether a call only reads: as the record says (CloudTrail's
+/// `readOnly`), else by its operation's verb (`storage.objects.list`,
+/// `ListServiceAccounts`, `.../read`).
+fn reads_only(e: &AuditEvent) -> bool {
+    if let Some(read) = e.read_only {
+        return read;
+    }
+    let verb = e
+        .action
+        .rsplit(['.', '/'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    ["get", "list", "describe", "read", "search", "lookup"]
+        .iter()
+        .any(|v| verb.starts_with(v))
 }
 
 fn who(e: &AuditEvent) -> &str {

@@ -1536,3 +1536,88 @@ fn storage_serving_requests_without_credentials_is_told_by_what_they_did() {
     assert_eq!(found[0].dst, "projects/_/buckets/open/objects/x.txt");
     assert_eq!(found[0].evidence.facts["bucket"], "projects/_/buckets/open");
 }
+
+#[test]
+fn an_account_read_across_many_services_in_minutes_is_a_low_sweep_once() {
+    use serde_json::json;
+    let apis = [
+        ("s3", "ListBuckets"),
+        ("ec2", "DescribeInstances"),
+        ("ec2", "DescribeSecurityGroups"),
+        ("ec2", "DescribeVpcs"),
+        ("iam", "ListUsers"),
+        ("iam", "ListRoles"),
+        ("lambda", "ListFunctions20150331"),
+        ("rds", "DescribeDBInstances"),
+        ("dynamodb", "ListTables"),
+        ("secretsmanager", "ListSecrets"),
+        ("ec2", "DescribeSnapshots"),
+        ("iam", "ListPolicies"),
+        ("ecs", "ListClusters"),
+        ("sqs", "ListQueues"),
+    ];
+    let read = |(service, action): (&str, &str), day: u32, s: u32| {
+        trail(
+            action,
+            service,
+            json!({"eventTime": format!("2026-03-{day:02}T10:00:{s:02}Z"), "readOnly": true}),
+        )
+    };
+    let sweeps = |events: &[cordon_audit::AuditEvent]| -> Vec<Finding> {
+        audit_run(events)
+            .into_iter()
+            .filter(|f| {
+                f.evidence.facts.get("shape").and_then(|v| v.as_str()) == Some("read sweep")
+            })
+            .collect()
+    };
+    let day1: Vec<_> = (0..14).map(|i| read(apis[i], 1, i as u32)).collect();
+    let found = sweeps(&day1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind.as_str(), "cloud-discovery");
+    assert_eq!(format!("{:?}", found[0].severity), "Low");
+    assert!(found[0].techniques.iter().any(|t| t == "T1580"));
+    assert_eq!(
+        found[0].evidence.facts["apis"].as_array().unwrap().len(),
+        12
+    );
+    // Eleven APIs are a page of the console, not a sweep.
+    assert!(sweeps(&day1[..11]).is_empty());
+    // Many APIs of one service are one console page too.
+    let ec2: Vec<_> = (0..20)
+        .map(|i| read(("ec2", &format!("DescribeThing{i}")), 1, i))
+        .collect();
+    assert!(sweeps(&ec2).is_empty());
+    // The same sweep the next day is the identity's habit; later that
+    // day, once told, only a doubled sweep is told again.
+    let mut both = day1.clone();
+    both.extend((0..14).map(|i| read(apis[i], 2, i as u32)));
+    assert_eq!(sweeps(&both).len(), 1);
+    let mut again = day1.clone();
+    again.extend((0..14).map(|i| {
+        let mut e = read(apis[i], 1, i as u32);
+        e.time_ms += 3_600_000;
+        e
+    }));
+    assert_eq!(sweeps(&again).len(), 1);
+    // Refused calls are the refusal rule's; calls the cloud makes for
+    // someone carry no address.
+    let refused: Vec<_> = (0..14)
+        .map(|i| {
+            let mut e = read(apis[i], 1, i as u32);
+            e.success = false;
+            e.error = Some("AccessDenied".into());
+            e
+        })
+        .collect();
+    assert!(sweeps(&refused).is_empty());
+    let on_behalf: Vec<_> = (0..14)
+        .map(|i| {
+            let mut e = read(apis[i], 1, i as u32);
+            e.source_ip = None;
+            e.source = "cloudformation.amazonaws.com".into();
+            e
+        })
+        .collect();
+    assert!(sweeps(&on_behalf).is_empty());
+}
