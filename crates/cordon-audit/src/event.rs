@@ -183,6 +183,78 @@ impl From<serde_json::Value> for Detail {
     }
 }
 
+/// What an operation does, told by its verb (`GetObject`,
+/// `storage.objects.get`, `.../listKeys/action`): OCSF's API activities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// Creates something.
+    Create,
+    /// Only reads.
+    Read,
+    /// Changes something.
+    Update,
+    /// Deletes something.
+    Delete,
+    /// None of these, as far as the verb tells.
+    Other,
+}
+
+impl Activity {
+    /// The activity of an operation, from its verb.
+    pub fn of(action: &str) -> Activity {
+        // The verb: `GetObject`, `storage.objects.get`, `.../listKeys/action`.
+        let last = action
+            .rsplit(['.', '/'])
+            .find(|p| !p.eq_ignore_ascii_case("action"))
+            .unwrap_or(action);
+        let verb = last.to_ascii_lowercase();
+        let starts = |words: &[&str]| words.iter().any(|w| verb.starts_with(w));
+        if starts(&[
+            "get", "list", "describe", "head", "lookup", "read", "search", "query", "batchget",
+            "select",
+        ]) {
+            Activity::Read
+        } else if starts(&[
+            "create", "add", "insert", "run", "attach", "register", "import", "generate", "copy",
+            "upload", "publish", "send",
+        ]) {
+            Activity::Create
+        } else if starts(&[
+            "delete",
+            "remove",
+            "detach",
+            "deregister",
+            "terminate",
+            "revoke",
+            "purge",
+        ]) {
+            Activity::Delete
+        } else if starts(&[
+            "put",
+            "update",
+            "modify",
+            "set",
+            "patch",
+            "enable",
+            "disable",
+            "stop",
+            "start",
+            "associate",
+            "disassociate",
+            "write",
+            "change",
+            "reset",
+            "assume",
+            "tag",
+            "untag",
+        ]) {
+            Activity::Update
+        } else {
+            Activity::Other
+        }
+    }
+}
+
 /// One cloud audit event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -308,6 +380,14 @@ impl AuditEvent {
                 .detail_str("category")
                 .is_some_and(|c| c.ends_with("SignInLogs")),
         }
+    }
+
+    /// Whether the call only reads: as the record says (CloudTrail's
+    /// `readOnly`), else by its operation's verb, as OCSF's activity is
+    /// told (`storage.objects.list`, `ListServiceAccounts`, `.../read`).
+    pub fn reads_only(&self) -> bool {
+        self.read_only
+            .unwrap_or_else(|| Activity::of(&self.action) == Activity::Read)
     }
 
     /// Whether the call carried no credentials at all: S3's anonymous

@@ -22,7 +22,7 @@ pub mod read;
 pub mod split;
 
 pub use enrich::AuditEnricher;
-pub use event::{AuditEvent, Cloud, Detail, EventContext, Principal};
+pub use event::{Activity, AuditEvent, Cloud, Detail, EventContext, Principal};
 pub use read::{AuditReport, normalise, read_events, sniff};
 
 /// The largest record read (CloudTrail caps an event at 256 KiB); a longer

@@ -4,63 +4,20 @@
 
 use serde_json::{Value, json};
 
-use crate::event::{AuditEvent, Cloud};
+use crate::event::{Activity, AuditEvent, Cloud};
 
 /// OCSF schema version the mapping follows.
 pub const OCSF_VERSION: &str = "1.3.0";
 
-/// The API activity (1 Create, 2 Read, 3 Update, 4 Delete, 99 Other) of
-/// an operation, from its verb.
+/// The OCSF API activity (1 Create, 2 Read, 3 Update, 4 Delete, 99
+/// Other) of an operation.
 fn activity(action: &str) -> (u32, &'static str) {
-    // The verb: `GetObject`, `storage.objects.get`, `.../listKeys/action`.
-    let last = action
-        .rsplit(['.', '/'])
-        .find(|p| !p.eq_ignore_ascii_case("action"))
-        .unwrap_or(action);
-    let verb = last.to_ascii_lowercase();
-    let starts = |words: &[&str]| words.iter().any(|w| verb.starts_with(w));
-    if starts(&[
-        "get", "list", "describe", "head", "lookup", "read", "search", "query", "batchget",
-        "select",
-    ]) {
-        (2, "Read")
-    } else if starts(&[
-        "create", "add", "insert", "run", "attach", "register", "import", "generate", "copy",
-        "upload", "publish", "send",
-    ]) {
-        (1, "Create")
-    } else if starts(&[
-        "delete",
-        "remove",
-        "detach",
-        "deregister",
-        "terminate",
-        "revoke",
-        "purge",
-    ]) {
-        (4, "Delete")
-    } else if starts(&[
-        "put",
-        "update",
-        "modify",
-        "set",
-        "patch",
-        "enable",
-        "disable",
-        "stop",
-        "start",
-        "associate",
-        "disassociate",
-        "write",
-        "change",
-        "reset",
-        "assume",
-        "tag",
-        "untag",
-    ]) {
-        (3, "Update")
-    } else {
-        (99, "Other")
+    match Activity::of(action) {
+        Activity::Create => (1, "Create"),
+        Activity::Read => (2, "Read"),
+        Activity::Update => (3, "Update"),
+        Activity::Delete => (4, "Delete"),
+        Activity::Other => (99, "Other"),
     }
 }
 

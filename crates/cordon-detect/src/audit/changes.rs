@@ -798,7 +798,7 @@ pub(super) fn change(e: &AuditEvent) -> Option<Change> {
 /// kind of change and day).
 pub(super) fn changed(e: &AuditEvent) -> Option<Finding> {
     let c = change(e)?;
-    let day = e.time_ms.div_euclid(86_400_000);
+    let day = e.time_ms.div_euclid(super::DAY_MS);
     let mut f = audit_finding(
         c.kind,
         &format!("change|{}|{}|{day}", who(e), c.what),

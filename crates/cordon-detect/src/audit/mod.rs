@@ -61,6 +61,8 @@ const FAILED_WINDOW_MS: i64 = 30 * 60_000;
 const MAX_SIGNERS: usize = 65_536;
 /// The window bulk reads are counted in.
 const READ_WINDOW_MS: i64 = 10 * 60_000;
+/// A day, in milliseconds: "once a day" counts days since the epoch (UTC).
+const DAY_MS: i64 = 24 * 3_600_000;
 /// Distinct resources remembered per window.
 const MAX_DISTINCT: usize = 4096;
 
@@ -91,7 +93,7 @@ impl Aged for SignIns {
 }
 
 /// How long an identity is watched before a new network is news.
-const IDENTITY_LEARN_MS: i64 = 24 * 3_600_000;
+const IDENTITY_LEARN_MS: i64 = DAY_MS;
 /// Networks remembered per identity.
 const MAX_NETWORKS: usize = 32;
 /// Blocks of networks (see [`block`]) after which an identity roams (a
@@ -377,17 +379,62 @@ impl Aged for ReadWindow {
     }
 }
 
-/// One identity's refused calls in the current window.
-struct Refusals {
+/// One identity's calls of one sort (refused, reads) in the current
+/// [`READ_WINDOW_MS`] window: how many, and the APIs among them.
+struct ApiWindow {
     start_ms: i64,
     last_ms: i64,
     calls: u64,
+    /// `service:action`, each once, at most [`APIS_KEPT`] (the counts go
+    /// on).
     apis: Vec<String>,
-    /// Calls when last reported (0: not yet).
+    /// The window's size, as its rule measures it, when last told (0: not
+    /// yet).
     reported: u64,
 }
 
-impl Aged for Refusals {
+/// The APIs (and services) a window keeps to show.
+const APIS_KEPT: usize = 64;
+
+impl ApiWindow {
+    fn new(t: i64) -> ApiWindow {
+        ApiWindow {
+            start_ms: t,
+            last_ms: t,
+            calls: 0,
+            apis: Vec::new(),
+            reported: 0,
+        }
+    }
+
+    /// Count `e` in, after starting a new window when the current one is
+    /// over; whether it started one.
+    fn count(&mut self, e: &AuditEvent) -> bool {
+        let fresh = e.time_ms >= self.start_ms + READ_WINDOW_MS;
+        if fresh {
+            *self = ApiWindow::new(e.time_ms);
+        }
+        self.last_ms = self.last_ms.max(e.time_ms);
+        self.calls += 1;
+        let api = format!("{}:{}", e.service, e.action);
+        if !self.apis.contains(&api) && self.apis.len() < APIS_KEPT {
+            self.apis.push(api);
+        }
+        fresh
+    }
+
+    /// The first `n` APIs, to show in a summary.
+    fn shown(&self, n: usize) -> String {
+        let first = self.apis.iter().take(n).cloned().collect::<Vec<_>>();
+        format!(
+            "{}{}",
+            first.join(", "),
+            if self.apis.len() > n { ", …" } else { "" }
+        )
+    }
+}
+
+impl Aged for ApiWindow {
     fn last_ms(&self) -> i64 {
         self.last_ms
     }
@@ -404,26 +451,19 @@ const PROBED_APIS: usize = 5;
 /// rather than a person looking at a page or a workload doing its job.
 const SWEEP_APIS: usize = 12;
 const SWEEP_SERVICES: usize = 4;
-/// The APIs and services a sweep keeps to show (its counts go on).
-const SWEEP_KEPT: usize = 64;
-const DAY_MS: i64 = 24 * 3_600_000;
 
-/// One identity's successful reads in the current window, and the day
-/// it was first told sweeping.
+/// One identity's successful reads in the current window (its size: the
+/// distinct APIs), the services they span, and the day it was first told
+/// sweeping.
 struct Sweep {
-    start_ms: i64,
-    last_ms: i64,
-    calls: u64,
-    apis: Vec<String>,
+    window: ApiWindow,
     services: Vec<String>,
-    /// Distinct APIs when last told in this window (0: not yet).
-    reported: usize,
     told_day: Option<i64>,
 }
 
 impl Aged for Sweep {
     fn last_ms(&self) -> i64 {
-        self.last_ms
+        self.window.last_ms
     }
 }
 /// How long a run of second-factor failures counts.
@@ -515,7 +555,7 @@ pub(crate) struct AuditDetectors {
     reads: Bounded<(String, Reads), ReadWindow>,
     identities: Bounded<String, Identity>,
     vendors: Bounded<String, VendorIdentity>,
-    refused: Bounded<String, Refusals>,
+    refused: Bounded<String, ApiWindow>,
     sweeps: Bounded<String, Sweep>,
     second_factors: Bounded<String, SignIns>,
     instances: Bounded<String, Instance>,
@@ -615,7 +655,7 @@ impl AuditDetectors {
         };
         let internet = e.source_ip.filter(|ip| cordon_core::ip::is_internet(*ip));
         let api = format!("{}:{}", e.service, e.action);
-        let hour = ((e.time_ms.rem_euclid(86_400_000)) / 3_600_000) as u32;
+        let hour = ((e.time_ms.rem_euclid(DAY_MS)) / 3_600_000) as u32;
         let v = self.vendors.entry(who.clone(), || VendorIdentity {
             seen: Identity::new(e.time_ms),
             apis: rustc_hash::FxHashSet::default(),
@@ -625,7 +665,7 @@ impl AuditDetectors {
         });
         v.seen.seen_at(e.time_ms);
         let learning = e.time_ms - v.seen.first_ms < IDENTITY_LEARN_MS;
-        let days = (e.time_ms - v.seen.first_ms) as f64 / 86_400_000.0;
+        let days = (e.time_ms - v.seen.first_ms) as f64 / DAY_MS as f64;
         // Outside the declared ranges: the policy says where the vendor
         // comes from, so this needs no baseline.
         if let (Some(ip), Some(true)) = (internet, ctx.outside_declared(e.source_ip)) {
@@ -798,7 +838,7 @@ impl AuditDetectors {
             .account
             .as_deref()
             .is_some_and(|a| !a.is_empty() && !e.account.is_empty() && a != e.account);
-        let days = (e.time_ms - id.first_ms) as f64 / 86_400_000.0;
+        let days = (e.time_ms - id.first_ms) as f64 / DAY_MS as f64;
         let mut f = audit_finding(
             FindingKind::CloudAccountCompromise,
             &format!("new-network|{who}|{net}"),
@@ -1150,7 +1190,7 @@ impl AuditDetectors {
             || e.source_ip.is_none()
             || e.principal.kind == "AWSService"
             || e.unauthenticated()
-            || !reads_only(e)
+            || !e.reads_only()
         {
             return;
         }
@@ -1158,31 +1198,18 @@ impl AuditDetectors {
             return;
         };
         let s = self.sweeps.entry(who_key.clone(), || Sweep {
-            start_ms: e.time_ms,
-            last_ms: e.time_ms,
-            calls: 0,
-            apis: Vec::new(),
+            window: ApiWindow::new(e.time_ms),
             services: Vec::new(),
-            reported: 0,
             told_day: None,
         });
-        if e.time_ms >= s.start_ms + READ_WINDOW_MS {
-            s.start_ms = e.time_ms;
-            s.calls = 0;
-            s.apis.clear();
+        if s.window.count(e) {
             s.services.clear();
-            s.reported = 0;
         }
-        s.last_ms = s.last_ms.max(e.time_ms);
-        s.calls += 1;
-        let api = format!("{}:{}", e.service, e.action);
-        if !s.apis.contains(&api) && s.apis.len() < SWEEP_KEPT {
-            s.apis.push(api);
-        }
-        if !s.services.contains(&e.service) && s.services.len() < SWEEP_KEPT {
+        if !s.services.contains(&e.service) && s.services.len() < APIS_KEPT {
             s.services.push(e.service.clone());
         }
-        if s.apis.len() < SWEEP_APIS || s.services.len() < SWEEP_SERVICES {
+        let w = &mut s.window;
+        if w.apis.len() < SWEEP_APIS || s.services.len() < SWEEP_SERVICES {
             return;
         }
         let day = e.time_ms.div_euclid(DAY_MS);
@@ -1190,30 +1217,24 @@ impl AuditDetectors {
             // Its habit: an inventory or backup tool sweeps every day.
             Some(d) if d < day => return,
             // Told today in an earlier window.
-            Some(_) if s.reported == 0 => return,
+            Some(_) if w.reported == 0 => return,
             _ => {}
         }
-        if s.reported > 0 && s.apis.len() < 2 * s.reported {
+        let size = w.apis.len() as u64;
+        if w.reported > 0 && size < 2 * w.reported {
             return;
         }
-        s.reported = s.apis.len();
+        w.reported = size;
         s.told_day = Some(day);
-        let shown = s
-            .apis
-            .iter()
-            .take(8)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
         let mut f = audit_finding(
             FindingKind::CloudDiscovery,
-            &format!("sweep|{who_key}|{}", s.start_ms),
+            &format!("sweep|{who_key}|{}", w.start_ms),
             e,
             LOW,
             format!(
-                "{} distinct read APIs{} across {} services by {} within {} min ({shown}{}), from {}",
-                s.apis.len(),
-                if s.apis.len() >= SWEEP_KEPT {
+                "{} distinct read APIs{} across {} services by {} within {} min ({}), from {}",
+                w.apis.len(),
+                if w.apis.len() >= APIS_KEPT {
                     " or more"
                 } else {
                     ""
@@ -1221,14 +1242,14 @@ impl AuditDetectors {
                 s.services.len(),
                 who(e),
                 READ_WINDOW_MS / 60_000,
-                if s.apis.len() > 8 { ", …" } else { "" },
+                w.shown(8),
                 from(e)
             ),
         );
-        f.first_ms = s.start_ms;
+        f.first_ms = w.start_ms;
         f.techniques = vec!["T1580".into(), "T1526".into(), "T1087.004".into()];
-        fact(&mut f, "read_calls", s.calls);
-        fact(&mut f, "apis", s.apis.clone());
+        fact(&mut f, "read_calls", w.calls);
+        fact(&mut f, "apis", w.apis.clone());
         fact(&mut f, "services", s.services.clone());
         fact(&mut f, "shape", "read sweep");
         calibrate(
@@ -1249,37 +1270,15 @@ impl AuditDetectors {
             return;
         }
         let who_key = identity(e).unwrap_or_else(|| e.source.clone());
-        let r = self.refused.entry(who_key.clone(), || Refusals {
-            start_ms: e.time_ms,
-            last_ms: e.time_ms,
-            calls: 0,
-            apis: Vec::new(),
-            reported: 0,
-        });
-        if e.time_ms >= r.start_ms + READ_WINDOW_MS {
-            r.start_ms = e.time_ms;
-            r.calls = 0;
-            r.apis.clear();
-            r.reported = 0;
-        }
-        r.last_ms = r.last_ms.max(e.time_ms);
-        r.calls += 1;
-        let api = format!("{}:{}", e.service, e.action);
-        if !r.apis.contains(&api) && r.apis.len() < 64 {
-            r.apis.push(api);
-        }
+        let r = self
+            .refused
+            .entry(who_key.clone(), || ApiWindow::new(e.time_ms));
+        r.count(e);
         if r.calls < REFUSED_RUN || (r.reported > 0 && r.calls < 2 * r.reported) {
             return;
         }
         r.reported = r.calls;
         let probing = r.apis.len() >= PROBED_APIS;
-        let shown = r
-            .apis
-            .iter()
-            .take(6)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
         let cap = either(
             probing,
             (
@@ -1297,12 +1296,12 @@ impl AuditDetectors {
             e,
             score_of(cap.0),
             format!(
-                "{} calls refused to {} within {} min, across {} API(s) ({shown}{}), from {}",
+                "{} calls refused to {} within {} min, across {} API(s) ({}), from {}",
                 r.calls,
                 who(e),
                 READ_WINDOW_MS / 60_000,
                 r.apis.len(),
-                if r.apis.len() > 6 { ", …" } else { "" },
+                r.shown(6),
                 from(e)
             ),
         );
@@ -1329,14 +1328,14 @@ impl AuditDetectors {
         };
         let net = network(ip);
         let blk = block(&net).to_string();
-        let day = e.time_ms.div_euclid(86_400_000);
+        let day = e.time_ms.div_euclid(DAY_MS);
         let role = identity(e).unwrap_or_default();
         let inst = self.instances.entry(instance.to_string(), || Instance {
             blocks: Vec::new(),
             last_ms: e.time_ms,
             reported_two: false,
         });
-        let told_today = inst.last_ms.div_euclid(86_400_000) == day && !inst.blocks.is_empty();
+        let told_today = inst.last_ms.div_euclid(DAY_MS) == day && !inst.blocks.is_empty();
         inst.last_ms = inst.last_ms.max(e.time_ms);
         let new_block = inst.saw(blk);
         let two = inst.blocks.len() >= 2 && new_block && !inst.reported_two;
@@ -1544,24 +1543,6 @@ impl AuditDetectors {
             s.failures.clear();
         }
     }
-}
-
-/// Whether a call only reads: as the record says (CloudTrail's
-/// `readOnly`), else by its operation's verb (`storage.objects.list`,
-/// `ListServiceAccounts`, `.../read`).
-fn reads_only(e: &AuditEvent) -> bool {
-    if let Some(read) = e.read_only {
-        return read;
-    }
-    let verb = e
-        .action
-        .rsplit(['.', '/'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    ["get", "list", "describe", "read", "search", "lookup"]
-        .iter()
-        .any(|v| verb.starts_with(v))
 }
 
 fn who(e: &AuditEvent) -> &str {
@@ -1935,7 +1916,7 @@ fn exposed_storage(e: &AuditEvent) -> Option<Finding> {
         .map_or_else(|| "storage".to_string(), |r| container(r).to_string());
     let data: &[String] = e.policy.as_deref().map_or(&[], |c| c.data.as_slice());
     let personal = !data.is_empty();
-    let day = e.time_ms.div_euclid(86_400_000);
+    let day = e.time_ms.div_euclid(DAY_MS);
     let (severity, why, techniques): (Severity, &str, &[&str]) = match (&outsider, use_) {
         (Outsider::Anyone, OpenUse::Write) => (
             Severity::High,
